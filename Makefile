@@ -1,0 +1,56 @@
+# Two commands matter: `make run` (start the gateway) and `make test` (what CI runs).
+# Both build .venv first; `make test` also installs the pinned Claude Code binary
+# into .cache/ so the end-to-end tests drive the real client.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+CACHE := .cache
+CLAUDE_VERSION := 2.1.328
+CLAUDE_DIR := $(CACHE)/claude-code-$(CLAUDE_VERSION)
+CLAUDE_STAMP := $(CLAUDE_DIR)/.installed
+
+# Gateway defaults for `make run` (override: make run BACKEND=openai BACKEND_URL=http://127.0.0.1:8080 MODEL=qwen)
+BACKEND ?= ollama
+BACKEND_URL ?= http://127.0.0.1:11434
+MODEL ?=
+HOST ?= 127.0.0.1
+PORT ?= 4000
+ARGS ?=
+
+.PHONY: run test bench claude-code clean help
+
+help:
+	@echo "make run    start the gateway (BACKEND=$(BACKEND) BACKEND_URL=$(BACKEND_URL) PORT=$(PORT) MODEL=...)"
+	@echo "make test   run the whole test suite (what CI runs)"
+	@echo "make bench  measure the gateway against bare mitmdump"
+
+$(VENV): pyproject.toml
+	@py=$$(./tools/find-python) || exit 1; \
+	echo "creating $(VENV) with $$py"; \
+	rm -rf $(VENV) && "$$py" -m venv $(VENV) && \
+	$(PY) -m pip install --quiet --upgrade pip && \
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(VENV)
+
+$(CLAUDE_STAMP):
+	@echo "installing @anthropic-ai/claude-code@$(CLAUDE_VERSION) into $(CLAUDE_DIR)"
+	@mkdir -p $(CLAUDE_DIR)
+	@cd $(CLAUDE_DIR) && npm install --silent --no-audit --no-fund --no-save \
+	    --prefix . @anthropic-ai/claude-code@$(CLAUDE_VERSION) >/dev/null
+	@touch $@
+
+claude-code: $(CLAUDE_STAMP)
+
+run: $(VENV)
+	@$(PY) -m inspector.cli run --backend $(BACKEND) --backend-url $(BACKEND_URL) \
+	    --host $(HOST) --port $(PORT) $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+test: $(VENV) $(CLAUDE_STAMP)
+	@CLAUDE_CODE_BIN="$(abspath $(CLAUDE_DIR))" $(PY) -m pytest $(ARGS)
+
+bench: $(VENV)
+	@$(PY) bench/gateway.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) $(CACHE)

@@ -1,0 +1,119 @@
+"""Backend failures, explained in Anthropic's error shape with what to do about them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ._anthropic import error_body, error_type_for_status
+
+__all__ = ["GatewayError", "backend_error", "backend_unreachable", "error_message_of", "garbage_error"]
+
+FORM_LABEL = {"ollama": "Ollama", "openai": "OpenAI-compatible", "anthropic": "Anthropic-compatible"}
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayError:
+    """An error for the client: HTTP status before the stream starts, an error event after."""
+
+    status: int
+    type: str
+    message: str
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.type, self.message)
+
+    def json(self) -> bytes:
+        return orjson.dumps(self.body())
+
+
+def error_message_of(body: bytes | str | dict | None) -> str:
+    """The human message inside any of the three APIs' error bodies (or the raw text)."""
+    data: Any = body
+    if isinstance(body, (bytes, str)):
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return text.strip()[:500]
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, str):
+            return err
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("error")
+            if isinstance(msg, str):
+                return msg
+        if isinstance(data.get("message"), str):
+            return data["message"]
+        if isinstance(data.get("detail"), str):
+            return data["detail"]
+    return orjson.dumps(data).decode()[:500] if data is not None else ""
+
+
+_CONTEXT_PHRASES = (
+    "context length", "context window", "maximum context", "exceeds the available context",
+    "too many tokens", "prompt is too long", "context size", "exceed_context",
+)
+
+
+def backend_error(
+    *, form: str, status: int, body: bytes | str | dict | None, model: str, backend: str,
+) -> GatewayError:
+    """Turn a backend's error answer into an Anthropic error that says what to do."""
+    label = FORM_LABEL.get(form, form)
+    detail = error_message_of(body)
+    low = detail.lower()
+    where = f"the {label} backend at {backend}"
+    if any(p in low for p in _CONTEXT_PHRASES):
+        # Claude Code's auto-compaction looks for this wording.
+        return GatewayError(400, "invalid_request_error",
+                            f"Prompt is too long for model {model!r} on {where}: {detail}")
+    if status == 404 or ("not found" in low and "model" in low):
+        fix = f"run `ollama pull {model}`" if form == "ollama" else \
+            "check the model name your server serves (GET /v1/models)"
+        return GatewayError(404, "not_found_error",
+                            f"model {model!r} is not available on {where} ({detail or 'HTTP 404'}): "
+                            f"{fix}, or choose another with --set model=NAME")
+    if "does not support thinking" in low:
+        return GatewayError(400, "invalid_request_error",
+                            f"model {model!r} cannot think ({detail}): restart the gateway with "
+                            f"--set think=off, or pick a thinking model")
+    if "does not support tools" in low or "auto-tool-choice" in low or "tool-call-parser" in low:
+        return GatewayError(400, "invalid_request_error",
+                            f"model {model!r} on {where} does not accept tool definitions ({detail}); "
+                            f"Claude Code needs tool calling: pick a tools-capable model, or start vLLM "
+                            f"with --enable-auto-tool-choice --tool-call-parser NAME")
+    if status in (503, 529) or "queue" in low or "overloaded" in low:
+        return GatewayError(529, "overloaded_error",
+                            f"{where} is busy ({detail or status}); Claude Code will retry")
+    if status == 429:
+        return GatewayError(429, "rate_limit_error", f"{where} is rate limiting: {detail}")
+    if status in (401, 403):
+        return GatewayError(status, error_type_for_status(status),
+                            f"{where} refused the credentials ({detail}): check the API key the "
+                            f"backend expects (the gateway forwards Claude Code's key as-is)")
+    if 400 <= status < 500:
+        return GatewayError(400 if status != 413 else 413, error_type_for_status(status),
+                            f"{where} rejected the translated request (HTTP {status}): {detail}")
+    return GatewayError(500, "api_error", f"{where} failed (HTTP {status}): {detail or 'no details'}")
+
+
+def backend_unreachable(*, form: str, backend: str, reason: str) -> GatewayError:
+    label = FORM_LABEL.get(form, form)
+    hint = "start it with `ollama serve`" if form == "ollama" else "start the server"
+    return GatewayError(502, "api_error",
+                        f"cannot reach the {label} backend at {backend} ({reason}): is it running? "
+                        f"{hint}, or point the gateway at it with --mode reverse:URL")
+
+
+def garbage_error(*, form: str, backend: str, sample: bytes | str, expected: str) -> GatewayError:
+    label = FORM_LABEL.get(form, form)
+    text = sample.decode("utf-8", "replace") if isinstance(sample, bytes) else sample
+    text = text.strip().replace("\n", " ")
+    text = text[:120] + ("…" if len(text) > 120 else "")
+    return GatewayError(502, "api_error",
+                        f"the {label} backend at {backend} sent something that is not {expected}: "
+                        f"{text!r}. Is --set backend={form} right for this server?")

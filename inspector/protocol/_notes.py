@@ -1,0 +1,70 @@
+"""What a translation did that a person should know about: dropped, converted, repaired, warned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["Note", "Notes", "NoteKind"]
+
+NoteKind = Literal["dropped", "converted", "repaired", "warning", "error"]
+
+
+@dataclass(slots=True)
+class Note:
+    kind: NoteKind
+    message: str
+    count: int = 1
+
+    def __str__(self) -> str:
+        return self.message if self.count == 1 else f"{self.message} (×{self.count})"
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "message": self.message, "count": self.count}
+
+
+@dataclass(slots=True)
+class Notes:
+    """An ordered, de-duplicated list of notes: the same note twice is counted, not repeated."""
+
+    items: list[Note] = field(default_factory=list)
+    _index: dict[tuple[str, str], Note] = field(default_factory=dict, repr=False)
+
+    def add(self, kind: NoteKind, message: str) -> None:
+        key = (kind, message)
+        note = self._index.get(key)
+        if note is None:
+            note = self._index[key] = Note(kind, message)
+            self.items.append(note)
+        else:
+            note.count += 1
+
+    def dropped(self, message: str) -> None:
+        self.add("dropped", message)
+
+    def converted(self, message: str) -> None:
+        self.add("converted", message)
+
+    def repaired(self, message: str) -> None:
+        self.add("repaired", message)
+
+    def warning(self, message: str) -> None:
+        self.add("warning", message)
+
+    def error(self, message: str) -> None:
+        self.add("error", message)
+
+    def of(self, kind: NoteKind) -> list[Note]:
+        return [n for n in self.items if n.kind == kind]
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def as_list(self) -> list[dict]:
+        return [n.as_dict() for n in self.items]

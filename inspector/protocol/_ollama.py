@@ -1,0 +1,231 @@
+"""Anthropic Messages ⇄ Ollama native ``POST /api/chat`` (NDJSON when streaming)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ._anthropic import MessageStreamEncoder
+from ._decoders import LineDecoder
+from ._notes import Notes
+from ._options import TranslateOptions
+from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
+from ._stream import StreamTranslator
+from ._tools import parse_arguments, tool_use_id
+
+__all__ = ["OllamaStreamTranslator", "ollama_request", "ollama_response"]
+
+#: Ollama's smallest default context (GPUs under 24 GiB): prompts above it get truncated.
+OLLAMA_SMALL_DEFAULT_CTX = 4096
+
+
+def _images(images: list[Image], notes: Notes) -> list[str]:
+    out = []
+    for image in images:
+        if image.data is not None:
+            out.append(image.data)
+        else:
+            notes.dropped("image given by URL (Ollama takes base64 images only)")
+    return out
+
+
+def ollama_request(req: AnthropicRequest, *, model: str, options: TranslateOptions = TranslateOptions(),
+                   ) -> dict[str, Any]:
+    """The ``/api/chat`` body for a parsed Anthropic request."""
+    notes = req.notes
+    inline_system = options.system_messages in ("auto", "inline")
+    messages: list[dict[str, Any]] = []
+    if req.system:
+        messages.append({"role": "system", "content": req.system})
+    for turn in req.turns:
+        if isinstance(turn, SystemTurn):
+            if inline_system:
+                messages.append({"role": "system", "content": turn.text})
+            else:
+                notes.converted("mid-conversation system message sent as a user message")
+                messages.append({"role": "user", "content": turn.text})
+        elif isinstance(turn, UserTurn):
+            for result in turn.tool_results:
+                msg: dict[str, Any] = {
+                    "role": "tool",
+                    "content": ("Error: " + result.text) if result.is_error else result.text,
+                    "tool_call_id": result.tool_use_id,
+                }
+                if result.name:
+                    msg["tool_name"] = result.name
+                if result.images:
+                    msg["images"] = _images(result.images, notes)
+                messages.append(msg)
+            if turn.texts or turn.images:
+                msg = {"role": "user", "content": turn.text}
+                if turn.images:
+                    msg["images"] = _images(turn.images, notes)
+                messages.append(msg)
+        elif isinstance(turn, AssistantTurn):
+            msg = {"role": "assistant", "content": turn.text}
+            if turn.thinking:
+                msg["thinking"] = "\n\n".join(turn.thinking)
+            if turn.tool_calls:
+                msg["tool_calls"] = [
+                    {"id": c.id, "function": {"index": i, "name": c.name, "arguments": c.input}}
+                    for i, c in enumerate(turn.tool_calls)
+                ]
+            if turn.texts or turn.thinking or turn.tool_calls:
+                messages.append(msg)
+
+    body: dict[str, Any] = {"model": model, "messages": messages, "stream": req.stream}
+    tools = req.tools
+    choice = (req.tool_choice or {}).get("type")
+    if tools and choice == "none":
+        notes.converted("tool_choice none: tools not sent (Ollama has no tool_choice)")
+        tools = []
+    elif choice in ("any", "tool"):
+        notes.dropped(f"tool_choice {choice} (Ollama cannot force a tool call; sent as auto)")
+    if (req.tool_choice or {}).get("disable_parallel_tool_use"):
+        notes.dropped("disable_parallel_tool_use (Ollama has no such switch)")
+    if tools:
+        body["tools"] = [
+            {"type": "function", "function": {
+                "name": t["name"], "description": t["description"], "parameters": t["input_schema"]}}
+            for t in tools
+        ]
+
+    opts: dict[str, Any] = {}
+    raw = req.raw
+    if req.max_tokens is not None:
+        opts["num_predict"] = _clamp(req.max_tokens, options, notes)
+    for key in ("temperature", "top_p", "top_k"):
+        if raw.get(key) is not None:
+            opts[key] = raw[key]
+    if raw.get("stop_sequences"):
+        opts["stop"] = list(raw["stop_sequences"])
+    estimate = req.estimated_input_tokens
+    if options.num_ctx:
+        opts["num_ctx"] = options.num_ctx
+        if estimate > options.num_ctx:
+            notes.warning(f"prompt is ≈{estimate} tokens but num_ctx={options.num_ctx}: Ollama will "
+                          f"silently drop the oldest messages; raise --set num_ctx")
+    elif estimate > OLLAMA_SMALL_DEFAULT_CTX:
+        notes.warning(f"num_ctx not set: Ollama's default context (4k–32k by VRAM) may silently "
+                      f"truncate this ≈{estimate}-token prompt; set --set num_ctx=65536")
+    if opts:
+        body["options"] = opts
+
+    think = _think(req, options)
+    if think is not None:
+        body["think"] = think
+    return body
+
+
+def _clamp(max_tokens: int, options: TranslateOptions, notes: Notes) -> int:
+    if options.max_tokens_limit and max_tokens > options.max_tokens_limit:
+        notes.converted(f"max_tokens {max_tokens} clamped to {options.max_tokens_limit}")
+        return options.max_tokens_limit
+    return max_tokens
+
+
+def _think(req: AnthropicRequest, options: TranslateOptions) -> bool | str | None:
+    mode = options.think
+    if mode == "on":
+        return True
+    if mode == "off":
+        return False
+    if mode in ("low", "medium", "high"):
+        return mode
+    # auto: never send think:true (a non-thinking model answers 400); thinking
+    # models think by default, so only a client that disabled thinking matters.
+    if req.thinking and req.thinking.get("type") == "disabled":
+        return False
+    return None
+
+
+def _stop_reason(done_reason: str | None, tool_calls: int) -> str:
+    if tool_calls:
+        return "tool_use"
+    if done_reason == "length":
+        return "max_tokens"
+    return "end_turn"
+
+
+def _emit_message(enc: MessageStreamEncoder, message: dict[str, Any], notes: Notes) -> bytes:
+    out = b""
+    thinking = message.get("thinking")
+    if thinking:
+        out += enc.thinking(thinking)
+    content = message.get("content")
+    if content:
+        out += enc.text(content)
+    for call in message.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        name = fn.get("name") or "unknown"
+        out += enc.tool_use(tool_use_id(call.get("id")), name,
+                            parse_arguments(fn.get("arguments"), name=name, notes=notes))
+    return out
+
+
+def _usage_checks(data: dict[str, Any], notes: Notes, num_ctx: int, estimate: int) -> None:
+    prompt = data.get("prompt_eval_count")
+    if isinstance(prompt, int) and num_ctx and prompt >= num_ctx - 16:
+        notes.warning(f"Ollama evaluated {prompt} prompt tokens with num_ctx={num_ctx}: the prompt "
+                      f"was probably truncated; raise --set num_ctx")
+    elif isinstance(prompt, int) and estimate > 2 * prompt + 512 and not data.get("prompt_eval_cached_count"):
+        notes.warning(f"Ollama evaluated only {prompt} prompt tokens of an estimated {estimate}: the "
+                      f"prompt was probably truncated by its context window; set --set num_ctx")
+
+
+def ollama_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
+                    notes: Notes | None = None, num_ctx: int = 0) -> dict[str, Any]:
+    """A non-streaming ``/api/chat`` answer as an Anthropic ``Message``."""
+    notes = notes if notes is not None else Notes()
+    enc = MessageStreamEncoder(model=model, input_tokens=input_tokens)
+    _emit_message(enc, data.get("message") or {}, notes)
+    _usage_checks(data, notes, num_ctx, input_tokens)
+    enc.finish(_stop_reason(data.get("done_reason"), enc.tool_calls),
+               input_tokens=data.get("prompt_eval_count"), output_tokens=data.get("eval_count"))
+    return enc.message()
+
+
+class OllamaStreamTranslator(StreamTranslator):
+    """Ollama NDJSON chunks → Anthropic SSE. Blank lines (the relay's keep-alives) → ``ping``."""
+
+    form = "ollama"
+    expected = "Ollama NDJSON"
+
+    def __init__(self, *, num_ctx: int = 0, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._lines = LineDecoder()
+        self._num_ctx = num_ctx
+        self._estimate = self.encoder.input_tokens
+
+    def feed(self, chunk: bytes) -> bytes:
+        blanks = self._lines.blank_lines
+        lines = self._lines.decode(chunk)
+        out = b"".join([self._line(line) for line in lines]) if lines else b""
+        if self._lines.blank_lines != blanks:
+            out += self.encoder.ping()
+        return out
+
+    def flush(self) -> bytes:
+        out = b"".join([self._line(line) for line in self._lines.flush()])
+        return out + self._cut()
+
+    def _line(self, line: bytes) -> bytes:
+        if self.encoder.finished:
+            return b""
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return self._garbage(line)
+        if not isinstance(data, dict):
+            return self._garbage(line)
+        self.events_in += 1
+        if "error" in data:
+            return self._backend_error(int(data.get("status") or 500), data)
+        out = self.encoder.start() + _emit_message(self.encoder, data.get("message") or {}, self.notes)
+        if data.get("done"):
+            _usage_checks(data, self.notes, self._num_ctx, self._estimate)
+            out += self.encoder.finish(
+                _stop_reason(data.get("done_reason"), self.encoder.tool_calls),
+                input_tokens=data.get("prompt_eval_count"), output_tokens=data.get("eval_count"))
+        return out

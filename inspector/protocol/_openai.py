@@ -1,0 +1,314 @@
+"""Anthropic Messages ⇄ OpenAI ``POST /v1/chat/completions`` (SSE when streaming)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ._anthropic import MessageStreamEncoder
+from ._decoders import SSEDecoder
+from ._notes import Notes
+from ._options import TranslateOptions
+from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
+from ._stream import StreamTranslator
+from ._tools import ToolNames, parse_arguments, tool_use_id
+
+__all__ = ["OpenAIStreamTranslator", "openai_request", "openai_response"]
+
+FINISH_TO_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
+                  "function_call": "tool_use", "content_filter": "end_turn"}
+INTERRUPTED = "(no result: the tool call was interrupted before it finished)"
+
+
+def _image_part(image: Image) -> dict[str, Any]:
+    url = image.url if image.data is None else f"data:{image.media_type};base64,{image.data}"
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _effort(req: AnthropicRequest, options: TranslateOptions) -> str | None:
+    if options.reasoning_effort in ("low", "medium", "high"):
+        return options.reasoning_effort
+    if options.reasoning_effort == "auto" and req.thinking and req.thinking.get("type") == "enabled":
+        budget = req.thinking.get("budget_tokens") or 0
+        return "low" if budget <= 1024 else "medium" if budget <= 8192 else "high"
+    return None
+
+
+def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptions = TranslateOptions(),
+                   names: ToolNames | None = None) -> dict[str, Any]:
+    """The ``/v1/chat/completions`` body for a parsed Anthropic request."""
+    notes = req.notes
+    names = names if names is not None else ToolNames()
+    inline_system = options.system_messages == "inline"
+    messages: list[dict[str, Any]] = []
+    if req.system:
+        messages.append({"role": "system", "content": req.system})
+    pending: list[str] = []  # tool_call ids of the last assistant turn still owed a result
+    deferred: list[dict[str, Any]] = []  # system notes that arrived between a call and its result
+
+    def settle() -> None:
+        for call_id in pending:
+            notes.converted("interrupted tool call answered with a placeholder tool message")
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": INTERRUPTED})
+        pending.clear()
+        messages.extend(deferred)
+        deferred.clear()
+
+    for turn in req.turns:
+        if isinstance(turn, SystemTurn):
+            if inline_system:
+                msg = {"role": "system", "content": turn.text}
+            else:
+                notes.converted("mid-conversation system message sent as a user message "
+                                "(many OpenAI-form chat templates reject a late system message)")
+                msg = {"role": "user", "content": turn.text}
+            (deferred if pending else messages).append(msg)
+        elif isinstance(turn, UserTurn):
+            extra_images: list[Image] = []
+            orphans: list[str] = []
+            for result in turn.tool_results:
+                text = ("Error: " + result.text) if result.is_error else result.text
+                if result.tool_use_id in pending:
+                    pending.remove(result.tool_use_id)
+                    messages.append({"role": "tool", "tool_call_id": result.tool_use_id,
+                                     "content": text})
+                    if result.images:
+                        notes.converted("images in a tool result moved to a user message "
+                                        "(OpenAI tool messages carry text only)")
+                        extra_images.extend(result.images)
+                else:
+                    notes.converted("tool_result without a matching tool call sent as user text")
+                    orphans.append(f"[result of tool call {result.tool_use_id}]\n{text}")
+            settle()
+            texts = orphans + turn.texts
+            images = extra_images + turn.images
+            if images:
+                parts: list[dict[str, Any]] = [{"type": "text", "text": t} for t in texts]
+                parts.extend(_image_part(i) for i in images)
+                messages.append({"role": "user", "content": parts})
+            elif texts:
+                messages.append({"role": "user", "content": "\n\n".join(texts)})
+        elif isinstance(turn, AssistantTurn):
+            settle()
+            msg: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+            if turn.tool_calls:
+                msg["tool_calls"] = [
+                    {"id": c.id, "type": "function", "function": {
+                        "name": names.outgoing(c.name), "arguments": orjson.dumps(c.input).decode()}}
+                    for c in turn.tool_calls
+                ]
+                pending.extend(c.id for c in turn.tool_calls)
+                if turn.thinking:  # DeepSeek-style servers need it back on tool-call turns
+                    msg["reasoning_content"] = "\n\n".join(turn.thinking)
+            if turn.texts or turn.tool_calls:
+                messages.append(msg)
+            elif turn.thinking:
+                notes.dropped("thinking-only assistant turn")
+    if pending:
+        # The conversation ends on unanswered calls (a prefill): keep them answered.
+        settle()
+    messages.extend(deferred)
+
+    body: dict[str, Any] = {"model": model, "messages": messages, "stream": req.stream}
+    if req.stream:
+        body["stream_options"] = {"include_usage": True}
+    raw = req.raw
+    if req.max_tokens is not None:
+        limit = options.max_tokens_limit
+        if limit and req.max_tokens > limit:
+            notes.converted(f"max_tokens {req.max_tokens} clamped to {limit}")
+        body["max_tokens"] = min(req.max_tokens, limit) if limit else req.max_tokens
+    for key in ("temperature", "top_p", "top_k"):
+        if raw.get(key) is not None:
+            body[key] = raw[key]
+    stops = raw.get("stop_sequences")
+    if stops:
+        if len(stops) > 4:
+            notes.dropped(f"stop_sequences beyond the first 4 ({len(stops) - 4})")
+        body["stop"] = list(stops[:4])
+    if req.tools:
+        body["tools"] = [
+            {"type": "function", "function": {
+                "name": names.outgoing(t["name"]), "description": t["description"],
+                "parameters": t["input_schema"]}}
+            for t in req.tools
+        ]
+        for long, short in names.renamed.items():
+            notes.converted(f"tool name {long!r} sent as {short!r} (OpenAI names are ≤64 [A-Za-z0-9_-])")
+        choice = req.tool_choice or {}
+        kind = choice.get("type")
+        if kind == "any":
+            body["tool_choice"] = "required"
+        elif kind == "tool" and choice.get("name"):
+            body["tool_choice"] = {"type": "function", "function": {"name": names.outgoing(choice["name"])}}
+        elif kind == "none":
+            body["tool_choice"] = "none"
+        if choice.get("disable_parallel_tool_use"):
+            body["parallel_tool_calls"] = False
+    effort = _effort(req, options)
+    if effort:
+        body["reasoning_effort"] = effort
+    elif req.thinking and req.thinking.get("type") not in (None, "disabled"):
+        notes.dropped("thinking config (OpenAI-form servers decide reasoning themselves; "
+                      "--set reasoning_effort=auto maps it)")
+    return body
+
+
+def _reasoning(obj: dict[str, Any]) -> str | None:
+    value = obj.get("reasoning_content")
+    if value is None:
+        value = obj.get("reasoning")
+    return value if isinstance(value, str) else None
+
+
+def _usage(usage: Any) -> tuple[int | None, int | None]:
+    if not isinstance(usage, dict):
+        return None, None
+    return usage.get("prompt_tokens"), usage.get("completion_tokens")
+
+
+def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
+                    notes: Notes | None = None, names: ToolNames | None = None) -> dict[str, Any]:
+    """A non-streaming ``chat.completion`` as an Anthropic ``Message``."""
+    notes = notes if notes is not None else Notes()
+    names = names if names is not None else ToolNames()
+    enc = MessageStreamEncoder(model=model, input_tokens=input_tokens)
+    choices = data.get("choices") or [{}]
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    message = choice.get("message") or {}
+    reasoning = _reasoning(message)
+    if reasoning:
+        enc.thinking(reasoning)
+    if message.get("content"):
+        enc.text(message["content"])
+    if message.get("refusal"):
+        enc.text(message["refusal"])
+    for call in message.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        name = names.incoming(fn.get("name") or "unknown")
+        enc.tool_use(tool_use_id(call.get("id")), name,
+                     parse_arguments(fn.get("arguments"), name=name, notes=notes))
+    prompt, completion = _usage(data.get("usage"))
+    finish = choice.get("finish_reason")
+    stop = "tool_use" if enc.tool_calls else FINISH_TO_STOP.get(finish or "stop", "end_turn")
+    enc.finish(stop, input_tokens=prompt, output_tokens=completion)
+    return enc.message()
+
+
+class _Call:
+    __slots__ = ("index", "id", "name", "args")
+
+    def __init__(self, index: int, call_id: str | None, name: str) -> None:
+        self.index = index
+        self.id = call_id
+        self.name = name
+        self.args: list[str] = []
+
+
+class OpenAIStreamTranslator(StreamTranslator):
+    """OpenAI ``chat.completion.chunk`` SSE → Anthropic SSE.
+
+    Tool-call argument fragments are buffered per call and sent as one complete
+    ``input_json_delta`` (parsed, repaired if needed) when the call is complete:
+    the SDK parses every delta, and weak models' fragments are not always JSON.
+    The final ``message_delta`` waits for the usage chunk or ``[DONE]``.
+    """
+
+    form = "openai"
+    expected = "OpenAI chat.completion.chunk SSE"
+
+    def __init__(self, *, names: ToolNames | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._sse = SSEDecoder(comments=True)
+        self._names = names if names is not None else ToolNames()
+        self._call: _Call | None = None
+        self._finish: str | None = None
+        self._usage: tuple[int | None, int | None] = (None, None)
+
+    def feed(self, chunk: bytes) -> bytes:
+        events = self._sse.decode(chunk)
+        return b"".join([self._event(e) for e in events]) if events else b""
+
+    def flush(self) -> bytes:
+        out = b"".join([self._event(e) for e in self._sse.flush()])
+        if self._finish is not None:
+            return out + self._done()  # finished but no [DONE]: lenient
+        return out + self._cut()
+
+    def _event(self, sse: Any) -> bytes:
+        if self.encoder.finished:
+            return b""
+        if sse.comment is not None:
+            return self.encoder.ping()
+        data = sse.data
+        if data == "[DONE]":
+            return self._done()
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return self._garbage(data)
+        if not isinstance(chunk, dict):
+            return self._garbage(data)
+        self.events_in += 1
+        if chunk.get("error"):
+            status = chunk.get("status") or (chunk["error"].get("code") if isinstance(chunk["error"], dict)
+                                             else None)
+            return self._backend_error(status if isinstance(status, int) else 500, chunk)
+        out = self.encoder.start()
+        if chunk.get("usage"):
+            self._usage = _usage(chunk["usage"])
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            reasoning = _reasoning(delta)
+            if reasoning:
+                out += self._emit_call() + self.encoder.thinking(reasoning)
+            content = delta.get("content")
+            if content:
+                out += self._emit_call() + self.encoder.text(content)
+            if delta.get("refusal"):
+                out += self._emit_call() + self.encoder.text(delta["refusal"])
+            for frag in delta.get("tool_calls") or ():
+                out += self._fragment(frag)
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        return out
+
+    def _fragment(self, frag: dict[str, Any]) -> bytes:
+        out = b""
+        index = frag.get("index", 0)
+        call_id = frag.get("id")
+        fn = frag.get("function") or {}
+        call = self._call
+        # A new index, or a new id at the same index (Ollama's /v1 puts every call at 0).
+        if call is None or index != call.index or (call_id and call.id and call_id != call.id):
+            out += self._emit_call()
+            call = self._call = _Call(index, call_id, fn.get("name") or "")
+        else:
+            if call_id and not call.id:
+                call.id = call_id
+            if fn.get("name") and not call.name:
+                call.name = fn["name"]
+        args = fn.get("arguments")
+        if args:
+            call.args.append(args if isinstance(args, str) else orjson.dumps(args).decode())
+        return out
+
+    def _emit_call(self) -> bytes:
+        call, self._call = self._call, None
+        if call is None:
+            return b""
+        name = self._names.incoming(call.name or "unknown")
+        tool_input = parse_arguments("".join(call.args), name=name, notes=self.notes)
+        return self.encoder.tool_use(tool_use_id(call.id), name, tool_input)
+
+    def _done(self) -> bytes:
+        out = self._emit_call()
+        stop = "tool_use" if self.encoder.tool_calls else FINISH_TO_STOP.get(self._finish or "stop", "end_turn")
+        prompt, completion = self._usage
+        if prompt is None and self._finish is not None:
+            self.notes.warning("the backend reported no usage (stream_options.include_usage "
+                               "ignored?): token counts are estimates")
+        return out + self.encoder.finish(stop, input_tokens=prompt, output_tokens=completion)

@@ -1,0 +1,21 @@
+"""Translation settings shared by the backend forms (the addon fills them from its options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["TranslateOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class TranslateOptions:
+    #: Ollama ``options.num_ctx``; 0 leaves Ollama's default (which silently truncates).
+    num_ctx: int = 0
+    #: Clamp ``max_tokens`` to this (0 = no clamp).
+    max_tokens_limit: int = 0
+    #: Ollama ``think``: auto (omit unless the client disabled thinking) | on | off | low | medium | high.
+    think: str = "auto"
+    #: Where ``role:"system"`` messages inside ``messages[]`` go: auto | inline | user.
+    system_messages: str = "auto"
+    #: OpenAI ``reasoning_effort``: "" (not sent) | auto (from thinking.budget_tokens) | low | medium | high.
+    reasoning_effort: str = ""
