@@ -1,0 +1,1 @@
+"""The mitmproxy side: addons (glue) and the loopback relay (transport)."""

@@ -1,0 +1,442 @@
+"""mitmproxy addons: thin glue between mitmproxy's hooks and the protocol core.
+
+``Relay`` owns the loopback relay, ``SideTraffic`` answers Claude Code's side
+requests locally, ``Gateway`` rewrites Messages calls for the configured
+backend form and translates the answers back, streaming included.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from mitmproxy import ctx, exceptions, http
+from mitmproxy.proxy.mode_specs import ReverseMode
+
+from ..protocol import (
+    AnthropicStreamObserver,
+    GatewayError,
+    InvalidRequest,
+    ModelRouter,
+    OllamaStreamTranslator,
+    OpenAIStreamTranslator,
+    ToolNames,
+    TranslateOptions,
+    backend_error,
+    backend_unreachable,
+    count_tokens,
+    garbage_error,
+    load_json_object,
+    models_page,
+    ollama_request,
+    ollama_response,
+    openai_request,
+    openai_response,
+    parse_model_map,
+    parse_request,
+)
+from .exchange import Exchange
+from .relay import BackendRelay
+
+__all__ = ["Gateway", "Relay", "SideTraffic", "all_addons"]
+
+log = logging.getLogger("inspector")
+
+FORMS = ("ollama", "openai", "anthropic")
+STATE = "inspector"  # flow.metadata key holding the exchange summary (serialisable)
+
+
+def _path(flow: http.HTTPFlow) -> str:
+    return flow.request.path.split("?", 1)[0].rstrip("/") or "/"
+
+
+def _anthropic_error(err: GatewayError, *, request_id: str | None = None) -> http.Response:
+    rid = request_id or "req_inspector_" + secrets.token_hex(8)
+    return http.Response.make(err.status, orjson.dumps(err.body() | {"request_id": rid}),
+                              {"content-type": "application/json", "request-id": rid})
+
+
+def _json(data: Any, status: int = 200) -> http.Response:
+    return http.Response.make(status, orjson.dumps(data), {"content-type": "application/json"})
+
+
+def _kind(method: str, path: str) -> str:
+    if path == "/v1/messages" and method == "POST":
+        return "messages"
+    if path == "/v1/messages/count_tokens":
+        return "count_tokens"
+    if path == "/v1/models" or path.startswith("/v1/models/"):
+        return "models"
+    if path == "/api/hello":
+        return "hello"
+    if path.startswith("/api/event_logging"):
+        return "event_logging"
+    return "other"
+
+
+class Relay:
+    """Starts the loopback relay translated flows go through (see ``inspector.gateway.relay``)."""
+
+    def __init__(self) -> None:
+        self.relay: BackendRelay | None = None
+
+    def load(self, loader) -> None:
+        loader.add_option("ping_interval", float, 5.0,
+                          "Seconds of backend silence before the gateway sends a keep-alive ping "
+                          "(and, before the first byte, commits to HTTP 200).")
+        loader.add_option("idle_timeout", float, 600.0,
+                          "Seconds of backend silence after which the request fails with an error.")
+
+    def configure(self, updated: set[str]) -> None:
+        if "ping_interval" in updated and ctx.options.ping_interval <= 0:
+            raise exceptions.OptionsError("ping_interval must be > 0 seconds")
+        if "idle_timeout" in updated and ctx.options.idle_timeout <= 0:
+            raise exceptions.OptionsError("idle_timeout must be > 0 seconds")
+        if self.relay:
+            self.relay.ping_interval = ctx.options.ping_interval
+            self.relay.idle_timeout = ctx.options.idle_timeout
+
+    async def running(self) -> None:
+        if self.relay is None:
+            self.relay = BackendRelay(ping_interval=ctx.options.ping_interval,
+                                      idle_timeout=ctx.options.idle_timeout)
+            await self.relay.start()
+
+    async def done(self) -> None:
+        if self.relay:
+            await self.relay.stop()
+            self.relay = None
+
+
+class SideTraffic:
+    """Answers count_tokens, model listing, hello probes and telemetry without the backend.
+
+    Only in translating modes: an Anthropic-native backend answers these itself.
+    """
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or not self.gateway.handles(flow) or ctx.options.backend == "anthropic":
+            return
+        kind = _kind(flow.request.method, _path(flow))
+        if kind == "messages":
+            return
+        if kind == "count_tokens":
+            try:
+                flow.response = _json(count_tokens(flow.request.get_content() or b""))
+            except InvalidRequest as e:
+                flow.response = _anthropic_error(GatewayError(400, "invalid_request_error", str(e)))
+        elif kind == "models":
+            flow.response = _json(models_page(self.gateway.router.targets))
+        elif kind == "hello":
+            flow.response = http.Response.make(200, b"", {"content-type": "text/plain"})
+        elif kind == "event_logging":
+            flow.response = _json({})
+        else:
+            flow.response = _anthropic_error(GatewayError(
+                404, "not_found_error",
+                f"{flow.request.method} {_path(flow)} is not served by the inspector gateway "
+                f"(it translates POST /v1/messages for a {ctx.options.backend} backend)"))
+        flow.metadata[STATE] = {"form": ctx.options.backend, "kind": kind, "local": True}
+
+
+class Gateway:
+    """Rewrites Messages API calls for the backend form and translates the answers back."""
+
+    def __init__(self, relay: Relay | None = None) -> None:
+        self.router = ModelRouter()
+        self.translate = TranslateOptions()
+        self.relay = relay
+        self.live: dict[str, Exchange] = {}
+
+    # -- options ---------------------------------------------------------------------------------
+    def load(self, loader) -> None:
+        loader.add_option("backend", str, "ollama",
+                          "Backend API form: ollama (/api/chat), openai (/v1/chat/completions) or "
+                          "anthropic (pass Messages calls through, still inspected).", choices=FORMS)
+        loader.add_option("model", str, "",
+                          "Backend model every request goes to (empty: the model Claude Code asked for).")
+        loader.add_option("model_map", str, "",
+                          "Per-tier routing, first match wins: 'haiku=qwen2.5:0.5b,sonnet=qwen3:8b'. "
+                          "Plain words match anywhere in the requested name, globs (*) the whole name.")
+        loader.add_option("backend_url", str, "",
+                          "Backend base URL. Required in regular (HTTPS_PROXY) mode to re-target "
+                          "api.anthropic.com; in reverse mode it overrides the reverse target.")
+        loader.add_option("backend_api_key", str, "",
+                          "Key sent to translated backends as 'Authorization: Bearer'. Claude Code's "
+                          "own credentials are never forwarded to a translated backend.")
+        loader.add_option("intercept_hosts", str, "api.anthropic.com",
+                          "In regular mode, comma-separated hosts whose traffic the gateway handles.")
+        loader.add_option("num_ctx", int, 0,
+                          "Ollama options.num_ctx (0: Ollama's default, which silently truncates "
+                          "Claude Code's prompt — 65536 is a good value).")
+        loader.add_option("max_tokens_limit", int, 0,
+                          "Clamp max_tokens to the backend's limit (0: no clamp).")
+        loader.add_option("think", str, "auto",
+                          "Ollama thinking: auto (model default; off when the client disables it), "
+                          "on, off, low, medium, high.", choices=("auto", "on", "off", "low", "medium", "high"))
+        loader.add_option("system_messages", str, "auto",
+                          "role:system messages inside messages[]: inline (kept as system), user "
+                          "(sent as user text), auto (inline for ollama, user for openai).",
+                          choices=("auto", "inline", "user"))
+        loader.add_option("reasoning_effort", str, "",
+                          "OpenAI reasoning_effort: empty (not sent), auto (from thinking budget), "
+                          "low, medium, high.", choices=("", "auto", "low", "medium", "high"))
+        loader.add_option("gateway_public", bool, False,
+                          "Allow the gateway to listen on all interfaces (default: loopback only).")
+
+    def configure(self, updated: set[str]) -> None:
+        o = ctx.options
+        if "model_map" in updated or "model" in updated:
+            try:
+                self.router = ModelRouter(model=o.model, model_map=parse_model_map(o.model_map))
+            except ValueError as e:
+                raise exceptions.OptionsError(str(e)) from None
+        if "backend_url" in updated and o.backend_url:
+            parts = urlsplit(o.backend_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise exceptions.OptionsError(
+                    f"backend_url {o.backend_url!r} must look like http://127.0.0.1:11434")
+        for name in ("num_ctx", "max_tokens_limit"):
+            if name in updated and getattr(o, name) < 0:
+                raise exceptions.OptionsError(f"{name} must be >= 0")
+        self.translate = TranslateOptions(
+            num_ctx=o.num_ctx, max_tokens_limit=o.max_tokens_limit, think=o.think,
+            system_messages=o.system_messages, reasoning_effort=o.reasoning_effort)
+        if "listen_host" in updated and not o.listen_host and not o.gateway_public:
+            # mitmproxy listens on every interface by default; a gateway should not.
+            o.listen_host = "127.0.0.1"
+        if "connection_strategy" in updated and o.connection_strategy == "eager":
+            # Translated flows go to the relay, never to the reverse target itself:
+            # an eager connect would only fail noisily when the backend is down.
+            o.connection_strategy = "lazy"
+
+    # -- which flows -----------------------------------------------------------------------------
+    def handles(self, flow: http.HTTPFlow) -> bool:
+        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
+            return True
+        hosts = {h.strip().lower() for h in ctx.options.intercept_hosts.split(",") if h.strip()}
+        return flow.request.pretty_host.lower() in hosts
+
+    def _backend(self, flow: http.HTTPFlow) -> str | None:
+        if ctx.options.backend_url:
+            return ctx.options.backend_url.rstrip("/")
+        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
+            r = flow.request
+            return f"{r.scheme}://{r.host}:{r.port}"
+        return None
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or not self.handles(flow):
+            return
+        form = ctx.options.backend
+        backend = self._backend(flow)
+        kind = _kind(flow.request.method, _path(flow))
+        if backend is None:
+            if form == "anthropic":  # regular mode, no re-target: inspect the real API as it is
+                self._observe_only(flow, kind)
+                return
+            flow.response = _anthropic_error(GatewayError(
+                500, "api_error", f"the gateway is in regular (proxy) mode with backend={form} but no "
+                                  f"backend_url: restart it with --set backend_url=http://HOST:PORT"))
+            return
+        try:
+            if form == "anthropic":
+                ex = self._passthrough(flow, kind, backend)
+            else:
+                ex = self._translate(flow, form, backend)
+        except InvalidRequest as e:
+            flow.response = _anthropic_error(GatewayError(400, "invalid_request_error", str(e)))
+            return
+        if self._to_relay(flow, ex):
+            self.live[flow.id] = ex
+
+    def _observe_only(self, flow: http.HTTPFlow, kind: str) -> None:
+        ex = Exchange(form="anthropic", kind=kind, backend=f"https://{flow.request.pretty_host}")
+        if kind == "messages":
+            try:
+                data = load_json_object(flow.request.get_content() or b"")
+                ex.client_model = ex.backend_model = str(data.get("model", ""))
+                ex.stream = bool(data.get("stream"))
+            except InvalidRequest:
+                pass
+        self.live[flow.id] = ex
+
+    def _passthrough(self, flow: http.HTTPFlow, kind: str, backend: str) -> Exchange:
+        ex = Exchange(form="anthropic", kind=kind, backend=backend)
+        if kind in ("messages", "count_tokens"):
+            data = load_json_object(flow.request.get_content() or b"")
+            ex.client_model = str(data.get("model", ""))
+            ex.stream = bool(data.get("stream"))
+            ex.backend_model = self.router.route(ex.client_model)
+            if ex.backend_model != ex.client_model:
+                data["model"] = ex.backend_model
+                flow.request.content = orjson.dumps(data)
+        return ex
+
+    def _translate(self, flow: http.HTTPFlow, form: str, backend: str) -> Exchange:
+        req = parse_request(flow.request.get_content() or b"")
+        ex = Exchange(form=form, kind="messages", client_model=req.model, backend=backend,
+                      backend_model=self.router.route(req.model), stream=req.stream, notes=req.notes,
+                      input_estimate=req.estimated_input_tokens)
+        if form == "ollama":
+            body = ollama_request(req, model=ex.backend_model, options=self.translate)
+            path = "/api/chat"
+            accept = "application/x-ndjson" if req.stream else "application/json"
+        else:
+            ex.names = ToolNames()
+            body = openai_request(req, model=ex.backend_model, options=self.translate, names=ex.names)
+            path = "/chat/completions" if urlsplit(backend).path.rstrip("/").endswith("/v1") \
+                else "/v1/chat/completions"
+            accept = "text/event-stream" if req.stream else "application/json"
+        r = flow.request
+        headers = http.Headers(content_type="application/json", accept=accept)
+        if ua := r.headers.get("user-agent"):
+            headers["user-agent"] = ua
+        if ctx.options.backend_api_key:
+            headers["authorization"] = f"Bearer {ctx.options.backend_api_key}"
+        r.headers = headers
+        r.method = "POST"
+        r.path = path
+        r.content = orjson.dumps(body)
+        for note in ex.notes.of("warning"):
+            log.warning(f"[{form}] {note}")
+        return ex
+
+    def _to_relay(self, flow: http.HTTPFlow, ex: Exchange) -> bool:
+        relay = self.relay.relay if self.relay else None
+        if relay is None or not relay.port:
+            flow.response = _anthropic_error(GatewayError(500, "api_error", "the gateway relay is not running"))
+            return False
+        r = flow.request
+        base_path = urlsplit(ex.backend).path.rstrip("/")
+        origin = ex.backend[: len(ex.backend) - len(base_path)] if base_path else ex.backend
+        if ex.form == "anthropic" and base_path and r.path.startswith(base_path + "/"):
+            base_path = ""  # the client already speaks to the full path
+        r.headers["x-inspector-upstream"] = origin + base_path
+        r.headers["x-inspector-form"] = ex.form
+        r.headers["x-inspector-model"] = ex.backend_model
+        r.headers["x-inspector-stream"] = "1" if ex.stream else "0"
+        r.scheme, r.host, r.port = "http", "127.0.0.1", relay.port
+        return True
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        ex = self.live.get(flow.id)
+        resp = flow.response
+        if ex is None or resp is None:
+            return
+        ex.first_byte = time.monotonic()
+        ctype = resp.headers.get("content-type", "")
+        if resp.status_code != 200 or resp.headers.get("x-inspector-relay"):
+            return  # small error bodies: translated whole in `response`
+        if ex.form == "anthropic":
+            if "text/event-stream" in ctype:
+                ex.translator = AnthropicStreamObserver(model=ex.backend_model, backend=ex.backend,
+                                                        notes=ex.notes)
+                resp.stream = _stream_through(ex.translator)
+            return
+        if ex.kind != "messages" or not ex.stream:
+            return
+        if ex.form == "ollama":
+            ex.translator = OllamaStreamTranslator(
+                model=ex.client_model, backend_model=ex.backend_model, backend=ex.backend,
+                input_tokens=ex.input_estimate, notes=ex.notes, num_ctx=ctx.options.num_ctx)
+        else:
+            ex.translator = OpenAIStreamTranslator(
+                model=ex.client_model, backend_model=ex.backend_model, backend=ex.backend,
+                input_tokens=ex.input_estimate, notes=ex.notes, names=ex.names)
+        rid = "req_inspector_" + secrets.token_hex(8)
+        resp.headers = http.Headers(
+            content_type="text/event-stream; charset=utf-8", cache_control="no-cache",
+            transfer_encoding="chunked", request_id=rid, x_inspector_backend=ex.form)
+        resp.stream = _stream_through(ex.translator)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        ex = self.live.pop(flow.id, None)
+        if ex is None or flow.response is None:
+            return
+        ex.ended = time.monotonic()
+        try:
+            self._finish(flow, ex)
+        finally:
+            flow.metadata[STATE] = ex.summary()
+            errors = ex.notes.of("error")
+            if errors:
+                log.warning(f"[{ex.form}] {flow.request.method} {ex.kind}: {errors[-1]}")
+
+    def _finish(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        resp = flow.response
+        assert resp is not None
+        if resp.headers.get("x-inspector-relay") == "unreachable":
+            reason = orjson.loads(resp.content or b"{}").get("error", "unreachable")
+            flow.response = _anthropic_error(backend_unreachable(form=ex.form, backend=ex.backend,
+                                                                 reason=reason))
+            ex.notes.error(flow.response.text or "")
+            return
+        if ex.translator is not None or ex.form == "anthropic":
+            return  # streamed (already translated), or passed through untouched
+        if resp.status_code != 200:
+            err = backend_error(form=ex.form, status=resp.status_code, body=resp.content or b"",
+                                model=ex.backend_model, backend=ex.backend)
+            ex.notes.error(err.message)
+            flow.response = _anthropic_error(err)
+            return
+        if ex.stream:
+            # Streaming was asked but the backend answered with something that is not a stream.
+            return self._garbage(flow, ex, resp.content or b"")
+        try:
+            data = orjson.loads(resp.content or b"")
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return self._garbage(flow, ex, resp.content or b"")
+        if "error" in data:
+            err = backend_error(form=ex.form, status=int(data.get("status") or 500), body=data,
+                                model=ex.backend_model, backend=ex.backend)
+            ex.notes.error(err.message)
+            flow.response = _anthropic_error(err)
+            return
+        if ex.form == "ollama":
+            message = ollama_response(data, model=ex.client_model, input_tokens=ex.input_estimate,
+                                      notes=ex.notes, num_ctx=ctx.options.num_ctx)
+        else:
+            message = openai_response(data, model=ex.client_model, input_tokens=ex.input_estimate,
+                                      notes=ex.notes, names=ex.names)
+        flow.response = _json(message)
+
+    def _garbage(self, flow: http.HTTPFlow, ex: Exchange, body: bytes) -> None:
+        expected = {"ollama": "Ollama JSON", "openai": "an OpenAI chat.completion"}[ex.form]
+        err = garbage_error(form=ex.form, backend=ex.backend, sample=body, expected=expected)
+        ex.notes.error(err.message)
+        flow.response = _anthropic_error(err)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        ex = self.live.pop(flow.id, None)
+        if ex is not None:
+            ex.ended = time.monotonic()
+            ex.notes.error(f"flow failed: {flow.error}")
+            flow.metadata[STATE] = ex.summary()
+
+
+def _stream_through(translator: Any):
+    """The ``flow.response.stream`` callable: never returns ``b""`` for a data chunk
+    (mitmproxy would frame it as the terminating chunk)."""
+
+    def stream(chunk: bytes) -> list[bytes] | bytes:
+        out = translator.feed(chunk) if chunk else translator.flush()
+        return [out] if out else []
+
+    return stream
+
+
+def all_addons() -> list[Any]:
+    relay = Relay()
+    gateway = Gateway(relay)
+    return [relay, SideTraffic(gateway), gateway]

@@ -1,0 +1,287 @@
+"""Scripted loopback backends that speak the published wire formats (../shared/reference/protocols.md).
+
+A backend answers each request with a ``Reply``: what the model "says" (text,
+thinking, tool calls) rendered in the backend's own format — Ollama NDJSON,
+OpenAI SSE chunks, Anthropic SSE — or raw bytes for broken-backend tests.
+Like Ollama, the streaming forms send no HTTP headers until the first chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+
+@dataclass
+class Call:
+    name: str
+    arguments: dict[str, Any] | str  # a str is sent verbatim (OpenAI arguments string)
+    id: str | None = None
+
+
+@dataclass
+class Reply:
+    text: str = ""
+    thinking: str = ""
+    calls: list[Call] = field(default_factory=list)
+    done_reason: str = "stop"  # ollama done_reason / openai finish_reason (mapped)
+    prompt_tokens: int = 42
+    output_tokens: int = 7
+    status: int = 200
+    error: str | None = None  # an error body instead of a message (with status)
+    raw: list[bytes | float] | None = None  # raw chunks (floats = sleeps) instead of a rendering
+    delay: float = 0.0  # silence before the first byte (prompt evaluation)
+    gap: float = 0.0  # silence between chunks
+    cut_after: int | None = None  # drop the connection after N chunks
+    content_type: str | None = None
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+_ids = itertools.count(1)
+
+
+def _pieces(text: str, n: int = 3) -> list[str]:
+    if not text:
+        return []
+    size = max(1, len(text) // n)
+    return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+def ollama_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
+    base = {"model": model, "created_at": "2026-11-21T10:00:00.000Z"}
+    calls = [{"id": c.id, "function": {"index": i, "name": c.name, "arguments": c.arguments}}
+             if c.id else {"function": {"index": i, "name": c.name, "arguments": c.arguments}}
+             for i, c in enumerate(reply.calls)]
+    final = {**base, "done": True, "done_reason": reply.done_reason, "total_duration": 1000,
+             "prompt_eval_count": reply.prompt_tokens, "eval_count": reply.output_tokens}
+    if not stream:
+        msg: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.thinking:
+            msg["thinking"] = reply.thinking
+        if calls:
+            msg["tool_calls"] = calls
+        return [json.dumps({**final, "message": msg}).encode()]
+    lines = [{**base, "message": {"role": "assistant", "content": "", "thinking": t}, "done": False}
+             for t in _pieces(reply.thinking)]
+    lines += [{**base, "message": {"role": "assistant", "content": t}, "done": False}
+              for t in _pieces(reply.text)]
+    if calls:
+        lines.append({**base, "message": {"role": "assistant", "content": "", "tool_calls": calls},
+                      "done": False})
+    lines.append({**final, "message": {"role": "assistant", "content": ""}})
+    return [json.dumps(line).encode() + b"\n" for line in lines]
+
+
+def openai_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
+    cid = f"chatcmpl-{next(_ids)}"
+    finish = "tool_calls" if reply.calls and reply.done_reason == "stop" else reply.done_reason
+    usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.output_tokens,
+             "total_tokens": reply.prompt_tokens + reply.output_tokens}
+    args = [c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments) for c in reply.calls]
+    if not stream:
+        msg: dict[str, Any] = {"role": "assistant", "content": reply.text or None, "refusal": None}
+        if reply.thinking:
+            msg["reasoning_content"] = reply.thinking
+        if reply.calls:
+            msg["tool_calls"] = [{"id": c.id or f"call_{i}", "type": "function",
+                                  "function": {"name": c.name, "arguments": a}}
+                                 for i, (c, a) in enumerate(zip(reply.calls, args))]
+        return [json.dumps({"id": cid, "object": "chat.completion", "created": 1, "model": model,
+                            "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
+                            "usage": usage}).encode()]
+    base = {"id": cid, "object": "chat.completion.chunk", "created": 1, "model": model}
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                     "finish_reason": finish_reason}]}
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"reasoning_content": t}) for t in _pieces(reply.thinking)]
+    events += [chunk({"content": t}) for t in _pieces(reply.text)]
+    for i, (c, a) in enumerate(zip(reply.calls, args)):
+        events.append(chunk({"tool_calls": [{"index": i, "id": c.id or f"call_{i}", "type": "function",
+                                             "function": {"name": c.name, "arguments": ""}}]}))
+        events += [chunk({"tool_calls": [{"index": i, "function": {"arguments": p}}]}) for p in _pieces(a, 4)]
+    events.append(chunk({}, finish))
+    events.append({**base, "choices": [], "usage": usage})
+    return [b"data: " + json.dumps(e).encode() + b"\n\n" for e in events] + [b"data: [DONE]\n\n"]
+
+
+def anthropic_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
+    content: list[dict[str, Any]] = []
+    if reply.thinking:
+        content.append({"type": "thinking", "thinking": reply.thinking, "signature": "sig"})
+    if reply.text:
+        content.append({"type": "text", "text": reply.text})
+    for i, c in enumerate(reply.calls):
+        content.append({"type": "tool_use", "id": c.id or f"toolu_{i:02d}", "name": c.name,
+                        "input": c.arguments})
+    stop = "tool_use" if reply.calls else {"stop": "end_turn", "length": "max_tokens"}.get(
+        reply.done_reason, "end_turn")
+    msg = {"id": f"msg_{next(_ids):04d}", "type": "message", "role": "assistant", "model": model,
+           "content": content, "stop_reason": stop, "stop_sequence": None,
+           "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.output_tokens}}
+    if not stream:
+        return [json.dumps(msg).encode()]
+
+    def ev(name: str, data: dict[str, Any]) -> bytes:
+        return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
+
+    out = [ev("message_start", {"message": {**msg, "content": [], "stop_reason": None,
+                                             "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": 1}}})]
+    for i, block in enumerate(content):
+        kind = block["type"]
+        start = {"type": kind, kind: ""} if kind in ("text", "thinking") else {**block, "input": {}}
+        out.append(ev("content_block_start", {"index": i, "content_block": start}))
+        if kind == "text":
+            out += [ev("content_block_delta", {"index": i, "delta": {"type": "text_delta", "text": t}})
+                    for t in _pieces(block["text"])]
+        elif kind == "thinking":
+            out += [ev("content_block_delta", {"index": i, "delta": {"type": "thinking_delta", "thinking": t}})
+                    for t in _pieces(block["thinking"])]
+        else:
+            out += [ev("content_block_delta", {"index": i, "delta": {"type": "input_json_delta", "partial_json": p}})
+                    for p in _pieces(json.dumps(block["input"]), 3)]
+        out.append(ev("content_block_stop", {"index": i}))
+    out.append(ev("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
+                                    "usage": {"output_tokens": reply.output_tokens}}))
+    out.append(ev("message_stop", {}))
+    return out
+
+
+RENDER = {"ollama": ollama_chunks, "openai": openai_chunks, "anthropic": anthropic_chunks}
+STREAM_TYPE = {"ollama": "application/x-ndjson", "openai": "text/event-stream",
+               "anthropic": "text/event-stream"}
+
+
+def error_body(form: str, status: int, message: str) -> bytes:
+    if form == "ollama":
+        return json.dumps({"error": message}).encode()
+    if form == "openai":
+        return json.dumps({"error": {"message": message, "type": "invalid_request_error",
+                                     "param": None, "code": status}}).encode()
+    return json.dumps({"type": "error", "error": {"type": "api_error", "message": message}}).encode()
+
+
+class ScriptedBackend:
+    """``with ScriptedBackend("ollama", script) as b: ... b.url ... b.received``.
+
+    ``script`` is a list of ``Reply`` (one per request, the last repeats) or a
+    callable ``(Received) -> Reply``.
+    """
+
+    def __init__(self, form: str, script: list[Reply] | Callable[[Received], Reply]) -> None:
+        self.form = form
+        self.script = script
+        self.received: list[Received] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ScriptedBackend:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def next_reply(self, rec: Received) -> Reply:
+        if callable(self.script):
+            return self.script(rec)
+        index = min(len(self.received) - 1, len(self.script) - 1)
+        return self.script[index]
+
+    @property
+    def chat_requests(self) -> list[Received]:
+        return [r for r in self.received if r.method == "POST"]
+
+    def _handler(self):
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                self._record(b"")
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                self._record(b"")
+                body = json.dumps({"models": [], "data": []}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _record(self, raw: bytes) -> Received:
+                try:
+                    body: Any = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw
+                rec = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                backend.received.append(rec)
+                return rec
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                rec = self._record(raw)
+                reply = backend.next_reply(rec)
+                body = rec.body if isinstance(rec.body, dict) else {}
+                stream = bool(body.get("stream", backend.form == "ollama"))
+                model = body.get("model", "m")
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.error is not None or reply.status != 200:
+                    data = error_body(backend.form, reply.status, reply.error or "failed")
+                    self.send_response(reply.status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                chunks = reply.raw if reply.raw is not None else RENDER[backend.form](reply, model, stream)
+                ctype = reply.content_type or (STREAM_TYPE[backend.form] if stream else "application/json")
+                self.send_response(200)
+                self.send_header("content-type", ctype)
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                sent = 0
+                for item in chunks:
+                    if isinstance(item, float):
+                        time.sleep(item)
+                        continue
+                    if reply.cut_after is not None and sent >= reply.cut_after:
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        return
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(item), item))
+                    self.wfile.flush()
+                    sent += 1
+                    if reply.gap:
+                        time.sleep(reply.gap)
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+        return Handler
