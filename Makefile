@@ -14,6 +14,8 @@ CLAUDE_STAMP := $(CLAUDE_DIR)/.installed
 BACKEND ?= ollama
 BACKEND_URL ?= http://127.0.0.1:11434
 MODEL ?=
+MODEL_MAP ?=
+NUM_CTX ?=
 HOST ?= 127.0.0.1
 PORT ?= 4000
 ARGS ?=
@@ -44,7 +46,8 @@ claude-code: $(CLAUDE_STAMP)
 
 run: $(VENV)
 	@$(PY) -m inspector.cli run --backend $(BACKEND) --backend-url $(BACKEND_URL) \
-	    --host $(HOST) --port $(PORT) $(if $(MODEL),--model $(MODEL)) $(ARGS)
+	    --host $(HOST) --port $(PORT) $(if $(MODEL),--model $(MODEL)) \
+	    $(if $(MODEL_MAP),--model-map $(MODEL_MAP)) $(if $(NUM_CTX),--num-ctx $(NUM_CTX)) $(ARGS)
 
 test: $(VENV) $(CLAUDE_STAMP)
 	@CLAUDE_CODE_BIN="$(abspath $(CLAUDE_DIR))" $(PY) -m pytest $(ARGS)

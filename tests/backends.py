@@ -285,3 +285,34 @@ class ScriptedBackend:
                 self.wfile.flush()
 
         return Handler
+
+
+def tool_names(form: str, body: dict[str, Any]) -> list[str]:
+    tools = body.get("tools") or []
+    return [t["name"] if form == "anthropic" else t["function"]["name"] for t in tools]
+
+
+def has_tool_result(form: str, body: dict[str, Any]) -> bool:
+    for m in body.get("messages") or []:
+        if form != "anthropic" and m.get("role") == "tool":
+            return True
+        if form == "anthropic" and isinstance(m.get("content"), list):
+            if any(b.get("type") == "tool_result" for b in m["content"] if isinstance(b, dict)):
+                return True
+    return False
+
+
+def write_file_brain(form: str, path: str, content: str, answer: str = "Done: the file is written.",
+                     call_id: str | None = None) -> Callable[[Received], Reply]:
+    """A model that, offered the Write tool, writes ``content`` to ``path`` and then answers."""
+
+    def brain(rec: Received) -> Reply:
+        body = rec.body if isinstance(rec.body, dict) else {}
+        if "Write" in tool_names(form, body):
+            if has_tool_result(form, body):
+                return Reply(text=answer)
+            return Reply(text="I'll write the file.",
+                         calls=[Call("Write", {"file_path": path, "content": content}, id=call_id)])
+        return Reply(text="Greeting")  # titles, quota probes and other side requests
+
+    return brain

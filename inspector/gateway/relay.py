@@ -35,6 +35,7 @@ from ..protocol import backend_error
 __all__ = ["BackendRelay", "RELAY_HEADERS"]
 
 log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request is noise here
 
 RELAY_HEADERS = ("x-inspector-upstream", "x-inspector-form", "x-inspector-model", "x-inspector-stream")
 _HOP = {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te", b"trailer",

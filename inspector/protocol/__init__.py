@@ -14,6 +14,7 @@ from ._anthropic import (
     sse_event,
 )
 from ._decoders import LineDecoder, ServerSentEvent, SSEDecoder
+from ._grammar import stream_problems
 from ._errors import GatewayError, backend_error, backend_unreachable, error_message_of, garbage_error
 from ._notes import Note, Notes
 from ._ollama import OllamaStreamTranslator, ollama_request, ollama_response
@@ -64,5 +65,6 @@ __all__ = [
     "parse_model_map",
     "parse_request",
     "sse_event",
+    "stream_problems",
     "tool_use_id",
 ]

@@ -1,0 +1,103 @@
+"""The ``inspector`` console command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+__all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+ADDON = ROOT / "addons" / "translate.py"
+
+
+def _addon_script() -> Path:
+    if ADDON.exists():
+        return ADDON
+    return Path(__file__).resolve().parent / "gateway" / "script.py"  # non-editable installs
+
+
+def gateway_command(args: argparse.Namespace) -> list[str]:
+    mitmdump = Path(sys.executable).parent / "mitmdump"
+    cmd = [str(mitmdump) if mitmdump.exists() else "mitmdump", "-s", str(_addon_script()),
+           "--mode", f"reverse:{args.backend_url}", "--listen-host", args.host, "-p", str(args.port),
+           "--set", f"backend={args.backend}"]
+    for name in ("model", "model_map", "num_ctx", "max_tokens_limit"):
+        value = getattr(args, name)
+        if value:
+            cmd += ["--set", f"{name}={value}"]
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        cmd += ["--set", "gateway_public=true"]
+    return cmd + list(args.mitmdump_args)
+
+
+def client_env(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """(name, value, comment) lines a user pastes into Claude Code's shell."""
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    env = [("ANTHROPIC_BASE_URL", f"http://{host}:{args.port}", "the gateway"),
+           ("ANTHROPIC_AUTH_TOKEN", "inspector-local",
+            "any value: Claude Code needs one; it is not sent to translated backends")]
+    if args.backend != "anthropic":
+        model = args.model or "<backend model, e.g. qwen3:8b>"
+        env.append(("ANTHROPIC_MODEL", model,
+                    "what Claude Code asks for; the gateway routes every request to it"
+                    if args.model else "or restart the gateway with MODEL=NAME"))
+        env.append(("ANTHROPIC_DEFAULT_HAIKU_MODEL", model, "background requests (titles, summaries)"))
+    env.append(("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1", "no telemetry to the gateway"))
+    return env
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True, highlight=False)
+    target = {"ollama": "Ollama /api/chat", "openai": "OpenAI /v1/chat/completions",
+              "anthropic": "Anthropic /v1/messages (passthrough)"}[args.backend]
+    console.print(f"[bold]inspector gateway[/]  Claude Code → http://{args.host}:{args.port} → "
+                  f"[cyan]{target}[/] at {args.backend_url}"
+                  + (f"  model [green]{args.model}[/]" if args.model else ""))
+    console.print("\nPaste into the shell where you run Claude Code:\n")
+    for name, value, comment in client_env(args):
+        console.print(f"  export {name}={shlex.quote(value)}  [dim]# {comment}[/]", soft_wrap=True)
+    if args.backend == "ollama" and not args.num_ctx:
+        console.print("\n[yellow]num_ctx is not set:[/] Ollama's default context silently truncates "
+                      "Claude Code's ~15k-token prompt. Add NUM_CTX=65536 (make) or --num-ctx 65536.")
+    cmd = gateway_command(args)
+    console.print(f"\n[dim]$ {shlex.join(cmd)}[/]\n")
+    if args.dry_run:
+        print(shlex.join(cmd))
+        return 0
+    os.execv(cmd[0], cmd) if os.path.isabs(cmd[0]) else os.execvp(cmd[0], cmd)
+    return 0  # pragma: no cover
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inspector", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the gateway in front of a backend")
+    run.add_argument("--backend", choices=("ollama", "openai", "anthropic"), default="ollama")
+    run.add_argument("--backend-url", default="http://127.0.0.1:11434")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=4000)
+    run.add_argument("--model", default="")
+    run.add_argument("--model-map", dest="model_map", default="")
+    run.add_argument("--num-ctx", dest="num_ctx", type=int, default=0)
+    run.add_argument("--max-tokens-limit", dest="max_tokens_limit", type=int, default=0)
+    run.add_argument("--dry-run", action="store_true", help="print the mitmdump command, do not start it")
+    run.add_argument("mitmdump_args", nargs=argparse.REMAINDER, help="extra mitmdump arguments after --")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "mitmdump_args", None) and args.mitmdump_args[:1] == ["--"]:
+        args.mitmdump_args = args.mitmdump_args[1:]
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

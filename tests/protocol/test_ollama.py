@@ -1,0 +1,165 @@
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inspector.protocol import (
+    OllamaStreamTranslator, TranslateOptions, ollama_request, ollama_response, parse_request, stream_problems,
+)
+from backends import Call, Reply, ollama_chunks
+from sdk import accumulate, parse_message
+
+
+def body(**kw):
+    b = {"model": "claude-x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    b.update(kw)
+    return parse_request(orjson.dumps(b))
+
+
+def translate(raw: bytes, cuts=(), **kw) -> bytes:
+    t = OllamaStreamTranslator(model="claude-x", input_tokens=50, **kw)
+    out, last = b"", 0
+    for c in sorted(set(cuts)):
+        out += t.feed(raw[last:c])
+        last = c
+    return out + t.feed(raw[last:]) + t.flush()
+
+
+def test_request_mapping_of_a_tool_round_trip():
+    r = body(system="S", temperature=0.2, top_p=0.9, top_k=40, stop_sequences=["END"], stream=True,
+             tools=[{"name": "Bash", "description": "run", "input_schema": {"type": "object"}}],
+             messages=[
+                 {"role": "user", "content": [{"type": "text", "text": "look"},
+                                              {"type": "image", "source": {"type": "base64",
+                                                                           "media_type": "image/png", "data": "QUJD"}}]},
+                 {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": ""},
+                                                   {"type": "tool_use", "id": "call_1", "name": "Bash",
+                                                    "input": {"command": "ls"}}]},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "a",
+                                               "is_error": True}, {"type": "text", "text": "and?"}]},
+             ])
+    out = ollama_request(r, model="qwen3", options=TranslateOptions(num_ctx=65536))
+    assert out["model"] == "qwen3" and out["stream"] is True
+    assert out["options"] == {"num_predict": 100, "temperature": 0.2, "top_p": 0.9, "top_k": 40,
+                              "stop": ["END"], "num_ctx": 65536}
+    assert out["tools"] == [{"type": "function", "function": {"name": "Bash", "description": "run",
+                                                              "parameters": {"type": "object"}}}]
+    assert out["messages"] == [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "look", "images": ["QUJD"]},
+        {"role": "assistant", "content": "", "thinking": "t",
+         "tool_calls": [{"id": "call_1", "function": {"index": 0, "name": "Bash", "arguments": {"command": "ls"}}}]},
+        {"role": "tool", "content": "Error: a", "tool_call_id": "call_1", "tool_name": "Bash"},
+        {"role": "user", "content": "and?"},
+    ]
+    assert "think" not in out  # auto: never risk a 400 on non-thinking models
+
+
+@pytest.mark.parametrize("thinking, mode, expected", [
+    ({"type": "adaptive"}, "auto", None), ({"type": "disabled"}, "auto", False),
+    ({"type": "enabled", "budget_tokens": 2000}, "auto", None), (None, "on", True), (None, "off", False),
+    (None, "high", "high"),
+])
+def test_think_option(thinking, mode, expected):
+    out = ollama_request(body(thinking=thinking) if thinking else body(), model="m",
+                         options=TranslateOptions(think=mode))
+    assert out.get("think") == expected
+
+
+def test_tool_choice_none_omits_tools_and_max_tokens_clamp():
+    r = body(max_tokens=128000, tool_choice={"type": "none"},
+             tools=[{"name": "X", "input_schema": {"type": "object"}}])
+    out = ollama_request(r, model="m", options=TranslateOptions(max_tokens_limit=8192))
+    assert "tools" not in out and out["options"]["num_predict"] == 8192
+    assert any("clamped" in str(n) for n in r.notes)
+
+
+def test_context_window_warning_for_claude_codes_prompt(claude_code_request):
+    r = parse_request(claude_code_request)
+    ollama_request(r, model="m")
+    assert any("num_ctx" in str(n) for n in r.notes.of("warning"))
+    r = parse_request(claude_code_request)
+    ollama_request(r, model="m", options=TranslateOptions(num_ctx=4096))
+    assert any("silently drop" in str(n) for n in r.notes.of("warning"))
+    r = parse_request(claude_code_request)
+    out = ollama_request(r, model="m", options=TranslateOptions(num_ctx=65536))
+    assert not r.notes.of("warning")
+    roles = [m["role"] for m in out["messages"]]
+    assert roles[:2] == ["system", "user"] and "system" in roles[2:], "mid-conversation system kept"
+
+
+def test_claude_code_tool_result_turn(claude_code_tool_result_request):
+    out = ollama_request(parse_request(claude_code_tool_result_request), model="m")
+    tool_msgs = [m for m in out["messages"] if m["role"] == "tool"]
+    calls = [c for m in out["messages"] for c in m.get("tool_calls", [])]
+    assert len(tool_msgs) == 1 and tool_msgs[0]["tool_name"] == "Write"
+    assert tool_msgs[0]["tool_call_id"] == calls[0]["id"] == "toolu_01WriteHello"
+
+
+REPLIES = [
+    Reply(text="Hello, world"),
+    Reply(thinking="Let me think", text="Done"),
+    Reply(text="Writing.", calls=[Call("Write", {"file_path": "/a", "content": "é ✓"}, id="call_x1y2z3w4")]),
+    Reply(calls=[Call("Read", {"file_path": "/a"}), Call("Read", {"file_path": "/b"})]),  # old Ollama: no ids
+    Reply(text="cut short", done_reason="length"),
+]
+
+
+@pytest.mark.parametrize("reply", REPLIES)
+def test_stream_and_non_stream_agree(reply):
+    streamed = accumulate(translate(b"".join(ollama_chunks(reply, "qwen3", True))))
+    whole = parse_message(ollama_response(orjson.loads(ollama_chunks(reply, "qwen3", False)[0]), model="claude-x"))
+    for m in (streamed, whole):
+        assert m.stop_reason == ("tool_use" if reply.calls else "max_tokens" if reply.done_reason == "length"
+                                 else "end_turn")
+        assert (m.usage.input_tokens, m.usage.output_tokens) == (42, 7)
+        texts = "".join(b.text for b in m.content if b.type == "text")
+        assert texts == reply.text
+        assert [(b.name, b.input) for b in m.content if b.type == "tool_use"] == \
+            [(c.name, c.arguments) for c in reply.calls]
+        ids = [b.id for b in m.content if b.type == "tool_use"]
+        assert len(set(ids)) == len(ids) and all(ids)
+    if reply.calls and reply.calls[0].id:
+        assert streamed.content[-1].id == reply.calls[0].id
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(REPLIES), st.lists(st.integers(min_value=0, max_value=4000), max_size=20))
+def test_any_byte_split_gives_the_same_message(reply, cuts):
+    raw = b"".join(ollama_chunks(reply, "qwen3", True))
+    whole = translate(raw)
+    split = translate(raw, [c % (len(raw) + 1) for c in cuts])
+    assert stream_problems(split) == []
+    a, b = accumulate(whole), accumulate(split)
+    assert a.model_dump(exclude={"id"}) | {"content": [c.model_dump(exclude={"id"}) for c in a.content]} == \
+        b.model_dump(exclude={"id"}) | {"content": [c.model_dump(exclude={"id"}) for c in b.content]}
+
+
+def test_cut_stream_ends_with_an_error_event():
+    raw = b"".join(ollama_chunks(Reply(text="Hello there, how are you"), "q", True)[:2])
+    out = translate(raw)
+    assert stream_problems(out) == []
+    assert b"event: error" in out and b"ended after 2 chunks" in out
+
+
+def test_garbage_and_in_band_errors():
+    out = translate(b"<html>502 Bad Gateway</html>\n")
+    assert b"event: error" in out and b"not Ollama NDJSON" in out and b"backend=ollama" in out
+    out = translate(b'{"error": "model \'qwen9\' not found", "status": 404}\n', backend_model="qwen9")
+    assert b"ollama pull qwen9" in out and stream_problems(out) == []
+    out = translate(b'{"error":"an error was encountered while running the model"}\n')
+    assert b"event: error" in out and b"running the model" in out
+
+
+def test_blank_lines_become_pings_and_start_the_message_early():
+    t = OllamaStreamTranslator(model="claude-x")
+    first = t.feed(b"\n")
+    assert b"event: message_start" in first and b"event: ping" in first
+    rest = t.feed(b"".join(ollama_chunks(Reply(text="hi"), "q", True))) + t.flush()
+    assert stream_problems(first + rest) == []
+
+
+def test_truncation_warning_from_prompt_eval_count():
+    t = OllamaStreamTranslator(model="c", input_tokens=12000, num_ctx=4096)
+    t.feed(b"".join(ollama_chunks(Reply(text="hi", prompt_tokens=4096), "q", True)))
+    assert any("truncated" in str(n) for n in t.notes.of("warning"))
