@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))  # helpers: sdk, backends, gateway
+sys.path.insert(0, str(TESTS))  # the support package: sdk, backends, gateway
 
 DATA = TESTS / "data"
 

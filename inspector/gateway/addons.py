@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from mitmproxy import ctx, exceptions, http
-from mitmproxy.proxy.mode_specs import ReverseMode
+from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 
 from ..protocol import (
     AnthropicStreamObserver,
@@ -47,6 +47,7 @@ __all__ = ["Gateway", "Relay", "SideTraffic", "all_addons"]
 log = logging.getLogger("inspector")
 
 FORMS = ("ollama", "openai", "anthropic")
+STREAM_TYPES = {"ollama": "json", "openai": "event-stream"}  # ndjson and x-ndjson contain "json"
 STATE = "inspector"  # flow.metadata key holding the exchange summary (serialisable)
 
 
@@ -78,32 +79,42 @@ def _kind(method: str, path: str) -> str:
     return "other"
 
 
+def _seconds(name: str) -> float:
+    raw = getattr(ctx.options, name)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise exceptions.OptionsError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise exceptions.OptionsError(f"{name} must be > 0 seconds")
+    return value
+
+
 class Relay:
     """Starts the loopback relay translated flows go through (see ``inspector.gateway.relay``)."""
 
     def __init__(self) -> None:
         self.relay: BackendRelay | None = None
+        self.ping_interval = 5.0
+        self.idle_timeout = 600.0
 
     def load(self, loader) -> None:
-        loader.add_option("ping_interval", float, 5.0,
+        loader.add_option("ping_interval", str, "5",
                           "Seconds of backend silence before the gateway sends a keep-alive ping "
                           "(and, before the first byte, commits to HTTP 200).")
-        loader.add_option("idle_timeout", float, 600.0,
+        loader.add_option("idle_timeout", str, "600",
                           "Seconds of backend silence after which the request fails with an error.")
 
     def configure(self, updated: set[str]) -> None:
-        if "ping_interval" in updated and ctx.options.ping_interval <= 0:
-            raise exceptions.OptionsError("ping_interval must be > 0 seconds")
-        if "idle_timeout" in updated and ctx.options.idle_timeout <= 0:
-            raise exceptions.OptionsError("idle_timeout must be > 0 seconds")
+        self.ping_interval = _seconds("ping_interval")
+        self.idle_timeout = _seconds("idle_timeout")
         if self.relay:
-            self.relay.ping_interval = ctx.options.ping_interval
-            self.relay.idle_timeout = ctx.options.idle_timeout
+            self.relay.ping_interval = self.ping_interval
+            self.relay.idle_timeout = self.idle_timeout
 
     async def running(self) -> None:
         if self.relay is None:
-            self.relay = BackendRelay(ping_interval=ctx.options.ping_interval,
-                                      idle_timeout=ctx.options.idle_timeout)
+            self.relay = BackendRelay(ping_interval=self.ping_interval, idle_timeout=self.idle_timeout)
             await self.relay.start()
 
     async def done(self) -> None:
@@ -209,13 +220,29 @@ class Gateway:
         self.translate = TranslateOptions(
             num_ctx=o.num_ctx, max_tokens_limit=o.max_tokens_limit, think=o.think,
             system_messages=o.system_messages, reasoning_effort=o.reasoning_effort)
-        if "listen_host" in updated and not o.listen_host and not o.gateway_public:
-            # mitmproxy listens on every interface by default; a gateway should not.
-            o.listen_host = "127.0.0.1"
         if "connection_strategy" in updated and o.connection_strategy == "eager":
             # Translated flows go to the relay, never to the reverse target itself:
             # an eager connect would only fail noisily when the backend is down.
             o.connection_strategy = "lazy"
+
+    def running(self) -> None:
+        # mitmproxy listens on every interface by default; a gateway should not. Its
+        # listeners start while scripts load, so re-issue the modes with an explicit
+        # loopback address, which makes mitmproxy rebind them.
+        o = ctx.options
+        if o.listen_host or o.gateway_public:
+            return
+        specs, changed = [], False
+        for spec in o.mode:
+            mode = ProxyMode.parse(spec)
+            port = mode.listen_port(o.listen_port)
+            if mode.custom_listen_host is None and port is not None:
+                spec = f"{mode.type_name}{':' + mode.data if mode.data else ''}@127.0.0.1:{port}"
+                changed = True
+            specs.append(spec)
+        if changed:
+            log.info("gateway: listening on loopback only (--set gateway_public=true to change)")
+            o.mode = specs
 
     # -- which flows -----------------------------------------------------------------------------
     def handles(self, flow: http.HTTPFlow) -> bool:
@@ -344,6 +371,8 @@ class Gateway:
             return
         if ex.kind != "messages" or not ex.stream:
             return
+        if STREAM_TYPES[ex.form] not in ctype:
+            return  # not a stream (an HTML error page, a JSON error): judged whole in `response`
         if ex.form == "ollama":
             ex.translator = OllamaStreamTranslator(
                 model=ex.client_model, backend_model=ex.backend_model, backend=ex.backend,

@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from inspector.protocol import (
     OllamaStreamTranslator, TranslateOptions, ollama_request, ollama_response, parse_request, stream_problems,
 )
-from backends import Call, Reply, ollama_chunks
-from sdk import accumulate, parse_message
+from support.backends import Call, Reply, ollama_chunks
+from support.sdk import accumulate, parse_message
 
 
 def body(**kw):

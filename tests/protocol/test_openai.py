@@ -9,8 +9,8 @@ from inspector.protocol import (
     OpenAIStreamTranslator, ToolNames, TranslateOptions, openai_request, openai_response, parse_request,
     stream_problems,
 )
-from backends import Call, Reply, openai_chunks
-from sdk import accumulate, parse_message
+from support.backends import Call, Reply, openai_chunks
+from support.sdk import accumulate, parse_message
 
 
 def body(**kw):

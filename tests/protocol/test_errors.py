@@ -1,0 +1,38 @@
+import pytest
+
+from inspector.protocol import backend_error, backend_unreachable, error_message_of, garbage_error
+
+
+@pytest.mark.parametrize("body, message", [
+    (b'{"error": "model \'x\' not found"}', "model 'x' not found"),
+    (b'{"error": {"message": "bad", "type": "invalid_request_error"}}', "bad"),
+    (b'{"object": "error", "message": "vllm says no", "code": 400}', "vllm says no"),
+    (b'{"detail": "Not Found"}', "Not Found"),
+    (b"<html>oops</html>", "<html>oops</html>"),
+])
+def test_error_message_of_each_api(body, message):
+    assert error_message_of(body) == message
+
+
+@pytest.mark.parametrize("form, status, body, http, kind, advice", [
+    ("ollama", 404, '{"error": "model \'qwen3\' not found"}', 404, "not_found_error", "ollama pull qwen3"),
+    ("openai", 404, '{"error": {"message": "no such model"}}', 404, "not_found_error", "GET /v1/models"),
+    ("ollama", 400, '{"error": "\\"qwen3\\" does not support thinking"}', 400, "invalid_request_error", "think=off"),
+    ("ollama", 400, '{"error": "llama2 does not support tools"}', 400, "invalid_request_error", "tools-capable"),
+    ("openai", 400, '{"error": {"message": "maximum context length is 8192"}}', 400, "invalid_request_error",
+     "Prompt is too long"),
+    ("ollama", 503, '{"error": "server busy, queue full"}', 529, "overloaded_error", "retry"),
+    ("openai", 401, '{"error": {"message": "invalid api key"}}', 401, "authentication_error", "API key"),
+    ("ollama", 500, '{"error": "boom"}', 500, "api_error", "boom"),
+])
+def test_backend_errors_say_what_to_do(form, status, body, http, kind, advice):
+    err = backend_error(form=form, status=status, body=body, model="qwen3", backend="http://b")
+    assert (err.status, err.type) == (http, kind)
+    assert advice in err.message
+
+
+def test_unreachable_and_garbage():
+    err = backend_unreachable(form="ollama", backend="http://127.0.0.1:11434", reason="ConnectError")
+    assert err.status == 502 and "ollama serve" in err.message and "127.0.0.1:11434" in err.message
+    err = garbage_error(form="openai", backend="http://b", sample=b"<!doctype html>" + b"x" * 500, expected="JSON")
+    assert "backend=openai" in err.message and len(err.message) < 400
