@@ -7,7 +7,9 @@ backend form and translates the answers back, streaming included.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -49,6 +51,16 @@ log = logging.getLogger("inspector")
 FORMS = ("ollama", "openai", "anthropic")
 STREAM_TYPES = {"ollama": "json", "openai": "event-stream"}  # ndjson and x-ndjson contain "json"
 STATE = "inspector"  # flow.metadata key holding the exchange summary (serialisable)
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+@functools.lru_cache(maxsize=64)
+def _split(backend: str) -> tuple[str, str]:
+    """``http://h:1/v1/`` → (``http://h:1``, ``/v1``)."""
+    base_path = urlsplit(backend).path.rstrip("/")
+    return (backend[: len(backend) - len(urlsplit(backend).path)] if base_path else backend.rstrip("/")), base_path
 
 
 def _path(flow: http.HTTPFlow) -> str:
@@ -165,6 +177,7 @@ class Gateway:
         self.translate = TranslateOptions()
         self.relay = relay
         self.live: dict[str, Exchange] = {}
+        self._warned: set[str] = set()
 
     # -- options ---------------------------------------------------------------------------------
     def load(self, loader) -> None:
@@ -320,8 +333,7 @@ class Gateway:
         else:
             ex.names = ToolNames()
             body = openai_request(req, model=ex.backend_model, options=self.translate, names=ex.names)
-            path = "/chat/completions" if urlsplit(backend).path.rstrip("/").endswith("/v1") \
-                else "/v1/chat/completions"
+            path = "/chat/completions" if _split(backend)[1].endswith("/v1") else "/v1/chat/completions"
             accept = "text/event-stream" if req.stream else "application/json"
         r = flow.request
         headers = http.Headers(content_type="application/json", accept=accept)
@@ -334,7 +346,11 @@ class Gateway:
         r.path = path
         r.content = orjson.dumps(body)
         for note in ex.notes.of("warning"):
-            log.warning(f"[{form}] {note}")
+            # Every exchange keeps its notes; the terminal hears each kind once per run.
+            kind = _DIGITS.sub("N", note.message)
+            if kind not in self._warned:
+                self._warned.add(kind)
+                log.warning(f"[{form}] {note} (said once; every exchange keeps its notes)")
         return ex
 
     def _to_relay(self, flow: http.HTTPFlow, ex: Exchange) -> bool:
@@ -343,8 +359,7 @@ class Gateway:
             flow.response = _anthropic_error(GatewayError(500, "api_error", "the gateway relay is not running"))
             return False
         r = flow.request
-        base_path = urlsplit(ex.backend).path.rstrip("/")
-        origin = ex.backend[: len(ex.backend) - len(base_path)] if base_path else ex.backend
+        origin, base_path = _split(ex.backend)
         if ex.form == "anthropic" and base_path and r.path.startswith(base_path + "/"):
             base_path = ""  # the client already speaks to the full path
         r.headers["x-inspector-upstream"] = origin + base_path

@@ -277,4 +277,5 @@ def test_gateway_binds_loopback_by_default():
                 if f"listening at 127.0.0.1:{gw.port}" in gw.log():
                     break
                 time.sleep(0.1)
-            assert gw.log().rstrip().splitlines()[-1].endswith(f"listening at 127.0.0.1:{gw.port}.")
+            listening = [line for line in gw.log().splitlines() if " listening at " in line]
+            assert listening[-1].endswith(f"listening at 127.0.0.1:{gw.port}.")

@@ -1,0 +1,255 @@
+"""``make bench``: the gateway's per-request cost against bare mitmdump, measured in one run.
+
+* p50/p90 per request on one keep-alive connection, interleaved round by round, for:
+  the backend directly, bare ``mitmdump --mode reverse`` (streaming), and the gateway
+  per backend form — each fed Claude Code's real 49 KB request (tests/data);
+* time to the first text delta when the backend pauses after its first token;
+* the pure core: stream events translated per second, time to translate a 1 MB request.
+
+Backends are minimal asyncio servers on loopback answering a canned stream, so the
+figures are the proxies' own cost. Ratios are against bare mitmdump from this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.backends import Call, Reply, RENDER  # noqa: E402
+from support.gateway import MITMDUMP, free_port, wait_port  # noqa: E402
+
+from inspector.protocol import (  # noqa: E402
+    OllamaStreamTranslator, OpenAIStreamTranslator, TranslateOptions, ollama_request, openai_request,
+    parse_request,
+)
+
+REQUEST = json.loads((ROOT / "tests" / "data" / "claude-code-request.json").read_text())
+REPLY = Reply(text="I'll write the file for you now. " * 4,
+              calls=[Call("Write", {"file_path": "/tmp/hello.txt", "content": "hi\n"}, id="call_1")])
+FIRST_TOKEN = b"I'll"
+STREAM_TYPE = {"ollama": b"application/x-ndjson", "openai": b"text/event-stream",
+               "anthropic": b"text/event-stream"}
+
+
+# -- a fast canned backend ----------------------------------------------------------------------------
+class CannedBackend:
+    def __init__(self, form: str, pause: float = 0.0) -> None:
+        self.form = form
+        self.pause = pause
+        chunks = RENDER[form](REPLY, "bench-model", True)
+        # Everything up to and including the first token, then (optionally) a pause.
+        cut = next(i for i, c in enumerate(chunks) if FIRST_TOKEN in c) + 1
+        self.first = b"".join(chunks[:cut])
+        self.rest = b"".join(chunks[cut:])
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def main() -> None:
+            await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+            ready.set()
+            await asyncio.Event().wait()
+
+        threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True).start()
+        ready.wait()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: " + STREAM_TYPE[self.form]
+                             + b"\r\ntransfer-encoding: chunked\r\n\r\n")
+                writer.write(b"%x\r\n%s\r\n" % (len(self.first), self.first))
+                if self.pause:
+                    await writer.drain()
+                    await asyncio.sleep(self.pause)
+                writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(self.rest), self.rest))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+# -- a raw keep-alive client ------------------------------------------------------------------------------
+class Client:
+    def __init__(self, port: int, path: str, body: bytes) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.request = (f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                        f"x-api-key: sk-bench\r\nanthropic-version: 2023-06-01\r\n"
+                        f"content-length: {len(body)}\r\n\r\n").encode() + body
+        self.buf = b""
+
+    def once(self, marker: bytes = b"") -> tuple[float, float]:
+        """Send one request; return (seconds to ``marker`` in the body, seconds to the end)."""
+        t0 = time.perf_counter()
+        self.sock.sendall(self.request)
+        t_marker = None
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.sock.recv(65536)
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        body = b""
+        while True:  # chunked
+            while b"\r\n" not in self.buf:
+                self.buf += self.sock.recv(65536)
+            size_line, rest = self.buf.split(b"\r\n", 1)
+            size = int(size_line, 16)
+            while len(rest) < size + 2:
+                rest += self.sock.recv(65536)
+            body += rest[:size]
+            self.buf = rest[size + 2:]
+            if t_marker is None and marker and marker in body:
+                t_marker = time.perf_counter() - t0
+            if size == 0:
+                break
+        return (t_marker or 0.0), time.perf_counter() - t0
+
+
+def start_mitmdump(target: str, *args: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen([str(MITMDUMP), "-q", "--mode", f"reverse:{target}", "--listen-host", "127.0.0.1",
+                             "-p", str(port), *args], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            cwd=ROOT)
+    wait_port(port, proc=proc)
+    time.sleep(0.5)  # let the loopback rebind and the relay start
+    return proc, port
+
+
+def bench_requests(rounds: int, pause: float = 0.0) -> dict[str, dict[str, float]]:
+    backends = {f: CannedBackend(f, pause) for f in ("ollama", "openai", "anthropic")}
+    for b in backends.values():
+        b.start()
+    anthropic_body = json.dumps({**REQUEST, "model": "claude-opus-5-5"}).encode()
+    native = {"ollama": ("/api/chat", json.dumps(ollama_request(parse_request(anthropic_body), model="m")).encode()),
+              "openai": ("/v1/chat/completions",
+                         json.dumps(openai_request(parse_request(anthropic_body), model="m")).encode())}
+    procs = []
+    clients: dict[str, Client] = {
+        "direct (ollama)": Client(backends["ollama"].port, *native["ollama"]),
+        "direct (anthropic)": Client(backends["anthropic"].port, "/v1/messages", anthropic_body),
+    }
+    stream_all = str(ROOT / "bench" / "stream_all.py")
+    p, port = start_mitmdump(backends["anthropic"].url, "-s", stream_all)
+    procs.append(p)
+    clients["bare mitmdump"] = Client(port, "/v1/messages?beta=true", anthropic_body)
+    for form in ("ollama", "openai", "anthropic"):
+        p, port = start_mitmdump(backends[form].url, "-s", str(ROOT / "addons" / "translate.py"),
+                                 "--set", f"backend={form}", "--set", "model=bench-model")
+        procs.append(p)
+        clients[f"gateway {form}"] = Client(port, "/v1/messages?beta=true", anthropic_body)
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
+    try:
+        for name, c in clients.items():  # warm up
+            for _ in range(5):
+                c.once()
+        for _ in range(rounds):
+            for name, c in clients.items():
+                samples[name].append(c.once(FIRST_TOKEN))
+    finally:
+        for p in procs:
+            p.terminate()
+    out = {}
+    for name, s in samples.items():
+        total = sorted(t for _, t in s)
+        first = sorted(t for t, _ in s)
+        out[name] = {"p50_ms": statistics.median(total) * 1000,
+                     "p90_ms": total[int(len(total) * 0.9)] * 1000,
+                     "first_delta_ms": statistics.median(first) * 1000}
+    return out
+
+
+def bench_core() -> dict[str, float]:
+    n = 20000
+    lines = b"".join(json.dumps({"model": "m", "message": {"role": "assistant", "content": f"tok{i} "},
+                                 "done": False}).encode() + b"\n" for i in range(n))
+    lines += json.dumps({"model": "m", "message": {"role": "assistant", "content": ""}, "done": True,
+                         "done_reason": "stop", "prompt_eval_count": 5, "eval_count": n}).encode() + b"\n"
+    sse = b"".join(b"data: " + json.dumps({"id": "c", "choices": [{"index": 0, "delta": {"content": f"tok{i} "},
+                                                                     "finish_reason": None}]}).encode() + b"\n\n"
+                   for i in range(n)) + b"data: [DONE]\n\n"
+    results = {}
+    for name, cls, data in (("ollama", OllamaStreamTranslator, lines), ("openai", OpenAIStreamTranslator, sse)):
+        best = float("inf")
+        for _ in range(3):
+            t = cls(model="m")
+            t0 = time.perf_counter()
+            for i in range(0, len(data), 16384):
+                t.feed(data[i:i + 16384])
+            t.flush()
+            best = min(best, time.perf_counter() - t0)
+        results[f"core {name} events/s"] = n / best
+    # A ~1 MB request: Claude Code's request with a long conversation.
+    turns = []
+    while len(json.dumps(turns)) < 950_000:
+        turns += [{"role": "user", "content": [{"type": "text", "text": "please look at this file " * 40}]},
+                  {"role": "assistant", "content": [
+                      {"type": "text", "text": "Reading it."},
+                      {"type": "tool_use", "id": f"toolu_{len(turns)}", "name": "Read", "input": {"file_path": "/a"}}]},
+                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_{len(turns)}",
+                                                "content": "line of code\n" * 150}]},
+                  {"role": "assistant", "content": "It looks fine."}]
+    big = json.dumps({**REQUEST, "messages": REQUEST["messages"][:1] + turns}).encode()
+    for name, fn in (("ollama", ollama_request), ("openai", openai_request)):
+        best = float("inf")
+        for _ in range(7):
+            t0 = time.perf_counter()
+            import orjson
+            orjson.dumps(fn(parse_request(big), model="m", options=TranslateOptions()))
+            best = min(best, time.perf_counter() - t0)
+        results[f"1 MB request → {name} ms"] = best * 1000
+    results["request size MB"] = len(big) / 1e6
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=400)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+
+    print(f"per-request cost: {args.rounds} interleaved rounds, Claude Code's real "
+          f"{len(json.dumps(REQUEST)) // 1000} KB request, one keep-alive connection each")
+    req = bench_requests(args.rounds)
+    bare = req["bare mitmdump"]["p50_ms"]
+    print(f"{'':22} {'p50 ms':>8} {'p90 ms':>8} {'× bare':>7}")
+    for name, r in req.items():
+        print(f"{name:22} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} {r['p50_ms'] / bare:7.2f}")
+
+    print("\ntime to first text delta, backend pausing 100 ms after its first token:")
+    ttft = bench_requests(max(20, args.rounds // 10), pause=0.1)
+    base = ttft["direct (anthropic)"]["first_delta_ms"]
+    for name, r in ttft.items():
+        print(f"{name:22} {r['first_delta_ms']:8.2f} ms  (+{r['first_delta_ms'] - base:.2f} ms over direct); "
+              f"whole stream {r['p50_ms']:.1f} ms")
+
+    print("\npure core:")
+    core = bench_core()
+    for name, value in core.items():
+        print(f"{name:28} {value:12,.1f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"requests": req, "first_delta": ttft, "core": core}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

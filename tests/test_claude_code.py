@@ -1,0 +1,88 @@
+"""The real Claude Code CLI (pinned 2.1.328, installed by the Makefile) through the gateway."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from support.backends import ScriptedBackend, has_tool_result, write_file_brain
+from support.gateway import ROOT, Gateway
+
+pytestmark = [pytest.mark.e2e, pytest.mark.claude]
+
+VERSION = "2.1.328"
+
+
+def claude_binary() -> Path | None:
+    base = Path(os.environ.get("CLAUDE_CODE_BIN") or ROOT / ".cache" / f"claude-code-{VERSION}")
+    exe = base / "node_modules" / "@anthropic-ai" / "claude-code-linux-x64" / "claude"
+    return exe if exe.exists() else None
+
+
+@pytest.fixture(scope="module")
+def claude() -> Path:
+    exe = claude_binary()
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("the pinned Claude Code binary is missing: `make test` installs it into .cache/")
+        pytest.skip("Claude Code binary not installed: run `make claude-code`")
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert VERSION in out.stdout
+    return exe
+
+
+def run_claude(exe: Path, base_url: str, cwd: Path, home: Path, prompt: str, *, auth: str = "key"):
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "ANTHROPIC_BASE_URL": base_url,
+           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "TERM": "dumb"}
+    if auth == "key":
+        env["ANTHROPIC_API_KEY"] = "sk-ant-api03-test-secret"
+    else:
+        env["ANTHROPIC_AUTH_TOKEN"] = "inspector-local-token"
+    return subprocess.run([str(exe), "-p", prompt, "--allowedTools", "Write"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+def test_write_tool_round_trip(claude, form, tmp_path):
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir(), home.mkdir()
+    target = work / "hello.txt"
+    content = "hi from a local model ✓\n"
+    brain = write_file_brain(form, str(target), content, answer="Wrote hello.txt for you.",
+                             call_id=None if form == "ollama" else "call_write_1")
+    with ScriptedBackend(form, brain) as backend:
+        with Gateway(backend.url, backend=form, model="qwen3-coder", num_ctx=65536) as gw:
+            result = run_claude(claude, gw.url, work, home, "Write a greeting into hello.txt",
+                                auth="key" if form != "openai" else "token")
+            log = gw.log()
+    assert result.returncode == 0, result.stderr + log
+    assert target.read_text() == content, "Claude Code ran the Write tool the model asked for"
+    assert "Wrote hello.txt for you." in result.stdout
+
+    chats = [r for r in backend.chat_requests if "Write" in str(r.body.get("tools"))]
+    assert len(chats) == 2, "the tool call, then the turn carrying its result"
+    first, second = chats[0].body, chats[1].body
+    assert first["model"] == second["model"] == "qwen3-coder"
+    assert not has_tool_result(form, first) and has_tool_result(form, second)
+    if form == "anthropic":
+        blocks = [b for m in second["messages"] if isinstance(m["content"], list) for b in m["content"]]
+        result_block = next(b for b in blocks if b.get("type") == "tool_result")
+        assert result_block["tool_use_id"] == "call_write_1"
+        assert chats[0].headers["x-api-key"] == "sk-ant-api03-test-secret"
+        return
+    tool_msg = next(m for m in second["messages"] if m["role"] == "tool")
+    call = next(c for m in second["messages"] for c in m.get("tool_calls") or [])
+    assert tool_msg["tool_call_id"] == call["id"], "the synthesized/kept id is consistent across turns"
+    assert call["function"]["name"] == "Write"
+    if form == "ollama":
+        assert call["id"].startswith("toolu_"), "old-Ollama style call without id got one"
+        assert tool_msg["tool_name"] == "Write"
+        assert first["options"]["num_ctx"] == 65536
+        assert "system" in [m["role"] for m in first["messages"][1:]], "mid-conversation system kept"
+        assert not any("x-anthropic-billing-header" in m["content"] for m in first["messages"])
+    else:
+        assert call["id"] == "call_write_1"
+        assert first["stream"] is True and first["stream_options"] == {"include_usage": True}
+    for chat in chats:
+        assert "x-api-key" not in chat.headers and "authorization" not in chat.headers

@@ -1,0 +1,35 @@
+import subprocess
+import sys
+
+from inspector.cli import build_parser, client_env, gateway_command, main
+
+
+def test_run_defaults_match_the_readme():
+    args = build_parser().parse_args(["run"])
+    cmd = gateway_command(args)
+    assert cmd[cmd.index("--mode") + 1] == "reverse:http://127.0.0.1:11434"
+    assert cmd[cmd.index("--listen-host") + 1] == "127.0.0.1" and cmd[cmd.index("-p") + 1] == "4000"
+    assert "backend=ollama" in cmd and cmd[cmd.index("-s") + 1].endswith("addons/translate.py")
+
+
+def test_env_to_paste_names_the_model_and_url():
+    env = dict((k, v) for k, v, _ in client_env(build_parser().parse_args(["run", "--model", "qwen3:8b"])))
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4000"
+    assert env["ANTHROPIC_MODEL"] == env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "qwen3:8b"
+    assert env["ANTHROPIC_AUTH_TOKEN"]
+
+
+def test_options_and_extra_mitmdump_args_pass_through(capsys):
+    assert main(["run", "--dry-run", "--backend", "openai", "--backend-url", "http://127.0.0.1:8080",
+                 "--model-map", "haiku=small", "--num-ctx", "65536", "--", "--set", "ping_interval=2"]) == 0
+    out = capsys.readouterr()
+    assert "--set model_map=haiku=small" in out.out and "--set num_ctx=65536" in out.out
+    assert out.out.strip().endswith("--set ping_interval=2")
+    assert "export ANTHROPIC_BASE_URL=http://127.0.0.1:4000" in out.err
+
+
+def test_console_script_entry_point():
+    out = subprocess.run([sys.executable, "-m", "inspector.cli", "run", "--dry-run", "--backend", "anthropic"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "backend=anthropic" in out.stdout
+    assert "ANTHROPIC_MODEL" not in out.stderr
