@@ -3,6 +3,8 @@
 # into .cache/ so the end-to-end tests drive the real client.
 
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+QUIET_PIP := grep -v '^WARNING: Location' || true  # this machine's pip config names absent mirrors
 VENV := .venv
 PY := $(VENV)/bin/python
 CACHE := .cache
@@ -30,9 +32,11 @@ help:
 $(VENV): pyproject.toml
 	@py=$$(./tools/find-python) || exit 1; \
 	echo "creating $(VENV) with $$py"; \
-	rm -rf $(VENV) && "$$py" -m venv $(VENV) && \
-	$(PY) -m pip install --quiet --upgrade pip && \
-	$(PY) -m pip install --quiet -e '.[dev]'
+	rm -rf $(VENV); \
+	{ "$$py" -m venv $(VENV) && \
+	  $(PY) -m pip install --quiet --upgrade pip 2>&1 | { $(QUIET_PIP); } && \
+	  $(PY) -m pip install --quiet -e '.[dev]' 2>&1 | { $(QUIET_PIP); }; } \
+	|| { rm -rf $(VENV); echo "error: installing into $(VENV) failed (see above)" >&2; exit 1; }
 	@touch $(VENV)
 
 $(CLAUDE_STAMP):

@@ -40,6 +40,7 @@ from ..protocol import (
     openai_response,
     parse_model_map,
     parse_request,
+    sse_event,
 )
 from .exchange import Exchange
 from .relay import BackendRelay
@@ -276,6 +277,16 @@ class Gateway:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or not self.handles(flow):
             return
+        try:
+            self._request(flow)
+        except Exception as e:  # noqa: BLE001 - a bug of ours must not reach the backend half-done
+            log.exception("gateway: failed to translate a request")
+            self.live.pop(flow.id, None)
+            flow.response = _anthropic_error(GatewayError(
+                500, "api_error", f"the inspector gateway failed on this request ({type(e).__name__}: {e}); "
+                                  f"the gateway's log has the details"))
+
+    def _request(self, flow: http.HTTPFlow) -> None:
         form = ctx.options.backend
         backend = self._backend(flow)
         kind = _kind(flow.request.method, _path(flow))
@@ -471,10 +482,22 @@ class Gateway:
 
 def _stream_through(translator: Any):
     """The ``flow.response.stream`` callable: never returns ``b""`` for a data chunk
-    (mitmproxy would frame it as the terminating chunk)."""
+    (mitmproxy would frame it as the terminating chunk), never raises into mitmproxy."""
+    failed = False
 
     def stream(chunk: bytes) -> list[bytes] | bytes:
-        out = translator.feed(chunk) if chunk else translator.flush()
+        nonlocal failed
+        if failed:
+            return []
+        try:
+            out = translator.feed(chunk) if chunk else translator.flush()
+        except Exception as e:  # noqa: BLE001 - end the client's stream cleanly instead
+            failed = True
+            log.exception("gateway: stream translation failed")
+            err = GatewayError(500, "api_error", f"the inspector gateway failed while translating this "
+                                                 f"stream ({type(e).__name__}: {e}); see its log")
+            translator.notes.error(err.message)
+            return [sse_event("error", err.body())]
         return [out] if out else []
 
     return stream

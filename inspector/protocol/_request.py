@@ -161,8 +161,9 @@ def parse_request(body: bytes | dict[str, Any], *, notes: Notes | None = None) -
             raise _fail(f"messages.{i}: must be an object with role and content")
         role = msg.get("role")
         content = msg.get("content")
-        for key in msg.keys() - {"role", "content"}:
-            notes.dropped(f"message field {key}")
+        if len(msg) > 2:
+            for key in msg.keys() - {"role", "content"}:
+                notes.dropped(f"message field {key}")
         if isinstance(content, str):
             blocks: list[Any] = [{"type": "text", "text": content}]
         elif isinstance(content, list):

@@ -6,10 +6,15 @@ import time
 import anthropic
 import httpx
 import pytest
+from mitmproxy import http
+from mitmproxy.proxy.mode_specs import ProxyMode
+from mitmproxy.test import taddons, tflow
+
+from inspector.gateway import addons as A
 
 from support.backends import Call, Reply, ScriptedBackend
 from support.gateway import Gateway, free_port
-from inspector.protocol import SSEDecoder, stream_problems
+from inspector.protocol import Notes, SSEDecoder, stream_problems
 from support.sdk import accumulate
 
 pytestmark = pytest.mark.e2e
@@ -279,3 +284,84 @@ def test_gateway_binds_loopback_by_default():
                 time.sleep(0.1)
             listening = [line for line in gw.log().splitlines() if " listening at " in line]
             assert listening[-1].endswith(f"listening at 127.0.0.1:{gw.port}.")
+
+
+def test_regular_mode_without_backend_url_observes_and_forwards_unchanged():
+    """Learning mode: Claude Code's real traffic is inspected and sent on as it was.
+
+    No network here, so a plain-HTTP loopback 'api' host stands in for api.anthropic.com."""
+    with ScriptedBackend("anthropic", [Reply(text="straight from the real API"),
+                                       Reply(text="cut off here and never finished", cut_after=3)]) as b:
+        b.script = [Reply(text="straight from the real API"), Reply(text="again"),
+                    Reply(text="cut off here and never finished", cut_after=3)]
+        with Gateway("", mode="regular", backend="anthropic", intercept_hosts="127.0.0.1") as gw:
+            import httpx2
+            c = anthropic.Anthropic(base_url=b.url, api_key="sk-ant-real", max_retries=0,
+                                    http_client=httpx2.Client(proxy=gw.url))
+            with c.messages.stream(**ASK) as s:
+                assert s.get_final_message().content[0].text == "straight from the real API"
+            assert b.chat_requests[0].body["model"] == "claude-sonnet-x", "sent on unchanged"
+            with httpx.Client(proxy=gw.url) as raw:
+                raw.post(b.url + "/v1/messages", json=ASK, headers={"x-api-key": "sk-ant-real"})
+            assert b.chat_requests[1].headers["x-api-key"] == "sk-ant-real"
+            assert b.chat_requests[1].body == ASK
+            # Pure observation is faithful: a connection the real API cuts reaches the client
+            # as a cut (an error at once, never a hang); the relayed modes end it properly instead.
+            t0 = time.monotonic()
+            with pytest.raises(Exception, match="incomplete|closed|without message_stop"):
+                with c.messages.stream(**ASK) as s:
+                    s.get_final_message()
+            assert time.monotonic() - t0 < 5
+
+
+# -- our own bugs never reach the client as tracebacks or half-translated requests --------------
+
+def _flow(body: bytes) -> http.HTTPFlow:
+    f = tflow.tflow()
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:11434")
+    f.request = http.Request.make("POST", "http://127.0.0.1:11434/v1/messages", body,
+                                  {"content-type": "application/json"})
+    return f
+
+
+def test_a_crash_while_translating_a_request_is_an_anthropic_500(monkeypatch):
+    relay = A.Relay()
+    gw = A.Gateway(relay)
+    with taddons.context(relay, gw):
+        monkeypatch.setattr(A, "ollama_request", lambda *a, **k: 1 / 0)
+        f = _flow(b'{"model": "m", "max_tokens": 5, "messages": []}')
+        gw.request(f)
+        assert f.response.status_code == 500
+        assert f.response.json()["error"]["type"] == "api_error"
+        assert "ZeroDivisionError" in f.response.json()["error"]["message"]
+        assert f.request.path == "/v1/messages", "nothing half-rewritten goes anywhere"
+
+
+def test_a_crash_inside_the_stream_translator_ends_the_stream_with_an_error_event():
+    class Broken:
+        notes = Notes()
+
+        def feed(self, chunk):
+            raise ValueError("boom")
+
+        def flush(self):
+            return b""
+
+    stream = A._stream_through(Broken())
+    out = b"".join(stream(b"anything"))
+    assert stream_problems(out) == [] and b"boom" in out
+    assert stream(b"more") == [] and stream(b"") == []
+
+
+def test_empty_output_is_never_an_empty_chunk():
+    class Quiet:
+        notes = Notes()
+
+        def feed(self, chunk):
+            return b""
+
+        def flush(self):
+            return b""
+
+    stream = A._stream_through(Quiet())
+    assert stream(b"partial line") == [] and stream(b"") == []

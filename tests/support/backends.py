@@ -176,6 +176,14 @@ def error_body(form: str, status: int, message: str) -> bytes:
     return json.dumps({"type": "error", "error": {"type": "api_error", "message": message}}).encode()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        import sys
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that went away on purpose (disconnect and cut tests)
+        super().handle_error(request, client_address)
+
+
 class ScriptedBackend:
     """``with ScriptedBackend("ollama", script) as b: ... b.url ... b.received``.
 
@@ -187,7 +195,7 @@ class ScriptedBackend:
         self.form = form
         self.script = script
         self.received: list[Received] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
