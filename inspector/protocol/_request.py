@@ -194,6 +194,21 @@ def parse_request(body: bytes | dict[str, Any], *, notes: Notes | None = None) -
     )
 
 
+class _Where:
+    """``messages.I.content.J``, formatted only when an error needs it."""
+
+    __slots__ = ("i", "j")
+
+    def __init__(self, i: int, j: int) -> None:
+        self.i, self.j = i, j
+
+    def __str__(self) -> str:
+        return f"messages.{self.i}.content.{self.j}"
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+
 class _Walker:
     """Walks content blocks, collecting notes and image statistics."""
 
@@ -245,7 +260,7 @@ class _Walker:
         self.notes.dropped(f"image with source type {kind!r}")
         return None
 
-    def _text_of(self, block: dict[str, Any], where: str) -> str | None:
+    def _text_of(self, block: dict[str, Any], where: object) -> str | None:
         kind = block.get("type")
         if kind == "text":
             text = block.get("text", "")
@@ -265,7 +280,7 @@ class _Walker:
     def user_turn(self, blocks: list[Any], i: int) -> UserTurn:
         turn = UserTurn()
         for j, block in enumerate(blocks):
-            where = f"messages.{i}.content.{j}"
+            where = _Where(i, j)
             if not isinstance(block, dict):
                 raise _fail(f"{where}: must be an object")
             if "cache_control" in block:
@@ -286,7 +301,7 @@ class _Walker:
                     self.notes.dropped(f"{kind} block in a user message")
         return turn
 
-    def tool_result(self, block: dict[str, Any], where: str) -> ToolResult:
+    def tool_result(self, block: dict[str, Any], where: object) -> ToolResult:
         tool_use_id = block.get("tool_use_id")
         if not isinstance(tool_use_id, str):
             raise _fail(f"{where}.tool_use_id: field required")
@@ -319,7 +334,7 @@ class _Walker:
     def assistant_turn(self, blocks: list[Any], i: int) -> AssistantTurn:
         turn = AssistantTurn()
         for j, block in enumerate(blocks):
-            where = f"messages.{i}.content.{j}"
+            where = _Where(i, j)
             if not isinstance(block, dict):
                 raise _fail(f"{where}: must be an object")
             if "cache_control" in block:
