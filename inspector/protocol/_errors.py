@@ -67,6 +67,13 @@ def backend_error(
     detail = error_message_of(body)
     low = detail.lower()
     where = f"the {label} backend at {backend}"
+    if ("in the completion" in low or "max_tokens" in low or "max_completion_tokens" in low
+            or "num_predict" in low) and status < 500:
+        # vLLM: "...you requested 160000 tokens (32000 in the messages, 128000 in the completion)".
+        return GatewayError(400, "invalid_request_error",
+                            f"the {label} backend at {backend} refused Claude Code's max_tokens for model "
+                            f"{model!r} ({detail}): restart the gateway with --set max_tokens_limit=8192 "
+                            f"(or what the model allows)")
     if any(p in low for p in _CONTEXT_PHRASES):
         # Claude Code's auto-compaction looks for this wording.
         return GatewayError(400, "invalid_request_error",
