@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import secrets
 import time
 from typing import Any
@@ -42,7 +41,8 @@ from ..protocol import (
     parse_request,
     sse_event,
 )
-from .exchange import Exchange
+from ..recording import purpose_of, session_id_of
+from .exchange import Exchange, ExchangeListener
 from .relay import BackendRelay
 
 __all__ = ["Gateway", "Relay", "SideTraffic", "all_addons"]
@@ -52,9 +52,6 @@ log = logging.getLogger("inspector")
 FORMS = ("ollama", "openai", "anthropic")
 STREAM_TYPES = {"ollama": "json", "openai": "event-stream"}  # ndjson and x-ndjson contain "json"
 STATE = "inspector"  # flow.metadata key holding the exchange summary (serialisable)
-
-
-_DIGITS = re.compile(r"\d+")
 
 
 @functools.lru_cache(maxsize=64)
@@ -72,6 +69,19 @@ def _anthropic_error(err: GatewayError, *, request_id: str | None = None) -> htt
     rid = request_id or "req_inspector_" + secrets.token_hex(8)
     return http.Response.make(err.status, orjson.dumps(err.body() | {"request_id": rid}),
                               {"content-type": "application/json", "request-id": rid})
+
+
+def _snapshot(r: http.Request, url: str | None = None) -> dict[str, Any]:
+    """A request as it is at this moment, for the recorder (secrets are redacted on write)."""
+    return {"method": r.method, "path": r.path, "url": url or r.pretty_url,
+            "headers": list(r.headers.items(multi=True)), "body": r.raw_content or b"",
+            "content_type": r.headers.get("content-type", "")}
+
+
+def _identify(ex: Exchange, flow: http.HTTPFlow, body: dict[str, Any] | None) -> None:
+    ex.client = flow.request.headers.get("user-agent", "")
+    ex.session_id, ex.id_source = session_id_of(flow.request.headers, body)
+    ex.purpose = purpose_of(ex.kind, body)
 
 
 def _json(data: Any, status: int = 200) -> http.Response:
@@ -167,18 +177,30 @@ class SideTraffic:
                 404, "not_found_error",
                 f"{flow.request.method} {_path(flow)} is not served by the inspector gateway "
                 f"(it translates POST /v1/messages for a {ctx.options.backend} backend)"))
-        flow.metadata[STATE] = {"form": ctx.options.backend, "kind": kind, "local": True}
+        ex = Exchange(form=ctx.options.backend, kind=kind, local=True,
+                      mode="reverse" if isinstance(flow.client_conn.proxy_mode, ReverseMode) else "regular")
+        body = None
+        if kind == "count_tokens":
+            try:
+                body = load_json_object(flow.request.get_content() or b"")
+            except InvalidRequest:
+                body = None
+        _identify(ex, flow, body)
+        ex.client_request = _snapshot(flow.request)
+        self.gateway.started(ex)
+        self.gateway.answered(ex, flow.response)
+        self.gateway.ended(ex, flow)
 
 
 class Gateway:
     """Rewrites Messages API calls for the backend form and translates the answers back."""
 
-    def __init__(self, relay: Relay | None = None) -> None:
+    def __init__(self, relay: Relay | None = None, listeners: list[ExchangeListener] | None = None) -> None:
         self.router = ModelRouter()
         self.translate = TranslateOptions()
         self.relay = relay
+        self.listeners: list[ExchangeListener] = listeners or []
         self.live: dict[str, Exchange] = {}
-        self._warned: set[str] = set()
 
     # -- options ---------------------------------------------------------------------------------
     def load(self, loader) -> None:
@@ -258,12 +280,43 @@ class Gateway:
             log.info("gateway: listening on loopback only (--set gateway_public=true to change)")
             o.mode = specs
 
+    # -- telling the listeners (recorder, colour log) ---------------------------------------------
+    def started(self, ex: Exchange) -> None:
+        for listener in self.listeners:
+            listener.exchange_started(ex)
+
+    def answered(self, ex: Exchange, resp: http.Response | None, *, direction: str = "client") -> None:
+        """A whole (non-streamed) response, head and body."""
+        if resp is None:
+            return
+        if direction == "client":
+            ex.client_status = resp.status_code
+        else:
+            ex.backend_status = resp.status_code
+        headers = [(k, v) for k, v in resp.headers.items(multi=True) if not k.startswith("x-inspector")]
+        for listener in self.listeners:
+            listener.exchange_response(ex, direction, resp.status_code, headers)
+            if resp.raw_content:
+                listener.exchange_chunk(ex, direction, resp.raw_content)
+
+    def ended(self, ex: Exchange, flow: http.HTTPFlow) -> dict[str, Any]:
+        if ex.ended is None:
+            ex.ended = time.monotonic()
+        flow.metadata[STATE] = summary = ex.summary()
+        for listener in self.listeners:
+            listener.exchange_ended(ex)
+        return summary
+
     # -- which flows -----------------------------------------------------------------------------
     def handles(self, flow: http.HTTPFlow) -> bool:
         if isinstance(flow.client_conn.proxy_mode, ReverseMode):
             return True
         hosts = {h.strip().lower() for h in ctx.options.intercept_hosts.split(",") if h.strip()}
         return flow.request.pretty_host.lower() in hosts
+
+    @staticmethod
+    def _mode(flow: http.HTTPFlow) -> str:
+        return "reverse" if isinstance(flow.client_conn.proxy_mode, ReverseMode) else "regular"
 
     def _backend(self, flow: http.HTTPFlow) -> str | None:
         if ctx.options.backend_url:
@@ -290,9 +343,12 @@ class Gateway:
         form = ctx.options.backend
         backend = self._backend(flow)
         kind = _kind(flow.request.method, _path(flow))
+        client_request = _snapshot(flow.request)
         if backend is None:
             if form == "anthropic":  # regular mode, no re-target: inspect the real API as it is
-                self._observe_only(flow, kind)
+                ex = self._observe_only(flow, kind)
+                ex.client_request = client_request
+                self.started(ex)
                 return
             flow.response = _anthropic_error(GatewayError(
                 500, "api_error", f"the gateway is in regular (proxy) mode with backend={form} but no "
@@ -305,38 +361,55 @@ class Gateway:
                 ex = self._translate(flow, form, backend)
         except InvalidRequest as e:
             flow.response = _anthropic_error(GatewayError(400, "invalid_request_error", str(e)))
+            ex = Exchange(form=form, kind=kind, backend=backend, local=True)
+            _identify(ex, flow, None)
+            ex.client_request = client_request
+            ex.notes.error(f"invalid request: {e}")
+            self.started(ex)
+            self.answered(ex, flow.response)
+            self.ended(ex, flow)
             return
+        ex.client_request = client_request
+        ex.backend_request = _snapshot(flow.request, url=_split(backend)[0] + flow.request.path
+                                       if form != "anthropic" else None)
         if self._to_relay(flow, ex):
             self.live[flow.id] = ex
+            self.started(ex)
 
-    def _observe_only(self, flow: http.HTTPFlow, kind: str) -> None:
-        ex = Exchange(form="anthropic", kind=kind, backend=f"https://{flow.request.pretty_host}")
-        if kind == "messages":
+    def _observe_only(self, flow: http.HTTPFlow, kind: str) -> Exchange:
+        ex = Exchange(form="anthropic", kind=kind, backend=f"https://{flow.request.pretty_host}",
+                      mode="regular")
+        data = None
+        if kind in ("messages", "count_tokens"):
             try:
                 data = load_json_object(flow.request.get_content() or b"")
                 ex.client_model = ex.backend_model = str(data.get("model", ""))
                 ex.stream = bool(data.get("stream"))
             except InvalidRequest:
                 pass
+        _identify(ex, flow, data)
         self.live[flow.id] = ex
+        return ex
 
     def _passthrough(self, flow: http.HTTPFlow, kind: str, backend: str) -> Exchange:
-        ex = Exchange(form="anthropic", kind=kind, backend=backend)
+        ex = Exchange(form="anthropic", kind=kind, backend=backend, mode=self._mode(flow))
+        data = None
         if kind in ("messages", "count_tokens"):
             data = load_json_object(flow.request.get_content() or b"")
             ex.client_model = str(data.get("model", ""))
             ex.stream = bool(data.get("stream"))
             ex.backend_model = self.router.route(ex.client_model)
             if ex.backend_model != ex.client_model:
-                data["model"] = ex.backend_model
-                flow.request.content = orjson.dumps(data)
+                flow.request.content = orjson.dumps(data | {"model": ex.backend_model})
+        _identify(ex, flow, data)
         return ex
 
     def _translate(self, flow: http.HTTPFlow, form: str, backend: str) -> Exchange:
         req = parse_request(flow.request.get_content() or b"")
         ex = Exchange(form=form, kind="messages", client_model=req.model, backend=backend,
                       backend_model=self.router.route(req.model), stream=req.stream, notes=req.notes,
-                      input_estimate=req.estimated_input_tokens)
+                      input_estimate=req.estimated_input_tokens, mode=self._mode(flow))
+        _identify(ex, flow, req.raw)
         if form == "ollama":
             body = ollama_request(req, model=ex.backend_model, options=self.translate)
             path = "/api/chat"
@@ -356,12 +429,6 @@ class Gateway:
         r.method = "POST"
         r.path = path
         r.content = orjson.dumps(body)
-        for note in ex.notes.of("warning"):
-            # Every exchange keeps its notes; the terminal hears each kind once per run.
-            kind = _DIGITS.sub("N", note.message)
-            if kind not in self._warned:
-                self._warned.add(kind)
-                log.warning(f"[{form}] {note} (said once; every exchange keeps its notes)")
         return ex
 
     def _to_relay(self, flow: http.HTTPFlow, ex: Exchange) -> bool:
@@ -393,7 +460,9 @@ class Gateway:
             if "text/event-stream" in ctype:
                 ex.translator = AnthropicStreamObserver(model=ex.backend_model, backend=ex.backend,
                                                         notes=ex.notes)
-                resp.stream = _stream_through(ex.translator)
+                self._head(ex, "backend", resp)
+                self._head(ex, "client", resp)
+                resp.stream = _stream_through(ex.translator, ex, self.listeners)
             return
         if ex.kind != "messages" or not ex.stream:
             return
@@ -408,23 +477,39 @@ class Gateway:
                 model=ex.client_model, backend_model=ex.backend_model, backend=ex.backend,
                 input_tokens=ex.input_estimate, notes=ex.notes, names=ex.names)
         rid = "req_inspector_" + secrets.token_hex(8)
+        self._head(ex, "backend", resp)
         resp.headers = http.Headers(
             content_type="text/event-stream; charset=utf-8", cache_control="no-cache",
             transfer_encoding="chunked", request_id=rid, x_inspector_backend=ex.form)
-        resp.stream = _stream_through(ex.translator)
+        self._head(ex, "client", resp)
+        resp.stream = _stream_through(ex.translator, ex, self.listeners)
+
+    def _head(self, ex: Exchange, direction: str, resp: http.Response) -> None:
+        if direction == "client":
+            ex.client_status = resp.status_code
+        else:
+            ex.backend_status = resp.status_code
+        if self.listeners:
+            headers = [(k, v) for k, v in resp.headers.items(multi=True) if not k.startswith("x-inspector")]
+            for listener in self.listeners:
+                listener.exchange_response(ex, direction, resp.status_code, headers)
 
     def response(self, flow: http.HTTPFlow) -> None:
         ex = self.live.pop(flow.id, None)
         if ex is None or flow.response is None:
             return
         ex.ended = time.monotonic()
+        streamed = ex.translator is not None
+        if not streamed:
+            self.answered(ex, flow.response, direction="backend")
         try:
             self._finish(flow, ex)
         finally:
-            flow.metadata[STATE] = ex.summary()
-            errors = ex.notes.of("error")
-            if errors:
-                log.warning(f"[{ex.form}] {flow.request.method} {ex.kind}: {errors[-1]}")
+            if not streamed:
+                self.answered(ex, flow.response)
+            if getattr(ex.translator, "cut", False):
+                ex.incomplete = "the backend's stream was cut before it finished"
+            self.ended(ex, flow)
 
     def _finish(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         resp = flow.response
@@ -476,19 +561,27 @@ class Gateway:
         ex = self.live.pop(flow.id, None)
         if ex is not None:
             ex.ended = time.monotonic()
-            ex.notes.error(f"flow failed: {flow.error}")
-            flow.metadata[STATE] = ex.summary()
+            reason = str(flow.error) if flow.error else "the connection failed"
+            ex.incomplete = reason
+            ex.notes.error(f"exchange aborted: {reason}")
+            self.ended(ex, flow)
 
 
-def _stream_through(translator: Any):
-    """The ``flow.response.stream`` callable: never returns ``b""`` for a data chunk
-    (mitmproxy would frame it as the terminating chunk), never raises into mitmproxy."""
+def _stream_through(translator: Any, ex: Exchange | None = None,
+                    listeners: list[ExchangeListener] | None = None):
+    """The ``flow.response.stream`` callable: translates chunk by chunk, tells the listeners
+    what passed each way, never returns ``b""`` for a data chunk (mitmproxy would frame it as
+    the terminating chunk), and never raises into mitmproxy."""
     failed = False
+    listeners = listeners or []
 
     def stream(chunk: bytes) -> list[bytes] | bytes:
         nonlocal failed
         if failed:
             return []
+        if chunk:
+            for listener in listeners:
+                listener.exchange_chunk(ex, "backend", chunk)
         try:
             out = translator.feed(chunk) if chunk else translator.flush()
         except Exception as e:  # noqa: BLE001 - end the client's stream cleanly instead
@@ -497,13 +590,25 @@ def _stream_through(translator: Any):
             err = GatewayError(500, "api_error", f"the inspector gateway failed while translating this "
                                                  f"stream ({type(e).__name__}: {e}); see its log")
             translator.notes.error(err.message)
-            return [sse_event("error", err.body())]
-        return [out] if out else []
+            out = sse_event("error", err.body())
+        if not out:
+            return []
+        if ex is not None:
+            if ex.first_token is None and b"_delta" in out:
+                ex.first_token = time.monotonic()
+            for listener in listeners:
+                listener.exchange_chunk(ex, "client", out)
+        return [out]
 
     return stream
 
 
 def all_addons() -> list[Any]:
+    from .colourlog import ColourLog
+    from .recorder import Recorder
+
     relay = Relay()
-    gateway = Gateway(relay)
-    return [relay, SideTraffic(gateway), gateway]
+    recorder = Recorder()
+    colourlog = ColourLog()
+    gateway = Gateway(relay, listeners=[recorder, colourlog])
+    return [relay, recorder, colourlog, SideTraffic(gateway), gateway]

@@ -4,6 +4,7 @@ Decoders and translators have the httpx shape — ``decode(chunk)``/``feed(chunk
 and ``flush()`` — and are correct for any split of their input bytes.
 """
 
+from ._accumulate import MessageAccumulator
 from ._anthropic import (
     ERROR_TYPE_BY_STATUS,
     MessageStreamEncoder,
@@ -35,6 +36,7 @@ __all__ = [
     "GatewayError",
     "InvalidRequest",
     "LineDecoder",
+    "MessageAccumulator",
     "MessageStreamEncoder",
     "ModelRouter",
     "Note",

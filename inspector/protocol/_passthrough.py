@@ -36,6 +36,8 @@ class AnthropicStreamObserver:
         self.stop_reason: str | None = None
         self.usage: dict[str, Any] = {}
         self.tool_calls: list[str] = []
+        #: True when the stream ended without message_stop or error.
+        self.cut = False
 
     @property
     def finished(self) -> bool:
@@ -52,6 +54,7 @@ class AnthropicStreamObserver:
         if self.ended:
             return b""
         self.ended = True
+        self.cut = True
         what = "before sending anything" if not self.events_in else f"after {self.events_in} events"
         self.error = GatewayError(502, "api_error",
                                   f"the stream from {self.backend} ended {what}, without message_stop: "

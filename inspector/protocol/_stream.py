@@ -35,6 +35,8 @@ class StreamTranslator:
         self.notes = notes if notes is not None else Notes()
         self.error: GatewayError | None = None
         self.events_in = 0
+        #: True when the input ended before the backend said it was done.
+        self.cut = False
 
     @property
     def finished(self) -> bool:
@@ -65,6 +67,7 @@ class StreamTranslator:
     def _cut(self) -> bytes:
         if self.encoder.finished:
             return b""
+        self.cut = True
         what = "before sending anything" if not self.events_in else \
             f"after {self.events_in} chunks, before it said it was done"
         return self._fail(GatewayError(

@@ -48,6 +48,10 @@ class Gateway:
             args += ["--mode", f"reverse:{target}"]
         else:
             args += ["--mode", "regular", "--set", f"backend_url={target}"] if target else ["--mode", "regular"]
+        if "record_dir" not in options and "record" not in options:
+            import tempfile
+            options["record_dir"] = tempfile.mkdtemp(prefix="recordings-")
+        self.record_dir = Path(str(options.get("record_dir", ""))) if options.get("record_dir") else None
         for key, value in options.items():
             if isinstance(value, bool):
                 value = str(value).lower()

@@ -1,0 +1,64 @@
+"""The ``Recorder`` addon: every exchange the gateway handles, saved as a replayable fixture."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from mitmproxy import ctx
+
+from ..recording import RecordingStore, Redactor
+from ..recording._schema import utc_iso
+from .exchange import Exchange
+
+__all__ = ["Recorder"]
+
+log = logging.getLogger("inspector")
+
+
+class Recorder:
+    """Writes sessions under ``record_dir`` (format: inspector/recording/SCHEMA.md).
+
+    Disk trouble is reported once and never touches the traffic itself.
+    """
+
+    def __init__(self) -> None:
+        self.store: RecordingStore | None = None
+
+    def load(self, loader) -> None:
+        loader.add_option("record", bool, True, "Record every exchange under record_dir.")
+        loader.add_option("record_dir", str, "recordings",
+                          "Where sessions are recorded (one folder per Claude Code session).")
+        loader.add_option("redact_headers", str, "",
+                          "Extra header names or globs to redact on disk, comma-separated (x-api-key, "
+                          "authorization, proxy-authorization and cookies always are).")
+
+    def configure(self, updated: set[str]) -> None:
+        if updated & {"record", "record_dir", "redact_headers"}:
+            o = ctx.options
+            if not o.record:
+                self.store = None
+                return
+            redactor = Redactor(o.redact_headers.split(","))
+            self.store = RecordingStore(Path(o.record_dir).expanduser(), redactor=redactor, report=log.error)
+
+    def exchange_started(self, ex: Exchange) -> None:
+        if self.store is None or ex.client_request is None:
+            return
+        ex.recorder = self.store.exchange(
+            session_id=ex.session_id, id_source=ex.id_source, client=ex.client, kind=ex.kind,
+            meta={"started": utc_iso(ex.started_wall), **ex.summary()})
+        if ex.recorder is not None:
+            ex.recorder.requests(ex.client_request, ex.backend_request)
+
+    def exchange_response(self, ex: Exchange, direction: str, status: int, headers) -> None:
+        if ex.recorder is not None:
+            ex.recorder.response_head(direction, status, headers)
+
+    def exchange_chunk(self, ex: Exchange, direction: str, data: bytes) -> None:
+        if ex.recorder is not None:
+            ex.recorder.chunk(direction, data)
+
+    def exchange_ended(self, ex: Exchange) -> None:
+        if ex.recorder is not None:
+            ex.recorder.finish({**ex.summary(), "complete": ex.incomplete is None})

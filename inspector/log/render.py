@@ -1,0 +1,151 @@
+"""Rich renderables for the gateway's terminal log. Colour carries meaning:
+
+red — errors and failed exchanges; yellow — repairs and warnings; magenta — tool calls;
+cyan — models; dim — side traffic (count_tokens, hello probes, telemetry, quota probes).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.json import JSON
+from rich.panel import Panel
+from rich.text import Text
+
+__all__ = ["BodyView", "EventLine", "ExchangeLine", "fold"]
+
+
+def fold(value: Any, *, limit: int = 240) -> Any:
+    """``value`` with every string longer than ``limit`` folded to its start and a count."""
+    if isinstance(value, str):
+        if len(value) > limit:
+            return value[: limit - 40] + f"… (+{len(value) - limit + 40} chars)"
+        return value
+    if isinstance(value, dict):
+        return {k: fold(v, limit=limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fold(v, limit=limit) for v in value]
+    return value
+
+
+def _excerpt(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    text = text.replace("\n", "⏎")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _tool(call: dict[str, Any]) -> str:
+    args = call.get("input")
+    if isinstance(args, dict) and args:
+        inner = ", ".join(f"{k}={_excerpt(v, 40)}" for k, v in list(args.items())[:3])
+        return f"{call['name']}({_excerpt(inner, 80)})"
+    return f"{call['name']}()"
+
+
+class ExchangeLine:
+    """One line per exchange, from an exchange summary (``Exchange.summary()`` / exchange.json)."""
+
+    def __init__(self, summary: dict[str, Any], *, when: float | None = None) -> None:
+        self.s = summary
+        self.when = when or time.time()
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        s = self.s
+        side = s.get("local") or s.get("purpose") in ("side", "quota")
+        status = (s.get("status") or {}).get("client")
+        failed = bool(s.get("error")) or (status is not None and status >= 400) or bool(s.get("incomplete"))
+        t = Text(no_wrap=False)
+        t.append(time.strftime("%H:%M:%S ", time.localtime(self.when)), style="dim")
+        sid = (s.get("session_id") or "--------")[:8]
+        t.append(f"{sid} ", style="dim")
+        client = (s.get("client") or "").split(" ", 1)[0].replace("claude-cli/", "cc ")
+        if client:
+            t.append(f"{client} ", style="dim")
+        t.append(f"{s.get('kind')}", style="bold" if not side else "")
+        if s.get("purpose") not in (None, "main", "side"):
+            t.append(f"/{s['purpose']}")
+        model = s.get("model") or {}
+        if model.get("requested"):
+            t.append("  ")
+            t.append(model["requested"], style="cyan")
+            if model.get("backend") and model["backend"] != model["requested"]:
+                t.append(" → ")
+                t.append(model["backend"], style="bold cyan")
+        t.append(f" [{s.get('form')}{' local' if s.get('local') else ''}]", style="dim")
+        if status is not None:
+            t.append(f"  {status}", style="bold red" if status >= 400 else "green")
+        timing = s.get("timing_ms") or {}
+        if timing.get("first_token") is not None:
+            t.append(f"  ttft {timing['first_token']:.0f}ms", style="dim")
+        if timing.get("total") is not None:
+            total = timing["total"]
+            t.append(f"  {total / 1000:.2f}s" if total >= 1000 else f"  {total:.0f}ms")
+        usage = s.get("usage") or {}
+        if usage:
+            t.append(f"  in {usage.get('input_tokens', '?')} out {usage.get('output_tokens', '?')}", style="dim")
+        if s.get("stop_reason"):
+            t.append(f"  {s['stop_reason']}", style="magenta" if s["stop_reason"] == "tool_use" else "")
+        for call in s.get("tool_calls") or []:
+            t.append("  ")
+            t.append(_tool(call), style="bold magenta")
+        notes = s.get("notes") or []
+        counts: dict[str, int] = {}
+        for n in notes:
+            counts[n["kind"]] = counts.get(n["kind"], 0) + n.get("count", 1)
+        for kind, style in (("dropped", "dim"), ("converted", "dim"), ("repaired", "yellow"),
+                            ("warning", "yellow"), ("error", "red")):
+            if counts.get(kind):
+                t.append(f"  {kind} {counts[kind]}", style=style)
+        if side and not failed:
+            t.stylize("dim")
+        yield t
+        for n in s.get("notes_shown", notes):
+            if n["kind"] in ("repaired", "warning", "error"):
+                style = "red" if n["kind"] == "error" else "yellow"
+                yield Text(f"    {n['kind']}: {n['message']}" + (f" (×{n['count']})" if n.get("count", 1) > 1 else ""),
+                           style=style)
+        if s.get("incomplete"):
+            yield Text(f"    incomplete: {s['incomplete']}", style="red")
+
+
+class BodyView:
+    """A titled, pretty JSON body with long strings folded."""
+
+    def __init__(self, title: str, body: Any, *, limit: int = 240) -> None:
+        self.title = title
+        self.body = body
+        self.limit = limit
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        body = self.body
+        if isinstance(body, (bytes, bytearray)):
+            try:
+                body = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                body = body.decode("utf-8", "replace")
+        if isinstance(body, (dict, list)):
+            renderable: Any = JSON.from_data(fold(body, limit=self.limit))
+        else:
+            renderable = Text(fold(str(body), limit=self.limit * 4))
+        yield Panel(renderable, title=self.title, title_align="left", border_style="dim", expand=False)
+
+
+class EventLine:
+    """One stream event as it passes: ``→`` to the client, ``←`` from the backend."""
+
+    def __init__(self, direction: str, name: str, data: str, *, limit: int = 160) -> None:
+        self.direction = direction
+        self.name = name
+        self.data = data
+        self.limit = limit
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        arrow = "→" if self.direction == "client" else "←"
+        style = "red" if self.name == "error" else "dim" if self.name in ("ping", "keep-alive") else ""
+        t = Text(f"    {arrow} ", style="dim")
+        t.append(self.name, style=style or ("magenta" if "tool" in self.data else "cyan"))
+        t.append(" " + _excerpt(self.data, self.limit), style="dim")
+        yield t

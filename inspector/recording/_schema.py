@@ -1,0 +1,80 @@
+"""The recording format, version 1 (documented in SCHEMA.md beside this file)."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "EXCHANGE_FILE", "SCHEMA", "SESSION_FILE", "exchange_dirname", "purpose_of", "session_dirname",
+    "session_id_of", "utc_iso",
+]
+
+SCHEMA = "inspector.recording/1"
+SESSION_FILE = "session.json"
+EXCHANGE_FILE = "exchange.json"
+CLIENT_REQUEST = "client-request.json"
+BACKEND_REQUEST = "backend-request.json"
+BACKEND_RESPONSE = "backend-response.jsonl"
+CLIENT_RESPONSE = "client-response.jsonl"
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_LEGACY_SESSION = re.compile(r"_session_([0-9a-fA-F-]{8,})")
+
+
+def utc_iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def session_id_of(headers: dict[str, str], body: dict[str, Any] | None) -> tuple[str | None, str]:
+    """Claude Code's session id and where it came from (``header`` | ``metadata``), or (None, "none")."""
+    sid = headers.get("x-claude-code-session-id")
+    if sid:
+        return sid, "header"
+    user_id = ((body or {}).get("metadata") or {}).get("user_id")
+    if isinstance(user_id, str) and user_id:
+        if user_id.startswith("{"):
+            try:
+                sid = orjson.loads(user_id).get("session_id")
+            except (orjson.JSONDecodeError, AttributeError):
+                sid = None
+            if sid:
+                return str(sid), "metadata"
+        m = _LEGACY_SESSION.search(user_id)
+        if m:
+            return m.group(1), "metadata"
+    return None, "none"
+
+
+def client_label(user_agent: str) -> str:
+    """``claude-cli/2.1.328 (external, sdk-cli)`` → ``claude-cli-2.1.328``."""
+    first = user_agent.split(" ", 1)[0] if user_agent else "unknown-client"
+    return _SAFE.sub("-", first.replace("/", "-")).strip("-")[:40] or "unknown-client"
+
+
+def session_dirname(started: float, client: str, session_id: str) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    return f"{stamp}_{client_label(client)}_{_SAFE.sub('-', session_id)[:8]}"
+
+
+def exchange_dirname(seq: int, kind: str) -> str:
+    return f"{seq:04d}_{_SAFE.sub('-', kind)}"
+
+
+def purpose_of(kind: str, body: dict[str, Any] | None) -> str:
+    """What a request is for, heuristically: main | background | title | quota | side."""
+    if kind != "messages" or not isinstance(body, dict):
+        return "side"
+    messages = body.get("messages") or []
+    if body.get("max_tokens") == 1 and len(messages) == 1 and messages[0].get("content") == "quota":
+        return "quota"
+    system = orjson.dumps(body.get("system") or "").decode().lower()
+    if "title" in system and not body.get("tools"):
+        return "title"
+    if not body.get("tools") and "haiku" in str(body.get("model", "")).lower():
+        return "background"
+    return "main"
