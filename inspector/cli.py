@@ -74,6 +74,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    console = Console(stderr=True, highlight=False)
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        console.print(f"[red]error:[/] {folder} is not a folder of recordings")
+        return 2
+    mitmdump = Path(sys.executable).parent / "mitmdump"
+    cmd = [str(mitmdump) if mitmdump.exists() else "mitmdump", "-s", str(ROOT / "addons" / "replay.py"),
+           # The reverse target is never dialled: every request is answered from the recordings.
+           "--mode", "reverse:http://127.0.0.1:9", "--listen-host", args.host, "-p", str(args.port),
+           "--set", f"replay_dir={folder}", "--set", f"replay_speed={args.speed}", *args.mitmdump_args]
+    console.print(f"[bold]inspector replay[/]  {folder} on http://{args.host}:{args.port} "
+                  f"(speed {args.speed}: {'instant' if args.speed == 0 else 'recorded timing'})")
+    console.print(f"  export ANTHROPIC_BASE_URL=http://{args.host}:{args.port}")
+    console.print(f"\n[dim]$ {shlex.join(cmd)}[/]\n")
+    if args.dry_run:
+        print(shlex.join(cmd))
+        return 0
+    os.execv(cmd[0], cmd) if os.path.isabs(cmd[0]) else os.execvp(cmd[0], cmd)
+    return 0  # pragma: no cover
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import orjson
+
+    from .recording import open_target, session_to_har
+
+    try:
+        session, _ = open_target(args.session, args.root)
+    except FileNotFoundError as e:
+        Console(stderr=True).print(f"[red]error:[/] {e}")
+        return 2
+    data = orjson.dumps(session_to_har(session), option=orjson.OPT_INDENT_2)
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(data + b"\n")
+    else:
+        Path(args.output).write_bytes(data)
+        Console(stderr=True).print(f"wrote {args.output} ({len(data) // 1024} KB)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inspector", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +130,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print the mitmdump command, do not start it")
     run.add_argument("mitmdump_args", nargs=argparse.REMAINDER, help="extra mitmdump arguments after --")
     run.set_defaults(func=cmd_run)
+
+    replay = sub.add_parser("replay", help="answer Claude Code from recordings (no backend needed)")
+    replay.add_argument("dir", help="a recording directory, or one session folder in it")
+    replay.add_argument("--host", default="127.0.0.1")
+    replay.add_argument("--port", type=int, default=4000)
+    replay.add_argument("--speed", type=float, default=1.0,
+                        help="1 = recorded timing, 2 = twice as fast, 0 = instant")
+    replay.add_argument("--dry-run", action="store_true", help="print the mitmdump command, do not start it")
+    replay.add_argument("mitmdump_args", nargs=argparse.REMAINDER, help="extra mitmdump arguments after --")
+    replay.set_defaults(func=cmd_replay)
+
+    export = sub.add_parser("export", help="export a recorded session")
+    export.add_argument("--har", dest="session", required=True, metavar="SESSION",
+                        help="session folder or name (under --root) to export as HAR 1.2")
+    export.add_argument("-o", "--output", help="file to write (default: stdout)")
+    export.add_argument("--root", default="recordings", help="recording directory (default: recordings)")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

@@ -7,6 +7,7 @@ backend form and translates the answers back, streaming included.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import secrets
@@ -39,6 +40,7 @@ from ..protocol import (
     openai_response,
     parse_model_map,
     parse_request,
+    request_kind,
     sse_event,
 )
 from ..recording import purpose_of, session_id_of
@@ -89,17 +91,7 @@ def _json(data: Any, status: int = 200) -> http.Response:
 
 
 def _kind(method: str, path: str) -> str:
-    if path == "/v1/messages" and method == "POST":
-        return "messages"
-    if path == "/v1/messages/count_tokens":
-        return "count_tokens"
-    if path == "/v1/models" or path.startswith("/v1/models/"):
-        return "models"
-    if path == "/api/hello":
-        return "hello"
-    if path.startswith("/api/event_logging"):
-        return "event_logging"
-    return "other"
+    return request_kind(method, path)
 
 
 def _seconds(name: str) -> float:
@@ -410,6 +402,7 @@ class Gateway:
                       backend_model=self.router.route(req.model), stream=req.stream, notes=req.notes,
                       input_estimate=req.estimated_input_tokens, mode=self._mode(flow))
         _identify(ex, flow, req.raw)
+        ex.options = dataclasses.asdict(self.translate)
         if form == "ollama":
             body = ollama_request(req, model=ex.backend_model, options=self.translate)
             path = "/api/chat"

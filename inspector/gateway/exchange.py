@@ -40,6 +40,7 @@ class Exchange:
     first_token: float | None = None
     ended: float | None = None
     recorder: Any = None  # the ExchangeWriter, when recording
+    options: dict[str, Any] | None = None  # the TranslateOptions used (for regression re-runs)
 
     def _ms(self, t: float | None) -> float | None:
         return round((t - self.started) * 1000, 1) if t is not None else None
@@ -87,6 +88,7 @@ class Exchange:
                           "total": self._ms(self.ended or time.monotonic())},
             "usage": self.usage(), "stop_reason": self.stop_reason(), "tool_calls": self.tool_calls(),
             "error": self.error, "incomplete": self.incomplete, "notes": self.notes.as_list(),
+            "translate_options": self.options,
         }
 
 

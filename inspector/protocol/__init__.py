@@ -24,7 +24,7 @@ from ._options import TranslateOptions
 from ._passthrough import AnthropicStreamObserver
 from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request
 from ._routing import ModelRouter, parse_model_map
-from ._side import SIDE_PATHS, count_tokens, models_page
+from ._side import SIDE_PATHS, count_tokens, models_page, request_kind
 from ._stream import StreamTranslator
 from ._tools import ToolNames, parse_arguments, tool_use_id
 
@@ -66,6 +66,7 @@ __all__ = [
     "parse_arguments",
     "parse_model_map",
     "parse_request",
+    "request_kind",
     "sse_event",
     "stream_problems",
     "tool_use_id",

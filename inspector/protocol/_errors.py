@@ -81,7 +81,9 @@ def backend_error(
     if status == 404 or ("not found" in low and "model" in low):
         fix = f"run `ollama pull {model}`" if form == "ollama" else \
             "check the model name your server serves (GET /v1/models)"
-        return GatewayError(404, "not_found_error",
+        # 400, not 404: Claude Code (2.1.328) replaces a 404's message with its own "There's an
+        # issue with the selected model" text, and this message is the one that helps.
+        return GatewayError(400, "invalid_request_error",
                             f"model {model!r} is not available on {where} ({detail or 'HTTP 404'}): "
                             f"{fix}, or choose another with --set model=NAME")
     if "does not support thinking" in low:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ._request import parse_request
 
-__all__ = ["count_tokens", "models_page", "SIDE_PATHS"]
+__all__ = ["count_tokens", "models_page", "request_kind", "SIDE_PATHS"]
 
 #: Paths answered by the gateway itself in translating modes (query strings ignored).
 SIDE_PATHS = ("/v1/messages/count_tokens", "/v1/models", "/api/hello", "/api/event_logging")
@@ -29,3 +29,19 @@ def models_page(model_ids: list[str], *, created_at: str = "2025-01-01T00:00:00Z
              "created_at": created_at} for m in ids]
     return {"data": data, "has_more": False,
             "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
+
+
+def request_kind(method: str, path: str) -> str:
+    """messages | count_tokens | models | hello | event_logging | other (query strings ignored)."""
+    path = path.split("?", 1)[0].rstrip("/") or "/"
+    if path == "/v1/messages" and method == "POST":
+        return "messages"
+    if path == "/v1/messages/count_tokens":
+        return "count_tokens"
+    if path == "/v1/models" or path.startswith("/v1/models/"):
+        return "models"
+    if path == "/api/hello":
+        return "hello"
+    if path.startswith("/api/event_logging"):
+        return "event_logging"
+    return "other"

@@ -2,16 +2,34 @@
 
 from ._redact import DEFAULT_SECRET_HEADERS, REDACTED, Redactor
 from ._schema import SCHEMA, purpose_of, session_id_of
+from ._har import session_to_har
+from ._reader import Chunk, ExchangeRecord, SessionRecord, body_bytes, list_sessions, open_target
+from ._regression import Regression, retranslate
+from ._replay import Answer, Match, Miss, ReplayIndex, conversation_key
 from ._writer import ExchangeWriter, RecordingStore, body_for_disk
 
 __all__ = [
+    "Answer",
+    "Chunk",
     "DEFAULT_SECRET_HEADERS",
     "REDACTED",
     "SCHEMA",
+    "ExchangeRecord",
     "ExchangeWriter",
+    "Match",
+    "Miss",
     "RecordingStore",
     "Redactor",
+    "Regression",
+    "ReplayIndex",
+    "SessionRecord",
+    "body_bytes",
     "body_for_disk",
+    "conversation_key",
+    "list_sessions",
+    "open_target",
+    "retranslate",
+    "session_to_har",
     "purpose_of",
     "session_id_of",
 ]

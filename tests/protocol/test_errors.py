@@ -15,8 +15,8 @@ def test_error_message_of_each_api(body, message):
 
 
 @pytest.mark.parametrize("form, status, body, http, kind, advice", [
-    ("ollama", 404, '{"error": "model \'qwen3\' not found"}', 404, "not_found_error", "ollama pull qwen3"),
-    ("openai", 404, '{"error": {"message": "no such model"}}', 404, "not_found_error", "GET /v1/models"),
+    ("ollama", 404, '{"error": "model \'qwen3\' not found"}', 400, "invalid_request_error", "ollama pull qwen3"),
+    ("openai", 404, '{"error": {"message": "no such model"}}', 400, "invalid_request_error", "GET /v1/models"),
     ("ollama", 400, '{"error": "\\"qwen3\\" does not support thinking"}', 400, "invalid_request_error", "think=off"),
     ("ollama", 400, '{"error": "llama2 does not support tools"}', 400, "invalid_request_error", "tools-capable"),
     ("openai", 400, '{"error": {"message": "maximum context length is 8192"}}', 400, "invalid_request_error",

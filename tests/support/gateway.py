@@ -35,20 +35,21 @@ def wait_port(port: int, timeout: float = 20.0, proc: subprocess.Popen | None = 
 class Gateway:
     """``with Gateway(backend_url, backend="ollama", model="qwen3") as gw: gw.url``."""
 
-    def __init__(self, target: str, *, backend: str = "ollama", mode: str = "reverse",
+    def __init__(self, target: str, *, backend: str | None = "ollama", mode: str = "reverse",
                  script: Path | None = None, **options: object) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path: Path | None = None
         args = [str(MITMDUMP), "-q" if options.pop("quiet", False) else "--flow-detail=0",
                 "-s", str(script or ROOT / "addons" / "translate.py"),
-                "--listen-host", "127.0.0.1", "-p", str(self.port),
-                "--set", f"backend={backend}"]
+                "--listen-host", "127.0.0.1", "-p", str(self.port)]
+        if backend:
+            args += ["--set", f"backend={backend}"]
         if mode == "reverse":
             args += ["--mode", f"reverse:{target}"]
         else:
             args += ["--mode", "regular", "--set", f"backend_url={target}"] if target else ["--mode", "regular"]
-        if "record_dir" not in options and "record" not in options:
+        if backend and "record_dir" not in options and "record" not in options:
             import tempfile
             options["record_dir"] = tempfile.mkdtemp(prefix="recordings-")
         self.record_dir = Path(str(options.get("record_dir", ""))) if options.get("record_dir") else None

@@ -1,0 +1,60 @@
+"""Export a recorded session as HAR 1.2 (opens in mitmproxy, browsers' devtools, HAR viewers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .. import __version__
+from ._reader import ExchangeRecord, SessionRecord, body_bytes
+
+__all__ = ["session_to_har"]
+
+
+def _headers(headers: list[list[str]] | None) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in headers or []]
+
+
+def _entry(ex: ExchangeRecord) -> dict[str, Any] | None:
+    req = ex.client_request
+    if req is None:
+        return None
+    meta = ex.meta
+    url = req.get("url") or f"http://gateway{req.get('path', '/')}"
+    body = body_bytes(req.get("body")).decode("utf-8", "replace")
+    status, headers, chunks = ex.response("client")
+    content = b"".join(c.data for c in chunks).decode("utf-8", "replace")
+    ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+    total = (meta.get("timing_ms") or {}).get("total") or 0
+    wait = (meta.get("timing_ms") or {}).get("backend_first_byte") or 0
+    started = meta.get("started") or "1970-01-01T00:00:00.000000Z"
+    return {
+        "startedDateTime": datetime.strptime(started, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).isoformat(),
+        "time": total,
+        "request": {
+            "method": req.get("method", "GET"), "url": url, "httpVersion": "HTTP/1.1", "cookies": [],
+            "headers": _headers(req.get("headers")),
+            "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query)],
+            "headersSize": -1, "bodySize": len(body.encode()),
+            **({"postData": {"mimeType": "application/json", "text": body}} if body else {}),
+        },
+        "response": {
+            "status": status or 0, "statusText": "", "httpVersion": "HTTP/1.1", "cookies": [],
+            "headers": _headers(headers), "redirectURL": "", "headersSize": -1,
+            "bodySize": len(content.encode()),
+            "content": {"size": len(content.encode()), "mimeType": ctype or "application/octet-stream",
+                        "text": content},
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": wait, "receive": max(0, total - wait)},
+        "comment": f"{ex.ref} {meta.get('kind')} form={meta.get('form')} complete={meta.get('complete')}",
+    }
+
+
+def session_to_har(session: SessionRecord) -> dict[str, Any]:
+    entries = [e for e in (_entry(ex) for ex in session.exchanges()) if e is not None]
+    return {"log": {"version": "1.2", "creator": {"name": "claude-code-inspector", "version": __version__},
+                    "pages": [], "entries": entries, "comment": session.name}}
+
+

@@ -1,0 +1,108 @@
+import os
+
+import orjson
+import pytest
+
+from inspector.recording import RecordingStore, Redactor, body_for_disk, list_sessions
+from inspector.recording._schema import session_dirname, session_id_of
+
+
+def store(tmp_path, **kw):
+    return RecordingStore(tmp_path, **kw)
+
+
+def test_an_exchange_on_disk(tmp_path):
+    s = store(tmp_path)
+    w = s.exchange(session_id="abcdef12-3456", id_source="header", client="claude-cli/2.1.328 (x)",
+                   kind="messages", meta={"form": "ollama"})
+    w.requests({"method": "POST", "path": "/v1/messages", "headers": [("x-api-key", "sk-secret"),
+                                                                      ("Authorization", "Bearer t"),
+                                                                      ("user-agent", "ua")],
+                "body": b'{"model": "m"}'}, None)
+    w.response_head("client", 200, [("content-type", "text/event-stream")])
+    w.chunk("client", "event: x\ndata: é".encode()[:-1])  # split inside a UTF-8 character
+    w.chunk("client", "é\n\n".encode()[1:])
+    w.chunk("backend", b"\xff\xfe not utf-8")
+    w.finish({"stop_reason": "end_turn"})
+    (session,) = list_sessions(tmp_path)
+    assert session.name.endswith("_claude-cli-2.1.328_abcdef12")
+    assert session.meta["session_id"] == "abcdef12-3456" and session.meta["schema"] == "inspector.recording/1"
+    (ex,) = session.exchanges()
+    assert ex.ref == f"{session.name}#1" and ex.complete and ex.meta["stop_reason"] == "end_turn"
+    assert ex.body("client") == "event: x\ndata: é\n\n".encode()
+    assert ex.body("backend") == b"\xff\xfe not utf-8"
+    assert ex.response("client")[0] == 200
+    headers = dict(ex.client_request["headers"])
+    assert headers["x-api-key"] == headers["Authorization"] == "[redacted]" and headers["user-agent"] == "ua"
+    assert ex.request_json() == {"model": "m"}
+    assert b"sk-secret" not in b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert ex.meta["chunks"] == {"client": {"count": 3, "bytes": 19}, "backend": {"count": 1, "bytes": 12}}
+
+
+def test_exchange_json_says_incomplete_until_finished(tmp_path):
+    w = store(tmp_path).exchange(session_id=None, id_source="none", client="", kind="messages", meta={})
+    w.requests({"method": "POST", "path": "/v1/messages", "headers": [], "body": b"{}"}, None)
+    w.chunk("backend", b"partial")
+    (ex,) = list_sessions(tmp_path)[0].exchanges()
+    assert not ex.complete and ex.body("backend") == b"partial"
+    assert list_sessions(tmp_path)[0].meta["id_source"] == "time"
+
+
+def test_extra_redaction_patterns(tmp_path):
+    r = Redactor(["x-*-token", "X-Custom"])
+    assert r.headers([("X-Session-Token", "a"), ("x-custom", "b"), ("x-keep", "c")]) == \
+        [["X-Session-Token", "[redacted]"], ["x-custom", "[redacted]"], ["x-keep", "c"]]
+
+
+
+
+def test_an_unusable_record_dir_is_reported_once_and_never_raises(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the recordings should go")
+    said = []
+    s = store(blocker, report=said.append)
+    for _ in range(3):
+        assert s.exchange(session_id="s", id_source="header", client="c", kind="messages", meta={}) is None
+    assert len(said) == 1 and "nothing is being recorded" in said[0]
+
+
+def test_a_disk_error_mid_exchange_is_reported_and_stops_that_exchange(tmp_path):
+    said = []
+    w = store(tmp_path, report=said.append).exchange(session_id="s", id_source="header", client="c",
+                                                       kind="messages", meta={})
+    w.requests({"method": "POST", "path": "/", "headers": [], "body": b""}, None)
+    w.path.chmod(0o500) if os.geteuid() else None
+    import shutil
+    shutil.rmtree(w.path)  # the folder vanishes (disk swapped, cleaned up…)
+    w.chunk("client", b"data")
+    w.chunk("client", b"more")
+    w.finish({})
+    assert len(said) == 1 and "traffic is unaffected" in said[0]
+
+
+@pytest.mark.parametrize("body, encoding", [
+    (b'{"a": [1, 2]}', "json"), (b"plain text", "text"), (b"\x00\xff", "base64"), (b"", "empty"),
+    (b"{broken", "text"),
+])
+def test_bodies_are_stored_exactly(body, encoding):
+    from inspector.recording import body_bytes
+    stored = body_for_disk(body)
+    assert stored["encoding"] == encoding
+    assert orjson.loads(body_bytes(stored)) == orjson.loads(body) if encoding == "json" else body_bytes(stored) == body
+
+
+@pytest.mark.parametrize("headers, body, expected", [
+    ({"x-claude-code-session-id": "h-1"}, None, ("h-1", "header")),
+    ({}, {"metadata": {"user_id": '{"device_id":"d","session_id":"m-2"}'}}, ("m-2", "metadata")),
+    ({}, {"metadata": {"user_id": "user_abc_account_x_session_0e3f8e63-7ac0"}}, ("0e3f8e63-7ac0", "metadata")),
+    ({}, {"metadata": {"user_id": "plain"}}, (None, "none")),
+    ({}, None, (None, "none")),
+])
+def test_session_ids(headers, body, expected):
+    assert session_id_of(headers, body) == expected
+
+
+def test_session_names_sort_by_time():
+    a = session_dirname(1_700_000_000, "claude-cli/2.1.328 (external, cli)", "zzzz")
+    b = session_dirname(1_700_000_060, "curl/8", "aaaa")
+    assert sorted([b, a]) == [a, b] and a.startswith("20231114T221320Z_claude-cli-2.1.328_")
