@@ -86,3 +86,57 @@ def test_write_tool_round_trip(claude, form, tmp_path):
         assert first["stream"] is True and first["stream_options"] == {"include_usage": True}
     for chat in chats:
         assert "x-api-key" not in chat.headers and "authorization" not in chat.headers
+
+
+def test_record_then_replay_with_the_backend_gone(claude, tmp_path):
+    from inspector.recording import list_sessions
+    from support.gateway import free_port
+
+    work, record_dir = tmp_path / "work", tmp_path / "recordings"
+    work.mkdir()
+    target = work / "hello.txt"
+    prompt = "Write a greeting into hello.txt"
+    brain = write_file_brain("ollama", str(target), "recorded greeting\n", answer="Wrote hello.txt (recorded).")
+    with ScriptedBackend("ollama", brain) as backend:
+        with Gateway(backend.url, backend="ollama", model="qwen3", record_dir=str(record_dir)) as gw:
+            home = tmp_path / "home1"
+            home.mkdir()
+            first = run_claude(claude, gw.url, work, home, prompt)
+    assert first.returncode == 0 and target.read_text() == "recorded greeting\n"
+
+    # What the recording holds: the prompt, the tool call, the result, the answer — no key.
+    (session,) = list_sessions(record_dir)
+    turns = [e for e in session.exchanges() if e.kind == "messages"]
+    assert len(turns) == 2 and all(e.complete for e in turns)
+    assert prompt in str(turns[0].request_json()["messages"])
+    assert turns[0].meta["tool_calls"][0]["name"] == "Write"
+    assert turns[0].meta["tool_calls"][0]["input"]["content"] == "recorded greeting\n"
+    assert "tool_result" in str(turns[1].request_json()["messages"])
+    from inspector.protocol import MessageAccumulator
+    answer = MessageAccumulator()
+    answer.feed(turns[1].body("client"))
+    assert answer.message["content"][0]["text"] == "Wrote hello.txt (recorded)."
+    assert session.meta["id_source"] == "header"
+    disk = b"".join(p.read_bytes() for p in record_dir.rglob("*") if p.is_file())
+    assert b"sk-ant-api03-test-secret" not in disk
+
+    # The backend is gone; a new Claude Code run (new HOME, new session) is answered from the recording.
+    target.unlink()
+    dead = f"http://127.0.0.1:{free_port()}"
+    with Gateway(dead, backend=None, script=ROOT / "addons" / "replay.py", replay_dir=str(record_dir),
+                 replay_speed="0") as gw:
+        home = tmp_path / "home2"
+        home.mkdir()
+        again = run_claude(claude, gw.url, work, home, prompt)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert target.read_text() == "recorded greeting\n"
+    assert again.stdout == first.stdout
+
+
+def test_a_missing_model_tells_the_claude_code_user_what_to_do(claude, tmp_path):
+    from support.backends import Reply
+    with ScriptedBackend("ollama", [Reply(status=404, error="model 'qwen9:7b' not found")]) as backend:
+        with Gateway(backend.url, backend="ollama", model="qwen9:7b") as gw:
+            result = run_claude(claude, gw.url, tmp_path, tmp_path, "hello")
+    assert result.returncode != 0
+    assert "ollama pull qwen9:7b" in result.stdout + result.stderr

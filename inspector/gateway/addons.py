@@ -274,8 +274,7 @@ class Gateway:
 
     # -- telling the listeners (recorder, colour log) ---------------------------------------------
     def started(self, ex: Exchange) -> None:
-        for listener in self.listeners:
-            listener.exchange_started(ex)
+        _tell(self.listeners, "exchange_started", ex)
 
     def answered(self, ex: Exchange, resp: http.Response | None, *, direction: str = "client") -> None:
         """A whole (non-streamed) response, head and body."""
@@ -286,17 +285,15 @@ class Gateway:
         else:
             ex.backend_status = resp.status_code
         headers = [(k, v) for k, v in resp.headers.items(multi=True) if not k.startswith("x-inspector")]
-        for listener in self.listeners:
-            listener.exchange_response(ex, direction, resp.status_code, headers)
-            if resp.raw_content:
-                listener.exchange_chunk(ex, direction, resp.raw_content)
+        _tell(self.listeners, "exchange_response", ex, direction, resp.status_code, headers)
+        if resp.raw_content:
+            _tell(self.listeners, "exchange_chunk", ex, direction, resp.raw_content)
 
     def ended(self, ex: Exchange, flow: http.HTTPFlow) -> dict[str, Any]:
         if ex.ended is None:
             ex.ended = time.monotonic()
         flow.metadata[STATE] = summary = ex.summary()
-        for listener in self.listeners:
-            listener.exchange_ended(ex)
+        _tell(self.listeners, "exchange_ended", ex)
         return summary
 
     # -- which flows -----------------------------------------------------------------------------
@@ -484,8 +481,7 @@ class Gateway:
             ex.backend_status = resp.status_code
         if self.listeners:
             headers = [(k, v) for k, v in resp.headers.items(multi=True) if not k.startswith("x-inspector")]
-            for listener in self.listeners:
-                listener.exchange_response(ex, direction, resp.status_code, headers)
+            _tell(self.listeners, "exchange_response", ex, direction, resp.status_code, headers)
 
     def response(self, flow: http.HTTPFlow) -> None:
         ex = self.live.pop(flow.id, None)
@@ -560,6 +556,21 @@ class Gateway:
             self.ended(ex, flow)
 
 
+_failed_listeners: set[str] = set()
+
+
+def _tell(listeners: list[ExchangeListener], hook: str, *args: Any) -> None:
+    """Call ``hook`` on every listener; a listener's bug is logged once and never reaches the traffic."""
+    for listener in listeners:
+        try:
+            getattr(listener, hook)(*args)
+        except Exception:  # noqa: BLE001
+            key = f"{type(listener).__name__}.{hook}"
+            if key not in _failed_listeners:
+                _failed_listeners.add(key)
+                log.exception(f"gateway: {key} failed (traffic unaffected; said once)")
+
+
 def _stream_through(translator: Any, ex: Exchange | None = None,
                     listeners: list[ExchangeListener] | None = None):
     """The ``flow.response.stream`` callable: translates chunk by chunk, tells the listeners
@@ -572,9 +583,8 @@ def _stream_through(translator: Any, ex: Exchange | None = None,
         nonlocal failed
         if failed:
             return []
-        if chunk:
-            for listener in listeners:
-                listener.exchange_chunk(ex, "backend", chunk)
+        if chunk and listeners:
+            _tell(listeners, "exchange_chunk", ex, "backend", chunk)
         try:
             out = translator.feed(chunk) if chunk else translator.flush()
         except Exception as e:  # noqa: BLE001 - end the client's stream cleanly instead
@@ -589,8 +599,8 @@ def _stream_through(translator: Any, ex: Exchange | None = None,
         if ex is not None:
             if ex.first_token is None and b"_delta" in out:
                 ex.first_token = time.monotonic()
-            for listener in listeners:
-                listener.exchange_chunk(ex, "client", out)
+            if listeners:
+                _tell(listeners, "exchange_chunk", ex, "client", out)
         return [out]
 
     return stream

@@ -50,7 +50,7 @@ class ColourLog:
 
     def exchange_chunk(self, ex: Exchange, direction: str, data: bytes) -> None:
         state = self._decoders.get(id(ex))
-        if state is not None and direction == "client":
+        if state is not None and direction == "client" and "acc" in state:
             state["acc"].feed(data)
         if self.detail != "events" or ex.local:
             return

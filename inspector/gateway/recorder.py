@@ -40,7 +40,15 @@ class Recorder:
                 self.store = None
                 return
             redactor = Redactor(o.redact_headers.split(","))
-            self.store = RecordingStore(Path(o.record_dir).expanduser(), redactor=redactor, report=log.error)
+            root = Path(o.record_dir).expanduser()
+            # WARNING, not ERROR: mitmproxy exits on an error logged during startup, and a
+            # recording problem must never stop the traffic.
+            self.store = RecordingStore(root, redactor=redactor, report=log.warning)
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                self.store.report(f"cannot write recordings in {root} ({e.strerror or e}); traffic is "
+                                  f"unaffected, nothing is being recorded — fix the folder or --set record=false")
 
     def exchange_started(self, ex: Exchange) -> None:
         if self.store is None or ex.client_request is None:

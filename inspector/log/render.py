@@ -128,6 +128,8 @@ class BodyView:
                 body = body.decode("utf-8", "replace")
         if isinstance(body, (dict, list)):
             renderable: Any = JSON.from_data(fold(body, limit=self.limit))
+            renderable.text.no_wrap = False
+            renderable.text.overflow = "fold"  # wrap long lines rather than crop them
         else:
             renderable = Text(fold(str(body), limit=self.limit * 4))
         yield Panel(renderable, title=self.title, title_align="left", border_style="dim", expand=False)

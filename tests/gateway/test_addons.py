@@ -366,3 +366,23 @@ def test_empty_output_is_never_an_empty_chunk():
 
     stream = A._stream_through(Quiet())
     assert stream(b"partial line") == [] and stream(b"") == []
+
+
+def test_a_failing_listener_never_reaches_the_traffic():
+    class Broken:
+        def __getattr__(self, name):
+            raise RuntimeError(f"listener bug in {name}")
+
+    class Translator:
+        notes = Notes()
+
+        def feed(self, chunk):
+            return b"event: ping\ndata: {}\n\n"
+
+        def flush(self):
+            return b""
+
+    ex = A.Exchange(form="ollama", kind="messages")
+    stream = A._stream_through(Translator(), ex, [Broken()])
+    assert stream(b"data") == [b"event: ping\ndata: {}\n\n"]
+    A._tell([Broken()], "exchange_ended", ex)  # no exception

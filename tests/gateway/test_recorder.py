@@ -1,0 +1,102 @@
+"""Recording through the real gateway: complete, partial, killed, and a broken disk."""
+
+import os
+import signal
+import time
+
+import httpx
+import pytest
+
+from inspector.recording import list_sessions
+from support.backends import Call, Reply, ScriptedBackend
+from support.gateway import Gateway
+
+pytestmark = pytest.mark.e2e
+ASK = {"model": "claude-x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+HEADERS = {"x-api-key": "sk-ant-do-not-store", "authorization": "Bearer also-secret",
+           "cookie": "session=secret-cookie", "x-claude-code-session-id": "5e55104d-aaaa-bbbb"}
+
+
+def all_bytes(root) -> bytes:
+    return b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file())
+
+
+def test_a_full_exchange_with_both_sides_and_no_secrets(tmp_path):
+    with ScriptedBackend("openai", [Reply(text="recorded answer", calls=[Call("Read", {"file_path": "/a"})])]) as b:
+        with Gateway(b.url, backend="openai", model="qwen", record_dir=str(tmp_path)) as gw:
+            httpx.post(gw.url + "/v1/messages?beta=true", json=ASK, headers=HEADERS).read()
+            httpx.post(gw.url + "/v1/messages/count_tokens", json={"model": "m", "messages": []}, headers=HEADERS)
+    (session,) = list_sessions(tmp_path)
+    assert session.name.endswith("_5e55104d") and session.meta["id_source"] == "header"
+    main, side = session.exchanges()
+    assert (main.kind, side.kind, side.meta["local"]) == ("messages", "count_tokens", True)
+    assert main.complete and main.meta["stop_reason"] == "tool_use"
+    assert main.meta["model"] == {"requested": "claude-x", "backend": "qwen"}
+    assert main.meta["tool_calls"][0]["name"] == "Read" and main.meta["usage"] == {"input_tokens": 42, "output_tokens": 7}
+    assert main.request_json()["model"] == "claude-x" and main.request_json("backend")["model"] == "qwen"
+    assert b'"finish_reason": "tool_calls"' in main.body("backend")
+    assert b"event: message_stop" in main.body("client")
+    assert main.meta["timing_ms"]["first_token"] is not None
+    disk = all_bytes(tmp_path)
+    for secret in (b"sk-ant-do-not-store", b"also-secret", b"secret-cookie"):
+        assert secret not in disk
+
+
+def test_a_client_that_walks_away_leaves_a_marked_partial_exchange(tmp_path):
+    with ScriptedBackend("ollama", [Reply(text="a long slow answer " * 10, gap=0.2)]) as b:
+        with Gateway(b.url, backend="ollama", model="q", record_dir=str(tmp_path)) as gw:
+            with httpx.stream("POST", gw.url + "/v1/messages", json=ASK, timeout=10) as r:
+                it = r.iter_raw()
+                next(it), next(it)
+            time.sleep(1.0)
+    (ex,) = list_sessions(tmp_path)[0].exchanges()
+    assert not ex.complete and ex.meta["incomplete"]
+    assert ex.body("backend") and ex.body("client").startswith(b"event: message_start")
+
+
+def test_a_cut_backend_stream_is_marked_incomplete(tmp_path):
+    with ScriptedBackend("ollama", [Reply(text="cut in the middle of this", cut_after=2)]) as b:
+        with Gateway(b.url, backend="ollama", model="q", record_dir=str(tmp_path)) as gw:
+            httpx.post(gw.url + "/v1/messages", json=ASK).read()
+    (ex,) = list_sessions(tmp_path)[0].exchanges()
+    assert not ex.complete and "cut" in ex.meta["incomplete"]
+    assert ex.body("client").rstrip().endswith(b"}") and b"event: error" in ex.body("client")
+
+
+def test_a_killed_gateway_keeps_what_arrived(tmp_path):
+    with ScriptedBackend("ollama", [Reply(text="one two three four five six seven eight", gap=0.3)]) as b:
+        gw = Gateway(b.url, backend="ollama", model="q", record_dir=str(tmp_path))
+        with gw:
+            with httpx.stream("POST", gw.url + "/v1/messages", json=ASK, timeout=10) as r:
+                it = r.iter_raw()
+                next(it), next(it)
+                os.kill(gw.proc.pid, signal.SIGKILL)
+                gw.proc.wait(5)
+                with pytest.raises(httpx.HTTPError):
+                    for _ in it:
+                        pass
+    (ex,) = list_sessions(tmp_path)[0].exchanges()
+    assert not ex.complete and ex.meta["incomplete"] is None  # nobody got to say why: it just stops
+    assert ex.request_json()["messages"][0]["content"] == "hi"
+    assert b'"done": false' in ex.body("backend")
+    assert b"message_start" in ex.body("client")
+
+
+def test_an_unusable_record_dir_never_breaks_traffic(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with ScriptedBackend("ollama", [Reply(text="still answered")]) as b:
+        with Gateway(b.url, backend="ollama", model="q", record_dir=str(blocker / "recordings")) as gw:
+            r1 = httpx.post(gw.url + "/v1/messages", json={**ASK, "stream": False})
+            r2 = httpx.post(gw.url + "/v1/messages", json={**ASK, "stream": False})
+            time.sleep(0.3)
+            log = gw.log()
+    assert r1.json()["content"][0]["text"] == r2.json()["content"][0]["text"] == "still answered"
+    assert log.count("cannot write recordings") == 1 and "traffic is unaffected" in log
+
+
+def test_recording_can_be_turned_off(tmp_path):
+    with ScriptedBackend("ollama", [Reply(text="x")]) as b:
+        with Gateway(b.url, backend="ollama", model="q", record_dir=str(tmp_path), record=False) as gw:
+            httpx.post(gw.url + "/v1/messages", json=ASK).read()
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,65 @@
+"""Replaying recordings as a backend: mitmdump -s addons/replay.py, the backend gone."""
+
+import time
+from pathlib import Path
+
+import anthropic
+import httpx
+import pytest
+
+from support.backends import Reply, ScriptedBackend
+from support.gateway import ROOT, Gateway, free_port
+
+pytestmark = pytest.mark.e2e
+ASK = {"model": "claude-x", "max_tokens": 100, "messages": [{"role": "user", "content": "tell me a story"}]}
+
+
+def replay(folder: Path, speed: str = "0") -> Gateway:
+    return Gateway(f"http://127.0.0.1:{free_port()}", backend=None, script=ROOT / "addons" / "replay.py",
+                   replay_dir=str(folder), replay_speed=speed)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("rec")
+    with ScriptedBackend("openai", [Reply(text="Once upon a time, slowly.", gap=0.25)]) as b:
+        with Gateway(b.url, backend="openai", model="q", record_dir=str(folder)) as gw:
+            c = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+            with c.messages.stream(**ASK) as s:
+                s.get_final_message()
+            c.messages.create(**{**ASK, "messages": [{"role": "user", "content": "not streamed"}]})
+    return folder
+
+
+@pytest.mark.parametrize("speed", ["0", "1"])
+def test_replay_answers_with_the_backend_gone(recorded, speed):
+    with replay(recorded, speed) as gw:
+        c = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+        t0 = time.monotonic()
+        with c.messages.stream(**ASK) as s:
+            msg = s.get_final_message()
+        took = time.monotonic() - t0
+        assert msg.content[0].text == "Once upon a time, slowly."
+        assert (took > 0.5) if speed == "1" else (took < 0.5), took
+        assert c.messages.create(**{**ASK, "messages": [{"role": "user", "content": "not streamed"}]}).content
+        assert c.messages.count_tokens(model="m", messages=[{"role": "user", "content": "x"}]).input_tokens >= 1
+
+
+def test_an_unmatched_request_names_the_closest_recording(recorded):
+    with replay(recorded) as gw:
+        r = httpx.post(gw.url + "/v1/messages?beta=true",
+                       json={**ASK, "messages": [{"role": "user", "content": "tell me a poem"}]})
+    assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
+    message = r.json()["error"]["message"]
+    assert "closest is" in message and "#1" in message and "tell me a story" in message
+
+
+def test_a_missing_replay_dir_is_a_clear_startup_error(tmp_path):
+    gw = replay(tmp_path / "nope")
+    try:
+        with gw:
+            gw.proc.wait(10)
+    except RuntimeError:
+        pass  # exited before it was even listening
+    assert gw.proc.returncode not in (None, 0)
+    assert "is not a folder of recordings" in gw.log()

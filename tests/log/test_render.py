@@ -1,0 +1,41 @@
+from pathlib import Path
+
+from rich.console import Console
+
+from inspector.log import BodyView, EventLine, ExchangeLine, fold
+from inspector.recording import list_sessions
+
+SAMPLES = Path(__file__).resolve().parent.parent.parent / "recordings"
+
+
+def render(renderable, width=200) -> str:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_exchange_line_says_what_happened():
+    meta = list_sessions(SAMPLES)[1].exchanges()[0].meta
+    line = render(ExchangeLine(meta))
+    for part in ("messages", "claude-opus-5-5 → qwen2.5-coder:7b", "[openai]", "200", "tool_use",
+                 "Write(file_path=", "dropped"):
+        assert part in line, (part, line)
+
+
+def test_errors_are_red_and_detailed():
+    meta = list_sessions(SAMPLES)[2].exchanges()[0].meta
+    console = Console(width=200, record=True, force_terminal=True)
+    console.print(ExchangeLine(meta))
+    assert "ollama pull llama9:70b" in console.export_text(clear=False)
+    assert "\x1b[1;31m  400" in console.export_text(styles=True)
+
+
+def test_fold_and_body_view():
+    assert fold("x" * 1000, limit=100) == "x" * 60 + "… (+940 chars)"
+    assert fold({"a": ["y" * 300]}, limit=100)["a"][0].startswith("y" * 60)
+    text = render(BodyView("POST /v1/messages", b'{"system": "' + b"s" * 2000 + b'"}'))
+    assert "POST /v1/messages" in text and "(+1800 chars)" in text and len(text) < 2000
+
+
+def test_event_line():
+    assert "→ content_block_delta" in render(EventLine("client", "content_block_delta", '{"delta": 1}'))
