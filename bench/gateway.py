@@ -19,6 +19,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -134,7 +135,7 @@ def start_mitmdump(target: str, *args: str) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def bench_requests(rounds: int, pause: float = 0.0) -> dict[str, dict[str, float]]:
+def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> dict[str, dict[str, float]]:
     backends = {f: CannedBackend(f, pause) for f in ("ollama", "openai", "anthropic")}
     for b in backends.values():
         b.start()
@@ -151,11 +152,19 @@ def bench_requests(rounds: int, pause: float = 0.0) -> dict[str, dict[str, float
     p, port = start_mitmdump(backends["anthropic"].url, "-s", stream_all)
     procs.append(p)
     clients["bare mitmdump"] = Client(port, "/v1/messages?beta=true", anthropic_body)
+    gateway = ["-s", str(ROOT / "addons" / "translate.py"), "--set", "model=bench-model"]
+    quiet = ["--set", "record=false", "--set", "log_detail=off"]
     for form in ("ollama", "openai", "anthropic"):
-        p, port = start_mitmdump(backends[form].url, "-s", str(ROOT / "addons" / "translate.py"),
-                                 "--set", f"backend={form}", "--set", "model=bench-model")
+        p, port = start_mitmdump(backends[form].url, *gateway, "--set", f"backend={form}", *quiet)
         procs.append(p)
         clients[f"gateway {form}"] = Client(port, "/v1/messages?beta=true", anthropic_body)
+    if extras:
+        record_dir = tempfile.mkdtemp(prefix="bench-recordings-")
+        for name, args in (("+ recording", ["--set", f"record_dir={record_dir}", "--set", "log_detail=off"]),
+                           ("+ colour log", ["--set", "record=false", "--set", "log_detail=summary"])):
+            p, port = start_mitmdump(backends["ollama"].url, *gateway, "--set", "backend=ollama", *args)
+            procs.append(p)
+            clients[f"gateway ollama {name}"] = Client(port, "/v1/messages?beta=true", anthropic_body)
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
     try:
         for name, c in clients.items():  # warm up
@@ -230,15 +239,18 @@ def main() -> int:
           f"{len(json.dumps(REQUEST)) // 1000} KB request, one keep-alive connection each")
     req = bench_requests(args.rounds)
     bare = req["bare mitmdump"]["p50_ms"]
-    print(f"{'':22} {'p50 ms':>8} {'p90 ms':>8} {'× bare':>7}")
+    print(f"{'':30} {'p50 ms':>8} {'p90 ms':>8} {'× bare':>7}")
     for name, r in req.items():
-        print(f"{name:22} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} {r['p50_ms'] / bare:7.2f}")
+        print(f"{name:30} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} {r['p50_ms'] / bare:7.2f}")
+    plain = req["gateway ollama"]["p50_ms"]
+    for name in ("gateway ollama + recording", "gateway ollama + colour log"):
+        print(f"{name.removeprefix('gateway ollama ')} costs {req[name]['p50_ms'] / plain:.2f}× the gateway without it")
 
     print("\ntime to the first text delta, backend pausing 100 ms after its first token:")
-    ttft = bench_requests(max(50, args.rounds // 4), pause=0.1)
+    ttft = bench_requests(max(50, args.rounds // 4), pause=0.1, extras=False)
     base = ttft["bare mitmdump"]["first_delta_ms"]
     for name, r in ttft.items():
-        print(f"{name:22} {r['first_delta_ms']:8.2f} ms  ({r['first_delta_ms'] - base:+.2f} ms vs bare mitmdump); "
+        print(f"{name:30} {r['first_delta_ms']:8.2f} ms  ({r['first_delta_ms'] - base:+.2f} ms vs bare mitmdump); "
               f"whole stream {r['p50_ms']:.1f} ms")
 
     print("\npure core:")

@@ -292,7 +292,7 @@ class Gateway:
     def ended(self, ex: Exchange, flow: http.HTTPFlow) -> dict[str, Any]:
         if ex.ended is None:
             ex.ended = time.monotonic()
-        flow.metadata[STATE] = summary = ex.summary()
+        flow.metadata[STATE] = ex.final = summary = ex.summary()
         _tell(self.listeners, "exchange_ended", ex)
         return summary
 
@@ -358,9 +358,11 @@ class Gateway:
             self.answered(ex, flow.response)
             self.ended(ex, flow)
             return
+        client_request["json"] = ex.client_json
         ex.client_request = client_request
         ex.backend_request = _snapshot(flow.request, url=_split(backend)[0] + flow.request.path
                                        if form != "anthropic" else None)
+        ex.backend_request["json"] = ex.backend_json
         if self._to_relay(flow, ex):
             self.live[flow.id] = ex
             self.started(ex)
@@ -388,8 +390,10 @@ class Gateway:
             ex.client_model = str(data.get("model", ""))
             ex.stream = bool(data.get("stream"))
             ex.backend_model = self.router.route(ex.client_model)
+            ex.client_json = ex.backend_json = data
             if ex.backend_model != ex.client_model:
-                flow.request.content = orjson.dumps(data | {"model": ex.backend_model})
+                ex.backend_json = data | {"model": ex.backend_model}
+                flow.request.content = orjson.dumps(ex.backend_json)
         _identify(ex, flow, data)
         return ex
 
@@ -419,6 +423,7 @@ class Gateway:
         r.method = "POST"
         r.path = path
         r.content = orjson.dumps(body)
+        ex.client_json, ex.backend_json = req.raw, body
         return ex
 
     def _to_relay(self, flow: http.HTTPFlow, ex: Exchange) -> bool:

@@ -72,7 +72,7 @@ class ColourLog:
         state = self._decoders.pop(id(ex), None)
         if self.detail == "off":
             return
-        summary = ex.summary()
+        summary = ex.final or ex.summary()
         if self.detail == "summary":
             # Detail lines for a note print once per run; the counts show on every line.
             fresh = []

@@ -41,6 +41,9 @@ class Exchange:
     ended: float | None = None
     recorder: Any = None  # the ExchangeWriter, when recording
     options: dict[str, Any] | None = None  # the TranslateOptions used (for regression re-runs)
+    client_json: Any = None  # the client body, already parsed (the recorder need not parse it again)
+    backend_json: Any = None  # the body sent to the backend, before serialisation
+    final: dict[str, Any] | None = None  # the summary, once the exchange has ended
 
     def _ms(self, t: float | None) -> float | None:
         return round((t - self.started) * 1000, 1) if t is not None else None

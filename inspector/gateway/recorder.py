@@ -43,19 +43,25 @@ class Recorder:
             root = Path(o.record_dir).expanduser()
             # WARNING, not ERROR: mitmproxy exits on an error logged during startup, and a
             # recording problem must never stop the traffic.
-            self.store = RecordingStore(root, redactor=redactor, report=log.warning)
+            if self.store is not None:
+                self.store.flush()
+            self.store = RecordingStore(root, redactor=redactor, report=log.warning, threaded=True)
             try:
                 root.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 self.store.report(f"cannot write recordings in {root} ({e.strerror or e}); traffic is "
                                   f"unaffected, nothing is being recorded — fix the folder or --set record=false")
 
+    def done(self) -> None:
+        if self.store is not None:
+            self.store.flush()
+
     def exchange_started(self, ex: Exchange) -> None:
         if self.store is None or ex.client_request is None:
             return
         ex.recorder = self.store.exchange(
             session_id=ex.session_id, id_source=ex.id_source, client=ex.client, kind=ex.kind,
-            meta={"started": utc_iso(ex.started_wall), **ex.summary()})
+            meta={"started": utc_iso(ex.started_wall)})
         if ex.recorder is not None:
             ex.recorder.requests(ex.client_request, ex.backend_request)
 
@@ -69,4 +75,4 @@ class Recorder:
 
     def exchange_ended(self, ex: Exchange) -> None:
         if ex.recorder is not None:
-            ex.recorder.finish({**ex.summary(), "complete": ex.incomplete is None})
+            ex.recorder.finish({**(ex.final or ex.summary()), "complete": ex.incomplete is None})

@@ -71,9 +71,15 @@ class ExchangeRecord:
     @cached_property
     def meta(self) -> dict[str, Any]:
         meta, problem = _load_json(self.path / S.EXCHANGE_FILE)
+        kind = self.path.name.split("_", 1)[-1]
+        if problem and problem.endswith("missing"):
+            # Still running, or its gateway was killed: what arrived is in the other files.
+            body = self.request_json() if self.client_request else None
+            model = (body or {}).get("model") if isinstance(body, dict) else None
+            return {"seq": self.seq, "kind": kind, "complete": False, "incomplete": "never finished",
+                    "model": {"requested": model, "backend": None}}
         if problem or not isinstance(meta, dict):
             self.problems.append(problem or "exchange.json is not an object")
-            kind = self.path.name.split("_", 1)[-1]
             return {"seq": self.seq, "kind": kind, "complete": False, "corrupt": True}
         return meta
 

@@ -1,9 +1,13 @@
 """Writing recordings: crash-safe, append-only where it matters, secrets redacted.
 
 Each exchange is a folder. Its requests are written when it starts, every response
-chunk is appended (and flushed to the OS) as it passes, and ``exchange.json`` is
-written at the start (``complete: false``) and replaced atomically at the end. A
-gateway killed mid-stream therefore leaves the request and every chunk that arrived.
+chunk is appended (and flushed to the OS) as it passes, and ``exchange.json`` is written
+atomically when it ends — a folder without one is an exchange still running, or one a
+killed gateway left: the requests and every chunk that arrived are there.
+
+Disk work runs on one writer thread (``threaded=True``, as the gateway uses it) so the
+proxy's event loop only enqueues; the queue drains within milliseconds, which bounds
+what a killed gateway can lose.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import base64
 import codecs
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -26,8 +32,12 @@ __all__ = ["ExchangeWriter", "RecordingStore", "body_for_disk"]
 _JSON_OPTS = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 
 
-def body_for_disk(body: bytes | None, content_type: str = "") -> dict[str, Any]:
-    """A body as JSON (readable, diffable), text, or base64 — whichever keeps it exactly."""
+def body_for_disk(body: bytes | None, content_type: str = "", parsed: Any = None) -> dict[str, Any]:
+    """A body as JSON (readable, diffable), text, or base64 — whichever keeps it exactly.
+
+    ``parsed`` is the body already parsed by the caller (saves parsing it again)."""
+    if parsed is not None:
+        return {"encoding": "json", "json": parsed}
     if not body:
         return {"encoding": "empty"}
     if "json" in content_type or body[:1] in (b"{", b"["):
@@ -91,6 +101,9 @@ class ExchangeWriter:
         self.failed = False
 
     def _guard(self, what: str, fn: Callable[[], None]) -> None:
+        self.store.submit(self._run, what, fn)
+
+    def _run(self, what: str, fn: Callable[[], None]) -> None:
         if self.failed:
             return
         try:
@@ -103,29 +116,30 @@ class ExchangeWriter:
     def requests(self, client: dict[str, Any], backend: dict[str, Any] | None) -> None:
         def write() -> None:
             self.path.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.path / S.CLIENT_REQUEST, orjson.dumps(self._request(client), option=_JSON_OPTS))
+            # Written once: a plain write (a killed gateway's half file is reported by the reader).
+            (self.path / S.CLIENT_REQUEST).write_bytes(orjson.dumps(self._request(client), option=_JSON_OPTS))
             if backend is not None:
-                _atomic_write(self.path / S.BACKEND_REQUEST,
-                              orjson.dumps(self._request(backend), option=_JSON_OPTS))
-            self._write_meta()
+                (self.path / S.BACKEND_REQUEST).write_bytes(orjson.dumps(self._request(backend),
+                                                                        option=_JSON_OPTS))
         self._guard("the requests", write)
 
     def _request(self, r: dict[str, Any]) -> dict[str, Any]:
         return {
             "method": r["method"], "url": r.get("url"), "path": r.get("path"),
             "headers": self.store.redactor.headers(r.get("headers", ())),
-            "body": body_for_disk(r.get("body"), r.get("content_type", "")),
+            "body": body_for_disk(r.get("body"), r.get("content_type", ""), r.get("json")),
         }
 
     def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]]) -> None:
+        t = time.monotonic() - self.t0
+        headers = list(headers)
         self._guard(f"the {direction} response", lambda: self._log(direction).write(
-            time.monotonic() - self.t0, b"",
-            {"status": status, "headers": self.store.redactor.headers(headers)}))
+            t, b"", {"status": status, "headers": self.store.redactor.headers(headers)}))
 
     def chunk(self, direction: str, data: bytes) -> None:
         if data:
-            self._guard(f"the {direction} response", lambda: self._log(direction).write(
-                time.monotonic() - self.t0, data))
+            t = time.monotonic() - self.t0
+            self._guard(f"the {direction} response", lambda: self._log(direction).write(t, data))
 
     def _log(self, direction: str) -> _ChunkLog:
         log = self.logs.get(direction)
@@ -139,6 +153,7 @@ class ExchangeWriter:
         self.meta["complete"] = meta.get("complete", True)
 
         def write() -> None:
+            self.path.mkdir(parents=True, exist_ok=True)
             for log in self.logs.values():
                 log.close()
             self.meta["chunks"] = {d: {"count": log.count, "bytes": log.bytes} for d, log in self.logs.items()}
@@ -153,14 +168,47 @@ class RecordingStore:
     """Sessions under ``root``: one folder per Claude Code session, one per exchange inside."""
 
     def __init__(self, root: Path, *, redactor: Redactor | None = None,
-                 report: Callable[[str], None] = lambda msg: None) -> None:
+                 report: Callable[[str], None] = lambda msg: None, threaded: bool = False) -> None:
         self.root = Path(root)
+        self._queue: queue.SimpleQueue | None = None
+        if threaded:
+            self._queue = queue.SimpleQueue()
+            threading.Thread(target=self._drain, name="inspector-recorder", daemon=True).start()
         self.redactor = redactor or Redactor()
         self._report = report
         self._reported: set[str] = set()
         self.sessions: dict[str, tuple[Path, list[int]]] = {}
         self.started = time.time()
+        self.broken = False
         self.fallback_id = "t" + time.strftime("%Y%m%d%H%M%S", time.gmtime(self.started))
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._queue is None:
+            fn(*args)
+        else:
+            self._queue.put((fn, args))
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fn, args = item
+            if isinstance(fn, threading.Event):
+                fn.set()
+                continue
+            try:
+                fn(*args)
+            except Exception as e:  # noqa: BLE001 - the writer thread must outlive any one bug
+                self.report(f"recording failed ({type(e).__name__}: {e}); traffic is unaffected")
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything submitted so far is on disk (the gateway's ``done`` calls it)."""
+        if self._queue is not None:
+            done = threading.Event()
+            self._queue.put((done, ()))
+            done.wait(timeout)
 
     def report(self, message: str) -> None:
         key = message.split(" in ", 1)[0]
@@ -168,21 +216,29 @@ class RecordingStore:
             self._reported.add(key)
             self._report(message)
 
+    def _new_session(self, path: Path, session: bytes) -> None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path / S.SESSION_FILE, session)
+        except OSError as e:
+            self.broken = True
+            self.report(f"cannot write recordings in {self.root} ({e.strerror or e}); traffic is "
+                        f"unaffected, nothing is being recorded — fix the folder or --set record=false")
+
     def exchange(self, *, session_id: str | None, id_source: str, client: str, kind: str,
                  meta: dict[str, Any]) -> ExchangeWriter | None:
         sid = session_id or self.fallback_id
-        try:
-            if sid not in self.sessions:
-                path = self.root / S.session_dirname(time.time(), client, sid)
-                path.mkdir(parents=True, exist_ok=True)
-                _atomic_write(path / S.SESSION_FILE, orjson.dumps({
-                    "schema": S.SCHEMA, "session_id": sid, "id_source": id_source if session_id else "time",
-                    "started": S.utc_iso(time.time()), "client": client,
-                }, option=_JSON_OPTS))
-                self.sessions[sid] = (path, [0])
-        except OSError as e:
-            self.report(f"cannot write recordings in {self.root} ({e.strerror or e}); traffic is "
-                        f"unaffected, nothing is being recorded — fix the folder or --set record=false")
+        if sid not in self.sessions:
+            path = self.root / S.session_dirname(time.time(), client, sid)
+            if self.broken:
+                return None
+            self.sessions[sid] = (path, [0])
+            session = orjson.dumps({
+                "schema": S.SCHEMA, "session_id": sid, "id_source": id_source if session_id else "time",
+                "started": S.utc_iso(time.time()), "client": client,
+            }, option=_JSON_OPTS)
+            self.submit(self._new_session, path, session)
+        if self.broken:
             return None
         path, counter = self.sessions[sid]
         counter[0] += 1

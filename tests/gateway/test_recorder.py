@@ -76,7 +76,7 @@ def test_a_killed_gateway_keeps_what_arrived(tmp_path):
                     for _ in it:
                         pass
     (ex,) = list_sessions(tmp_path)[0].exchanges()
-    assert not ex.complete and ex.meta["incomplete"] is None  # nobody got to say why: it just stops
+    assert not ex.complete and ex.meta["incomplete"] == "never finished"  # no exchange.json: it just stopped
     assert ex.request_json()["messages"][0]["content"] == "hi"
     assert b'"done": false' in ex.body("backend")
     assert b"message_start" in ex.body("client")
