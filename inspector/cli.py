@@ -33,7 +33,7 @@ def gateway_command(args: argparse.Namespace) -> list[str]:
             cmd += ["--set", f"{name}={value}"]
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         cmd += ["--set", "gateway_public=true"]
-    return cmd + list(args.mitmdump_args)
+    return cmd + list(getattr(args, "mitmdump_args", []))
 
 
 def client_env(args: argparse.Namespace) -> list[tuple[str, str, str]]:
@@ -116,7 +116,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="inspector", description=__doc__)
+    parser = argparse.ArgumentParser(prog="inspector", description=__doc__,
+                                     epilog="Arguments after -- are passed to mitmdump as they are.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the gateway in front of a backend")
     run.add_argument("--backend", choices=("ollama", "openai", "anthropic"), default="ollama")
@@ -128,7 +129,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-ctx", dest="num_ctx", type=int, default=0)
     run.add_argument("--max-tokens-limit", dest="max_tokens_limit", type=int, default=0)
     run.add_argument("--dry-run", action="store_true", help="print the mitmdump command, do not start it")
-    run.add_argument("mitmdump_args", nargs=argparse.REMAINDER, help="extra mitmdump arguments after --")
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser("replay", help="answer Claude Code from recordings (no backend needed)")
@@ -138,7 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--speed", type=float, default=1.0,
                         help="1 = recorded timing, 2 = twice as fast, 0 = instant")
     replay.add_argument("--dry-run", action="store_true", help="print the mitmdump command, do not start it")
-    replay.add_argument("mitmdump_args", nargs=argparse.REMAINDER, help="extra mitmdump arguments after --")
     replay.set_defaults(func=cmd_replay)
 
     export = sub.add_parser("export", help="export a recorded session")
@@ -151,9 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``inspector COMMAND [options] [-- extra mitmdump arguments]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
     args = build_parser().parse_args(argv)
-    if getattr(args, "mitmdump_args", None) and args.mitmdump_args[:1] == ["--"]:
-        args.mitmdump_args = args.mitmdump_args[1:]
+    args.mitmdump_args = extra
     return args.func(args)
 
 

@@ -33,3 +33,26 @@ def test_console_script_entry_point():
                          capture_output=True, text=True)
     assert out.returncode == 0 and "backend=anthropic" in out.stdout
     assert "ANTHROPIC_MODEL" not in out.stderr
+
+
+def test_replay_command_points_mitmdump_at_the_replay_addon(capsys, tmp_path):
+    assert main(["replay", str(tmp_path), "--speed", "0", "--port", "4100", "--dry-run"]) == 0
+    out = capsys.readouterr()
+    assert "addons/replay.py" in out.out and f"replay_dir={tmp_path}" in out.out
+    assert "replay_speed=0.0" in out.out and "-p 4100" in out.out
+    assert "export ANTHROPIC_BASE_URL=http://127.0.0.1:4100" in out.err
+    assert main(["replay", str(tmp_path / "missing")]) == 2
+
+
+def test_export_har_of_a_sample_session(tmp_path, capsys):
+    import orjson
+
+    from inspector.recording import list_sessions
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent / "recordings"
+    session = list_sessions(root)[1]
+    out = tmp_path / "s.har"
+    assert main(["export", "--har", session.name, "--root", str(root), "-o", str(out)]) == 0
+    har = orjson.loads(out.read_bytes())
+    assert har["log"]["version"] == "1.2" and len(har["log"]["entries"]) == 2
+    assert main(["export", "--har", "no-such-session", "--root", str(root)]) == 2
+    assert "no session" in capsys.readouterr().err
