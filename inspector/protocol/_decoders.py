@@ -132,6 +132,9 @@ class SSEDecoder:
                 else:
                     self._reset()
                 continue
+            if raw[:6] == b"data: ":  # the common case, fast
+                self._data.append(raw[6:].decode("utf-8", "replace"))
+                continue
             line = raw.decode("utf-8", "replace")
             if line[0] == ":":
                 if self._comments:

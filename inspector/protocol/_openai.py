@@ -255,23 +255,27 @@ class OpenAIStreamTranslator(StreamTranslator):
             status = chunk.get("status") or (chunk["error"].get("code") if isinstance(chunk["error"], dict)
                                              else None)
             return self._backend_error(status if isinstance(status, int) else 500, chunk)
-        out = self.encoder.start()
+        out = self.encoder.start() if not self.encoder.started else b""
         if chunk.get("usage"):
             self._usage = _usage(chunk["usage"])
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            reasoning = _reasoning(delta)
-            if reasoning:
-                out += self._emit_call() + self.encoder.thinking(reasoning)
+            if "reasoning_content" in delta or "reasoning" in delta:
+                reasoning = _reasoning(delta)
+                if reasoning:
+                    out += self._emit_call() + self.encoder.thinking(reasoning)
             content = delta.get("content")
             if content:
-                out += self._emit_call() + self.encoder.text(content)
-            if delta.get("refusal"):
-                out += self._emit_call() + self.encoder.text(delta["refusal"])
-            for frag in delta.get("tool_calls") or ():
-                out += self._fragment(frag)
+                if self._call is not None:
+                    out += self._emit_call()
+                out += self.encoder.text(content)
+            if "tool_calls" in delta or "refusal" in delta:
+                if delta.get("refusal"):
+                    out += self._emit_call() + self.encoder.text(delta["refusal"])
+                for frag in delta.get("tool_calls") or ():
+                    out += self._fragment(frag)
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
         return out

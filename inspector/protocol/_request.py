@@ -280,12 +280,19 @@ class _Walker:
     def user_turn(self, blocks: list[Any], i: int) -> UserTurn:
         turn = UserTurn()
         for j, block in enumerate(blocks):
-            where = _Where(i, j)
             if not isinstance(block, dict):
-                raise _fail(f"{where}: must be an object")
+                raise _fail(f"{_Where(i, j)}: must be an object")
             if "cache_control" in block:
                 self.notes.dropped("cache_control")
             kind = block.get("type")
+            if kind == "text":  # the common case first
+                text = block.get("text", "")
+                if not isinstance(text, str):
+                    raise _fail(f"{_Where(i, j)}: text must be a string")
+                if text:
+                    turn.texts.append(text)
+                continue
+            where = _Where(i, j)
             if kind == "tool_result":
                 turn.tool_results.append(self.tool_result(block, where))
             elif kind == "image":
@@ -334,14 +341,16 @@ class _Walker:
     def assistant_turn(self, blocks: list[Any], i: int) -> AssistantTurn:
         turn = AssistantTurn()
         for j, block in enumerate(blocks):
-            where = _Where(i, j)
             if not isinstance(block, dict):
-                raise _fail(f"{where}: must be an object")
+                raise _fail(f"{_Where(i, j)}: must be an object")
             if "cache_control" in block:
                 self.notes.dropped("cache_control")
             kind = block.get("type")
+            where = _Where(i, j)
             if kind == "text":
-                text = self._text_of(block, where)
+                text = block.get("text", "")
+                if not isinstance(text, str):
+                    raise _fail(f"{where}: text must be a string")
                 if text:
                     turn.texts.append(text)
             elif kind == "tool_use":
