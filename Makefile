@@ -58,6 +58,7 @@ test: $(VENV) $(CLAUDE_STAMP)
 
 bench: $(VENV)
 	@$(PY) bench/gateway.py $(ARGS)
+	@$(PY) bench/viewer.py
 
 clean:
 	rm -rf $(VENV) $(CACHE)

@@ -115,6 +115,36 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from .viewer import InspectorApp
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        Console(stderr=True).print(f"[red]error:[/] {root} is not a folder (record some sessions first: make run)")
+        return 2
+    InspectorApp(root).run()
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .recording import compare
+
+    try:
+        comparison = compare(args.a, args.b, root=args.root, volatile=args.volatile)
+    except (FileNotFoundError, ValueError) as e:
+        Console(stderr=True).print(f"[red]error:[/] {e}")
+        return 2
+    if not args.text:
+        from .viewer import InspectorApp
+
+        InspectorApp(args.root, diff=comparison.pairs).run()
+        return 0
+    text = comparison.text()
+    if text:
+        print(text)
+    return 1 if text else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inspector", description=__doc__,
                                      epilog="Arguments after -- are passed to mitmdump as they are.")
@@ -146,6 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", help="file to write (default: stdout)")
     export.add_argument("--root", default="recordings", help="recording directory (default: recordings)")
     export.set_defaults(func=cmd_export)
+
+    view = sub.add_parser("view", help="browse recorded sessions (Textual)")
+    view.add_argument("dir", nargs="?", default="recordings", help="recording directory (default: recordings)")
+    view.set_defaults(func=cmd_view)
+
+    diff = sub.add_parser("diff", help="compare two sessions or exchanges on their meaning",
+                          description="A and B: a session (folder, or a name or part of one under --root), "
+                                      "optionally followed by #N for its N-th exchange. Exit status like "
+                                      "diff(1) with --text: 0 equal, 1 different, 2 trouble.")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    diff.add_argument("--text", action="store_true", help="print a unified diff instead of opening the viewer")
+    diff.add_argument("--volatile", action="store_true",
+                      help="also compare volatile values (ids, timestamps, headers, metadata)")
+    diff.add_argument("--root", default="recordings", help="recording directory (default: recordings)")
+    diff.set_defaults(func=cmd_diff)
     return parser
 
 

@@ -56,3 +56,16 @@ def test_export_har_of_a_sample_session(tmp_path, capsys):
     assert har["log"]["version"] == "1.2" and len(har["log"]["entries"]) == 2
     assert main(["export", "--har", "no-such-session", "--root", str(root)]) == 2
     assert "no session" in capsys.readouterr().err
+
+
+def test_diff_text_exit_status_like_diff(capsys):
+    from inspector.recording import list_sessions
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent / "recordings"
+    session = list_sessions(root)[1].name
+    assert main(["diff", f"{session}#1", f"{session}#1", "--text", "--root", str(root)]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["diff", f"{session}#1", f"{session}#2", "--text", "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"--- {session}#1\n+++ {session}#2\n@@")
+    assert main(["diff", "missing", session, "--text", "--root", str(root)]) == 2
+    assert main(["view", str(root / "no-such-folder")]) == 2

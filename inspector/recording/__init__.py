@@ -2,6 +2,7 @@
 
 from ._redact import DEFAULT_SECRET_HEADERS, REDACTED, Redactor
 from ._schema import SCHEMA, purpose_of, session_id_of
+from ._diff import Comparison, compare, exchange_view, response_message, view_lines
 from ._har import session_to_har
 from ._reader import Chunk, ExchangeRecord, SessionRecord, body_bytes, list_sessions, open_target
 from ._regression import Regression, retranslate
@@ -11,6 +12,7 @@ from ._writer import ExchangeWriter, RecordingStore, body_for_disk
 __all__ = [
     "Answer",
     "Chunk",
+    "Comparison",
     "DEFAULT_SECRET_HEADERS",
     "REDACTED",
     "SCHEMA",
@@ -25,11 +27,15 @@ __all__ = [
     "SessionRecord",
     "body_bytes",
     "body_for_disk",
+    "compare",
     "conversation_key",
+    "exchange_view",
     "list_sessions",
     "open_target",
+    "response_message",
     "retranslate",
     "session_to_har",
+    "view_lines",
     "purpose_of",
     "session_id_of",
 ]
