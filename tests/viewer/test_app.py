@@ -132,3 +132,21 @@ async def test_diff_needs_a_mark(keys):
         await settle(app, pilot)
         await pilot.press("enter", *keys)
         assert isinstance(app.screen, DiffScreen) == (keys == ("m", "d"))
+
+
+async def test_diff_panes_scroll_together():
+    from textual.containers import VerticalScroll
+    from inspector.recording import list_sessions
+    a, b = list_sessions(SAMPLES)[1].exchanges()
+    app = InspectorApp(SAMPLES, diff=[(a, b)])
+    async with app.run_test(size=(120, 20)) as pilot:
+        await pilot.pause(0.2)
+        left, right = app.screen.query_one("#left", VerticalScroll), app.screen.query_one("#right", VerticalScroll)
+        assert left.max_scroll_y > 10
+        await pilot.press("pagedown", "pagedown")
+        await pilot.pause(0.3)
+        assert left.scroll_y > 0 and right.scroll_y == left.scroll_y
+        right.focus()
+        await pilot.press("home")
+        await pilot.pause(0.3)
+        assert right.scroll_y == left.scroll_y == 0
