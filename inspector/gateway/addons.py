@@ -227,6 +227,9 @@ class Gateway:
         loader.add_option("reasoning_effort", str, "",
                           "OpenAI reasoning_effort: empty (not sent), auto (from thinking budget), "
                           "low, medium, high.", choices=("", "auto", "low", "medium", "high"))
+        loader.add_option("repair", bool, True,
+                          "Repair local models' tool calls: calls printed as text converted, broken "
+                          "argument JSON repaired, argument types coerced to the tool's schema.")
         loader.add_option("gateway_public", bool, False,
                           "Allow the gateway to listen on all interfaces (default: loopback only).")
 
@@ -247,7 +250,7 @@ class Gateway:
                 raise exceptions.OptionsError(f"{name} must be >= 0")
         self.translate = TranslateOptions(
             num_ctx=o.num_ctx, max_tokens_limit=o.max_tokens_limit, think=o.think,
-            system_messages=o.system_messages, reasoning_effort=o.reasoning_effort)
+            system_messages=o.system_messages, reasoning_effort=o.reasoning_effort, repair=o.repair)
         if "connection_strategy" in updated and o.connection_strategy == "eager":
             # Translated flows go to the relay, never to the reverse target itself:
             # an eager connect would only fail noisily when the backend is down.
@@ -404,6 +407,7 @@ class Gateway:
                       input_estimate=req.estimated_input_tokens, mode=self._mode(flow))
         _identify(ex, flow, req.raw)
         ex.options = dataclasses.asdict(self.translate)
+        ex.tools = req.tools
         if form == "ollama":
             body = ollama_request(req, model=ex.backend_model, options=self.translate)
             path = "/api/chat"
@@ -466,11 +470,13 @@ class Gateway:
         if ex.form == "ollama":
             ex.translator = OllamaStreamTranslator(
                 model=ex.client_model, backend_model=ex.backend_model, backend=ex.backend,
-                input_tokens=ex.input_estimate, notes=ex.notes, num_ctx=ctx.options.num_ctx)
+                input_tokens=ex.input_estimate, notes=ex.notes, num_ctx=ctx.options.num_ctx,
+                tools=ex.tools, repair=self.translate.repair)
         else:
             ex.translator = OpenAIStreamTranslator(
                 model=ex.client_model, backend_model=ex.backend_model, backend=ex.backend,
-                input_tokens=ex.input_estimate, notes=ex.notes, names=ex.names)
+                input_tokens=ex.input_estimate, notes=ex.notes, names=ex.names,
+                tools=ex.tools, repair=self.translate.repair)
         rid = "req_inspector_" + secrets.token_hex(8)
         self._head(ex, "backend", resp)
         resp.headers = http.Headers(
@@ -539,10 +545,12 @@ class Gateway:
             return
         if ex.form == "ollama":
             message = ollama_response(data, model=ex.client_model, input_tokens=ex.input_estimate,
-                                      notes=ex.notes, num_ctx=ctx.options.num_ctx)
+                                      notes=ex.notes, num_ctx=ctx.options.num_ctx, tools=ex.tools,
+                                      repair=self.translate.repair)
         else:
             message = openai_response(data, model=ex.client_model, input_tokens=ex.input_estimate,
-                                      notes=ex.notes, names=ex.names)
+                                      notes=ex.notes, names=ex.names, tools=ex.tools,
+                                      repair=self.translate.repair)
         flow.response = _json(message)
 
     def _garbage(self, flow: http.HTTPFlow, ex: Exchange, body: bytes) -> None:

@@ -44,6 +44,7 @@ class Exchange:
     client_json: Any = None  # the client body, already parsed (the recorder need not parse it again)
     backend_json: Any = None  # the body sent to the backend, before serialisation
     final: dict[str, Any] | None = None  # the summary, once the exchange has ended
+    tools: list[dict[str, Any]] | None = None  # the offered tools (names and input schemas)
 
     def _ms(self, t: float | None) -> float | None:
         return round((t - self.started) * 1000, 1) if t is not None else None

@@ -15,12 +15,16 @@ class Note:
     kind: NoteKind
     message: str
     count: int = 1
+    rule: str | None = None  # machine-readable: "text-call:tool_call-tag", "args:invalid-json", …
 
     def __str__(self) -> str:
         return self.message if self.count == 1 else f"{self.message} (×{self.count})"
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "message": self.message, "count": self.count}
+        d = {"kind": self.kind, "message": self.message, "count": self.count}
+        if self.rule:
+            d["rule"] = self.rule
+        return d
 
 
 @dataclass(slots=True)
@@ -30,29 +34,29 @@ class Notes:
     items: list[Note] = field(default_factory=list)
     _index: dict[tuple[str, str], Note] = field(default_factory=dict, repr=False)
 
-    def add(self, kind: NoteKind, message: str) -> None:
+    def add(self, kind: NoteKind, message: str, rule: str | None = None) -> None:
         key = (kind, message)
         note = self._index.get(key)
         if note is None:
-            note = self._index[key] = Note(kind, message)
+            note = self._index[key] = Note(kind, message, rule=rule)
             self.items.append(note)
         else:
             note.count += 1
 
-    def dropped(self, message: str) -> None:
-        self.add("dropped", message)
+    def dropped(self, message: str, rule: str | None = None) -> None:
+        self.add("dropped", message, rule)
 
-    def converted(self, message: str) -> None:
-        self.add("converted", message)
+    def converted(self, message: str, rule: str | None = None) -> None:
+        self.add("converted", message, rule)
 
-    def repaired(self, message: str) -> None:
-        self.add("repaired", message)
+    def repaired(self, message: str, rule: str | None = None) -> None:
+        self.add("repaired", message, rule)
 
-    def warning(self, message: str) -> None:
-        self.add("warning", message)
+    def warning(self, message: str, rule: str | None = None) -> None:
+        self.add("warning", message, rule)
 
-    def error(self, message: str) -> None:
-        self.add("error", message)
+    def error(self, message: str, rule: str | None = None) -> None:
+        self.add("error", message, rule)
 
     def of(self, kind: NoteKind) -> list[Note]:
         return [n for n in self.items if n.kind == kind]

@@ -11,8 +11,7 @@ from ._decoders import LineDecoder
 from ._notes import Notes
 from ._options import TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
-from ._stream import StreamTranslator
-from ._tools import parse_arguments, tool_use_id
+from ._stream import Emitter, StreamTranslator
 
 __all__ = ["OllamaStreamTranslator", "ollama_request", "ollama_response"]
 
@@ -148,19 +147,17 @@ def _stop_reason(done_reason: str | None, tool_calls: int) -> str:
     return "end_turn"
 
 
-def _emit_message(enc: MessageStreamEncoder, message: dict[str, Any], notes: Notes) -> bytes:
+def _emit_message(emit: Emitter, message: dict[str, Any]) -> bytes:
     out = b""
     thinking = message.get("thinking")
     if thinking:
-        out += enc.thinking(thinking)
+        out += emit.enc.thinking(thinking)
     content = message.get("content")
     if content:
-        out += enc.text(content)
+        out += emit.text(content)
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
-        name = fn.get("name") or "unknown"
-        out += enc.tool_use(tool_use_id(call.get("id")), name,
-                            parse_arguments(fn.get("arguments"), name=name, notes=notes))
+        out += emit.flush() + emit.tool(call.get("id"), fn.get("name") or "unknown", fn.get("arguments"))
     return out
 
 
@@ -175,11 +172,14 @@ def _usage_checks(data: dict[str, Any], notes: Notes, num_ctx: int, estimate: in
 
 
 def ollama_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
-                    notes: Notes | None = None, num_ctx: int = 0) -> dict[str, Any]:
+                    notes: Notes | None = None, num_ctx: int = 0, tools: list[dict[str, Any]] | None = None,
+                    repair: bool = True) -> dict[str, Any]:
     """A non-streaming ``/api/chat`` answer as an Anthropic ``Message``."""
     notes = notes if notes is not None else Notes()
     enc = MessageStreamEncoder(model=model, input_tokens=input_tokens)
-    _emit_message(enc, data.get("message") or {}, notes)
+    emit = Emitter(enc, notes, tools=tools, repair=repair)
+    _emit_message(emit, data.get("message") or {})
+    emit.flush()
     _usage_checks(data, notes, num_ctx, input_tokens)
     enc.finish(_stop_reason(data.get("done_reason"), enc.tool_calls),
                input_tokens=data.get("prompt_eval_count"), output_tokens=data.get("eval_count"))
@@ -222,8 +222,9 @@ class OllamaStreamTranslator(StreamTranslator):
         self.events_in += 1
         if "error" in data:
             return self._backend_error(int(data.get("status") or 500), data)
-        out = self.encoder.start() + _emit_message(self.encoder, data.get("message") or {}, self.notes)
+        out = self.encoder.start() + _emit_message(self.emit, data.get("message") or {})
         if data.get("done"):
+            out += self.emit.flush()
             _usage_checks(data, self.notes, self._num_ctx, self._estimate)
             out += self.encoder.finish(
                 _stop_reason(data.get("done_reason"), self.encoder.tool_calls),

@@ -11,8 +11,8 @@ from ._decoders import SSEDecoder
 from ._notes import Notes
 from ._options import TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
-from ._stream import StreamTranslator
-from ._tools import ToolNames, parse_arguments, tool_use_id
+from ._stream import Emitter, StreamTranslator
+from ._tools import ToolNames
 
 __all__ = ["OpenAIStreamTranslator", "openai_request", "openai_response"]
 
@@ -169,11 +169,13 @@ def _usage(usage: Any) -> tuple[int | None, int | None]:
 
 
 def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
-                    notes: Notes | None = None, names: ToolNames | None = None) -> dict[str, Any]:
+                    notes: Notes | None = None, names: ToolNames | None = None,
+                    tools: list[dict[str, Any]] | None = None, repair: bool = True) -> dict[str, Any]:
     """A non-streaming ``chat.completion`` as an Anthropic ``Message``."""
     notes = notes if notes is not None else Notes()
     names = names if names is not None else ToolNames()
     enc = MessageStreamEncoder(model=model, input_tokens=input_tokens)
+    emit = Emitter(enc, notes, tools=tools, repair=repair, names=names)
     choices = data.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message") or {}
@@ -181,14 +183,13 @@ def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
     if reasoning:
         enc.thinking(reasoning)
     if message.get("content"):
-        enc.text(message["content"])
+        emit.text(message["content"])
     if message.get("refusal"):
-        enc.text(message["refusal"])
+        emit.text(message["refusal"])
+    emit.flush()
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
-        name = names.incoming(fn.get("name") or "unknown")
-        enc.tool_use(tool_use_id(call.get("id")), name,
-                     parse_arguments(fn.get("arguments"), name=name, notes=notes))
+        emit.tool(call.get("id"), fn.get("name") or "unknown", fn.get("arguments"))
     prompt, completion = _usage(data.get("usage"))
     finish = choice.get("finish_reason")
     stop = "tool_use" if enc.tool_calls else FINISH_TO_STOP.get(finish or "stop", "end_turn")
@@ -219,9 +220,10 @@ class OpenAIStreamTranslator(StreamTranslator):
     expected = "OpenAI chat.completion.chunk SSE"
 
     def __init__(self, *, names: ToolNames | None = None, **kw: Any) -> None:
-        super().__init__(**kw)
+        names = names if names is not None else ToolNames()
+        super().__init__(names=names, **kw)
         self._sse = SSEDecoder(comments=True)
-        self._names = names if names is not None else ToolNames()
+        self._names = names
         self._call: _Call | None = None
         self._finish: str | None = None
         self._usage: tuple[int | None, int | None] = (None, None)
@@ -270,10 +272,10 @@ class OpenAIStreamTranslator(StreamTranslator):
             if content:
                 if self._call is not None:
                     out += self._emit_call()
-                out += self.encoder.text(content)
+                out += self.emit.text(content)
             if "tool_calls" in delta or "refusal" in delta:
                 if delta.get("refusal"):
-                    out += self._emit_call() + self.encoder.text(delta["refusal"])
+                    out += self._emit_call() + self.emit.text(delta["refusal"])
                 for frag in delta.get("tool_calls") or ():
                     out += self._fragment(frag)
             if choice.get("finish_reason"):
@@ -304,12 +306,10 @@ class OpenAIStreamTranslator(StreamTranslator):
         call, self._call = self._call, None
         if call is None:
             return b""
-        name = self._names.incoming(call.name or "unknown")
-        tool_input = parse_arguments("".join(call.args), name=name, notes=self.notes)
-        return self.encoder.tool_use(tool_use_id(call.id), name, tool_input)
+        return self.emit.flush() + self.emit.tool(call.id, call.name or "unknown", "".join(call.args))
 
     def _done(self) -> bytes:
-        out = self._emit_call()
+        out = self.emit.flush() + self._emit_call()
         stop = "tool_use" if self.encoder.tool_calls else FINISH_TO_STOP.get(self._finish or "stop", "end_turn")
         prompt, completion = self._usage
         if prompt is None and self._finish is not None:

@@ -19,3 +19,5 @@ class TranslateOptions:
     system_messages: str = "auto"
     #: OpenAI ``reasoning_effort``: "" (not sent) | auto (from thinking.budget_tokens) | low | medium | high.
     reasoning_effort: str = ""
+    #: Repair tool calls: text-form calls converted, argument JSON repaired, schema types coerced.
+    repair: bool = True

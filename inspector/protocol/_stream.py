@@ -2,11 +2,60 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._anthropic import MessageStreamEncoder
 from ._errors import GatewayError, backend_error, garbage_error
 from ._notes import Notes
+from ._textcalls import TextCall, TextCallDetector
+from ._tools import ToolNames, parse_arguments, tool_use_id
+from ._validate import check_arguments
 
-__all__ = ["StreamTranslator"]
+__all__ = ["Emitter", "StreamTranslator"]
+
+
+class Emitter:
+    """Content into the encoder: text through the text-call detector, tool calls through
+    argument parsing, repair and the schema check. One path for streaming and not."""
+
+    def __init__(self, encoder: MessageStreamEncoder, notes: Notes, *, tools: list[dict[str, Any]] | None = None,
+                 repair: bool = True, names: ToolNames | None = None) -> None:
+        self.enc = encoder
+        self.notes = notes
+        self.repair = repair
+        self.names = names
+        self.schemas = {t["name"]: t.get("input_schema") for t in tools or []}
+        self.detector = TextCallDetector(set(self.schemas)) if repair and self.schemas else None
+
+    def text(self, text: str) -> bytes:
+        if self.detector is None:
+            return self.enc.text(text)
+        return b"".join([self._segment(seg) for seg in self.detector.feed(text)])
+
+    def flush(self) -> bytes:
+        if self.detector is None:
+            return b""
+        return b"".join([self._segment(seg) for seg in self.detector.flush()])
+
+    def _segment(self, seg: str | TextCall) -> bytes:
+        if isinstance(seg, str):
+            return self.enc.text(seg)
+        excerpt = seg.raw if len(seg.raw) <= 80 else seg.raw[:80] + "…"
+        self.notes.repaired(f"{seg.name}: the model printed the call as text ({seg.shape}) {excerpt!r}; "
+                            f"sent as a tool call", rule=f"text-call:{seg.shape}")
+        return self.tool(None, seg.name, seg.arguments, mapped=True)
+
+    def tool(self, call_id: Any, name: str, raw_args: Any, *, mapped: bool = False) -> bytes:
+        if self.names is not None and not mapped:
+            name = self.names.incoming(name)
+        args = parse_arguments(raw_args, name=name, notes=self.notes, repair=self.repair)
+        if self.schemas:
+            if name in self.schemas:
+                args = check_arguments(name, args, self.schemas[name], self.notes, fix=self.repair)
+            else:
+                self.notes.error(f"{name}: the model called a tool that was not offered "
+                                 f"(offered: {', '.join(sorted(self.schemas))[:200]})", rule="tool:unknown")
+        return self.enc.tool_use(tool_use_id(call_id), name, args)
 
 
 class StreamTranslator:
@@ -27,12 +76,16 @@ class StreamTranslator:
         backend: str = "the backend",
         input_tokens: int = 0,
         notes: Notes | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        repair: bool = True,
+        names: ToolNames | None = None,
     ) -> None:
         self.encoder = MessageStreamEncoder(model=model, input_tokens=input_tokens)
         self.model = model
         self.backend_model = backend_model or model
         self.backend = backend
         self.notes = notes if notes is not None else Notes()
+        self.emit = Emitter(self.encoder, self.notes, tools=tools, repair=repair, names=names)
         self.error: GatewayError | None = None
         self.events_in = 0
         #: True when the input ended before the backend said it was done.
@@ -54,7 +107,8 @@ class StreamTranslator:
             return b""
         self.error = err
         self.notes.error(err.message)
-        return self.encoder.error(err.type, err.message)
+        held = self.emit.flush()  # what the text-call detector was holding still reaches the client
+        return held + self.encoder.error(err.type, err.message)
 
     def _garbage(self, sample: bytes | str) -> bytes:
         return self._fail(garbage_error(form=self.form, backend=self.backend, sample=sample,

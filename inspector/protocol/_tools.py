@@ -33,8 +33,10 @@ def _excerpt(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def parse_arguments(raw: Any, *, name: str, notes: Notes) -> dict[str, Any]:
-    """Tool arguments as an object, whatever shape the backend sent them in."""
+def parse_arguments(raw: Any, *, name: str, notes: Notes, repair: bool = True) -> dict[str, Any]:
+    """Tool arguments as an object, whatever shape the backend sent them in.
+
+    With ``repair=False`` only valid JSON is accepted; anything else becomes ``{}`` with an error note."""
     if isinstance(raw, dict):
         return raw
     if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -43,20 +45,21 @@ def parse_arguments(raw: Any, *, name: str, notes: Notes) -> dict[str, Any]:
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            value = _repair(raw, name=name, notes=notes)
+            value = _repair(raw, name=name, notes=notes) if repair else None
         else:
             if isinstance(value, str):  # doubly encoded: "{\"a\": 1}"
                 try:
                     inner = orjson.loads(value)
                 except orjson.JSONDecodeError:
                     inner = None
-                if isinstance(inner, dict):
-                    notes.repaired(f"{name}: arguments were JSON encoded twice")
+                if isinstance(inner, dict) and repair:
+                    notes.repaired(f"{name}: arguments were JSON encoded twice", rule="args:double-encoded")
                     return inner
         if isinstance(value, dict):
             return value
         raw = value
-    notes.error(f"{name}: arguments are not an object ({_excerpt(repr(raw))}); sent as {{}}")
+    notes.error(f"{name}: arguments are not an object ({_excerpt(repr(raw))}); sent as {{}}",
+                rule="args:unparsable")
     return {}
 
 
@@ -70,7 +73,7 @@ def _repair(raw: str, *, name: str, notes: Notes) -> Any:
     except Exception:  # noqa: BLE001 - the library may raise anything on garbage
         return None
     if isinstance(value, dict) and value:
-        notes.repaired(f"{name}: repaired invalid argument JSON {_excerpt(raw)!r}")
+        notes.repaired(f"{name}: repaired invalid argument JSON {_excerpt(raw)!r}", rule="args:invalid-json")
     return value
 
 

@@ -84,7 +84,7 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     recorded_client = b"".join(c.data for c in client_chunks)
     if status == 200 and meta.get("stream"):
         kw = dict(model=req.model, backend_model=model.get("backend"), backend=meta.get("backend") or "the backend",
-                  input_tokens=req.estimated_input_tokens)
+                  input_tokens=req.estimated_input_tokens, tools=req.tools, repair=options.repair)
         t = (OllamaStreamTranslator(num_ctx=options.num_ctx, **kw) if form == "ollama"
              else OpenAIStreamTranslator(names=names, **kw))
         out = b"".join(t.feed(c.data) for c in chunks) + t.flush()
@@ -98,6 +98,7 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
         if isinstance(data, dict) and "error" not in data:
             fn = ollama_response if form == "ollama" else openai_response
             kw2: dict[str, Any] = {"names": names} if form == "openai" else {"num_ctx": options.num_ctx}
+            kw2.update(tools=req.tools, repair=options.repair)
             message = fn(data, model=req.model, input_tokens=req.estimated_input_tokens, **kw2)
             try:
                 recorded = orjson.loads(recorded_client)
