@@ -145,6 +145,43 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 1 if text else 0
 
 
+def cmd_toolcalls(args: argparse.Namespace) -> int:
+    import orjson
+    from rich.table import Table
+
+    from .recording import toolcall_report
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        Console(stderr=True).print(f"[red]error:[/] {root} is not a folder of recordings")
+        return 2
+    report = toolcall_report(root)
+    if args.json:
+        print(orjson.dumps([{"model": s.model, "turns": s.turns, "turns_with_calls": s.turns_with_calls,
+                             "calls": s.calls, "by_rule": dict(s.by_rule)} for s in report],
+                           option=orjson.OPT_INDENT_2).decode())
+        return 0
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    table = Table(title=f"tool calls in {root}", title_justify="left")
+    for column in ("model", "turns", "with calls", "calls", "printed as text", "JSON repaired",
+                   "types coerced", "schema violations", "unknown tool"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for s in report:
+        def count(prefix: str) -> str:
+            n = len({r for rule, refs in s.by_rule.items() if rule.startswith(prefix) for r in refs})
+            return f"{n} ({s.share(prefix):.0%})" if n else "0"
+        schema_errors = len({r for rule, refs in s.by_rule.items()
+                             if rule.startswith("schema:") and rule != "schema:type-coerced" for r in refs})
+        table.add_row(s.model, str(s.turns), str(s.turns_with_calls), str(s.calls), count("text-call:"),
+                      count("args:"), count("schema:type-coerced"), str(schema_errors), count("tool:unknown"))
+    console.print(table)
+    for s in report:
+        for rule, refs in sorted(s.by_rule.items()):
+            shown = ", ".join(refs[:5]) + (f", … (+{len(refs) - 5})" if len(refs) > 5 else "")
+            console.print(f"  [bold]{s.model}[/] {rule}: {shown}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inspector", description=__doc__,
                                      epilog="Arguments after -- are passed to mitmdump as they are.")
@@ -192,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also compare volatile values (ids, timestamps, headers, metadata)")
     diff.add_argument("--root", default="recordings", help="recording directory (default: recordings)")
     diff.set_defaults(func=cmd_diff)
+
+    calls = sub.add_parser("toolcalls", help="how each model's tool calls fared, across recordings")
+    calls.add_argument("dir", nargs="?", default="recordings")
+    calls.add_argument("--json", action="store_true", help="machine-readable output")
+    calls.set_defaults(func=cmd_toolcalls)
     return parser
 
 

@@ -6,6 +6,7 @@ from ._diff import Comparison, compare, exchange_view, response_message, view_li
 from ._har import session_to_har
 from ._reader import Chunk, ExchangeRecord, SessionRecord, body_bytes, list_sessions, open_target
 from ._regression import Regression, retranslate
+from ._toolcalls import ModelToolStats, toolcall_report
 from ._replay import Answer, Match, Miss, ReplayIndex, conversation_key
 from ._writer import ExchangeWriter, RecordingStore, body_for_disk
 
@@ -20,6 +21,7 @@ __all__ = [
     "ExchangeWriter",
     "Match",
     "Miss",
+    "ModelToolStats",
     "RecordingStore",
     "Redactor",
     "Regression",
@@ -35,6 +37,7 @@ __all__ = [
     "response_message",
     "retranslate",
     "session_to_har",
+    "toolcall_report",
     "view_lines",
     "purpose_of",
     "session_id_of",

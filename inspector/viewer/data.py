@@ -77,6 +77,9 @@ def summarize_exchange(ex: ExchangeRecord) -> ExchangeSummary:
     kinds = {n.get("kind") for n in m.get("notes") or []}
     if "repaired" in kinds:
         flags.add("repaired")
+    if any(n.get("kind") == "error" and str(n.get("rule") or "").startswith(("schema:", "tool:", "args:"))
+           for n in m.get("notes") or []):
+        flags.add("call-error")  # a tool call that could not be repaired
     if "warning" in kinds:
         flags.add("warning")
     calls = m.get("tool_calls") or []

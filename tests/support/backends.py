@@ -324,3 +324,20 @@ def write_file_brain(form: str, path: str, content: str, answer: str = "Done: th
         return Reply(text="Greeting")  # titles, quota probes and other side requests
 
     return brain
+
+
+def scripted_brain(form: str, first: Reply, answer: str = "Done.") -> Callable[[Received], Reply]:
+    """Offered Write: answer ``first`` (however broken), then ``answer`` once a tool result came back."""
+
+    def brain(rec: Received) -> Reply:
+        body = rec.body if isinstance(rec.body, dict) else {}
+        if "Write" in tool_names(form, body):
+            return Reply(text=answer) if has_tool_result(form, body) else first
+        return Reply(text="Greeting")
+
+    return brain
+
+
+def tool_results(form: str, body: dict[str, Any]) -> list[str]:
+    """The tool results' text in a translated (ollama/openai) request."""
+    return [m.get("content", "") for m in body.get("messages") or [] if m.get("role") == "tool"]

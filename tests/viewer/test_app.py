@@ -25,8 +25,9 @@ async def settle(app, pilot):
 
 
 def rows(app) -> list[list[str]]:
+    from rich.text import Text
     table = app.screen.query_one(DataTable)
-    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+    return [[Text.from_markup(str(c)).plain for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 async def test_drill_down_tabs_back_and_quit():
@@ -150,3 +151,21 @@ async def test_diff_panes_scroll_together():
         await pilot.press("home")
         await pilot.pause(0.3)
         assert right.scroll_y == left.scroll_y == 0
+
+
+async def test_repairs_are_flagged_filterable_and_shown_under_the_call(tmp_path):
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from recording.test_toolcalls import with_repairs
+    root = with_repairs(tmp_path)
+    app = InspectorApp(root)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        assert "repaired" in rows(app)[0][7] and "call-error" in rows(app)[0][7]
+        await pilot.press("enter", "slash", *"repaired")
+        assert len(rows(app)) == 1 and rows(app)[0][0] == "1"
+        await pilot.press("escape", "enter")
+        await pilot.pause(0.3)
+        text = "\n".join(str(w.render()) for w in app.screen.query(".turn"))
+        assert "repaired: Write: the model printed the call as text" in text
+        assert "error: Write: (arguments): 'content' is a required property" in text

@@ -16,7 +16,7 @@ COLUMNS = ("#", "kind", "model", "status", "ttft", "duration", "tokens", "stop",
 def _style(row: ExchangeSummary) -> str:
     if row.flags & {"error", "corrupt"}:
         return "red"
-    if row.flags & {"incomplete", "repaired"}:
+    if row.flags & {"incomplete", "repaired", "call-error"}:
         return "yellow"
     if row.kind in ("count_tokens", "hello", "event_logging", "models") or row.kind.endswith(("/quota", "/title")):
         return "dim"

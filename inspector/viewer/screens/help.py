@@ -28,7 +28,9 @@ HELP = """\
 | `q` | anywhere | quit |
 
 Flags: **error** (the client got an error), **incomplete** (aborted, cut, or still running),
-**repaired** (tool-call arguments were fixed), **corrupt** (a file could not be read).
+**repaired** (a tool call was repaired: printed as text, broken JSON, coerced types), **call-error**
+(a tool call that could not be repaired: schema violation, unknown tool), **corrupt** (a file could not be read).
+`/repaired` or `/call-error` shows only those.
 """
 
 
