@@ -22,9 +22,24 @@ def _addon_script() -> Path:
     return Path(__file__).resolve().parent / "gateway" / "script.py"  # non-editable installs
 
 
-def gateway_command(args: argparse.Namespace) -> list[str]:
+def _mitmdump() -> str:
+    """The venv's mitmdump when there is one, else whatever is on PATH."""
     mitmdump = Path(sys.executable).parent / "mitmdump"
-    cmd = [str(mitmdump) if mitmdump.exists() else "mitmdump", "-s", str(_addon_script()),
+    return str(mitmdump) if mitmdump.exists() else "mitmdump"
+
+
+def _start(console: Console, cmd: list[str], *, dry_run: bool) -> int:
+    """Show the command, then print it (--dry-run) or become it."""
+    console.print(f"\n[dim]$ {shlex.join(cmd)}[/]\n")
+    if dry_run:
+        print(shlex.join(cmd))
+        return 0
+    os.execv(cmd[0], cmd) if os.path.isabs(cmd[0]) else os.execvp(cmd[0], cmd)
+    return 0  # pragma: no cover
+
+
+def gateway_command(args: argparse.Namespace) -> list[str]:
+    cmd = [_mitmdump(), "-s", str(_addon_script()),
            "--mode", f"reverse:{args.backend_url}", "--listen-host", args.host, "-p", str(args.port),
            "--set", f"backend={args.backend}"]
     for name in ("model", "model_map", "num_ctx", "max_tokens_limit"):
@@ -65,13 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.backend == "ollama" and not args.num_ctx:
         console.print("\n[yellow]num_ctx is not set:[/] Ollama's default context silently truncates "
                       "Claude Code's ~15k-token prompt. Add NUM_CTX=65536 (make) or --num-ctx 65536.")
-    cmd = gateway_command(args)
-    console.print(f"\n[dim]$ {shlex.join(cmd)}[/]\n")
-    if args.dry_run:
-        print(shlex.join(cmd))
-        return 0
-    os.execv(cmd[0], cmd) if os.path.isabs(cmd[0]) else os.execvp(cmd[0], cmd)
-    return 0  # pragma: no cover
+    return _start(console, gateway_command(args), dry_run=args.dry_run)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -80,20 +89,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         console.print(f"[red]error:[/] {folder} is not a folder of recordings")
         return 2
-    mitmdump = Path(sys.executable).parent / "mitmdump"
-    cmd = [str(mitmdump) if mitmdump.exists() else "mitmdump", "-s", str(ROOT / "addons" / "replay.py"),
+    cmd = [_mitmdump(), "-s", str(ROOT / "addons" / "replay.py"),
            # The reverse target is never dialled: every request is answered from the recordings.
            "--mode", "reverse:http://127.0.0.1:9", "--listen-host", args.host, "-p", str(args.port),
            "--set", f"replay_dir={folder}", "--set", f"replay_speed={args.speed}", *args.mitmdump_args]
     console.print(f"[bold]inspector replay[/]  {folder} on http://{args.host}:{args.port} "
                   f"(speed {args.speed}: {'instant' if args.speed == 0 else 'recorded timing'})")
     console.print(f"  export ANTHROPIC_BASE_URL=http://{args.host}:{args.port}")
-    console.print(f"\n[dim]$ {shlex.join(cmd)}[/]\n")
-    if args.dry_run:
-        print(shlex.join(cmd))
-        return 0
-    os.execv(cmd[0], cmd) if os.path.isabs(cmd[0]) else os.execvp(cmd[0], cmd)
-    return 0  # pragma: no cover
+    return _start(console, cmd, dry_run=args.dry_run)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

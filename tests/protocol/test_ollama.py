@@ -7,7 +7,7 @@ from inspector.protocol import (
     OllamaStreamTranslator, TranslateOptions, ollama_request, ollama_response, parse_request, stream_problems,
 )
 from support.backends import Call, Reply, ollama_chunks
-from support.sdk import accumulate, parse_message
+from support.sdk import accumulate, feed_split, parse_message
 
 
 def body(**kw):
@@ -17,12 +17,7 @@ def body(**kw):
 
 
 def translate(raw: bytes, cuts=(), **kw) -> bytes:
-    t = OllamaStreamTranslator(model="claude-x", input_tokens=50, **kw)
-    out, last = b"", 0
-    for c in sorted(set(cuts)):
-        out += t.feed(raw[last:c])
-        last = c
-    return out + t.feed(raw[last:]) + t.flush()
+    return feed_split(OllamaStreamTranslator(model="claude-x", input_tokens=50, **kw), raw, cuts)
 
 
 def test_request_mapping_of_a_tool_round_trip():

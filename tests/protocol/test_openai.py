@@ -10,7 +10,7 @@ from inspector.protocol import (
     stream_problems,
 )
 from support.backends import Call, Reply, openai_chunks
-from support.sdk import accumulate, parse_message
+from support.sdk import accumulate, feed_split, parse_message
 
 
 def body(**kw):
@@ -20,12 +20,7 @@ def body(**kw):
 
 
 def translate(raw: bytes, cuts=(), **kw) -> bytes:
-    t = OpenAIStreamTranslator(model="claude-x", input_tokens=50, **kw)
-    out, last = b"", 0
-    for c in sorted(set(cuts)):
-        out += t.feed(raw[last:c])
-        last = c
-    return out + t.feed(raw[last:]) + t.flush()
+    return feed_split(OpenAIStreamTranslator(model="claude-x", input_tokens=50, **kw), raw, cuts)
 
 
 def sse(*chunks) -> bytes:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.protocol import OllamaStreamTranslator, OpenAIStreamTranslator, ollama_response, stream_problems
-from support.sdk import accumulate
+from support.sdk import accumulate, feed_split
 
 TOOLS = [{"name": "Write", "description": "", "input_schema": {
     "type": "object", "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
@@ -27,11 +27,7 @@ def ollama_stream(text: str, pieces: int = 7) -> bytes:
 
 def translate(cls, raw: bytes, cuts=(), **kw) -> bytes:
     t = cls(model="claude-x", tools=TOOLS, **kw)
-    out, last = b"", 0
-    for c in sorted(set(cuts)):
-        out += t.feed(raw[last:c])
-        last = c
-    return out + t.feed(raw[last:]) + t.flush(), t
+    return feed_split(t, raw, cuts), t
 
 
 @settings(max_examples=60, deadline=None)

@@ -33,3 +33,12 @@ def parse_message(body: dict[str, Any]) -> anthropic.types.Message:
         return httpx.Response(200, json=body)
 
     return _client(handler).messages.create(**REQUEST)
+
+
+def feed_split(translator, raw: bytes, cuts=()) -> bytes:
+    """Feed ``raw`` to a stream translator split at ``cuts``; return all it produced, flush included."""
+    out, last = b"", 0
+    for c in sorted(set(cuts)):
+        out += translator.feed(raw[last:c])
+        last = c
+    return out + translator.feed(raw[last:]) + translator.flush()
