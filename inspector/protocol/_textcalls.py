@@ -28,7 +28,7 @@ _OPENERS = ("<tool_call>", "<function=", "```", "{")
 _FUNC = re.compile(r"<function=([^>\s]+)>(.*?)</function>", re.S)
 _PARAM = re.compile(r"<parameter=([^>\s]+)>\n?(.*?)\n?</parameter>", re.S)
 _FENCE = re.compile(r"```[a-zA-Z]*[ \t]*\n(.*?)\n?```", re.S)
-_NAME_START = re.compile(r'\{\s*"(n(a(m(e(")?)?)?)?)?$')
+_NAME_START = re.compile(r'\{\s*("(n(a(m(e(")?)?)?)?)?)?$')  # could still become {"name"
 _NAME_OK = re.compile(r'\{\s*"name"')
 
 

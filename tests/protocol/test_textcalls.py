@@ -43,7 +43,7 @@ def test_each_shape_with_prose_around_it(call, shape, args):
         found.shape == shape
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.sampled_from(SHAPES), st.lists(st.integers(min_value=0, max_value=400), max_size=12))
 def test_any_split_finds_the_same_call_and_loses_nothing(shape, cuts):
     text = f"Before {shape[0]} after"
