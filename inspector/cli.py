@@ -185,6 +185,21 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import Doctor
+
+    doctor = Doctor(settings=Path(args.settings).expanduser() if args.settings else None, timeout=args.timeout,
+                    claude=args.claude)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    console.print("[bold]inspector doctor[/]: the setup Claude Code would use here\n")
+    for check in doctor.run():
+        console.print(check)
+    failed = sum(c.status == "fail" for c in doctor.checks)
+    warned = sum(c.status == "warn" for c in doctor.checks)
+    console.print(f"\n{failed} failed, {warned} warnings" if failed or warned else "\nall good")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inspector", description=__doc__,
                                      epilog="Arguments after -- are passed to mitmdump as they are.")
@@ -237,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("dir", nargs="?", default="recordings")
     calls.add_argument("--json", action="store_true", help="machine-readable output")
     calls.set_defaults(func=cmd_toolcalls)
+
+    doctor = sub.add_parser("doctor", help="check the setup Claude Code would use, with the fix for each problem")
+    doctor.add_argument("--settings", help="Claude Code settings file (default: ~/.claude/settings.json)")
+    doctor.add_argument("--timeout", type=float, default=2.0, help="seconds per probe (default: 2)")
+    doctor.add_argument("--claude", help="the claude executable to ask for its version (default: from PATH)")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

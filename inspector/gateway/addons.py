@@ -148,10 +148,13 @@ class SideTraffic:
         self.gateway = gateway
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or not self.gateway.handles(flow) or ctx.options.backend == "anthropic":
+        if flow.response or not self.gateway.handles(flow):
             return
         kind = _kind(flow.request.method, _path(flow))
-        if kind == "messages":
+        if kind == "status":
+            flow.response = _json(self.gateway.status(flow))
+            return
+        if kind == "messages" or ctx.options.backend == "anthropic":
             return
         if kind == "count_tokens":
             try:
@@ -274,6 +277,15 @@ class Gateway:
         if changed:
             log.info("gateway: listening on loopback only (--set gateway_public=true to change)")
             o.mode = specs
+
+    def status(self, flow: http.HTTPFlow) -> dict[str, Any]:
+        """What ``GET /_inspector/status`` says: enough for ``inspector doctor`` to check the setup."""
+        from .. import __version__
+        o = ctx.options
+        return {"gateway": "claude-code-inspector", "version": __version__, "backend": o.backend,
+                "backend_url": self._backend(flow), "model": o.model, "model_map": o.model_map,
+                "num_ctx": o.num_ctx, "max_tokens_limit": o.max_tokens_limit, "repair": o.repair,
+                "record": o.record, "record_dir": o.record_dir}
 
     # -- telling the listeners (recorder, colour log) ---------------------------------------------
     def started(self, ex: Exchange) -> None:

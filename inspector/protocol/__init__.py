@@ -24,13 +24,14 @@ from ._options import TranslateOptions
 from ._passthrough import AnthropicStreamObserver
 from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request
 from ._routing import ModelRouter, parse_model_map
-from ._side import SIDE_PATHS, count_tokens, models_page, request_kind
+from ._side import SIDE_PATHS, STATUS_PATH, count_tokens, models_page, request_kind
 from ._stream import StreamTranslator
 from ._tools import ToolNames, parse_arguments, tool_use_id
 
 __all__ = [
     "ERROR_TYPE_BY_STATUS",
     "SIDE_PATHS",
+    "STATUS_PATH",
     "AnthropicRequest",
     "AnthropicStreamObserver",
     "GatewayError",

@@ -6,8 +6,10 @@ from typing import Any
 
 from ._request import parse_request
 
-__all__ = ["count_tokens", "models_page", "request_kind", "SIDE_PATHS"]
+__all__ = ["count_tokens", "models_page", "request_kind", "SIDE_PATHS", "STATUS_PATH"]
 
+#: The gateway's own status (what ``inspector doctor`` asks), answered in every mode.
+STATUS_PATH = "/_inspector/status"
 #: Paths answered by the gateway itself in translating modes (query strings ignored).
 SIDE_PATHS = ("/v1/messages/count_tokens", "/v1/models", "/api/hello", "/api/event_logging")
 
@@ -44,4 +46,6 @@ def request_kind(method: str, path: str) -> str:
         return "hello"
     if path.startswith("/api/event_logging"):
         return "event_logging"
+    if path == STATUS_PATH:
+        return "status"
     return "other"

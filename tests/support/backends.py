@@ -195,6 +195,9 @@ class ScriptedBackend:
         self.form = form
         self.script = script
         self.received: list[Received] = []
+        #: What the listing endpoints report (/api/tags, /v1/models) and /api/show's context length.
+        self.models: list[str] = ["qwen3:8b"]
+        self.context_length = 40960
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -235,7 +238,19 @@ class ScriptedBackend:
 
             def do_GET(self) -> None:
                 self._record(b"")
-                body = json.dumps({"models": [], "data": []}).encode()
+                path = self.path.split("?")[0]
+                if path == "/api/version" and backend.form == "ollama":
+                    data: Any = {"version": "0.14.2"}
+                elif path == "/api/tags" and backend.form == "ollama":
+                    data = {"models": [{"name": m, "model": m} for m in backend.models]}
+                elif path == "/v1/models" and backend.form != "ollama":
+                    data = {"object": "list", "data": [{"id": m, "object": "model"} for m in backend.models]}
+                else:
+                    self.send_response(404)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps(data).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
@@ -253,6 +268,18 @@ class ScriptedBackend:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if self.path == "/api/show" and backend.form == "ollama":
+                    model = json.loads(raw or b"{}").get("model", "")
+                    found = model in backend.models or f"{model}:latest" in backend.models
+                    data = json.dumps({"model_info": {"general.architecture": "qwen3",
+                                                      "qwen3.context_length": backend.context_length}}
+                                      if found else {"error": f"model '{model}' not found"}).encode()
+                    self.send_response(200 if found else 404)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 rec = self._record(raw)
                 reply = backend.next_reply(rec)
                 body = rec.body if isinstance(rec.body, dict) else {}

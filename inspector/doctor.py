@@ -1,0 +1,284 @@
+"""``inspector doctor``: check the setup Claude Code would actually use, and say how to fix it.
+
+Reads the environment and Claude Code's ``~/.claude/settings.json`` ``env`` block (which
+Claude Code applies on top of the environment), probes the gateway and its backend with
+short timeouts, and prints pass / warn / fail lines, each failure with the exact fix.
+Never prints a secret. Exit status: 0 when nothing fails, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+
+from .protocol import STATUS_PATH, ModelRouter
+
+__all__ = ["Check", "Doctor", "mask"]
+
+#: What Claude Code asks for when no ANTHROPIC_*_MODEL is set (2.1.x defaults, by tier).
+DEFAULT_MODELS = {"ANTHROPIC_MODEL": "claude-sonnet-4-5", "ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-haiku-4-5"}
+MODEL_VARS = ("ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
+              "ANTHROPIC_DEFAULT_HAIKU_MODEL", "ANTHROPIC_SMALL_FAST_MODEL")
+#: Claude Code's system prompt and tools alone are ~15k tokens; a context below this truncates them.
+MIN_CONTEXT = 20_000
+
+
+@dataclass(slots=True)
+class Check:
+    status: str  # pass | warn | fail
+    title: str
+    detail: str = ""
+    fix: str = ""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        mark, style = {"pass": ("✓ pass", "green"), "warn": ("! warn", "yellow"),
+                       "fail": ("✗ fail", "bold red")}[self.status]
+        line = Text(f"{mark}  ", style=style)
+        line.append(self.title, style="bold")
+        if self.detail:
+            line.append(f" — {self.detail}")
+        yield line
+        if self.fix:
+            yield Text(f"        fix: {self.fix}", style=style if self.status == "fail" else "yellow")
+
+
+def mask(secret: str) -> str:
+    """``sk-ant-api03-abcdef…wxyz`` → ``sk-ant-…wxyz`` (never the secret itself)."""
+    if len(secret) <= 8:
+        return "…" * bool(secret)
+    prefix = secret[:7] if secret.startswith("sk-") else secret[:2]
+    return f"{prefix}…{secret[-4:]}"
+
+
+def _get(url: str, *, timeout: float, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method="POST" if data else "GET",
+                                 headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+            status = resp.status
+    except urllib.error.HTTPError as e:
+        raw, status = e.read(), e.code
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode("utf-8", "replace")
+
+
+class Doctor:
+    def __init__(self, env: dict[str, str] | None = None, *, settings: Path | None = None,
+                 timeout: float = 2.0, claude: str | None = None) -> None:
+        self.shell_env = dict(os.environ if env is None else env)
+        self.settings_path = settings if settings is not None else Path.home() / ".claude" / "settings.json"
+        self.timeout = timeout
+        self.claude = claude
+        self.checks: list[Check] = []
+        self.env, self.sources = self._effective_env()
+
+    def _effective_env(self) -> tuple[dict[str, str], dict[str, str]]:
+        env = {k: v for k, v in self.shell_env.items() if k.startswith(("ANTHROPIC_", "CLAUDE_CODE_"))}
+        sources = {k: "environment" for k in env}
+        try:
+            block = json.loads(self.settings_path.read_text()).get("env") or {}
+        except FileNotFoundError:
+            block = {}
+        except (OSError, ValueError, AttributeError) as e:
+            self.checks.append(Check("warn", "Claude Code settings unreadable", f"{self.settings_path}: {e}",
+                                     "fix the JSON, or remove the file"))
+            block = {}
+        for k, v in block.items():
+            if isinstance(v, str) and k.startswith(("ANTHROPIC_", "CLAUDE_CODE_")):
+                env[k] = v
+                sources[k] = str(self.settings_path)
+        return env, sources
+
+    def add(self, status: str, title: str, detail: str = "", fix: str = "") -> Check:
+        check = Check(status, title, detail, fix)
+        self.checks.append(check)
+        return check
+
+    @property
+    def failed(self) -> bool:
+        return any(c.status == "fail" for c in self.checks)
+
+    def _from(self, name: str) -> str:
+        return f" (from {self.sources[name]})" if self.sources.get(name, "environment") != "environment" else ""
+
+    # -- the checks ------------------------------------------------------------------------------
+    def run(self) -> list[Check]:
+        self.check_provider()
+        self.check_credentials()
+        base = self.check_base_url()
+        status = self.check_gateway(base) if base else None
+        if status is not None:
+            self.check_backend(status)
+        self.check_claude_code()
+        return self.checks
+
+    def check_provider(self) -> None:
+        for name in ("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_FOUNDRY"):
+            if self.env.get(name, "").lower() not in ("", "0", "false"):
+                self.add("fail", f"{name} is set{self._from(name)}",
+                         "Claude Code then talks to that cloud and ignores ANTHROPIC_BASE_URL",
+                         f"unset {name}")
+
+    def check_credentials(self) -> None:
+        key, token = self.env.get("ANTHROPIC_API_KEY"), self.env.get("ANTHROPIC_AUTH_TOKEN")
+        if key and token:
+            self.add("warn", "ANTHROPIC_API_KEY and ANTHROPIC_AUTH_TOKEN are both set",
+                     f"key {mask(key)}, token {mask(token)}: they conflict (Claude Code may ask which to use, "
+                     f"and sends both)", "unset one: for the gateway, ANTHROPIC_AUTH_TOKEN=inspector-local is enough")
+        elif not key and not token:
+            self.add("fail", "no credential for Claude Code", "neither ANTHROPIC_API_KEY nor ANTHROPIC_AUTH_TOKEN is set",
+                     "export ANTHROPIC_AUTH_TOKEN=inspector-local  (any value: the gateway does not forward it)")
+        for name, value in (("ANTHROPIC_API_KEY", key), ("ANTHROPIC_AUTH_TOKEN", token)):
+            if value and (value != value.strip() or any(c.isspace() or not c.isprintable() or ord(c) > 126
+                                                        for c in value)):
+                self.add("fail", f"{name} has characters an HTTP header cannot carry{self._from(name)}",
+                         f"{mask(value)} contains whitespace, a newline or non-ASCII text; Claude Code rejects it",
+                         f"export {name}=<the value without quotes, spaces or line breaks>")
+            elif value:
+                self.add("pass", f"{name} set{self._from(name)}", mask(value))
+
+    def check_base_url(self) -> str | None:
+        base = self.env.get("ANTHROPIC_BASE_URL")
+        if not base:
+            self.add("warn", "ANTHROPIC_BASE_URL is not set", "Claude Code talks to api.anthropic.com directly",
+                     "start the gateway (make run) and export the ANTHROPIC_BASE_URL it prints")
+            return None
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.add("fail", "ANTHROPIC_BASE_URL is not a URL", repr(base),
+                     "export ANTHROPIC_BASE_URL=http://127.0.0.1:4000")
+            return None
+        calls = base.rstrip("/") + "/v1/messages"
+        path = parts.path.rstrip("/")
+        if path:
+            hint = " (it already ends in /v1, so Claude Code calls /v1/v1/messages)" if path.endswith("/v1") else ""
+            self.add("fail", "ANTHROPIC_BASE_URL has a path", f"Claude Code will call {calls}{hint}",
+                     f"export ANTHROPIC_BASE_URL={parts.scheme}://{parts.netloc}")
+        else:
+            self.add("pass", f"ANTHROPIC_BASE_URL={base}{self._from('ANTHROPIC_BASE_URL')}",
+                     f"Claude Code will call {calls}")
+        return base.rstrip("/")
+
+    def check_gateway(self, base: str) -> dict[str, Any] | None:
+        origin = f"{urlsplit(base).scheme}://{urlsplit(base).netloc}"
+        try:
+            status, body = _get(origin + STATUS_PATH, timeout=self.timeout)
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            self.add("fail", f"nothing answers at {origin}", str(reason),
+                     "start the gateway: make run   (or correct ANTHROPIC_BASE_URL)")
+            return None
+        if status == 200 and isinstance(body, dict) and body.get("gateway") == "claude-code-inspector":
+            self.add("pass", f"the inspector gateway answers at {origin}",
+                     f"backend {body.get('backend')} at {body.get('backend_url')}, model {body.get('model') or '(as asked)'}")
+            return body
+        # Something else answers: is it a backend, reached directly?
+        try:
+            s, version = _get(origin + "/api/version", timeout=self.timeout)
+        except (urllib.error.URLError, OSError):
+            s, version = 0, None
+        if s == 200 and isinstance(version, dict) and "version" in version:
+            self.add("warn", f"ANTHROPIC_BASE_URL points at Ollama {version['version']} itself, not the gateway",
+                     "Ollama ≥ 0.14 speaks the Messages API, but nothing is inspected, recorded or repaired",
+                     f"make run BACKEND_URL={origin} MODEL=<model>, then export ANTHROPIC_BASE_URL=http://127.0.0.1:4000")
+            return None
+        try:
+            s, models = _get(origin + "/v1/models", timeout=self.timeout)
+        except (urllib.error.URLError, OSError):
+            s, models = 0, None
+        if s == 200 and isinstance(models, dict) and models.get("object") == "list":
+            self.add("fail", "ANTHROPIC_BASE_URL points at an OpenAI-compatible server, not the gateway",
+                     "Claude Code speaks the Anthropic Messages API, which that server does not",
+                     f"make run BACKEND=openai BACKEND_URL={origin} MODEL=<model>, then point "
+                     f"ANTHROPIC_BASE_URL at the gateway (http://127.0.0.1:4000)")
+            return None
+        self.add("warn", f"{origin} answers, but it is not the inspector gateway",
+                 f"{STATUS_PATH} said HTTP {status}", "if it should be the gateway: start it with make run")
+        return None
+
+    def check_backend(self, gw: dict[str, Any]) -> None:
+        form, backend = gw.get("backend"), (gw.get("backend_url") or "").rstrip("/")
+        router = ModelRouter(model=gw.get("model") or "", model_map=gw.get("model_map") or "")
+        asked = {name: self.env.get(name, DEFAULT_MODELS.get(name, "")) for name in MODEL_VARS}
+        routes = {name: (m, router.route(m)) for name, m in asked.items() if m}
+        available: list[str] | None = None
+        try:
+            if form == "ollama":
+                _, tags = _get(backend + "/api/tags", timeout=self.timeout)
+                available = [m.get("name", "") for m in (tags or {}).get("models", [])]
+            else:
+                _, listing = _get(backend + "/v1/models", timeout=self.timeout)
+                available = [m.get("id", "") for m in (listing or {}).get("data", [])] if isinstance(listing, dict) else None
+        except (urllib.error.URLError, OSError) as e:
+            self.add("fail", f"the gateway is up but its {form} backend at {backend} is not",
+                     str(getattr(e, "reason", e)),
+                     "start it (ollama serve, or your server), or restart the gateway with BACKEND_URL=<where it runs>")
+            return
+        self.add("pass", f"the {form} backend at {backend} answers",
+                 f"{len(available)} models" if available is not None else "")
+        for name, (requested, target) in routes.items():
+            source = self._from(name) if name in self.env else " (Claude Code's default)"
+            present = available is None or not available or _has_model(available, target)
+            if present:
+                self.add("pass", f"{name}={requested}{source}", f"the gateway sends it to {target}")
+            else:
+                fix = (f"ollama pull {target}" if form == "ollama"
+                       else f"serve {target}, or restart the gateway with MODEL=<one of: {', '.join(available[:5])}>")
+                self.add("fail", f"{name}={requested}{source} → {target}, which the backend does not have",
+                         f"available: {', '.join(available[:8]) or 'none'}", fix)
+        if form == "ollama":
+            self._check_context(backend, gw, {t for _, t in routes.values()}, available or [])
+
+    def _check_context(self, backend: str, gw: dict[str, Any], models: set[str], available: list[str]) -> None:
+        num_ctx = int(gw.get("num_ctx") or 0)
+        if not num_ctx:
+            self.add("warn", "the gateway sets no num_ctx",
+                     "Ollama's default context (4k–32k by VRAM) silently truncates Claude Code's ~15k-token prompt",
+                     "restart the gateway with NUM_CTX=65536 (make run NUM_CTX=65536)")
+        for model in sorted(m for m in models if _has_model(available, m)):
+            try:
+                _, show = _get(backend + "/api/show", timeout=self.timeout, body={"model": model})
+            except (urllib.error.URLError, OSError):
+                continue
+            info = (show or {}).get("model_info") or {} if isinstance(show, dict) else {}
+            trained = next((v for k, v in info.items() if k.endswith(".context_length")), None)
+            if isinstance(trained, int) and trained < MIN_CONTEXT:
+                self.add("warn", f"{model} was trained for a {trained:,}-token context",
+                         f"Claude Code's prompt alone is ~15k tokens; answers will be poor or truncated",
+                         "pick a model with a ≥ 32k context (qwen3, qwen2.5-coder, llama3.1…)")
+            elif isinstance(trained, int) and num_ctx and num_ctx < MIN_CONTEXT:
+                self.add("warn", f"num_ctx={num_ctx} is smaller than Claude Code's prompt",
+                         f"{model} supports {trained:,}", f"restart the gateway with NUM_CTX={min(trained, 65536)}")
+
+    def check_claude_code(self) -> None:
+        exe = self.claude or shutil.which("claude")
+        if not exe:
+            self.add("warn", "Claude Code is not on PATH", "",
+                     "npm install -g @anthropic-ai/claude-code")
+            return
+        try:
+            out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=15).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.add("warn", f"{exe} did not answer --version", str(e))
+            return
+        self.add("pass", f"Claude Code {out.split()[0] if out else '?'}", exe)
+
+
+def _has_model(available: list[str], model: str) -> bool:
+    return model in available or f"{model}:latest" in available or any(a.split(":")[0] == model for a in available
+                                                                      if ":" not in model and a.endswith(":latest"))

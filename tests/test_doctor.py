@@ -1,0 +1,116 @@
+"""`inspector doctor` against each misconfiguration, with real gateways and scripted backends."""
+
+import json
+
+import pytest
+
+from inspector.cli import main
+from inspector.doctor import Doctor, mask
+from support.backends import Reply, ScriptedBackend
+from support.gateway import Gateway, free_port
+
+pytestmark = pytest.mark.e2e
+GOOD = {"ANTHROPIC_AUTH_TOKEN": "inspector-local", "ANTHROPIC_MODEL": "claude-sonnet-4-5",
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-haiku-4-5"}
+
+
+def doctor(env, tmp_path, settings: dict | None = None) -> Doctor:
+    path = tmp_path / "settings.json"
+    if settings is not None:
+        path.write_text(json.dumps(settings))
+    d = Doctor(env, settings=path, timeout=2.0, claude="/bin/false")
+    d.run()
+    return d
+
+
+def find(d: Doctor, status: str, words: str):
+    return [c for c in d.checks if c.status == status and words in (c.title + " " + c.detail + " " + c.fix)]
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with ScriptedBackend("ollama", [Reply(text="hi")]) as b:
+        with Gateway(b.url, backend="ollama", model="qwen3:8b", num_ctx=65536) as gw:
+            yield b, gw
+
+
+def test_a_good_setup_passes(stack, tmp_path):
+    b, gw = stack
+    d = doctor({**GOOD, "ANTHROPIC_BASE_URL": gw.url}, tmp_path)
+    assert not d.failed, [c for c in d.checks if c.status == "fail"]
+    assert find(d, "pass", "the inspector gateway answers") and find(d, "pass", "backend at")
+    assert find(d, "pass", "ANTHROPIC_MODEL=claude-sonnet-4-5") and find(d, "pass", "sends it to qwen3:8b")
+
+
+def test_the_model_missing_on_the_backend(stack, tmp_path):
+    b, gw = stack
+    b.models = ["llama3.2:latest"]
+    try:
+        d = doctor({**GOOD, "ANTHROPIC_BASE_URL": gw.url}, tmp_path)
+    finally:
+        b.models = ["qwen3:8b"]
+    assert find(d, "fail", "ollama pull qwen3:8b")
+
+
+def test_a_small_context_and_no_num_ctx(tmp_path):
+    with ScriptedBackend("ollama", [Reply(text="hi")]) as b:
+        b.context_length = 8192
+        with Gateway(b.url, backend="ollama", model="qwen3:8b") as gw:
+            d = doctor({**GOOD, "ANTHROPIC_BASE_URL": gw.url}, tmp_path)
+    assert find(d, "warn", "NUM_CTX=65536") and find(d, "warn", "8,192-token context")
+
+
+def test_gateway_up_backend_down(tmp_path):
+    with Gateway(f"http://127.0.0.1:{free_port()}", backend="ollama", model="q") as gw:
+        d = doctor({**GOOD, "ANTHROPIC_BASE_URL": gw.url}, tmp_path)
+    assert find(d, "fail", "backend at") and find(d, "fail", "ollama serve")
+
+
+def test_base_url_unreachable_or_with_a_path(tmp_path):
+    port = free_port()
+    d = doctor({**GOOD, "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}/v1"}, tmp_path)
+    assert find(d, "fail", f"Claude Code will call http://127.0.0.1:{port}/v1/v1/messages")
+    assert find(d, "fail", f"export ANTHROPIC_BASE_URL=http://127.0.0.1:{port}")
+    assert find(d, "fail", "nothing answers") and find(d, "fail", "make run")
+
+
+@pytest.mark.parametrize("form", ["ollama", "openai"])
+def test_pointing_at_the_backend_instead_of_the_gateway(tmp_path, form):
+    with ScriptedBackend(form, [Reply(text="hi")]) as b:
+        d = doctor({**GOOD, "ANTHROPIC_BASE_URL": b.url}, tmp_path)
+    status = "warn" if form == "ollama" else "fail"
+    assert find(d, status, "not the gateway") and find(d, status, f"BACKEND_URL={b.url}")
+
+
+def test_credentials_and_cloud_switches(tmp_path):
+    d = doctor({"ANTHROPIC_API_KEY": "sk-ant-api03-secretsecret1234\n", "ANTHROPIC_AUTH_TOKEN": "tok-abcdef1234",
+                "CLAUDE_CODE_USE_BEDROCK": "1"}, tmp_path)
+    assert find(d, "fail", "CLAUDE_CODE_USE_BEDROCK") and find(d, "warn", "both set")
+    assert find(d, "fail", "characters an HTTP header cannot carry")
+    assert not any("secretsecret" in c.title + c.detail + c.fix for c in d.checks), "never print a secret"
+    assert find(doctor({}, tmp_path), "fail", "no credential")
+
+
+def test_settings_json_env_block_is_read(stack, tmp_path):
+    b, gw = stack
+    d = doctor({}, tmp_path, settings={"env": {**GOOD, "ANTHROPIC_BASE_URL": gw.url,
+                                                "ANTHROPIC_MODEL": "claude-opus-5-5"}})
+    assert find(d, "pass", "the inspector gateway answers")
+    assert find(d, "pass", "ANTHROPIC_MODEL=claude-opus-5-5 (from")
+
+
+def test_exit_status(stack, tmp_path, monkeypatch, capsys):
+    b, gw = stack
+    for k in list(GOOD) + ["ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "CLAUDE_CODE_USE_BEDROCK"]:
+        monkeypatch.delenv(k, raising=False)
+    for k, v in {**GOOD, "ANTHROPIC_BASE_URL": gw.url}.items():
+        monkeypatch.setenv(k, v)
+    settings = str(tmp_path / "none.json")
+    assert main(["doctor", "--settings", settings, "--claude", "/bin/false"]) == 0
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{free_port()}")
+    assert main(["doctor", "--settings", settings, "--claude", "/bin/false"]) == 1
+    assert "✗ fail" in capsys.readouterr().out
+
+
+def test_mask():
+    assert mask("sk-ant-api03-abcdefghijklmnop") == "sk-ant-…mnop" and mask("short") == "…" and mask("") == ""
