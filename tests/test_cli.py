@@ -69,3 +69,15 @@ def test_diff_text_exit_status_like_diff(capsys):
     assert out.startswith(f"--- {session}#1\n+++ {session}#2\n@@")
     assert main(["diff", "missing", session, "--text", "--root", str(root)]) == 2
     assert main(["view", str(root / "no-such-folder")]) == 2
+
+
+def test_run_falls_back_to_the_embedded_backend_only_when_ollama_is_absent(capsys, monkeypatch):
+    import inspector.cli as cli
+    monkeypatch.setattr(cli, "_answers", lambda url, timeout=1.0: False)
+    assert main(["run", "--embedded", "auto", "--dry-run"]) == 0
+    assert "the embedded backend would start" in " ".join(capsys.readouterr().err.split())
+    assert main(["run", "--embedded", "auto", "--backend-url", "http://127.0.0.1:9999", "--dry-run"]) == 0
+    assert "embedded" not in capsys.readouterr().err, "a backend URL the user chose is never replaced"
+    monkeypatch.setattr(cli, "_answers", lambda url, timeout=1.0: True)
+    assert main(["run", "--embedded", "auto", "--dry-run"]) == 0
+    assert "embedded" not in capsys.readouterr().err

