@@ -101,7 +101,12 @@ def _embedded_fallback(args: argparse.Namespace, console: Console):
     server = embedded.EmbeddedBackend()
     console.print(f"starting the embedded backend (SmolLM2-135M-Instruct on CPU, {embedded.N_CTX:,}-token "
                   f"context) at {server.url} …")
-    server.start()
+    try:
+        server.start()
+    except RuntimeError as e:
+        console.print(f"[red]the embedded backend did not start:[/] {e}. Starting the gateway for "
+                      f"{args.backend_url} anyway: start Ollama there (ollama serve).")
+        return None
     args.backend, args.backend_url = "openai", server.url
     args.model = args.model or server.model
     args.max_context = embedded.N_CTX

@@ -10,6 +10,7 @@ Plain prompts through the SDK or curl work.
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import subprocess
 import sys
@@ -20,6 +21,14 @@ from pathlib import Path
 __all__ = ["EmbeddedBackend", "available", "gguf_path", "why_unavailable"]
 
 N_CTX = 8192
+#: llama-cpp-python's server reads its settings from the environment too (pydantic-settings):
+#: a PORT, HOST or MODEL meant for something else (``make run PORT=…`` exports PORT) would win
+#: over the command line. The server gets only these variables.
+_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
+
+
+def _server_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
 
 
 def why_unavailable() -> str | None:
@@ -76,7 +85,7 @@ class EmbeddedBackend:
              # workplace's AVX-512 machines (any prompt of 2+ tokens); one token at a time works
              # and is quick for a 135M model.
              "--n_batch", "1", "--n_ubatch", "1"],
-            stdout=out, stderr=subprocess.STDOUT)
+            stdout=out, stderr=subprocess.STDOUT, env=_server_env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

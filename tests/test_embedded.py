@@ -18,8 +18,16 @@ def backend():
     if reason:
         failed = ROOT / ".venv" / ".embedded-failed"
         pytest.skip(f"the embedded backend is not built here: {failed.read_text().strip() if failed.exists() else reason}")
-    with embedded.EmbeddedBackend() as url:
-        yield url
+    # `make run PORT=4000 MODEL=…` exports these; they must not reach llama-cpp's settings.
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PORT", "1")
+    mp.setenv("HOST", "0.0.0.0")
+    mp.setenv("MODEL", "/nonexistent.gguf")
+    try:
+        with embedded.EmbeddedBackend() as url:
+            yield url
+    finally:
+        mp.undo()
 
 
 def test_a_real_streamed_completion_through_the_gateway(backend):
