@@ -29,7 +29,8 @@ from inspector.viewer import InspectorApp  # noqa: E402
 
 def _exchange_template(folder: Path) -> Path:
     """A sample exchange whose requests are Claude Code's real 49 KB request (as sent, as translated)."""
-    sample = list_sessions(ROOT / "recordings")[1]
+    names = (ROOT / "recordings" / "samples.txt").read_text().split()
+    sample = next(s for s in list_sessions(ROOT / "recordings") if s.name == names[1])
     template = folder / "template"
     shutil.copytree(sample.exchanges()[0].path, template)
     body = orjson.loads((ROOT / "tests" / "data" / "claude-code-request.json").read_bytes())
@@ -41,7 +42,8 @@ def _exchange_template(folder: Path) -> Path:
 
 
 def generate(target: Path, sessions: int, exchanges: int) -> int:
-    sample = list_sessions(ROOT / "recordings")[1]
+    names = (ROOT / "recordings" / "samples.txt").read_text().split()
+    sample = next(s for s in list_sessions(ROOT / "recordings") if s.name == names[1])
     exchange = _exchange_template(target.parent)
     total = 0
     for s in range(sessions):

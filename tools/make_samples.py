@@ -50,6 +50,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "recordings")
     args = parser.parse_args()
     args.out.mkdir(exist_ok=True)
+    before = {p.name for p in args.out.iterdir() if p.is_dir()}
     run("ollama", [Reply(text="Hello! I'm a small local model answering through the inspector gateway.",
                          thinking="The user greets me; answer briefly.")],
         "Say hello in one sentence.", args.out, "qwen3:8b")
@@ -58,6 +59,11 @@ def main() -> int:
         "Write 'hello from a local model' into hello.txt", args.out, "qwen2.5-coder:7b")
     run("ollama", [Reply(status=404, error="model 'llama9:70b' not found")],
         "Say hello.", args.out, "llama9:70b")
+    made = sorted(p.name for p in args.out.iterdir() if p.is_dir() and p.name not in before)
+    # The tests read exactly these (a developer's own recordings in the same folder never count).
+    (args.out / "samples.txt").write_text("\n".join(made) + "\n")
+    print(f"samples.txt lists {len(made)} sessions; update the viewer snapshots: "
+          f"pytest tests/viewer --snapshot-update")
     return 0
 
 

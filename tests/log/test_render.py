@@ -4,8 +4,9 @@ from rich.console import Console
 
 from inspector.log import BodyView, EventLine, ExchangeLine, fold
 from inspector.recording import list_sessions
+from support.samples import samples_dir
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "recordings"
+SAMPLES = samples_dir()
 
 
 def render(renderable, width=200) -> str:

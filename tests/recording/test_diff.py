@@ -5,8 +5,9 @@ import orjson
 import pytest
 
 from inspector.recording import compare, exchange_view, list_sessions
+from support.samples import samples_dir
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "recordings"
+SAMPLES = samples_dir()
 
 
 def test_consecutive_requests_show_what_claude_code_added():

@@ -4,8 +4,9 @@ import orjson
 from mitmproxy.io import FlowReader
 
 from inspector.recording import list_sessions, session_to_har
+from support.samples import samples_dir
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "recordings"
+SAMPLES = samples_dir()
 
 
 def test_har_opens_in_mitmproxys_reader(tmp_path):

@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from inspector.recording import list_sessions, open_target
+from support.samples import samples_dir
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "recordings"
+SAMPLES = samples_dir()
 
 
 def test_samples_list_lazily_and_read():

@@ -4,8 +4,9 @@ import pytest
 
 from inspector.protocol import _anthropic
 from inspector.recording import list_sessions, retranslate
+from support.samples import samples_dir
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "recordings"
+SAMPLES = samples_dir()
 
 
 def test_samples_translate_today_as_they_did(translation_regression):

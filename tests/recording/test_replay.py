@@ -5,8 +5,9 @@ import orjson
 import pytest
 
 from inspector.recording import Match, Miss, ReplayIndex, conversation_key, list_sessions
+from support.samples import samples_dir
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "recordings"
+SAMPLES = samples_dir()
 
 
 @pytest.fixture

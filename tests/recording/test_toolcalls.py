@@ -5,8 +5,9 @@ import orjson
 
 from inspector.cli import main
 from inspector.recording import list_sessions, toolcall_report
+from support.samples import samples_dir
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "recordings"
+SAMPLES = samples_dir()
 
 
 def with_repairs(tmp_path: Path) -> Path:

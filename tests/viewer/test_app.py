@@ -8,8 +8,9 @@ from textual.widgets import DataTable, TabbedContent
 
 from inspector.viewer import InspectorApp
 from inspector.viewer.screens import DiffScreen, ExchangeScreen, ExchangesScreen, HelpScreen, SessionsScreen
+from support.samples import samples_dir
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "recordings"
+SAMPLES = samples_dir()
 pytestmark = pytest.mark.anyio
 
 

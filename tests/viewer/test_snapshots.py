@@ -9,6 +9,7 @@ import pytest
 
 from inspector.recording import list_sessions
 from inspector.viewer import InspectorApp
+from support.samples import samples_dir
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SIZE = (150, 36)
@@ -16,7 +17,7 @@ SIZE = (150, 36)
 
 @pytest.fixture(autouse=True)
 def _at_root(monkeypatch):
-    monkeypatch.chdir(ROOT)  # the app shows the folder as given: "recordings"
+    monkeypatch.chdir(samples_dir().parent)  # the app shows the folder as given: "recordings"
 
 
 async def _loaded(pilot):
@@ -54,7 +55,7 @@ def test_exchange_events_of_an_error(snap_compare):
 
 
 def test_diff_screen(snap_compare):
-    session = list_sessions(ROOT / "recordings")[1]
+    session = list_sessions(samples_dir())[1]
     a, b = session.exchanges()
     assert snap_compare(InspectorApp(Path("recordings"), diff=[(a, b)]), terminal_size=SIZE,
                         run_before=_loaded)
