@@ -24,8 +24,6 @@ from ..protocol import (
     GatewayError,
     InvalidRequest,
     ModelRouter,
-    OllamaStreamTranslator,
-    OpenAIStreamTranslator,
     ToolNames,
     TranslateOptions,
     backend_error,
@@ -42,6 +40,7 @@ from ..protocol import (
     parse_request,
     request_kind,
     sse_event,
+    stream_translator,
 )
 from ..recording import purpose_of, session_id_of
 from .exchange import Exchange, ExchangeListener
@@ -88,10 +87,6 @@ def _identify(ex: Exchange, flow: http.HTTPFlow, body: dict[str, Any] | None) ->
 
 def _json(data: Any, status: int = 200) -> http.Response:
     return http.Response.make(status, orjson.dumps(data), {"content-type": "application/json"})
-
-
-def _kind(method: str, path: str) -> str:
-    return request_kind(method, path)
 
 
 def _seconds(name: str) -> float:
@@ -150,7 +145,7 @@ class SideTraffic:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or not self.gateway.handles(flow):
             return
-        kind = _kind(flow.request.method, _path(flow))
+        kind = request_kind(flow.request.method, _path(flow))
         if kind == "status":
             flow.response = _json(self.gateway.status(flow))
             return
@@ -350,7 +345,7 @@ class Gateway:
     def _request(self, flow: http.HTTPFlow) -> None:
         form = ctx.options.backend
         backend = self._backend(flow)
-        kind = _kind(flow.request.method, _path(flow))
+        kind = request_kind(flow.request.method, _path(flow))
         client_request = _snapshot(flow.request)
         if backend is None:
             if form == "anthropic":  # regular mode, no re-target: inspect the real API as it is
@@ -489,16 +484,10 @@ class Gateway:
             return
         if STREAM_TYPES[ex.form] not in ctype:
             return  # not a stream (an HTML error page, a JSON error): judged whole in `response`
-        if ex.form == "ollama":
-            ex.translator = OllamaStreamTranslator(
-                model=ex.client_model, backend_model=ex.backend_model, backend=ex.backend,
-                input_tokens=ex.input_estimate, notes=ex.notes, num_ctx=ctx.options.num_ctx,
-                tools=ex.tools, repair=self.translate.repair)
-        else:
-            ex.translator = OpenAIStreamTranslator(
-                model=ex.client_model, backend_model=ex.backend_model, backend=ex.backend,
-                input_tokens=ex.input_estimate, notes=ex.notes, names=ex.names,
-                tools=ex.tools, repair=self.translate.repair)
+        ex.translator = stream_translator(
+            ex.form, options=self.translate, names=ex.names, model=ex.client_model,
+            backend_model=ex.backend_model, backend=ex.backend, input_tokens=ex.input_estimate,
+            notes=ex.notes, tools=ex.tools)
         rid = "req_inspector_" + secrets.token_hex(8)
         self._head(ex, "backend", resp)
         resp.headers = http.Headers(

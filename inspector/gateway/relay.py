@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 RELAY_HEADERS = ("x-inspector-upstream", "x-inspector-form", "x-inspector-model", "x-inspector-stream")
 _HOP = {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te", b"trailer",
         b"upgrade", b"content-length", b"host", b"accept-encoding"}
+#: Request headers never sent on to the backend: hop-by-hop ones and the relay's own.
+_DROP = _HOP | {h.encode() for h in RELAY_HEADERS}
 _HOP_RESP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 _CT = {"ollama": b"application/x-ndjson", "openai": b"text/event-stream",
        "anthropic": b"text/event-stream"}
@@ -337,8 +339,7 @@ class BackendRelay:
         form = req.header(b"x-inspector-form") or "anthropic"
         model = req.header(b"x-inspector-model") or ""
         streaming = req.header(b"x-inspector-stream") == "1"
-        relay_names = {h.encode() for h in RELAY_HEADERS}
-        headers = [(k, v) for k, v in req.headers if k not in _HOP and k not in relay_names]
+        headers = [(k, v) for k, v in req.headers if k not in _DROP]
         headers.append((b"accept-encoding", b"identity"))
         url = upstream.rstrip("/") + req.target
         send = asyncio.ensure_future(self.pool.send(req.method, url, headers, req.body))

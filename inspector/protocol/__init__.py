@@ -15,6 +15,7 @@ from ._anthropic import (
     sse_event,
 )
 from ._decoders import LineDecoder, ServerSentEvent, SSEDecoder
+from ._forms import stream_translator
 from ._grammar import stream_problems
 from ._errors import GatewayError, backend_error, backend_unreachable, error_message_of, garbage_error
 from ._notes import Note, Notes
@@ -70,5 +71,6 @@ __all__ = [
     "request_kind",
     "sse_event",
     "stream_problems",
+    "stream_translator",
     "tool_use_id",
 ]

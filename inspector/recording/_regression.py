@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from ..protocol import (
-    OllamaStreamTranslator, OpenAIStreamTranslator, SSEDecoder, ToolNames, TranslateOptions, ollama_request,
-    ollama_response, openai_request, openai_response, parse_request,
+    SSEDecoder, ToolNames, TranslateOptions, ollama_request,
+    ollama_response, openai_request, openai_response, parse_request, stream_translator,
 )
 from ._reader import ExchangeRecord, body_bytes
 
@@ -83,10 +83,9 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     _, _, client_chunks = exchange.response("client")
     recorded_client = b"".join(c.data for c in client_chunks)
     if status == 200 and meta.get("stream"):
-        kw = dict(model=req.model, backend_model=model.get("backend"), backend=meta.get("backend") or "the backend",
-                  input_tokens=req.estimated_input_tokens, tools=req.tools, repair=options.repair)
-        t = (OllamaStreamTranslator(num_ctx=options.num_ctx, **kw) if form == "ollama"
-             else OpenAIStreamTranslator(names=names, **kw))
+        t = stream_translator(form, options=options, names=names, model=req.model,
+                              backend_model=model.get("backend"), backend=meta.get("backend") or "the backend",
+                              input_tokens=req.estimated_input_tokens, tools=req.tools)
         out = b"".join(t.feed(c.data) for c in chunks) + t.flush()
         diffs.append(_diff("client stream", _event_lines(recorded_client), _event_lines(out)))
     elif status == 200:
