@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 try:
-    import inspector.gateway.replayer  # noqa: F401
+    import inspector.gateway  # noqa: F401
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inspector.gateway.replayer import Replayer
+from inspector.gateway import replay_addons
 
-addons = [Replayer()]
+addons = replay_addons()

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 try:
-    import inspector.gateway.addons  # noqa: F401
+    import inspector.gateway  # noqa: F401
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inspector.gateway.addons import all_addons
+from inspector.gateway import all_addons
 
 addons = all_addons()

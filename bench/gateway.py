@@ -25,10 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
-from support.backends import Call, Reply, RENDER  # noqa: E402
-from support.gateway import MITMDUMP, free_port, wait_port  # noqa: E402
+from inspector.testing.backends import Call, Reply, RENDER  # noqa: E402
+from inspector.testing.gateway import MITMDUMP, free_port, wait_port  # noqa: E402
 
 from inspector.protocol import (  # noqa: E402
     OllamaStreamTranslator, OpenAIStreamTranslator, TranslateOptions, ollama_request, openai_request,

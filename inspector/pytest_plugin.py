@@ -14,85 +14,60 @@ Fixtures for projects that test against recorded Claude Code / Anthropic traffic
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from .recording import ReplayIndex, list_sessions, retranslate
+from .recording import ReplayIndex, SessionRecord, list_sessions, retranslate
+from .recording._play import as_requested, play, wants_stream
+from .transport import Reply, Request, ThreadedServer
 
-__all__ = ["ReplayServer", "anthropic_replay", "translation_regression"]
+__all__ = ["RecordingServer", "anthropic_replay", "translation_regression"]
 
 
-def _sessions(path: Path):
+def _sessions(path: Path) -> list[SessionRecord]:
     path = Path(path)
     if (path / "session.json").exists():
         return [s for s in list_sessions(path.parent) if s.path == path]
     return list_sessions(path)
 
 
-class ReplayServer:
-    """A loopback HTTP server answering from recordings (``with ReplayServer(path) as url:``)."""
+class RecordingServer:
+    """A loopback HTTP server answering from recordings (``with RecordingServer(path) as url:``).
+
+    The same matching and the same answers as ``inspector replay``, without mitmproxy."""
 
     def __init__(self, path: Path | str, *, speed: float = 0.0) -> None:
         self.index = ReplayIndex(_sessions(Path(path)))
         self.speed = speed
         self.misses: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = ThreadedServer(self._serve)
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    async def _serve(self, request: Request, reply: Reply) -> None:
+        answer = self.index.answer(request.method, request.target, request.body)
+        if answer.miss:
+            self.misses.append(answer.miss)
+        await play(as_requested(answer, stream=wants_stream(request.body)), reply, speed=self.speed)
 
     def __enter__(self) -> str:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self.url
+        return self._server.start()
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _handler(self):
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _answer(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                answer = server.index.answer(self.command, self.path, body)
-                if answer.miss:
-                    server.misses.append(answer.miss)
-                self.send_response(answer.status)
-                for k, v in answer.headers:
-                    self.send_header(k, v)
-                self.send_header("transfer-encoding", "chunked")
-                self.end_headers()
-                last = 0.0
-                for chunk in answer.chunks:
-                    if server.speed and chunk.t is not None:
-                        time.sleep(max(0.0, chunk.t - last) / server.speed)
-                        last = chunk.t
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk.data), chunk.data))
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
-
-            do_GET = do_POST = do_HEAD = _answer
-
-        return Handler
+        self._server.stop()
 
 
 @pytest.fixture
 def anthropic_replay() -> Iterator[Callable[..., str]]:
     """``url = anthropic_replay("recordings/SESSION", speed=0)``: an Anthropic base URL."""
-    servers: list[ReplayServer] = []
+    servers: list[RecordingServer] = []
 
     def start(path: Path | str, *, speed: float = 0.0) -> str:
-        server = ReplayServer(path, speed=speed)
+        server = RecordingServer(path, speed=speed)
         servers.append(server)
         return server.__enter__()
 

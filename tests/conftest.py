@@ -1,10 +1,12 @@
-import sys
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from inspector.testing.claude import VERSION, claude_binary
+
 TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))  # the support package: sdk, backends, gateway
 
 DATA = TESTS / "data"
 
@@ -19,3 +21,18 @@ def claude_code_request() -> bytes:
 def claude_code_tool_result_request() -> bytes:
     """The same session's second turn: it carries the Write tool_result."""
     return (DATA / "claude-code-tool-result-request.json").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def claude() -> Path:
+    """The pinned Claude Code binary. ``make test`` installs it (and says where in CLAUDE_CODE_BIN):
+    missing there is a failure, not a skip."""
+    exe = claude_binary()
+    if exe is None:
+        if os.environ.get("CLAUDE_CODE_BIN") or os.environ.get("CI"):
+            pytest.fail(f"the pinned Claude Code binary is missing under {os.environ.get('CLAUDE_CODE_BIN')}: "
+                        f"`make test` installs it into .cache/")
+        pytest.skip("Claude Code binary not installed: run `make claude-code`")
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert VERSION in out.stdout
+    return exe

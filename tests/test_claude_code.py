@@ -1,47 +1,14 @@
 """The real Claude Code CLI (pinned 2.1.328, installed by the Makefile) through the gateway."""
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from support.backends import ScriptedBackend, has_tool_result, write_file_brain
-from support.gateway import ROOT, Gateway
+from inspector.testing.backends import ScriptedBackend, has_tool_result, write_file_brain
+from inspector.testing.claude import run_claude
+from inspector.testing.gateway import REPLAY_SCRIPT, Gateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.claude]
-
-VERSION = "2.1.328"
-
-
-def claude_binary() -> Path | None:
-    base = Path(os.environ.get("CLAUDE_CODE_BIN") or ROOT / ".cache" / f"claude-code-{VERSION}")
-    exe = base / "node_modules" / "@anthropic-ai" / "claude-code-linux-x64" / "claude"
-    return exe if exe.exists() else None
-
-
-@pytest.fixture(scope="module")
-def claude() -> Path:
-    exe = claude_binary()
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("the pinned Claude Code binary is missing: `make test` installs it into .cache/")
-        pytest.skip("Claude Code binary not installed: run `make claude-code`")
-    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
-    assert VERSION in out.stdout
-    return exe
-
-
-def run_claude(exe: Path, base_url: str, cwd: Path, home: Path, prompt: str, *, auth: str = "key"):
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "ANTHROPIC_BASE_URL": base_url,
-           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "TERM": "dumb"}
-    if auth == "key":
-        env["ANTHROPIC_API_KEY"] = "sk-ant-api03-test-secret"
-    else:
-        env["ANTHROPIC_AUTH_TOKEN"] = "inspector-local-token"
-    return subprocess.run([str(exe), "-p", prompt, "--allowedTools", "Write"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=240)
-
 
 @pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
 def test_write_tool_round_trip(claude, form, tmp_path):
@@ -69,7 +36,8 @@ def test_write_tool_round_trip(claude, form, tmp_path):
         blocks = [b for m in second["messages"] if isinstance(m["content"], list) for b in m["content"]]
         result_block = next(b for b in blocks if b.get("type") == "tool_result")
         assert result_block["tool_use_id"] == "call_write_1"
-        assert chats[0].headers["x-api-key"] == "sk-ant-api03-test-secret"
+        # Claude Code's key is for Anthropic's own hosts: a local Anthropic-native backend never sees it.
+        assert "x-api-key" not in chats[0].headers and "authorization" not in chats[0].headers
         return
     tool_msg = next(m for m in second["messages"] if m["role"] == "tool")
     call = next(c for m in second["messages"] for c in m.get("tool_calls") or [])
@@ -90,7 +58,7 @@ def test_write_tool_round_trip(claude, form, tmp_path):
 
 def test_record_then_replay_with_the_backend_gone(claude, tmp_path):
     from inspector.recording import list_sessions
-    from support.gateway import free_port
+    from inspector.testing.gateway import free_port
 
     work, record_dir = tmp_path / "work", tmp_path / "recordings"
     work.mkdir()
@@ -123,7 +91,7 @@ def test_record_then_replay_with_the_backend_gone(claude, tmp_path):
     # The backend is gone; a new Claude Code run (new HOME, new session) is answered from the recording.
     target.unlink()
     dead = f"http://127.0.0.1:{free_port()}"
-    with Gateway(dead, backend=None, script=ROOT / "addons" / "replay.py", replay_dir=str(record_dir),
+    with Gateway(dead, backend=None, script=REPLAY_SCRIPT, replay_dir=str(record_dir),
                  replay_speed="0") as gw:
         home = tmp_path / "home2"
         home.mkdir()
@@ -134,7 +102,7 @@ def test_record_then_replay_with_the_backend_gone(claude, tmp_path):
 
 
 def test_a_missing_model_tells_the_claude_code_user_what_to_do(claude, tmp_path):
-    from support.backends import Reply
+    from inspector.testing.backends import Reply
     with ScriptedBackend("ollama", [Reply(status=404, error="model 'qwen9:7b' not found")]) as backend:
         with Gateway(backend.url, backend="ollama", model="qwen9:7b") as gw:
             result = run_claude(claude, gw.url, tmp_path, tmp_path, "hello")

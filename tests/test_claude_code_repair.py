@@ -2,9 +2,9 @@
 
 import pytest
 
-from support.backends import Call, Reply, ScriptedBackend, scripted_brain, tool_results
-from support.gateway import Gateway
-from test_claude_code import claude, run_claude  # noqa: F401 - the fixture and the runner
+from inspector.testing.backends import Call, Reply, ScriptedBackend, scripted_brain, tool_results
+from inspector.testing.gateway import Gateway
+from inspector.testing.claude import run_claude
 
 pytestmark = [pytest.mark.e2e, pytest.mark.claude]
 
@@ -23,7 +23,7 @@ def text_calls(path: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("style", ["hermes", "qwen-coder", "fenced", "bare"])
 @pytest.mark.parametrize("form", ["ollama", "openai"])
-def test_text_form_calls_complete_the_round_trip(claude, tmp_path, style, form):  # noqa: F811
+def test_text_form_calls_complete_the_round_trip(claude, tmp_path, style, form):
     target = tmp_path / "out.txt"
     printed = text_calls(str(target))[style]
     first = Reply(text=printed)
@@ -40,7 +40,7 @@ def test_text_form_calls_complete_the_round_trip(claude, tmp_path, style, form):
     assert any(r and r.startswith("text-call:") for r in rules)
 
 
-def test_broken_argument_json_is_repaired(claude, tmp_path):  # noqa: F811
+def test_broken_argument_json_is_repaired(claude, tmp_path):
     target = tmp_path / "fixed.txt"
     broken = Call("Write", "{'file_path': '" + str(target) + "', 'content': 'fixed',}", id="call_b1")
     with ScriptedBackend("openai", scripted_brain("openai", Reply(calls=[broken]), "Fixed.")) as backend:
@@ -49,7 +49,7 @@ def test_broken_argument_json_is_repaired(claude, tmp_path):  # noqa: F811
     assert result.returncode == 0 and target.read_text() == "fixed"
 
 
-def test_an_unrepairable_call_gets_a_clear_error_the_model_sees(claude, tmp_path):  # noqa: F811
+def test_an_unrepairable_call_gets_a_clear_error_the_model_sees(claude, tmp_path):
     missing_content = Call("Write", {"file_path": str(tmp_path / "never.txt")}, id="call_m1")
     with ScriptedBackend("ollama", scripted_brain("ollama", Reply(calls=[missing_content]), "Sorry.")) as backend:
         with Gateway(backend.url, backend="ollama", model="m", record_dir=str(tmp_path / "rec")) as gw:

@@ -48,7 +48,7 @@ def test_export_har_of_a_sample_session(tmp_path, capsys):
     import orjson
 
     from inspector.recording import list_sessions
-    from support.samples import samples_dir
+    from inspector.testing.samples import samples_dir
     root = samples_dir()
     session = list_sessions(root)[1]
     out = tmp_path / "s.har"
@@ -61,7 +61,7 @@ def test_export_har_of_a_sample_session(tmp_path, capsys):
 
 def test_diff_text_exit_status_like_diff(capsys):
     from inspector.recording import list_sessions
-    from support.samples import samples_dir
+    from inspector.testing.samples import samples_dir
     root = samples_dir()
     session = list_sessions(root)[1].name
     assert main(["diff", f"{session}#1", f"{session}#1", "--text", "--root", str(root)]) == 0

@@ -6,8 +6,8 @@ import pytest
 
 from inspector.cli import main
 from inspector.doctor import Doctor, mask
-from support.backends import Reply, ScriptedBackend
-from support.gateway import Gateway, free_port
+from inspector.testing.backends import Reply, ScriptedBackend
+from inspector.testing.gateway import Gateway, free_port
 
 pytestmark = pytest.mark.e2e
 GOOD = {"ANTHROPIC_AUTH_TOKEN": "inspector-local", "ANTHROPIC_MODEL": "claude-sonnet-4-5",

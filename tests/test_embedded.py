@@ -7,7 +7,7 @@ import pytest
 
 from inspector import embedded
 from inspector.protocol import stream_problems
-from support.gateway import ROOT, Gateway
+from inspector.testing.gateway import ROOT, Gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,7 @@ def test_claude_code_with_a_trimmed_setup_fits(backend, tmp_path):
     import os
     import subprocess
 
-    from test_claude_code import claude_binary
+    from inspector.testing.claude import claude_binary
     exe = claude_binary()
     if exe is None:
         pytest.skip("Claude Code binary not installed: run `make claude-code`")

@@ -3,7 +3,7 @@
     .venv/bin/python tools/make_samples.py [--out recordings]
 
 Each sample is Claude Code 2.1.328 (``make claude-code``) running ``-p`` through the
-gateway against a scripted loopback backend (tests/support/backends.py):
+gateway against a scripted loopback backend (inspector/testing/backends.py):
 
 * plain text, Ollama form — a question and a text answer;
 * tool round trip, OpenAI form — the model asks for Write, Claude Code writes the file
@@ -22,10 +22,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
-from support.backends import Reply, ScriptedBackend, write_file_brain  # noqa: E402
-from support.gateway import Gateway  # noqa: E402
+from inspector.testing.backends import Reply, ScriptedBackend, write_file_brain  # noqa: E402
+from inspector.testing.gateway import Gateway  # noqa: E402
 
 CLAUDE = ROOT / ".cache" / "claude-code-2.1.328" / "node_modules" / "@anthropic-ai" / "claude-code-linux-x64" / "claude"
 WORK = Path(tempfile.gettempdir()) / "inspector-sample"

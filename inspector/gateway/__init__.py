@@ -1,1 +1,38 @@
-"""The mitmproxy side: addons (glue) and the loopback relay (transport)."""
+"""The mitmproxy side: one addon per concern, and the pipeline a chunk takes.
+
+``auth``      GatewayAuth — loopback by default, a token when exposed
+``relay``     Relay — the loopback hop; runs each exchange through ``pipeline``
+``side``      SideTraffic — count_tokens, models, hello, telemetry, status answered locally
+``gateway``   Gateway — Messages calls translated (or passed through) and sent to the relay
+``recorder``  Recorder — every exchange saved (inspector/recording/SCHEMA.md)
+``colourlog`` ColourLog — one line per exchange in the terminal
+``replayer``  Replayer — answers from recordings (the replay script)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["all_addons", "replay_addons"]
+
+
+def all_addons() -> list[Any]:
+    """The gateway's addons, in hook order (``addons/translate.py`` registers exactly these)."""
+    from .auth import GatewayAuth
+    from .colourlog import ColourLog
+    from .gateway import Gateway
+    from .recorder import Recorder
+    from .relay import Relay
+    from .side import SideTraffic
+
+    relay = Relay()
+    gateway = Gateway(relay)
+    return [GatewayAuth(), relay, Recorder(), ColourLog(), SideTraffic(gateway), gateway]
+
+
+def replay_addons() -> list[Any]:
+    """The replay server's addons (``addons/replay.py``)."""
+    from .auth import GatewayAuth
+    from .replayer import Replayer
+
+    return [GatewayAuth(), Replayer()]

@@ -1,22 +1,40 @@
-"""The ``ColourLog`` addon: one readable entry per exchange in the mitmdump terminal."""
+"""The ``ColourLog`` addon: one readable entry per exchange in the mitmdump terminal.
+
+The colour log *is* the gateway's log: mitmproxy's own per-flow lines (``client connect``,
+``server connect``, ``<< 200 OK``) are turned off unless asked for — ``log_detail=events``, or
+mitmproxy's ``--set flow_detail=2`` (or more).
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from typing import Any
 
-from mitmproxy import ctx, exceptions
+from mitmproxy import addonmanager, ctx, exceptions
 from rich.console import Console
 
 from ..log import BodyView, EventLine, ExchangeLine
-from ..protocol import LineDecoder, MessageAccumulator, SSEDecoder
-from .exchange import Exchange
+from ..protocol import LineDecoder, SSEDecoder
+from .exchange import Direction, Exchange
 
-__all__ = ["ColourLog", "DETAILS"]
+__all__ = ["ColourLog", "DETAILS", "quiet_mitmproxy"]
 
 DETAILS = ("off", "summary", "bodies", "events")
 _DIGITS = re.compile(r"\d+")
+#: mitmproxy's loggers whose INFO lines are per-connection noise next to the colour log.
+_CHATTY = ("mitmproxy.proxy.server",)
+
+
+def quiet_mitmproxy(*, verbose: bool = False) -> None:
+    """mitmproxy's per-flow lines off (``flow_detail`` 1, mitmdump's default, becomes 0; connection
+    INFO lines are dropped), unless ``verbose``."""
+    o = ctx.options
+    if not verbose and "flow_detail" in o and o.flow_detail == 1:
+        o.flow_detail = 0
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
 
 
 class ColourLog:
@@ -29,37 +47,35 @@ class ColourLog:
         self._said: set[str] = set()
         self._decoders: dict[int, dict[str, Any]] = {}
 
-    def load(self, loader) -> None:
+    def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option("log_detail", str, "summary",
                           "Terminal log: off, summary (a line per exchange), bodies (and the bodies), "
-                          "events (and every stream event as it passes).", choices=DETAILS)
+                          "events (and every stream event as it passes, with mitmproxy's own flow lines).",
+                          choices=DETAILS)
 
     def configure(self, updated: set[str]) -> None:
         if "log_detail" in updated:
             if ctx.options.log_detail not in DETAILS:
                 raise exceptions.OptionsError(f"log_detail must be one of {', '.join(DETAILS)}")
             self.detail = ctx.options.log_detail
+            quiet_mitmproxy(verbose=self.detail == "events")
 
     # -- listener -------------------------------------------------------------------------------
     def exchange_started(self, ex: Exchange) -> None:
-        if self.detail in ("bodies", "events") and ex.form == "anthropic" and not ex.local:
-            self._decoders[id(ex)] = {"acc": MessageAccumulator()}
-
-    def exchange_response(self, ex: Exchange, direction: str, status: int, headers) -> None:
         pass
 
-    def exchange_chunk(self, ex: Exchange, direction: str, data: bytes) -> None:
-        state = self._decoders.get(id(ex))
-        if state is not None and direction == "client" and "acc" in state:
-            state["acc"].feed(data)
+    def exchange_response(self, ex: Exchange, direction: Direction, status: int,
+                          headers: list[tuple[str, str]]) -> None:
+        pass
+
+    def exchange_chunk(self, ex: Exchange, direction: Direction, data: bytes) -> None:
         if self.detail != "events" or ex.local:
             return
         state = self._decoders.setdefault(id(ex), {})
-        key = f"dec_{direction}"
-        if key not in state:
-            ndjson = direction == "backend" and ex.form == "ollama"
-            state[key] = LineDecoder() if ndjson else SSEDecoder(comments=True)
-        decoder = state[key]
+        decoder = state.get(direction)
+        if decoder is None:
+            ndjson = direction == "backend" and ex.form.framing == "ndjson"
+            decoder = state[direction] = LineDecoder() if ndjson else SSEDecoder(comments=True)
         for item in decoder.decode(data):
             if isinstance(item, bytes):
                 self.console.print(EventLine(direction, "line", item.decode("utf-8", "replace")))
@@ -69,7 +85,7 @@ class ColourLog:
                 self.console.print(EventLine(direction, item.event or "data", item.data))
 
     def exchange_ended(self, ex: Exchange) -> None:
-        state = self._decoders.pop(id(ex), None)
+        self._decoders.pop(id(ex), None)
         if self.detail == "off":
             return
         summary = ex.final or ex.summary()
@@ -84,16 +100,15 @@ class ColourLog:
             summary = {**summary, "notes_shown": fresh}
         self.console.print(ExchangeLine(summary, when=ex.started_wall))
         if self.detail in ("bodies", "events"):
-            self._bodies(ex, state or {})
+            self._bodies(ex)
 
-    def _bodies(self, ex: Exchange, state: dict[str, Any]) -> None:
+    def _bodies(self, ex: Exchange) -> None:
         if ex.client_request and ex.client_request.get("body"):
             self.console.print(BodyView(f"{ex.client_request['method']} {ex.client_request['path']}",
-                                        ex.client_request["body"]))
-        if ex.backend_request and ex.backend_request.get("body") and ex.form != "anthropic":
-            self.console.print(BodyView(f"→ {ex.form} {ex.backend_request['url']}", ex.backend_request["body"]))
-        enc = getattr(ex.translator, "encoder", None)
-        if enc is not None and enc.finished and enc.stop_reason:
-            self.console.print(BodyView("response (as Claude Code sees it)", enc.message()))
-        elif "acc" in state and state["acc"].message:
-            self.console.print(BodyView("response", state["acc"].message))
+                                        ex.client_request.get("json") or ex.client_request["body"]))
+        if ex.backend_request and ex.backend_request.get("body") and ex.form.translates:
+            self.console.print(BodyView(f"→ {ex.form.name} {ex.backend_request['url']}",
+                                        ex.backend_request.get("json") or ex.backend_request["body"]))
+        message = ex.processor.message() if ex.processor is not None else ex.answer
+        if message:
+            self.console.print(BodyView("response (as Claude Code sees it)", message))

@@ -1,87 +1,113 @@
-"""Per-flow state of one exchange going through the gateway, and who listens to it."""
+"""One exchange going through the gateway — its identity, its timings, its live handles — and the
+listeners (recorder, colour log, exporters) that are told about it."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, runtime_checkable
 
-from ..protocol import Notes
+from ..protocol import BackendForm, Notes, RequestKind, StreamProcessor, StreamResult, ToolNames, TranslateOptions
 
-__all__ = ["Exchange", "ExchangeListener"]
+if TYPE_CHECKING:
+    from ..recording import ExchangeWriter
+
+__all__ = ["Direction", "Exchange", "ExchangeListener", "Listeners", "Mode", "RequestSnapshot"]
+
+log = logging.getLogger("inspector")
+
+Direction = Literal["backend", "client"]
+Mode = Literal["reverse", "regular"]
+Headers = list[tuple[str, str]]
+
+
+class RequestSnapshot(TypedDict, total=False):
+    """A request as it was at one moment (what the recorder writes; secrets redacted on write)."""
+
+    method: str
+    path: str
+    url: str
+    headers: Headers
+    body: bytes
+    content_type: str
+    #: The body already parsed (saves the recorder parsing it again).
+    json: Any
 
 
 @dataclass(slots=True)
 class Exchange:
-    form: str  # ollama | openai | anthropic
-    kind: str  # messages | count_tokens | models | hello | event_logging | other
+    form: BackendForm
+    kind: RequestKind
+    mode: Mode = "reverse"
+    # -- what it is --------------------------------------------------------------------------------
     client_model: str = ""
     backend_model: str = ""
     backend: str = ""  # origin + base path of the backend
     stream: bool = False
-    notes: Notes = field(default_factory=Notes)
-    translator: Any = None  # a StreamTranslator or AnthropicStreamObserver while streaming
-    names: Any = None  # ToolNames for OpenAI-form name mapping
-    input_estimate: int = 0
-    mode: str = "reverse"  # reverse | regular
     local: bool = False  # answered by the gateway itself
     client: str = ""  # the client's user-agent
     session_id: str | None = None
     id_source: str = "none"
     purpose: str = "main"
-    client_request: dict[str, Any] | None = None
-    backend_request: dict[str, Any] | None = None
+    notes: Notes = field(default_factory=Notes)
+    # -- the requests --------------------------------------------------------------------------------
+    client_request: RequestSnapshot | None = None
+    backend_request: RequestSnapshot | None = None
+    options: TranslateOptions | None = None
+    tools: list[dict[str, Any]] | None = None  # the offered tools (names and input schemas)
+    names: ToolNames | None = None  # OpenAI-form tool name mapping
+    input_estimate: int = 0
+    tool_results: list[dict[str, Any]] = field(default_factory=list)
+    # -- live handles ----------------------------------------------------------------------------------
+    processor: StreamProcessor | None = None  # translator or passthrough observer, while streaming
+    answer: dict[str, Any] | None = None  # a whole (non-streamed) Message or error body sent to the client
+    writer: ExchangeWriter | None = None  # the recording, when recording
+    # -- how it went ---------------------------------------------------------------------------------
     backend_status: int | None = None
     client_status: int | None = None
     incomplete: str | None = None
+    aborted_by: Literal["client", "backend", "gateway"] | None = None
     started_wall: float = field(default_factory=time.time)
     started: float = field(default_factory=time.monotonic)
-    first_byte: float | None = None
-    first_token: float | None = None
+    first_byte: float | None = None  # the backend's response head
+    first_token: float | None = None  # the first content delta sent to the client
     ended: float | None = None
-    recorder: Any = None  # the ExchangeWriter, when recording
-    options: dict[str, Any] | None = None  # the TranslateOptions used (for regression re-runs)
-    client_json: Any = None  # the client body, already parsed (the recorder need not parse it again)
-    backend_json: Any = None  # the body sent to the backend, before serialisation
     final: dict[str, Any] | None = None  # the summary, once the exchange has ended
-    tools: list[dict[str, Any]] | None = None  # the offered tools (names and input schemas)
 
     def _ms(self, t: float | None) -> float | None:
         return round((t - self.started) * 1000, 1) if t is not None else None
 
+    def result(self) -> StreamResult:
+        if self.processor is not None:
+            return self.processor.result()
+        a = self.answer
+        if isinstance(a, dict) and a.get("type") == "message":
+            usage = a.get("usage") if isinstance(a.get("usage"), dict) else {}
+            return StreamResult(
+                message_id=a.get("id"), stop_reason=a.get("stop_reason"),
+                usage={k: v for k, v in usage.items() if isinstance(v, int)},
+                tool_calls=[{"name": b.get("name"), "id": b.get("id"), "input": b.get("input")}
+                            for b in a.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"])
+        return StreamResult()
+
     @property
     def error(self) -> dict[str, str] | None:
-        err = getattr(self.translator, "error", None)
+        err = self.processor.error if self.processor is not None else None
         if err is not None:
             return {"type": err.type, "message": err.message}
+        a = self.answer
+        if isinstance(a, dict) and a.get("type") == "error" and isinstance(a.get("error"), dict):
+            return {"type": str(a["error"].get("type")), "message": str(a["error"].get("message"))}
         errors = self.notes.of("error")
         return {"type": "error", "message": errors[-1].message} if errors else None
 
-    def usage(self) -> dict[str, int]:
-        t = self.translator
-        enc = getattr(t, "encoder", None)
-        if enc is not None and enc.finished and enc.stop_reason:
-            return {"input_tokens": enc.input_tokens, "output_tokens": enc.output_tokens or 0}
-        usage = getattr(t, "usage", None) or {}
-        return {k: v for k, v in usage.items() if k in ("input_tokens", "output_tokens") and isinstance(v, int)}
-
-    def tool_calls(self) -> list[dict[str, Any]]:
-        t = self.translator
-        enc = getattr(t, "encoder", None)
-        if enc is not None:
-            return [{"name": b["name"], "id": b["id"], "input": b["input"]}
-                    for b in enc.content if b.get("type") == "tool_use"]
-        return [{"name": n} for n in getattr(t, "tool_calls", None) or []]
-
-    def stop_reason(self) -> str | None:
-        t = self.translator
-        enc = getattr(t, "encoder", None)
-        return getattr(enc, "stop_reason", None) or getattr(t, "stop_reason", None)
-
     def summary(self) -> dict[str, Any]:
-        """What ``exchange.json`` and the colour log say about the exchange."""
-        return {
-            "form": self.form, "kind": self.kind, "purpose": self.purpose, "mode": self.mode,
+        """What ``exchange.json`` and the colour log say about the exchange (SCHEMA.md)."""
+        r = self.result()
+        out: dict[str, Any] = {
+            "form": self.form.name, "kind": self.kind, "purpose": self.purpose, "mode": self.mode,
             "local": self.local, "stream": self.stream, "client": self.client,
             "session_id": self.session_id,
             "model": {"requested": self.client_model, "backend": self.backend_model},
@@ -90,20 +116,87 @@ class Exchange:
             "timing_ms": {"backend_first_byte": self._ms(self.first_byte),
                           "first_token": self._ms(self.first_token),
                           "total": self._ms(self.ended or time.monotonic())},
-            "usage": self.usage(), "stop_reason": self.stop_reason(), "tool_calls": self.tool_calls(),
-            "error": self.error, "incomplete": self.incomplete, "notes": self.notes.as_list(),
-            "translate_options": self.options,
+            "message_id": r.message_id,
+            "usage": r.usage or {}, "stop_reason": r.stop_reason, "tool_calls": r.tool_calls or [],
+            "tool_results": self.tool_results,
+            "error": self.error, "incomplete": self.incomplete, "aborted_by": self.aborted_by,
+            "notes": self.notes.as_list(),
+            "translate_options": _options_dict(self.options),
         }
+        return out
 
 
+def _options_dict(options: TranslateOptions | None) -> dict[str, Any] | None:
+    if options is None:
+        return None
+    return {name: getattr(options, name) for name in options.__dataclass_fields__}
+
+
+@runtime_checkable
 class ExchangeListener(Protocol):
-    """Told about every exchange the gateway handles (the recorder and the colour log)."""
+    """Told about every exchange the gateway handles. Any loaded addon with these four methods is
+    one (the recorder, the colour log, exporters — or a script of your own)."""
 
     def exchange_started(self, ex: Exchange) -> None: ...
 
-    def exchange_response(self, ex: Exchange, direction: str, status: int,
-                          headers: list[tuple[str, str]]) -> None: ...
+    def exchange_response(self, ex: Exchange, direction: Direction, status: int, headers: Headers) -> None: ...
 
-    def exchange_chunk(self, ex: Exchange, direction: str, data: bytes) -> None: ...
+    def exchange_chunk(self, ex: Exchange, direction: Direction, data: bytes) -> None: ...
 
     def exchange_ended(self, ex: Exchange) -> None: ...
+
+
+class Listeners:
+    """The listeners, called directly (typed, no string dispatch); a listener's bug is logged once
+    and never reaches the traffic."""
+
+    __slots__ = ("items", "_failed")
+
+    def __init__(self, items: Iterable[ExchangeListener] = ()) -> None:
+        self.items: list[ExchangeListener] = list(items)
+        self._failed: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def _broken(self, listener: object, what: str) -> None:
+        key = f"{type(listener).__name__}.{what}"
+        if key not in self._failed:
+            self._failed.add(key)
+            log.exception(f"gateway: {key} failed (traffic unaffected; said once)")
+
+    def started(self, ex: Exchange) -> None:
+        for listener in self.items:
+            try:
+                listener.exchange_started(ex)
+            except Exception:  # noqa: BLE001
+                self._broken(listener, "exchange_started")
+
+    def response(self, ex: Exchange, direction: Direction, status: int, headers: Headers) -> None:
+        if direction == "client":
+            ex.client_status = status
+        else:
+            ex.backend_status = status
+        for listener in self.items:
+            try:
+                listener.exchange_response(ex, direction, status, headers)
+            except Exception:  # noqa: BLE001
+                self._broken(listener, "exchange_response")
+
+    def chunk(self, ex: Exchange, direction: Direction, data: bytes) -> None:
+        for listener in self.items:
+            try:
+                listener.exchange_chunk(ex, direction, data)
+            except Exception:  # noqa: BLE001
+                self._broken(listener, "exchange_chunk")
+
+    def ended(self, ex: Exchange) -> dict[str, Any]:
+        if ex.ended is None:
+            ex.ended = time.monotonic()
+        ex.final = summary = ex.summary()
+        for listener in self.items:
+            try:
+                listener.exchange_ended(ex)
+            except Exception:  # noqa: BLE001
+                self._broken(listener, "exchange_ended")
+        return summary

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mitmproxy import ctx
+from mitmproxy import addonmanager, ctx
 
-from ..recording import RecordingStore, Redactor
-from ..recording._schema import utc_iso
-from .exchange import Exchange
+from ..recording import RecordingStore, Redactor, utc_iso
+from .exchange import Direction, Exchange
 
 __all__ = ["Recorder"]
 
@@ -25,7 +24,7 @@ class Recorder:
     def __init__(self) -> None:
         self.store: RecordingStore | None = None
 
-    def load(self, loader) -> None:
+    def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option("record", bool, True, "Record every exchange under record_dir.")
         loader.add_option("record_dir", str, "recordings",
                           "Where sessions are recorded (one folder per Claude Code session).")
@@ -59,20 +58,21 @@ class Recorder:
     def exchange_started(self, ex: Exchange) -> None:
         if self.store is None or ex.client_request is None:
             return
-        ex.recorder = self.store.exchange(
+        ex.writer = self.store.exchange(
             session_id=ex.session_id, id_source=ex.id_source, client=ex.client, kind=ex.kind,
             meta={"started": utc_iso(ex.started_wall)})
-        if ex.recorder is not None:
-            ex.recorder.requests(ex.client_request, ex.backend_request)
+        if ex.writer is not None:
+            ex.writer.requests(ex.client_request, ex.backend_request)
 
-    def exchange_response(self, ex: Exchange, direction: str, status: int, headers) -> None:
-        if ex.recorder is not None:
-            ex.recorder.response_head(direction, status, headers)
+    def exchange_response(self, ex: Exchange, direction: Direction, status: int,
+                          headers: list[tuple[str, str]]) -> None:
+        if ex.writer is not None:
+            ex.writer.response_head(direction, status, headers)
 
-    def exchange_chunk(self, ex: Exchange, direction: str, data: bytes) -> None:
-        if ex.recorder is not None:
-            ex.recorder.chunk(direction, data)
+    def exchange_chunk(self, ex: Exchange, direction: Direction, data: bytes) -> None:
+        if ex.writer is not None:
+            ex.writer.chunk(direction, data)
 
     def exchange_ended(self, ex: Exchange) -> None:
-        if ex.recorder is not None:
-            ex.recorder.finish({**(ex.final or ex.summary()), "complete": ex.incomplete is None})
+        if ex.writer is not None:
+            ex.writer.finish({**(ex.final or ex.summary()), "complete": ex.incomplete is None})

@@ -1,114 +1,66 @@
 """The ``Replayer`` addon: answer Claude Code from recordings, no backend needed.
 
 ``mitmdump -s addons/replay.py --mode reverse:http://127.0.0.1:9 -p 4000 --set replay_dir=DIR``.
-Matching is on the conversation (``inspector.recording._replay``). Streams replay as
-recorded, with the original timing (``replay_speed=1``), faster (``2``) or at once (``0``).
+Matching is on the conversation (``inspector.recording._replay``; the closest-match search of a
+miss runs in a worker thread, so the event loop stays free). Every answer goes through a
+loopback server (mitmproxy cannot stream a response an addon makes), paced as recorded
+(``replay_speed=1``), faster (``2``) or at once (``0``). A miss is a 400 whose message Claude Code
+prints as it is: it names the closest recording and the first difference.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
+import secrets
 from pathlib import Path
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import addonmanager, ctx, exceptions, http
 
-from ..recording import Chunk, ReplayIndex, list_sessions
+from ..recording import Answer, ReplayIndex, list_sessions
+from ..recording._play import as_requested, play, wants_stream
+from ..transport import LoopbackServer, Reply, Request
+from .colourlog import quiet_mitmproxy
 
-__all__ = ["ReplayServer", "Replayer"]
+__all__ = ["Replayer", "sessions_of"]
 
 log = logging.getLogger("inspector")
 
 
-class ReplayServer:
-    """Loopback server that plays registered chunk lists with their recorded gaps.
-
-    mitmproxy cannot stream a response an addon makes, so timed replays are fetched
-    from here (``x-inspector-replay: TOKEN``) and streamed through mitmproxy as usual.
-    """
-
-    def __init__(self) -> None:
-        self.plays: dict[str, tuple[int, list[tuple[str, str]], list[Chunk], float]] = {}
-        self._ids = itertools.count(1)
-        self.server: asyncio.AbstractServer | None = None
-        self.port = 0
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self.port
-
-    async def stop(self) -> None:
-        if self.server:
-            self.server.close()
-
-    def register(self, status: int, headers: list[tuple[str, str]], chunks: list[Chunk], speed: float) -> str:
-        token = str(next(self._ids))
-        self.plays[token] = (status, headers, chunks, speed)
-        return token
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except asyncio.IncompleteReadError:
-                    break
-                token, length = "", 0
-                for line in head.split(b"\r\n")[1:]:
-                    k, _, v = line.partition(b":")
-                    if k.strip().lower() == b"x-inspector-replay":
-                        token = v.strip().decode()
-                    elif k.strip().lower() == b"content-length":
-                        length = int(v)
-                if length:
-                    await reader.readexactly(length)
-                status, headers, chunks, speed = self.plays.pop(token, (404, [], [], 0))
-                lines = [f"HTTP/1.1 {status} Replay".encode()]
-                lines += [f"{k}: {v}".encode() for k, v in headers]
-                writer.write(b"\r\n".join([*lines, b"transfer-encoding: chunked"]) + b"\r\n\r\n")
-                last = 0.0
-                for chunk in chunks:
-                    if chunk.t is not None and speed > 0:
-                        await asyncio.sleep(max(0.0, chunk.t - last) / speed)
-                        last = chunk.t
-                    writer.write(b"%x\r\n%s\r\n" % (len(chunk.data), chunk.data))
-                    await writer.drain()
-                writer.write(b"0\r\n\r\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                writer.close()
+def sessions_of(root: Path) -> list:
+    """A recording folder's sessions, or the one session a session folder is."""
+    if (root / "session.json").exists():
+        return [s for s in list_sessions(root.parent) if s.path == root]
+    return list_sessions(root)
 
 
 class Replayer:
     def __init__(self) -> None:
         self.index: ReplayIndex | None = None
-        self.server = ReplayServer()
         self.speed = 1.0
+        self.server = LoopbackServer(self._serve)
+        self.plays: dict[str, Answer] = {}
 
-    def load(self, loader) -> None:
+    def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option("replay_dir", str, "", "Recording directory (or one session folder) to answer from.")
         loader.add_option("replay_speed", str, "1",
                           "Stream timing: 1 = as recorded, 2 = twice as fast, 0 = all at once.")
 
     def configure(self, updated: set[str]) -> None:
+        if "flow_detail" in updated:
+            quiet_mitmproxy()
         if "replay_speed" in updated:
             try:
                 self.speed = float(ctx.options.replay_speed)
-                assert self.speed >= 0
-            except (ValueError, AssertionError):
+                if self.speed < 0:
+                    raise ValueError
+            except ValueError:
                 raise exceptions.OptionsError("replay_speed must be a number >= 0 (0 = instant)") from None
         if "replay_dir" in updated:
             root = Path(ctx.options.replay_dir).expanduser()
             if not ctx.options.replay_dir or not root.is_dir():
                 raise exceptions.OptionsError(f"replay_dir {ctx.options.replay_dir!r} is not a folder of recordings")
-            sessions = [s for s in list_sessions(root)] if not (root / "session.json").exists() \
-                else [s for s in list_sessions(root.parent) if s.path == root]
+            sessions = sessions_of(root)
             self.index = ReplayIndex(sessions)
             log.info(f"replay: {self.index.count} recorded Messages exchanges in {len(sessions)} sessions "
                      f"from {root}")
@@ -125,19 +77,30 @@ class Replayer:
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or self.index is None:
             return
-        answer = self.index.answer(flow.request.method, flow.request.path, flow.request.get_content() or b"")
+        r = flow.request
+        body = r.get_content() or b""
+        index = self.index
+        # The closest-match search of a miss can take a while on a long conversation.
+        answer = await asyncio.to_thread(index.answer, r.method, r.path, body)
         if answer.miss:
             log.warning(f"replay: {answer.miss}")
-        if answer.streamed and self.speed > 0:
-            token = self.server.register(answer.status, answer.headers, answer.chunks, self.speed)
-            flow.request.headers["x-inspector-replay"] = token
-            flow.request.scheme, flow.request.host, flow.request.port = "http", "127.0.0.1", self.server.port
-            return
-        if answer.source is not None and self.speed and answer.chunks and answer.chunks[-1].t:
-            await asyncio.sleep(answer.chunks[-1].t / self.speed)
-        flow.response = http.Response.make(
-            answer.status, answer.body, http.Headers([(k.encode(), v.encode()) for k, v in answer.headers]))
+        elif answer.source is not None:
+            log.info(f"replay: {r.method} {r.path.split('?', 1)[0]} ← {answer.source.ref}")
+        answer = as_requested(answer, stream=wants_stream(body))
+        token = secrets.token_urlsafe(18)
+        self.plays[token] = answer
+        r.scheme, r.host, r.port = "http", "127.0.0.1", self.server.port
+        r.path = "/" + token
+        r.headers = http.Headers(host=f"127.0.0.1:{self.server.port}")
+        r.content = b""
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if "x-inspector-replay" in flow.request.headers and flow.response is not None:
+        if flow.request.host == "127.0.0.1" and flow.request.port == self.server.port and flow.response:
             flow.response.stream = True
+
+    async def _serve(self, request: Request, reply: Reply) -> None:
+        answer = self.plays.pop(request.path.lstrip("/"), None)
+        if answer is None:
+            reply.whole(404, b"no such replay", [("content-type", "text/plain")])
+            return
+        await play(answer, reply, speed=self.speed)

@@ -1,5 +1,6 @@
-"""mitmdump script form of the gateway for installs without the repository's ``addons/`` folder."""
+"""mitmdump script form of the gateway, shipped in the package: ``mitmdump -s $(inspector script)``
+works without the repository's ``addons/`` folder."""
 
-from inspector.gateway.addons import all_addons
+from inspector.gateway import all_addons
 
 addons = all_addons()

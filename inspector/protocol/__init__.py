@@ -15,26 +15,34 @@ from ._anthropic import (
     sse_event,
 )
 from ._decoders import LineDecoder, ServerSentEvent, SSEDecoder
-from ._forms import stream_translator
-from ._grammar import stream_problems
 from ._errors import GatewayError, backend_error, backend_unreachable, error_message_of, garbage_error
-from ._notes import Note, Notes
-from ._ollama import OllamaStreamTranslator, ollama_request, ollama_response
-from ._openai import OpenAIStreamTranslator, openai_request, openai_response
+from ._form import BackendForm, FormName, StreamProcessor, StreamResult
+from ._forms import FORM_NAMES, FORMS, get_form, stream_translator
+from ._grammar import stream_problems
+from ._notes import Note, NoteKind, Notes
+from ._ollama import OLLAMA, OllamaForm, OllamaStreamTranslator, ollama_request, ollama_response
+from ._openai import OPENAI, OpenAIForm, OpenAIStreamTranslator, openai_request, openai_response
 from ._options import TranslateOptions
-from ._passthrough import AnthropicStreamObserver
+from ._passthrough import ANTHROPIC, AnthropicForm, AnthropicStreamObserver
 from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request
 from ._routing import ModelRouter, parse_model_map
-from ._side import SIDE_PATHS, STATUS_PATH, count_tokens, models_page, request_kind
+from ._side import STATUS_PATH, RequestKind, SideAnswer, count_tokens, models_page, request_kind, side_answer
 from ._stream import StreamTranslator
 from ._tools import ToolNames, parse_arguments, tool_use_id
 
 __all__ = [
+    "ANTHROPIC",
     "ERROR_TYPE_BY_STATUS",
-    "SIDE_PATHS",
+    "FORMS",
+    "FORM_NAMES",
+    "OLLAMA",
+    "OPENAI",
     "STATUS_PATH",
+    "AnthropicForm",
     "AnthropicRequest",
     "AnthropicStreamObserver",
+    "BackendForm",
+    "FormName",
     "GatewayError",
     "InvalidRequest",
     "LineDecoder",
@@ -42,11 +50,18 @@ __all__ = [
     "MessageStreamEncoder",
     "ModelRouter",
     "Note",
+    "NoteKind",
     "Notes",
+    "OllamaForm",
     "OllamaStreamTranslator",
+    "OpenAIForm",
     "OpenAIStreamTranslator",
+    "RequestKind",
     "SSEDecoder",
     "ServerSentEvent",
+    "SideAnswer",
+    "StreamProcessor",
+    "StreamResult",
     "StreamTranslator",
     "ToolNames",
     "TranslateOptions",
@@ -57,6 +72,7 @@ __all__ = [
     "error_message_of",
     "error_type_for_status",
     "garbage_error",
+    "get_form",
     "load_json_object",
     "models_page",
     "new_message_id",
@@ -69,6 +85,7 @@ __all__ = [
     "parse_model_map",
     "parse_request",
     "request_kind",
+    "side_answer",
     "sse_event",
     "stream_problems",
     "stream_translator",

@@ -23,6 +23,8 @@ class MessageAccumulator:
         self.message: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.events = 0
+        #: message_stop was seen.
+        self.stopped = False
         self._json: dict[int, list[str]] = {}
 
     def feed(self, chunk: bytes) -> list[Any]:
@@ -45,9 +47,14 @@ class MessageAccumulator:
             data = orjson.loads(sse.data)
         except orjson.JSONDecodeError:
             return
+        if not isinstance(data, dict):
+            return
         self.events += 1
         if name == "error":
             self.error = data.get("error") or data
+            return
+        if name == "message_stop":
+            self.stopped = True
             return
         if name == "message_start":
             self.message = dict(data.get("message") or {})

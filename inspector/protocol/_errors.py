@@ -11,16 +11,22 @@ from ._anthropic import error_body, error_type_for_status
 
 __all__ = ["GatewayError", "backend_error", "backend_unreachable", "error_message_of", "garbage_error"]
 
-FORM_LABEL = {"ollama": "Ollama", "openai": "OpenAI-compatible", "anthropic": "Anthropic-compatible"}
-
-
 @dataclass(frozen=True, slots=True)
 class GatewayError:
-    """An error for the client: HTTP status before the stream starts, an error event after."""
+    """An error for the client: HTTP status before the stream starts, an error event after.
+
+    ``retry`` says whether retrying can help. Claude Code (like Anthropic's SDKs) retries 429,
+    5xx and 529 about 10 times over ~3 minutes unless the response says ``x-should-retry:
+    false``; a backend that is not running or a model that is missing will not appear by
+    retrying, so those answers say so and the user sees the advice at once."""
 
     status: int
     type: str
     message: str
+    retry: bool = False
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("x-should-retry", "true" if self.retry else "false")]
 
     def body(self) -> dict[str, Any]:
         return error_body(self.type, self.message)
@@ -60,10 +66,10 @@ _CONTEXT_PHRASES = (
 
 
 def backend_error(
-    *, form: str, status: int, body: bytes | str | dict | None, model: str, backend: str,
+    *, label: str, status: int, body: bytes | str | dict | None, model: str, backend: str,
+    missing_model_fix: str = "check the model name your server serves (GET /v1/models)",
 ) -> GatewayError:
     """Turn a backend's error answer into an Anthropic error that says what to do."""
-    label = FORM_LABEL.get(form, form)
     detail = error_message_of(body)
     low = detail.lower()
     where = f"the {label} backend at {backend}"
@@ -79,8 +85,7 @@ def backend_error(
         return GatewayError(400, "invalid_request_error",
                             f"Prompt is too long for model {model!r} on {where}: {detail}")
     if status == 404 or ("not found" in low and "model" in low):
-        fix = f"run `ollama pull {model}`" if form == "ollama" else \
-            "check the model name your server serves (GET /v1/models)"
+        fix = missing_model_fix
         # 400, not 404: Claude Code (2.1.328) replaces a 404's message with its own "There's an
         # issue with the selected model" text, and this message is the one that helps.
         return GatewayError(400, "invalid_request_error",
@@ -97,29 +102,26 @@ def backend_error(
                             f"with --enable-auto-tool-choice --tool-call-parser NAME")
     if status in (503, 529) or "queue" in low or "overloaded" in low:
         return GatewayError(529, "overloaded_error",
-                            f"{where} is busy ({detail or status}); Claude Code will retry")
+                            f"{where} is busy ({detail or status}); Claude Code will retry", retry=True)
     if status == 429:
-        return GatewayError(429, "rate_limit_error", f"{where} is rate limiting: {detail}")
+        return GatewayError(429, "rate_limit_error", f"{where} is rate limiting: {detail}", retry=True)
     if status in (401, 403):
         return GatewayError(status, error_type_for_status(status),
-                            f"{where} refused the credentials ({detail}): check the API key the "
-                            f"backend expects (the gateway forwards Claude Code's key as-is)")
+                            f"{where} refused the credentials ({detail}): give the gateway the key the "
+                            f"backend expects with --set backend_api_key=KEY")
     if 400 <= status < 500:
         return GatewayError(400 if status != 413 else 413, error_type_for_status(status),
                             f"{where} rejected the translated request (HTTP {status}): {detail}")
     return GatewayError(500, "api_error", f"{where} failed (HTTP {status}): {detail or 'no details'}")
 
 
-def backend_unreachable(*, form: str, backend: str, reason: str) -> GatewayError:
-    label = FORM_LABEL.get(form, form)
-    hint = "start it with `ollama serve`" if form == "ollama" else "start the server"
+def backend_unreachable(*, label: str, backend: str, reason: str, hint: str = "start the server") -> GatewayError:
     return GatewayError(502, "api_error",
                         f"cannot reach the {label} backend at {backend} ({reason}): is it running? "
-                        f"{hint}, or point the gateway at it with --mode reverse:URL")
+                        f"{hint}, or point the gateway at it (make run BACKEND_URL=…, or --mode reverse:URL)")
 
 
-def garbage_error(*, form: str, backend: str, sample: bytes | str, expected: str) -> GatewayError:
-    label = FORM_LABEL.get(form, form)
+def garbage_error(*, label: str, form: str, backend: str, sample: bytes | str, expected: str) -> GatewayError:
     text = sample.decode("utf-8", "replace") if isinstance(sample, bytes) else sample
     text = text.strip().replace("\n", " ")
     text = text[:120] + ("…" if len(text) > 120 else "")

@@ -8,12 +8,14 @@ import orjson
 
 from ._anthropic import MessageStreamEncoder
 from ._decoders import LineDecoder
+from ._form import BackendForm, StreamProcessor
 from ._notes import Notes
 from ._options import TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
+from ._tools import ToolNames
 
-__all__ = ["OllamaStreamTranslator", "ollama_request", "ollama_response"]
+__all__ = ["OLLAMA", "OllamaForm", "OllamaStreamTranslator", "ollama_request", "ollama_response"]
 
 #: Ollama's smallest default context (GPUs under 24 GiB): prompts above it get truncated.
 OLLAMA_SMALL_DEFAULT_CTX = 4096
@@ -186,11 +188,55 @@ def ollama_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
     return enc.message()
 
 
-class OllamaStreamTranslator(StreamTranslator):
-    """Ollama NDJSON chunks → Anthropic SSE. Blank lines (the relay's keep-alives) → ``ping``."""
+class OllamaForm(BackendForm):
+    """Ollama's native API: ``POST /api/chat``, NDJSON when streaming."""
 
-    form = "ollama"
-    expected = "Ollama NDJSON"
+    name = "ollama"
+    label = "Ollama"
+    stream_type = "application/x-ndjson"
+    stream_marker = "json"  # application/x-ndjson, application/ndjson
+    framing = "ndjson"
+    expected = "Ollama JSON or NDJSON"
+    models_path = "/api/tags"
+    start_hint = "start it with `ollama serve`"
+
+    def chat_path(self, base_path: str, client_path: str) -> str:
+        return "/api/chat"
+
+    def build_request(self, req: AnthropicRequest, *, model: str, options: TranslateOptions,
+                      names: ToolNames | None) -> dict[str, Any]:
+        return ollama_request(req, model=model, options=options)
+
+    def stream_processor(self, *, options: TranslateOptions, names: ToolNames | None, model: str,
+                         backend_model: str, backend: str, input_tokens: int, notes: Notes,
+                         tools: list[dict[str, Any]] | None) -> StreamProcessor:
+        return OllamaStreamTranslator(num_ctx=options.num_ctx, repair=options.repair, model=model,
+                                      backend_model=backend_model, backend=backend,
+                                      input_tokens=input_tokens, notes=notes, tools=tools)
+
+    def whole_response(self, data: dict[str, Any], *, options: TranslateOptions, names: ToolNames | None,
+                       model: str, input_tokens: int, notes: Notes,
+                       tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+        return ollama_response(data, model=model, input_tokens=input_tokens, notes=notes,
+                               num_ctx=options.num_ctx, tools=tools, repair=options.repair)
+
+    def missing_model_fix(self, model: str) -> str:
+        return f"run `ollama pull {model}`"
+
+    def model_names(self, listing: Any) -> list[str] | None:
+        if isinstance(listing, dict) and isinstance(listing.get("models"), list):
+            return [str(m.get("name") or m.get("model")) for m in listing["models"]
+                    if isinstance(m, dict) and (m.get("name") or m.get("model"))]
+        return None
+
+
+OLLAMA = OllamaForm()
+
+
+class OllamaStreamTranslator(StreamTranslator):
+    """Ollama NDJSON chunks → Anthropic SSE. Blank lines (keep-alives) → ``ping``."""
+
+    form = OLLAMA
 
     def __init__(self, *, num_ctx: int = 0, **kw: Any) -> None:
         super().__init__(**kw)
@@ -209,6 +255,10 @@ class OllamaStreamTranslator(StreamTranslator):
     def flush(self) -> bytes:
         out = b"".join([self._line(line) for line in self._lines.flush()])
         return out + self._cut()
+
+    def interrupt(self, reason: str) -> bytes:
+        self._lines.flush()  # a half line is not garbage, just cut: it stays in the recording only
+        return self._cut(reason)
 
     def _line(self, line: bytes) -> bytes:
         if self.encoder.finished:

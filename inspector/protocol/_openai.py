@@ -7,14 +7,15 @@ from typing import Any
 import orjson
 
 from ._anthropic import MessageStreamEncoder
-from ._decoders import SSEDecoder
+from ._decoders import ServerSentEvent, SSEDecoder
+from ._form import BackendForm, StreamProcessor
 from ._notes import Notes
 from ._options import TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
 from ._tools import ToolNames
 
-__all__ = ["OpenAIStreamTranslator", "openai_request", "openai_response"]
+__all__ = ["OPENAI", "OpenAIForm", "OpenAIStreamTranslator", "openai_request", "openai_response"]
 
 FINISH_TO_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                   "function_call": "tool_use", "content_filter": "end_turn"}
@@ -207,6 +208,44 @@ class _Call:
         self.args: list[str] = []
 
 
+class OpenAIForm(BackendForm):
+    """OpenAI-compatible servers (vLLM, llama.cpp, LM Studio…): ``POST /v1/chat/completions``, SSE."""
+
+    name = "openai"
+    label = "OpenAI-compatible"
+    stream_type = "text/event-stream"
+    stream_marker = "event-stream"
+    expected = "an OpenAI chat completion (JSON, or chunks as SSE)"
+    models_path = "/v1/models"
+
+    def chat_path(self, base_path: str, client_path: str) -> str:
+        # A backend URL ending in /v1 (LM Studio's and vLLM's docs write it so) already has it.
+        return "/chat/completions" if base_path.endswith("/v1") else "/v1/chat/completions"
+
+    def uses_tool_names(self) -> bool:
+        return True
+
+    def build_request(self, req: AnthropicRequest, *, model: str, options: TranslateOptions,
+                      names: ToolNames | None) -> dict[str, Any]:
+        return openai_request(req, model=model, options=options, names=names)
+
+    def stream_processor(self, *, options: TranslateOptions, names: ToolNames | None, model: str,
+                         backend_model: str, backend: str, input_tokens: int, notes: Notes,
+                         tools: list[dict[str, Any]] | None) -> StreamProcessor:
+        return OpenAIStreamTranslator(names=names, repair=options.repair, model=model,
+                                      backend_model=backend_model, backend=backend,
+                                      input_tokens=input_tokens, notes=notes, tools=tools)
+
+    def whole_response(self, data: dict[str, Any], *, options: TranslateOptions, names: ToolNames | None,
+                       model: str, input_tokens: int, notes: Notes,
+                       tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+        return openai_response(data, model=model, input_tokens=input_tokens, notes=notes, names=names,
+                               tools=tools, repair=options.repair)
+
+
+OPENAI = OpenAIForm()
+
+
 class OpenAIStreamTranslator(StreamTranslator):
     """OpenAI ``chat.completion.chunk`` SSE → Anthropic SSE.
 
@@ -216,8 +255,7 @@ class OpenAIStreamTranslator(StreamTranslator):
     The final ``message_delta`` waits for the usage chunk or ``[DONE]``.
     """
 
-    form = "openai"
-    expected = "OpenAI chat.completion.chunk SSE"
+    form = OPENAI
 
     def __init__(self, *, names: ToolNames | None = None, **kw: Any) -> None:
         names = names if names is not None else ToolNames()
@@ -238,7 +276,13 @@ class OpenAIStreamTranslator(StreamTranslator):
             return out + self._done()  # finished but no [DONE]: lenient
         return out + self._cut()
 
-    def _event(self, sse: Any) -> bytes:
+    def interrupt(self, reason: str) -> bytes:
+        self._sse = SSEDecoder(comments=True)  # drop a half event: it stays in the recording only
+        if self._finish is not None:
+            return self._done()  # the model had finished; only the usage chunk or [DONE] was lost
+        return self._cut(reason)
+
+    def _event(self, sse: ServerSentEvent) -> bytes:
         if self.encoder.finished:
             return b""
         if sse.comment is not None:

@@ -2,90 +2,173 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from ._accumulate import MessageAccumulator
 from ._anthropic import sse_event
-from ._decoders import SSEDecoder
 from ._errors import GatewayError
+from ._form import BackendForm, StreamProcessor, StreamResult
 from ._notes import Notes
+from ._options import TranslateOptions
 
-__all__ = ["AnthropicStreamObserver"]
+if TYPE_CHECKING:
+    from ._request import AnthropicRequest
+    from ._tools import ToolNames
+
+__all__ = ["ANTHROPIC", "AnthropicForm", "AnthropicStreamObserver"]
+
+_KEEPALIVE = b": keep-alive\n\n"
+_USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+class AnthropicForm(BackendForm):
+    """An Anthropic-native backend (api.anthropic.com, Ollama ≥ 0.14's /v1/messages, vLLM, LM Studio,
+    llama.cpp): requests go as they are (only ``model`` is mapped), answers come back as they are."""
+
+    name = "anthropic"
+    label = "Anthropic-compatible"
+    translates = False
+    stream_type = "text/event-stream"
+    stream_marker = "event-stream"
+    expected = "Anthropic Messages JSON or SSE"
+    models_path = "/v1/models"
+
+    def chat_path(self, base_path: str, client_path: str) -> str:
+        path = client_path.split("?", 1)
+        # The client already speaks to the full path when the backend URL's base is its prefix.
+        if base_path and path[0].startswith(base_path + "/"):
+            return client_path
+        return base_path + client_path
+
+    def build_request(self, req: AnthropicRequest, *, model: str, options: TranslateOptions,
+                      names: ToolNames | None) -> dict[str, Any]:
+        return req.raw if model == req.model else {**req.raw, "model": model}
+
+    def stream_processor(self, *, options: TranslateOptions, names: ToolNames | None, model: str,
+                         backend_model: str, backend: str, input_tokens: int, notes: Notes,
+                         tools: list[dict[str, Any]] | None) -> StreamProcessor:
+        return AnthropicStreamObserver(model=backend_model, backend=backend, notes=notes)
+
+    def whole_response(self, data: dict[str, Any], *, options: TranslateOptions, names: ToolNames | None,
+                       model: str, input_tokens: int, notes: Notes,
+                       tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+        return data
+
+
+ANTHROPIC = AnthropicForm()
+
+
+def _boundary(buf: bytes) -> int:
+    """Index just after the last complete SSE event (a blank line) in ``buf``, 0 if none."""
+    return max(buf.rfind(b"\n\n") + 2 if b"\n\n" in buf else 0,
+               buf.rfind(b"\r\n\r\n") + 4 if b"\r\n\r\n" in buf else 0,
+               buf.rfind(b"\r\r") + 2 if b"\r\r" in buf else 0)
 
 
 class AnthropicStreamObserver:
-    """Watches an Anthropic SSE stream as it is forwarded unchanged.
+    """Watches an Anthropic SSE stream as it is forwarded unchanged (a ``StreamProcessor``).
 
-    ``feed`` returns its input (so a backend's bytes reach the client as they
-    were); ``flush`` adds an ``error`` event only if the backend's stream ended
-    without ``message_stop`` or ``error``, so the client never sees a hung or
-    silently truncated message.
+    ``feed`` returns its input as it was, but only up to the last complete event: a partial
+    event is held until its end arrives, so a keep-alive, or the ``error`` event that ends a
+    cut stream, always lands between two events. The stream is understood on the way (a
+    ``MessageAccumulator``): usage, stop reason, tool calls, the message.
     """
 
-    form = "anthropic"
+    form = ANTHROPIC
 
     def __init__(self, *, model: str = "", backend: str = "the backend", notes: Notes | None = None) -> None:
-        self._sse = SSEDecoder()
+        self.acc = MessageAccumulator()
         self.model = model
         self.backend = backend
         self.notes = notes if notes is not None else Notes()
-        self.events_in = 0
-        self.ended = False
         self.error: GatewayError | None = None
-        self.stop_reason: str | None = None
-        self.usage: dict[str, Any] = {}
-        self.tool_calls: list[str] = []
-        #: True when the stream ended without message_stop or error.
         self.cut = False
+        self._held = b""
+        self._ended = False
+
+    @property
+    def events_in(self) -> int:
+        return self.acc.events
 
     @property
     def finished(self) -> bool:
-        return self.ended
+        return self._ended
 
     def feed(self, chunk: bytes) -> bytes:
-        for sse in self._sse.decode(chunk):
-            self._observe(sse)
-        return chunk
+        if self._ended and not self._held:
+            return b""
+        buf = self._held + chunk if self._held else chunk
+        end = _boundary(buf)
+        if end == len(buf):
+            self._held = b""
+            out = buf
+        else:
+            self._held = buf[end:]
+            out = buf[:end]
+        if out:
+            self._see(out)
+        return out
+
+    def _see(self, data: bytes) -> None:
+        self.acc.feed(data)
+        if self.acc.error is not None and not self._ended:
+            self._ended = True
+            message = self.acc.error.get("message") if isinstance(self.acc.error, dict) else None
+            self.notes.error(str(message or self.acc.error)[:500])
+        elif self.acc.stopped:
+            self._ended = True
 
     def flush(self) -> bytes:
-        for sse in self._sse.flush():
-            self._observe(sse)
-        if self.ended:
-            return b""
-        self.ended = True
-        self.cut = True
-        what = "before sending anything" if not self.events_in else f"after {self.events_in} events"
-        self.error = GatewayError(502, "api_error",
-                                  f"the stream from {self.backend} ended {what}, without message_stop: "
-                                  f"the backend probably crashed or was stopped. Retry the request.")
-        self.notes.error(self.error.message)
-        return sse_event("error", self.error.body())
+        out = b""
+        if self._held:
+            held, self._held = self._held, b""
+            # The last event without its blank line: sent on only if it is a whole event.
+            before = self.acc.events
+            self._see(held + b"\n\n")
+            if self.acc.events > before:
+                out = held  # as it was: a faithful passthrough adds nothing
+        if self._ended:
+            return out
+        return out + self._end_cut(None)
 
-    def _observe(self, sse: Any) -> None:
-        self.events_in += 1
-        name = sse.name
-        if name in ("message_stop", "error"):
-            self.ended = True
-        if name == "error":
-            try:
-                self.notes.error(str(orjson.loads(sse.data).get("error", {}).get("message")))
-            except (orjson.JSONDecodeError, AttributeError):
-                self.notes.error(sse.data[:200])
-        elif name == "message_delta":
-            try:
-                data = orjson.loads(sse.data)
-                self.stop_reason = (data.get("delta") or {}).get("stop_reason")
-                self.usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
-            except (orjson.JSONDecodeError, AttributeError):
-                pass
-        elif name == "message_start":
-            try:
-                self.usage.update((orjson.loads(sse.data).get("message") or {}).get("usage") or {})
-            except (orjson.JSONDecodeError, AttributeError):
-                pass
-        elif name == "content_block_start" and '"tool_use"' in sse.data:
-            try:
-                self.tool_calls.append(orjson.loads(sse.data)["content_block"]["name"])
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                pass
+    def interrupt(self, reason: str) -> bytes:
+        self._held = b""  # half an event: it stays in the recording only
+        if self._ended:
+            return b""
+        return self._end_cut(reason)
+
+    def fail(self, err: GatewayError) -> bytes:
+        if self._ended:
+            return b""
+        self._held = b""
+        self._ended = True
+        self.error = err
+        self.notes.error(err.message)
+        return sse_event("error", err.body())
+
+    def keepalive(self) -> bytes:
+        """An SSE comment (every client ignores it; it resets Claude Code's byte watchdog)."""
+        return b"" if self._held or self._ended else _KEEPALIVE
+
+    def _end_cut(self, reason: str | None) -> bytes:
+        self.cut = True
+        n = self.acc.events
+        what = "before sending anything" if not n else f"after {n} events"
+        why = f" ({reason})" if reason else ""
+        return self.fail(GatewayError(502, "api_error",
+                                      f"the stream from {self.backend} was cut {what}, without message_stop"
+                                      f"{why}: the backend probably crashed or was stopped. Retry the request."))
+
+    def result(self) -> StreamResult:
+        msg = self.acc.message or {}
+        usage = msg.get("usage") if isinstance(msg.get("usage"), dict) else None
+        calls = [{"name": b.get("name"), "id": b.get("id"), "input": b.get("input")}
+                 for b in msg.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"]
+        return StreamResult(
+            message_id=msg.get("id") if isinstance(msg.get("id"), str) else None,
+            stop_reason=msg.get("stop_reason") if isinstance(msg.get("stop_reason"), str) else None,
+            usage={k: v for k, v in usage.items() if k in _USAGE_KEYS and isinstance(v, int)} if usage else None,
+            tool_calls=calls)
+
+    def message(self) -> dict[str, Any] | None:
+        return self.acc.message if self.acc.stopped else None

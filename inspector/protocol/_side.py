@@ -1,17 +1,23 @@
-"""Claude Code's side traffic, answered without bothering the backend."""
+"""Claude Code's side traffic — count_tokens, model listing, hello probes, telemetry — and the one
+set of answers the gateway and replay both give to it."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from ._request import parse_request
+import orjson
 
-__all__ = ["count_tokens", "models_page", "request_kind", "SIDE_PATHS", "STATUS_PATH"]
+from ._anthropic import error_body
+from ._request import InvalidRequest, load_json_object, parse_request
+
+__all__ = ["STATUS_PATH", "RequestKind", "SideAnswer", "count_tokens", "models_page", "request_kind",
+           "side_answer"]
 
 #: The gateway's own status (what ``inspector doctor`` asks), answered in every mode.
 STATUS_PATH = "/_inspector/status"
-#: Paths answered by the gateway itself in translating modes (query strings ignored).
-SIDE_PATHS = ("/v1/messages/count_tokens", "/v1/models", "/api/hello", "/api/event_logging")
+
+RequestKind = Literal["messages", "count_tokens", "models", "hello", "event_logging", "status", "other"]
 
 
 def count_tokens(body: bytes) -> dict[str, int]:
@@ -33,8 +39,8 @@ def models_page(model_ids: list[str], *, created_at: str = "2025-01-01T00:00:00Z
             "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
 
 
-def request_kind(method: str, path: str) -> str:
-    """messages | count_tokens | models | hello | event_logging | other (query strings ignored)."""
+def request_kind(method: str, path: str) -> RequestKind:
+    """messages | count_tokens | models | hello | event_logging | status | other (query ignored)."""
     path = path.split("?", 1)[0].rstrip("/") or "/"
     if path == "/v1/messages" and method == "POST":
         return "messages"
@@ -49,3 +55,45 @@ def request_kind(method: str, path: str) -> str:
     if path == STATUS_PATH:
         return "status"
     return "other"
+
+
+@dataclass(frozen=True, slots=True)
+class SideAnswer:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return [("content-type", self.content_type)]
+
+
+def _json(status: int, data: Any) -> SideAnswer:
+    return SideAnswer(status, orjson.dumps(data))
+
+
+def side_answer(kind: RequestKind, method: str, path: str, body: bytes, *, models: list[str],
+                served_by: str) -> SideAnswer:
+    """The answer to a side request of ``kind`` (anything but ``messages`` and ``status``).
+
+    ``served_by`` completes "… is not served by …" for paths nobody answers."""
+    if kind == "count_tokens":
+        try:
+            return _json(200, count_tokens(body))
+        except InvalidRequest as e:
+            return _json(400, error_body("invalid_request_error", str(e)))
+    if kind == "models":
+        return _json(200, models_page(models))
+    if kind == "hello":
+        return SideAnswer(200, b"", "text/plain")
+    if kind == "event_logging":
+        return _json(200, {})
+    return _json(404, error_body("not_found_error", f"{method} {path.split('?', 1)[0]} is not served by "
+                                                    f"{served_by}"))
+
+
+def json_body_or_none(body: bytes) -> dict[str, Any] | None:
+    try:
+        return load_json_object(body)
+    except InvalidRequest:
+        return None

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._anthropic import MessageStreamEncoder
-from ._errors import GatewayError, backend_error, garbage_error
+from ._errors import GatewayError
+from ._form import StreamResult
 from ._notes import Notes
 from ._textcalls import TextCall, TextCallDetector
 from ._tools import ToolNames, parse_arguments, tool_use_id
 from ._validate import check_arguments
+
+if TYPE_CHECKING:
+    from ._form import BackendForm
 
 __all__ = ["Emitter", "StreamTranslator"]
 
@@ -63,10 +67,11 @@ class StreamTranslator:
 
     Correct for any split of the input bytes. After an error the translator is
     finished: further input is recorded by the caller but produces no output.
+    Implements ``StreamProcessor`` (see ``_form.py``).
     """
 
-    form = "?"
-    expected = "?"
+    #: The backend form this translator reads (set by each subclass).
+    form: BackendForm
 
     def __init__(
         self,
@@ -101,6 +106,32 @@ class StreamTranslator:
     def flush(self) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def keepalive(self) -> bytes:
+        """``message_start`` (once) and a ``ping``: the client hears something during a silence."""
+        return self.encoder.ping()
+
+    def interrupt(self, reason: str) -> bytes:
+        """The backend's body broke off: a partial line or event held is dropped (it is in the
+        recording), the client gets what was decided and a clean ``error`` event."""
+        return self._cut(reason)
+
+    def fail(self, err: GatewayError) -> bytes:
+        return self._fail(err)
+
+    def result(self) -> StreamResult:
+        enc = self.encoder
+        usage = None
+        if enc.finished and enc.stop_reason:
+            usage = {"input_tokens": enc.input_tokens, "output_tokens": enc.output_tokens or 0}
+        calls = [{"name": b["name"], "id": b["id"], "input": b["input"]}
+                 for b in enc.content if b.get("type") == "tool_use"]
+        return StreamResult(message_id=enc.id if enc.started else None, stop_reason=enc.stop_reason,
+                            usage=usage, tool_calls=calls)
+
+    def message(self) -> dict[str, Any] | None:
+        enc = self.encoder
+        return enc.message() if enc.finished and enc.stop_reason else None
+
     # -- shared endings ------------------------------------------------------------------------
     def _fail(self, err: GatewayError) -> bytes:
         if self.encoder.finished:
@@ -111,20 +142,20 @@ class StreamTranslator:
         return held + self.encoder.error(err.type, err.message)
 
     def _garbage(self, sample: bytes | str) -> bytes:
-        return self._fail(garbage_error(form=self.form, backend=self.backend, sample=sample,
-                                        expected=self.expected))
+        return self._fail(self.form.garbage(backend=self.backend, sample=sample))
 
     def _backend_error(self, status: int, body: object) -> bytes:
-        return self._fail(backend_error(form=self.form, status=status, body=body,  # type: ignore[arg-type]
-                                        model=self.backend_model, backend=self.backend))
+        return self._fail(self.form.error(status=status, body=body,  # type: ignore[arg-type]
+                                          model=self.backend_model, backend=self.backend))
 
-    def _cut(self) -> bytes:
+    def _cut(self, reason: str | None = None) -> bytes:
         if self.encoder.finished:
             return b""
         self.cut = True
         what = "before sending anything" if not self.events_in else \
             f"after {self.events_in} chunks, before it said it was done"
+        why = f" ({reason})" if reason else ""
         return self._fail(GatewayError(
             502, "api_error",
-            f"the stream from {self.backend} ended {what}: the backend probably crashed or "
-            f"was stopped; what arrived is kept in the recording. Retry the request."))
+            f"the stream from {self.backend} was cut {what}{why}: the backend probably crashed or "
+            f"was stopped; what arrived is kept in the recording. Retry the request.", retry=False))

@@ -1,7 +1,7 @@
 """Recordings: every exchange kept as a replayable, diffable fixture (format: SCHEMA.md)."""
 
 from ._redact import DEFAULT_SECRET_HEADERS, REDACTED, Redactor
-from ._schema import SCHEMA, purpose_of, session_id_of
+from ._schema import SCHEMA, purpose_of, session_id_of, utc_iso
 from ._diff import Comparison, compare, exchange_view, response_message, view_lines
 from ._har import session_to_har
 from ._reader import Chunk, ExchangeRecord, SessionRecord, body_bytes, list_sessions, open_target
@@ -41,4 +41,5 @@ __all__ = [
     "view_lines",
     "purpose_of",
     "session_id_of",
+    "utc_iso",
 ]

@@ -16,10 +16,7 @@ from typing import Any
 
 import orjson
 
-from ..protocol import (
-    SSEDecoder, ToolNames, TranslateOptions, ollama_request,
-    ollama_response, openai_request, openai_response, parse_request, stream_translator,
-)
+from ..protocol import FORMS, Notes, SSEDecoder, ToolNames, TranslateOptions, parse_request
 from ._reader import ExchangeRecord, body_bytes
 
 __all__ = ["Regression", "retranslate"]
@@ -48,8 +45,9 @@ def _normalise_ids(text: str) -> str:
 
 
 def _event_lines(raw: bytes) -> list[str]:
+    """The events, keep-alive pings left out: when they came is timing, not translation."""
     dec = SSEDecoder()
-    return [f"{e.event}: {_normalise_ids(e.data)}" for e in dec.decode(raw) + dec.flush()]
+    return [f"{e.event}: {_normalise_ids(e.data)}" for e in dec.decode(raw) + dec.flush() if e.event != "ping"]
 
 
 def _json_lines(data: Any) -> list[str]:
@@ -64,29 +62,30 @@ def _diff(name: str, recorded: list[str], now: list[str]) -> str:
 
 def retranslate(exchange: ExchangeRecord) -> Regression:
     meta = exchange.meta
-    form = meta.get("form")
+    form = FORMS.get(str(meta.get("form")))
     backend_req = exchange.backend_request
-    if meta.get("local") or form not in ("ollama", "openai") or meta.get("kind") != "messages" or not backend_req:
+    if (meta.get("local") or form is None or not form.translates or meta.get("kind") != "messages"
+            or not backend_req):
         return Regression(exchange, checked=False)
     options = TranslateOptions(**(meta.get("translate_options") or {}))
     model = (meta.get("model") or {})
+    backend_model = model.get("backend") or None
     client_body = body_bytes((exchange.client_request or {}).get("body"))
     req = parse_request(client_body)
-    names = ToolNames()
-    if form == "ollama":
-        body = ollama_request(req, model=model.get("backend") or req.model, options=options)
-    else:
-        body = openai_request(req, model=model.get("backend") or req.model, options=options, names=names)
+    names = ToolNames() if form.uses_tool_names() else None
+    body = form.build_request(req, model=backend_model or req.model, options=options, names=names)
     diffs = [_diff("backend request", _json_lines(exchange.request_json("backend")), _json_lines(body))]
 
     status, _, chunks = exchange.response("backend")
     _, _, client_chunks = exchange.response("client")
     recorded_client = b"".join(c.data for c in client_chunks)
+    backend = meta.get("backend") or "the backend"
     if status == 200 and meta.get("stream"):
-        t = stream_translator(form, options=options, names=names, model=req.model,
-                              backend_model=model.get("backend"), backend=meta.get("backend") or "the backend",
-                              input_tokens=req.estimated_input_tokens, tools=req.tools)
-        out = b"".join(t.feed(c.data) for c in chunks) + t.flush()
+        t = form.stream_processor(options=options, names=names, model=req.model,
+                                  backend_model=backend_model or req.model, backend=backend,
+                                  input_tokens=req.estimated_input_tokens, notes=Notes(), tools=req.tools)
+        out = b"".join(t.feed(c.data) for c in chunks)
+        out += t.interrupt("cut") if meta.get("aborted_by") == "backend" else t.flush()
         diffs.append(_diff("client stream", _event_lines(recorded_client), _event_lines(out)))
     elif status == 200:
         raw = b"".join(c.data for c in chunks)
@@ -95,10 +94,8 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
         except orjson.JSONDecodeError:
             data = None
         if isinstance(data, dict) and "error" not in data:
-            fn = ollama_response if form == "ollama" else openai_response
-            kw2: dict[str, Any] = {"names": names} if form == "openai" else {"num_ctx": options.num_ctx}
-            kw2.update(tools=req.tools, repair=options.repair)
-            message = fn(data, model=req.model, input_tokens=req.estimated_input_tokens, **kw2)
+            message = form.whole_response(data, options=options, names=names, model=req.model,
+                                          input_tokens=req.estimated_input_tokens, notes=Notes(), tools=req.tools)
             try:
                 recorded = orjson.loads(recorded_client)
             except orjson.JSONDecodeError:

@@ -1,7 +1,7 @@
 import pytest
 
-from support.backends import Reply, ScriptedBackend
-from support.gateway import Gateway
+from inspector.testing.backends import Reply, ScriptedBackend
+from inspector.testing.gateway import Gateway
 
 
 class Pair:

@@ -5,8 +5,8 @@ import time
 import httpx
 import pytest
 
-from support.backends import Call, Reply, ScriptedBackend
-from support.gateway import Gateway
+from inspector.testing.backends import Call, Reply, ScriptedBackend
+from inspector.testing.gateway import Gateway
 
 pytestmark = pytest.mark.e2e
 ASK = {"model": "claude-haiku-x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}],

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from inspector.recording import list_sessions
-from support.backends import Call, Reply, ScriptedBackend
-from support.gateway import Gateway
+from inspector.testing.backends import Call, Reply, ScriptedBackend
+from inspector.testing.gateway import Gateway
 
 pytestmark = pytest.mark.e2e
 ASK = {"model": "claude-x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}], "stream": True}

@@ -4,7 +4,7 @@ from rich.console import Console
 
 from inspector.log import BodyView, EventLine, ExchangeLine, fold
 from inspector.recording import list_sessions
-from support.samples import samples_dir
+from inspector.testing.samples import samples_dir
 
 SAMPLES = samples_dir()
 

@@ -2,7 +2,7 @@ import orjson
 import pytest
 
 from inspector.protocol import MessageStreamEncoder, error_body, error_type_for_status, stream_problems
-from support.sdk import accumulate, parse_message
+from inspector.testing.sdk import accumulate, parse_message
 
 
 def test_full_message_is_grammatical_and_accumulates():

@@ -1,6 +1,6 @@
 import pytest
 
-from inspector.protocol import backend_error, backend_unreachable, error_message_of, garbage_error
+from inspector.protocol import FORMS, error_message_of
 
 
 @pytest.mark.parametrize("body, message", [
@@ -25,17 +25,21 @@ def test_error_message_of_each_api(body, message):
                     'However, you requested 160000 tokens (32000 in the messages, 128000 in the completion)."}',
      400, "invalid_request_error", "max_tokens_limit"),
     ("ollama", 503, '{"error": "server busy, queue full"}', 529, "overloaded_error", "retry"),
-    ("openai", 401, '{"error": {"message": "invalid api key"}}', 401, "authentication_error", "API key"),
+    ("openai", 401, '{"error": {"message": "invalid api key"}}', 401, "authentication_error", "backend_api_key"),
     ("ollama", 500, '{"error": "boom"}', 500, "api_error", "boom"),
 ])
 def test_backend_errors_say_what_to_do(form, status, body, http, kind, advice):
-    err = backend_error(form=form, status=status, body=body, model="qwen3", backend="http://b")
+    err = FORMS[form].error(status=status, body=body, model="qwen3", backend="http://b")
     assert (err.status, err.type) == (http, kind)
     assert advice in err.message
+    # Only a busy or rate-limiting backend is worth Claude Code's ten retries.
+    assert err.retry == (http in (429, 529))
+    assert ("x-should-retry", "true" if err.retry else "false") in err.headers()
 
 
 def test_unreachable_and_garbage():
-    err = backend_unreachable(form="ollama", backend="http://127.0.0.1:11434", reason="ConnectError")
+    err = FORMS["ollama"].unreachable(backend="http://127.0.0.1:11434", reason="ConnectError")
     assert err.status == 502 and "ollama serve" in err.message and "127.0.0.1:11434" in err.message
-    err = garbage_error(form="openai", backend="http://b", sample=b"<!doctype html>" + b"x" * 500, expected="JSON")
+    assert not err.retry, "a backend that is not running does not appear by retrying"
+    err = FORMS["openai"].garbage(backend="http://b", sample=b"<!doctype html>" + b"x" * 500)
     assert "backend=openai" in err.message and len(err.message) < 400

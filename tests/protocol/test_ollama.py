@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from inspector.protocol import (
     OllamaStreamTranslator, TranslateOptions, ollama_request, ollama_response, parse_request, stream_problems,
 )
-from support.backends import Call, Reply, ollama_chunks
-from support.sdk import accumulate, feed_split, parse_message
+from inspector.testing.backends import Call, Reply, ollama_chunks
+from inspector.testing.sdk import accumulate, feed_split, parse_message
 
 
 def body(**kw):
@@ -134,12 +134,22 @@ def test_cut_stream_ends_with_an_error_event():
     raw = b"".join(ollama_chunks(Reply(text="Hello there, how are you"), "q", True)[:2])
     out = translate(raw)
     assert stream_problems(out) == []
-    assert b"event: error" in out and b"ended after 2 chunks" in out
+    assert b"event: error" in out and b"was cut after 2 chunks" in out
+
+
+def test_a_stream_cut_mid_line_is_reported_as_a_cut_not_as_garbage():
+    raw = b"".join(ollama_chunks(Reply(text="Hello there, how are you"), "q", True)[:2])
+    t = OllamaStreamTranslator(model="claude-x", backend="http://b")
+    out = t.feed(raw[:-7]) + t.interrupt("connection reset by peer")
+    assert stream_problems(out) == [] and t.cut
+    error = out.split(b"event: error")[-1]
+    assert b"was cut" in error and b"connection reset by peer" in error
+    assert b"NDJSON" not in error and b"backend=" not in error, "a cut is not a wrong backend form"
 
 
 def test_garbage_and_in_band_errors():
     out = translate(b"<html>502 Bad Gateway</html>\n")
-    assert b"event: error" in out and b"not Ollama NDJSON" in out and b"backend=ollama" in out
+    assert b"event: error" in out and b"not Ollama JSON or NDJSON" in out and b"backend=ollama" in out
     out = translate(b'{"error": "model \'qwen9\' not found", "status": 404}\n', backend_model="qwen9")
     assert b"ollama pull qwen9" in out and stream_problems(out) == []
     out = translate(b'{"error":"an error was encountered while running the model"}\n')

@@ -9,8 +9,8 @@ from inspector.protocol import (
     OpenAIStreamTranslator, ToolNames, TranslateOptions, openai_request, openai_response, parse_request,
     stream_problems,
 )
-from support.backends import Call, Reply, openai_chunks
-from support.sdk import accumulate, feed_split, parse_message
+from inspector.testing.backends import Call, Reply, openai_chunks
+from inspector.testing.sdk import accumulate, feed_split, parse_message
 
 
 def body(**kw):
@@ -195,4 +195,4 @@ def test_error_chunk_and_garbage():
     out = translate(sse({"error": {"message": "This model's maximum context length is 8192 tokens"}}))
     assert b"Prompt is too long" in out and stream_problems(out) == []
     out = translate(b"data: {not json\n\n")
-    assert b"not OpenAI chat.completion.chunk SSE" in out
+    assert b"not an OpenAI chat completion" in out

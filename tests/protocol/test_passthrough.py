@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.protocol import AnthropicStreamObserver, stream_problems
-from support.sdk import accumulate
+from inspector.testing.sdk import accumulate
 
 FIXTURES = Path(__file__).parent.parent / "data" / "anthropic"
 COMPLETE = ["basic_response.txt", "tool_use_response.txt", "stream-a-refusal.sse", "stream-a-toolrefusal.sse",
@@ -26,7 +26,7 @@ def test_real_streams_pass_through_byte_for_byte(name):
     raw = (FIXTURES / name).read_bytes()
     obs, out = observe(raw)
     assert out == raw
-    assert obs.ended and obs.error is None
+    assert obs.finished and obs.error is None
     assert accumulate(out).model_dump(warnings=False) == accumulate(raw).model_dump(warnings=False)
 
 
@@ -39,15 +39,34 @@ def test_any_split_is_still_untouched(name, cuts):
 
 def test_observer_reads_stop_reason_usage_and_tools():
     obs, _ = observe((FIXTURES / "tool_use_response.txt").read_bytes())
-    assert obs.stop_reason == "tool_use" and obs.tool_calls == ["get_weather"]
-    assert obs.usage["input_tokens"] == 377 and obs.usage["output_tokens"] > 1
+    result = obs.result()
+    assert result.stop_reason == "tool_use" and result.message_id and result.message_id.startswith("msg_")
+    assert [c["name"] for c in result.tool_calls] == ["get_weather"]
+    assert result.tool_calls[0]["input"] == accumulate((FIXTURES / "tool_use_response.txt").read_bytes()).content[-1].input
+    assert result.usage["input_tokens"] == 377 and result.usage["output_tokens"] > 1
 
 
-def test_a_stream_cut_mid_way_gets_a_proper_end():
+@pytest.mark.parametrize("ending", ["flush", "interrupt"])
+def test_a_stream_cut_mid_event_ends_after_a_clean_event_boundary(ending):
+    """The half event is held back (it is in the recording), so the error event never glues onto it."""
     raw = (FIXTURES / "tool_use_response.txt").read_bytes()
     cut = raw[: len(raw) // 2]
-    obs, out = observe(cut)
-    assert out.startswith(cut) and out.endswith(b"\n\n")
-    assert b"event: error" in out[len(cut):] and obs.error is not None
-    tail = out[len(cut):]
-    assert stream_problems(tail.replace(b"event: error", b"event: error"), strict=False) == []
+    assert not cut.endswith(b"\n\n")
+    obs = AnthropicStreamObserver(backend="http://b")
+    out = obs.feed(cut)
+    assert out and cut.startswith(out) and out.endswith(b"\n\n"), "only whole events are passed on"
+    end = obs.flush() if ending == "flush" else obs.interrupt("connection reset")
+    assert end.startswith(b"event: error\n") and obs.error is not None and obs.cut
+    assert stream_problems(out + end, strict=False) == []
+    with pytest.raises(Exception, match="cut"):
+        accumulate(out + end)
+
+
+def test_keepalives_only_between_events():
+    raw = (FIXTURES / "basic_response.txt").read_bytes()
+    obs = AnthropicStreamObserver()
+    first = raw.index(b"\n\n") + 2
+    obs.feed(raw[: first + 5])
+    assert obs.keepalive() == b"", "mid-event: nothing may be inserted"
+    obs.feed(raw[first + 5: raw.index(b"\n\n", first) + 2])
+    assert obs.keepalive() == b": keep-alive\n\n"

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.protocol import OllamaStreamTranslator, OpenAIStreamTranslator, ollama_response, stream_problems
-from support.sdk import accumulate, feed_split
+from inspector.testing.sdk import accumulate, feed_split
 
 TOOLS = [{"name": "Write", "description": "", "input_schema": {
     "type": "object", "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},

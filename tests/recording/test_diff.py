@@ -5,7 +5,7 @@ import orjson
 import pytest
 
 from inspector.recording import compare, exchange_view, list_sessions
-from support.samples import samples_dir
+from inspector.testing.samples import samples_dir
 
 SAMPLES = samples_dir()
 

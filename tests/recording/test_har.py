@@ -4,7 +4,7 @@ import orjson
 from mitmproxy.io import FlowReader
 
 from inspector.recording import list_sessions, session_to_har
-from support.samples import samples_dir
+from inspector.testing.samples import samples_dir
 
 SAMPLES = samples_dir()
 

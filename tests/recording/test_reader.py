@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from inspector.recording import list_sessions, open_target
-from support.samples import samples_dir
+from inspector.testing.samples import samples_dir
 
 SAMPLES = samples_dir()
 

@@ -4,7 +4,7 @@ import pytest
 
 from inspector.protocol import _anthropic
 from inspector.recording import list_sessions, retranslate
-from support.samples import samples_dir
+from inspector.testing.samples import samples_dir
 
 SAMPLES = samples_dir()
 
@@ -33,7 +33,7 @@ def test_a_change_in_request_translation_is_caught_too(monkeypatch):
         body["temperature"] = 0.1
         return body
 
-    monkeypatch.setattr("inspector.recording._regression.openai_request", changed)
+    monkeypatch.setattr(_openai, "openai_request", changed)
     result = retranslate(list_sessions(SAMPLES)[1].exchanges()[0])
     assert '+  "temperature": 0.1' in result.diff
 
@@ -57,5 +57,17 @@ def test_anthropic_replay_fixture_serves_samples_to_the_sdk(anthropic_replay, sp
     with client.messages.stream(**{k: body[k] for k in ("model", "messages", "max_tokens")}) as s:
         msg = s.get_final_message()
     assert msg.content[-1].text.startswith("Hello! I'm a small local model")
-    with pytest.raises(anthropic.NotFoundError, match="closest is"):
+    # A miss is a 400 (Claude Code replaces a 404's message with its own) naming the closest recording.
+    with pytest.raises(anthropic.BadRequestError, match="closest is"):
         client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "unrecorded"}])
+
+
+def test_anthropic_replay_answers_a_non_streaming_request_with_the_message(anthropic_replay):
+    """Recorded as a stream, asked for without one: the Message the stream adds up to (not SSE text)."""
+    import anthropic
+    session = list_sessions(SAMPLES)[0]
+    body = session.exchanges()[0].request_json()
+    client = anthropic.Anthropic(base_url=anthropic_replay(session.path), api_key="k", max_retries=0)
+    msg = client.messages.create(model=body["model"], messages=body["messages"], max_tokens=1024)
+    assert msg.content[-1].text.startswith("Hello! I'm a small local model")
+    assert msg.stop_reason == "end_turn" and msg.usage.output_tokens > 0

@@ -5,7 +5,7 @@ import orjson
 
 from inspector.cli import main
 from inspector.recording import list_sessions, toolcall_report
-from support.samples import samples_dir
+from inspector.testing.samples import samples_dir
 
 SAMPLES = samples_dir()
 

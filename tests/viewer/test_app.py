@@ -8,7 +8,7 @@ from textual.widgets import DataTable, TabbedContent
 
 from inspector.viewer import InspectorApp
 from inspector.viewer.screens import DiffScreen, ExchangeScreen, ExchangesScreen, HelpScreen, SessionsScreen
-from support.samples import samples_dir
+from inspector.testing.samples import samples_dir
 
 SAMPLES = samples_dir()
 pytestmark = pytest.mark.anyio

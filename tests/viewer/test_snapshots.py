@@ -9,7 +9,7 @@ import pytest
 
 from inspector.recording import list_sessions
 from inspector.viewer import InspectorApp
-from support.samples import samples_dir
+from inspector.testing.samples import samples_dir
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SIZE = (150, 36)

@@ -1,4 +1,5 @@
-"""Scripted loopback backends that speak the published wire formats (../shared/reference/protocols.md).
+"""Scripted loopback backends that speak the published wire formats (docs: protocols.md in the
+team's reference; Ollama docs/api.md, OpenAI chat completions, Anthropic Messages streaming).
 
 A backend answers each request with a ``Reply``: what the model "says" (text,
 thinking, tool calls) rendered in the backend's own format — Ollama NDJSON,
@@ -8,14 +9,14 @@ Like Ollama, the streaming forms send no HTTP headers until the first chunk.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
-import socket
-import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
+
+from ..transport import Reply, Request, ThreadedServer
 
 
 @dataclass
@@ -176,19 +177,13 @@ def error_body(form: str, status: int, message: str) -> bytes:
     return json.dumps({"type": "error", "error": {"type": "api_error", "message": message}}).encode()
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request, client_address) -> None:
-        import sys
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # a client that went away on purpose (disconnect and cut tests)
-        super().handle_error(request, client_address)
-
-
 class ScriptedBackend:
     """``with ScriptedBackend("ollama", script) as b: ... b.url ... b.received``.
 
     ``script`` is a list of ``Reply`` (one per request, the last repeats) or a
-    callable ``(Received) -> Reply``.
+    callable ``(Received) -> Reply``. Runs on the project's loopback server helper
+    (``inspector.transport.ThreadedServer``). ``aborted`` records, per streamed answer the
+    client walked away from, how many chunks had been sent when its connection went.
     """
 
     def __init__(self, form: str, script: list[Reply] | Callable[[Received], Reply]) -> None:
@@ -198,18 +193,20 @@ class ScriptedBackend:
         #: What the listing endpoints report (/api/tags, /v1/models) and /api/show's context length.
         self.models: list[str] = ["qwen3:8b"]
         self.context_length = 40960
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        #: Chunks sent before the client went away, one entry per abandoned answer.
+        self.aborted: list[int] = []
+        #: Streams still being sent right now.
+        self.streaming = 0
+        self._server = ThreadedServer(self._serve)
+        self._server.start()
+        self.port = self._server.port
+        self.url = self._server.url
 
     def __enter__(self) -> ScriptedBackend:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def next_reply(self, rec: Received) -> Reply:
         if callable(self.script):
@@ -219,107 +216,78 @@ class ScriptedBackend:
 
     @property
     def chat_requests(self) -> list[Received]:
-        return [r for r in self.received if r.method == "POST"]
+        return [r for r in self.received if r.method == "POST" and r.path != "/api/show"]
 
-    def _handler(self):
-        backend = self
+    def _record(self, request: Request) -> Received:
+        try:
+            body: Any = json.loads(request.body) if request.body else None
+        except ValueError:
+            body = request.body
+        rec = Received(request.method, request.target, dict(request.headers), body)
+        self.received.append(rec)
+        return rec
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_HEAD(self) -> None:
-                self._record(b"")
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def do_GET(self) -> None:
-                self._record(b"")
-                path = self.path.split("?")[0]
-                if path == "/api/version" and backend.form == "ollama":
-                    data: Any = {"version": "0.14.2"}
-                elif path == "/api/tags" and backend.form == "ollama":
-                    data = {"models": [{"name": m, "model": m} for m in backend.models]}
-                elif path == "/v1/models" and backend.form != "ollama":
-                    data = {"object": "list", "data": [{"id": m, "object": "model"} for m in backend.models]}
-                else:
-                    self.send_response(404)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
+    async def _serve(self, request: Request, reply: Reply) -> None:
+        path = request.path
+        if request.method in ("GET", "HEAD"):
+            self._record(request)
+            data: Any = None
+            if path == "/api/version" and self.form == "ollama":
+                data = {"version": "0.14.2"}
+            elif path == "/api/tags" and self.form == "ollama":
+                data = {"models": [{"name": m, "model": m} for m in self.models]}
+            elif path == "/v1/models" and self.form != "ollama":
+                data = {"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]}
+            if data is None:
+                reply.whole(404 if request.method == "GET" else 200, b"")
+            else:
+                reply.whole(200, json.dumps(data).encode(), [("content-type", "application/json")])
+            return
+        if path == "/api/show" and self.form == "ollama":
+            model = json.loads(request.body or b"{}").get("model", "")
+            found = model in self.models or f"{model}:latest" in self.models
+            data = ({"model_info": {"general.architecture": "qwen3", "qwen3.context_length": self.context_length}}
+                    if found else {"error": f"model '{model}' not found"})
+            reply.whole(200 if found else 404, json.dumps(data).encode(), [("content-type", "application/json")])
+            return
+        rec = self._record(request)
+        reply_ = self.next_reply(rec)
+        body = rec.body if isinstance(rec.body, dict) else {}
+        stream = bool(body.get("stream", self.form == "ollama"))
+        model = body.get("model", "m")
+        if reply_.delay:
+            await asyncio.sleep(reply_.delay)
+        if reply_.error is not None or reply_.status != 200:
+            data = error_body(self.form, reply_.status, reply_.error or "failed")
+            reply.whole(reply_.status, data, [("content-type", "application/json")])
+            return
+        chunks = reply_.raw if reply_.raw is not None else RENDER[self.form](reply_, model, stream)
+        ctype = reply_.content_type or (STREAM_TYPE[self.form] if stream else "application/json")
+        sent = 0
+        self.streaming += 1
+        try:
+            for item in chunks:
+                if isinstance(item, float):
+                    await asyncio.sleep(item)
+                    continue
+                if not reply.started:  # like Ollama: no head until there is something to say
+                    reply.head(200, [("content-type", ctype)])
+                if reply_.cut_after is not None and sent >= reply_.cut_after:
+                    reply.abort()
                     return
-                body = json.dumps(data).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _record(self, raw: bytes) -> Received:
-                try:
-                    body: Any = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw
-                rec = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                backend.received.append(rec)
-                return rec
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                if self.path == "/api/show" and backend.form == "ollama":
-                    model = json.loads(raw or b"{}").get("model", "")
-                    found = model in backend.models or f"{model}:latest" in backend.models
-                    data = json.dumps({"model_info": {"general.architecture": "qwen3",
-                                                      "qwen3.context_length": backend.context_length}}
-                                      if found else {"error": f"model '{model}' not found"}).encode()
-                    self.send_response(200 if found else 404)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    return
-                rec = self._record(raw)
-                reply = backend.next_reply(rec)
-                body = rec.body if isinstance(rec.body, dict) else {}
-                stream = bool(body.get("stream", backend.form == "ollama"))
-                model = body.get("model", "m")
-                if reply.delay:
-                    time.sleep(reply.delay)
-                if reply.error is not None or reply.status != 200:
-                    data = error_body(backend.form, reply.status, reply.error or "failed")
-                    self.send_response(reply.status)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    return
-                chunks = reply.raw if reply.raw is not None else RENDER[backend.form](reply, model, stream)
-                ctype = reply.content_type or (STREAM_TYPE[backend.form] if stream else "application/json")
-                self.send_response(200)
-                self.send_header("content-type", ctype)
-                self.send_header("transfer-encoding", "chunked")
-                self.end_headers()
-                sent = 0
-                for item in chunks:
-                    if isinstance(item, float):
-                        time.sleep(item)
-                        continue
-                    if reply.cut_after is not None and sent >= reply.cut_after:
-                        self.wfile.flush()
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                        self.close_connection = True
-                        return
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(item), item))
-                    self.wfile.flush()
-                    sent += 1
-                    if reply.gap:
-                        time.sleep(reply.gap)
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
-
-        return Handler
+                reply.write(item)
+                await reply.drain()
+                sent += 1
+                if reply_.gap:
+                    await asyncio.sleep(reply_.gap)
+            if not reply.started:
+                reply.head(200, [("content-type", ctype)])
+            reply.end()
+        except (asyncio.CancelledError, ConnectionError):
+            self.aborted.append(sent)
+            raise
+        finally:
+            self.streaming -= 1
 
 
 def tool_names(form: str, body: dict[str, Any]) -> list[str]:

@@ -11,6 +11,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
+#: The gateway script: the repository's, else the one shipped in the package.
+SCRIPT = ROOT / "addons" / "translate.py"
+if not SCRIPT.exists():
+    SCRIPT = Path(__file__).resolve().parent.parent / "gateway" / "script.py"
+REPLAY_SCRIPT = ROOT / "addons" / "replay.py"
+if not REPLAY_SCRIPT.exists():
+    REPLAY_SCRIPT = Path(__file__).resolve().parent.parent / "gateway" / "replay_script.py"
 
 
 def free_port() -> int:
@@ -41,7 +48,7 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path: Path | None = None
         args = [str(MITMDUMP), "-q" if options.pop("quiet", False) else "--flow-detail=0",
-                "-s", str(script or ROOT / "addons" / "translate.py"),
+                "-s", str(script or SCRIPT),
                 "--listen-host", "127.0.0.1", "-p", str(self.port)]
         if backend:
             args += ["--set", f"backend={backend}"]
@@ -65,7 +72,7 @@ class Gateway:
         self.log_path = Path(self._log.name)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=ROOT)
+                                     cwd=ROOT if (ROOT / "addons").is_dir() else None)
         try:
             wait_port(self.port, proc=self.proc)
         except Exception:

@@ -1,0 +1,446 @@
+"""The ``Gateway`` addon: Messages calls rewritten for the backend form, sent through the relay.
+
+For each flow it handles, ``request`` parses and translates the client's request (or, for an
+Anthropic-native backend, maps only the model), builds the backend request and registers it with
+the relay as a ``Job``; mitmproxy then fetches the answer from the relay, which streams it back
+already in Anthropic form (``pipeline.py``). In regular (HTTPS_PROXY) mode with no backend_url,
+traffic to Anthropic's API is only observed: it goes on unchanged and is told to the listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import orjson
+from mitmproxy import addonmanager, ctx, exceptions, http
+from mitmproxy.proxy.mode_specs import ReverseMode
+
+from .. import __version__
+from ..protocol import (
+    FORM_NAMES,
+    AnthropicStreamObserver,
+    BackendForm,
+    GatewayError,
+    InvalidRequest,
+    ModelRouter,
+    ToolNames,
+    TranslateOptions,
+    get_form,
+    load_json_object,
+    parse_model_map,
+    parse_request,
+    request_kind,
+)
+from ..protocol._request import UserTurn
+from .exchange import Exchange
+from .flows import anthropic_error, identify, mode_of, path_of, snapshot, split_backend
+from .pipeline import Job
+from .relay import Relay
+
+__all__ = ["Gateway", "is_anthropic_host"]
+
+log = logging.getLogger("inspector")
+
+#: Client headers never sent on: hop-by-hop ones, and framing (the relay sets its own).
+_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
+        "content-length", "host", "accept-encoding", "content-encoding"}
+#: Claude Code's credentials: they go to Anthropic's own hosts, nowhere else.
+_CREDENTIALS = {"x-api-key", "authorization", "proxy-authorization", "cookie", "anthropic-admin-api-key"}
+_SECRET_PARAMS = {"key", "api_key", "apikey", "api-key", "token", "access_token", "auth", "sig", "signature"}
+
+
+def is_anthropic_host(host: str | None) -> bool:
+    host = (host or "").lower().rstrip(".")
+    return host == "anthropic.com" or host.endswith(".anthropic.com")
+
+
+def _last_tool_results(req_turns: Iterable[object]) -> list[dict[str, Any]]:
+    last = None
+    for turn in req_turns:
+        if isinstance(turn, UserTurn):
+            last = turn
+    if last is None:
+        return []
+    return [{"tool_use_id": r.tool_use_id, "name": r.name, "is_error": r.is_error} for r in last.tool_results]
+
+
+class Gateway:
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.router = ModelRouter()
+        self.translate = TranslateOptions()
+        self.form: BackendForm = get_form("ollama")
+        self.intercept: set[str] = {"api.anthropic.com"}
+        #: flow id → (relay token, job) for flows sent to the relay.
+        self.live: dict[str, tuple[str, Job]] = {}
+        #: flow id → exchange, for traffic that is only observed (regular mode, no backend_url).
+        self.observed: dict[str, Exchange] = {}
+        #: Model names Claude Code asked for (doctor shows what they route to).
+        self.requested: list[str] = []
+
+    # -- options ---------------------------------------------------------------------------------
+    def load(self, loader: addonmanager.Loader) -> None:
+        loader.add_option("backend", str, "ollama",
+                          "Backend API form: ollama (/api/chat), openai (/v1/chat/completions) or "
+                          "anthropic (pass Messages calls through, still inspected).", choices=FORM_NAMES)
+        loader.add_option("model", str, "",
+                          "Backend model every request goes to (empty: the model Claude Code asked for).")
+        loader.add_option("model_map", str, "",
+                          "Per-tier routing, first match wins: 'haiku=qwen2.5:0.5b,sonnet=qwen3:8b'. "
+                          "Plain words match anywhere in the requested name, globs (*) the whole name.")
+        loader.add_option("backend_url", str, "",
+                          "Backend base URL. Required in regular (HTTPS_PROXY) mode to re-target "
+                          "api.anthropic.com; in reverse mode it overrides the reverse target.")
+        loader.add_option("backend_api_key", str, "",
+                          "Key for the backend (translated forms: 'Authorization: Bearer'; passthrough: "
+                          "x-api-key and Bearer). Claude Code's own credentials go only to Anthropic's hosts.")
+        loader.add_option("intercept_hosts", str, "api.anthropic.com",
+                          "In regular mode, comma-separated hosts whose traffic the gateway handles.")
+        loader.add_option("num_ctx", int, 0,
+                          "Ollama options.num_ctx (0: Ollama's default, which silently truncates "
+                          "Claude Code's prompt — 65536 is a good value).")
+        loader.add_option("max_context", int, 0,
+                          "The backend's context window in tokens, when known (0: unknown). A request "
+                          "estimated larger is answered at once with 'Prompt is too long', naming both sizes.")
+        loader.add_option("max_tokens_limit", int, 0,
+                          "Clamp max_tokens to the backend's limit (0: no clamp).")
+        loader.add_option("think", str, "auto",
+                          "Ollama thinking: auto (model default; off when the client disables it), "
+                          "on, off, low, medium, high.", choices=("auto", "on", "off", "low", "medium", "high"))
+        loader.add_option("system_messages", str, "auto",
+                          "role:system messages inside messages[]: inline (kept as system), user "
+                          "(sent as user text), auto (inline for ollama, user for openai).",
+                          choices=("auto", "inline", "user"))
+        loader.add_option("reasoning_effort", str, "",
+                          "OpenAI reasoning_effort: empty (not sent), auto (from thinking budget), "
+                          "low, medium, high.", choices=("", "auto", "low", "medium", "high"))
+        loader.add_option("repair", bool, True,
+                          "Repair local models' tool calls: calls printed as text converted, broken "
+                          "argument JSON repaired, argument types coerced to the tool's schema.")
+
+    def configure(self, updated: set[str]) -> None:
+        o = ctx.options
+        if "backend" in updated:
+            self.form = get_form(o.backend)
+        if "model_map" in updated or "model" in updated:
+            try:
+                self.router = ModelRouter(model=o.model, model_map=parse_model_map(o.model_map))
+            except ValueError as e:
+                raise exceptions.OptionsError(str(e)) from None
+        if "backend_url" in updated and o.backend_url:
+            parts = urlsplit(o.backend_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise exceptions.OptionsError(
+                    f"backend_url {o.backend_url!r} must look like http://127.0.0.1:11434")
+        if "intercept_hosts" in updated:
+            self.intercept = {h.strip().lower() for h in o.intercept_hosts.split(",") if h.strip()}
+        for name in ("num_ctx", "max_tokens_limit", "max_context"):
+            if name in updated and getattr(o, name) < 0:
+                raise exceptions.OptionsError(f"{name} must be >= 0")
+        self.translate = TranslateOptions(
+            num_ctx=o.num_ctx, max_tokens_limit=o.max_tokens_limit, think=o.think,
+            system_messages=o.system_messages, reasoning_effort=o.reasoning_effort, repair=o.repair)
+        if "connection_strategy" in updated and o.connection_strategy == "eager":
+            # Translated flows go to the relay, never to the reverse target itself:
+            # an eager connect would only fail noisily when the backend is down.
+            o.connection_strategy = "lazy"
+
+    async def running(self) -> None:
+        asyncio.ensure_future(self._say_if_backend_is_down())
+
+    async def _say_if_backend_is_down(self) -> None:
+        o = ctx.options
+        url = o.backend_url or next((ReverseMode.parse(m).data for m in o.mode if m.startswith("reverse:")), "")
+        parts = urlsplit(url)
+        if not parts.hostname:
+            return
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), 2)
+            writer.close()
+        except (OSError, TimeoutError) as e:
+            reason = "connection refused" if isinstance(e, ConnectionRefusedError) else (
+                "no answer" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__))
+            log.warning(f"gateway: nothing answers at {url} ({reason}): {self.form.start_hint}, or point the "
+                        f"gateway at your {self.form.label} server. Claude Code will be told the same.")
+
+    def status(self, flow: http.HTTPFlow) -> dict[str, Any]:
+        """What ``GET /_inspector/status`` says: enough for ``inspector doctor`` to check the setup."""
+        o = ctx.options
+        return {"gateway": "claude-code-inspector", "version": __version__, "backend": o.backend,
+                "backend_url": self._backend(flow), "model": o.model, "model_map": o.model_map,
+                "num_ctx": o.num_ctx, "max_tokens_limit": o.max_tokens_limit, "max_context": o.max_context,
+                "repair": o.repair, "record": o.record, "record_dir": o.record_dir,
+                "requested_models": self.requested}
+
+    # -- which flows -----------------------------------------------------------------------------
+    def handles(self, flow: http.HTTPFlow) -> bool:
+        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
+            return True
+        return flow.request.pretty_host.lower() in self.intercept
+
+    def _backend(self, flow: http.HTTPFlow) -> str | None:
+        if ctx.options.backend_url:
+            return str(ctx.options.backend_url).rstrip("/")
+        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
+            r = flow.request
+            return f"{r.scheme}://{r.host}:{r.port}"
+        return None
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or not self.handles(flow):
+            return
+        try:
+            self._request(flow)
+        except Exception as e:  # noqa: BLE001 - a bug of ours must not reach the backend half-done
+            log.exception("gateway: failed to translate a request")
+            flow.response = anthropic_error(GatewayError(
+                500, "api_error", f"the inspector gateway failed on this request ({type(e).__name__}: {e}); "
+                                  f"the gateway's log has the details"))
+
+    def _request(self, flow: http.HTTPFlow) -> None:
+        form = self.form
+        backend = self._backend(flow)
+        kind = request_kind(flow.request.method, path_of(flow))
+        client_request = snapshot(flow.request)
+        if backend is None:
+            if not form.translates:  # regular mode, no re-target: inspect the real API as it is
+                self._observe(flow, kind, client_request)
+                return
+            flow.response = anthropic_error(GatewayError(
+                500, "api_error", f"the gateway is in regular (proxy) mode with backend={form.name} but no "
+                                  f"backend_url: restart it with --set backend_url=http://HOST:PORT"))
+            return
+        try:
+            try:
+                body = flow.request.get_content(strict=True) or b""
+            except ValueError as e:
+                raise InvalidRequest(f"the request body could not be decoded "
+                                     f"(content-encoding {flow.request.headers.get('content-encoding')!r}: {e})") \
+                    from None
+            job, client_json, backend_json = self._translate(flow, kind, backend, body) if form.translates \
+                else self._passthrough(flow, kind, backend, body)
+        except InvalidRequest as e:
+            self._refuse(flow, kind, backend, client_request, e)
+            return
+        ex = job.exchange
+        client_request["json"] = client_json
+        ex.client_request = client_request
+        ex.backend_request = {"method": job.method, "path": urlsplit(job.url).path, "url": job.url,
+                              "headers": job.headers, "body": job.body, "json": backend_json,
+                              "content_type": "application/json"}
+        if ex.client_model and ex.client_model not in self.requested:
+            self.requested.append(ex.client_model)
+            del self.requested[:-20]
+        token = self.relay.register(job)
+        self.live[flow.id] = (token, job)
+        r = flow.request
+        r.scheme, r.host, r.port = "http", "127.0.0.1", self.relay.port
+        r.path = "/" + token
+        r.headers = http.Headers(host=f"127.0.0.1:{self.relay.port}")
+        r.content = b""
+        self.relay.listeners.started(ex)
+
+    def _refuse(self, flow: http.HTTPFlow, kind: Any, backend: str, client_request: Any,
+                e: InvalidRequest) -> None:
+        err = GatewayError(400, "invalid_request_error", str(e))
+        flow.response = anthropic_error(err)
+        ex = Exchange(form=self.form, kind=kind, backend=backend, local=True, mode=mode_of(flow))
+        identify(ex, flow, None)
+        ex.client_request = client_request
+        ex.notes.error(f"invalid request: {e}", rule="request:invalid")
+        ex.answer = orjson.loads(flow.response.content or b"{}")
+        tell = self.relay.listeners
+        tell.started(ex)
+        tell.response(ex, "client", flow.response.status_code, list(flow.response.headers.items(multi=True)))
+        tell.chunk(ex, "client", flow.response.content or b"")
+        flow.metadata["inspector"] = tell.ended(ex)
+
+    def _translate(self, flow: http.HTTPFlow, kind: Any, backend: str, body: bytes) -> tuple[Job, Any, Any]:
+        form = self.form
+        if kind != "messages":  # side traffic is answered before this; anything else is not ours
+            raise InvalidRequest(f"{flow.request.method} {path_of(flow)} is not a Messages call")
+        req = parse_request(body)
+        limit = ctx.options.max_context
+        if limit and req.estimated_input_tokens > limit:
+            raise InvalidRequest(
+                f"Prompt is too long for model {self.router.route(req.model)!r}: the request is "
+                f"≈{req.estimated_input_tokens:,} tokens (estimated) but the backend's context window is "
+                f"{limit:,} tokens. Use a model with a larger context, or a shorter prompt.")
+        ex = Exchange(form=form, kind="messages", client_model=req.model, backend=backend,
+                      backend_model=self.router.route(req.model), stream=req.stream, notes=req.notes,
+                      input_estimate=req.estimated_input_tokens, mode=mode_of(flow))
+        identify(ex, flow, req.raw)
+        ex.options = self.translate
+        ex.tools = req.tools
+        ex.tool_results = _last_tool_results(req.turns)
+        ex.names = ToolNames() if form.uses_tool_names() else None
+        backend_body = form.build_request(req, model=ex.backend_model, options=self.translate, names=ex.names)
+        if req.stream:
+            ex.processor = form.stream_processor(
+                options=self.translate, names=ex.names, model=ex.client_model, backend_model=ex.backend_model,
+                backend=backend, input_tokens=ex.input_estimate, notes=ex.notes, tools=ex.tools)
+        headers = [("content-type", "application/json"), ("accept", form.accept(req.stream))]
+        if ua := flow.request.headers.get("user-agent"):
+            headers.append(("user-agent", ua))
+        if key := ctx.options.backend_api_key:
+            headers.append(("authorization", f"Bearer {key}"))
+        origin, base_path = split_backend(backend)
+        job = Job(ex, "POST", origin + base_path + form.chat_path(base_path, flow.request.path), headers,
+                  orjson.dumps(backend_body))
+        return job, req.raw, backend_body
+
+    def _passthrough(self, flow: http.HTTPFlow, kind: Any, backend: str, body: bytes) -> tuple[Job, Any, Any]:
+        form = self.form
+        r = flow.request
+        ex = Exchange(form=form, kind=kind, backend=backend, mode=mode_of(flow))
+        client_json: dict[str, Any] | None = None
+        data: dict[str, Any] | None = None
+        if kind in ("messages", "count_tokens"):
+            client_json = data = load_json_object(body)
+            ex.client_model = str(data.get("model", ""))
+            ex.stream = kind == "messages" and bool(data.get("stream"))
+            ex.backend_model = self.router.route(ex.client_model)
+            if ex.backend_model != ex.client_model:
+                data = {**data, "model": ex.backend_model}
+                body = orjson.dumps(data)
+        identify(ex, flow, client_json)
+        origin, base_path = split_backend(backend)
+        host = urlsplit(origin).hostname
+        anthropic = is_anthropic_host(host) and not self._token_in_use()
+        path = r.path if anthropic else _without_secret_params(r.path)
+        headers = [(k, v) for k, v in r.headers.items(multi=True)
+                   if k.lower() not in _HOP and (anthropic or k.lower() not in _CREDENTIALS)]
+        headers.append(("accept-encoding", "identity"))
+        if key := ctx.options.backend_api_key:
+            headers = [(k, v) for k, v in headers if k.lower() not in ("x-api-key", "authorization")]
+            headers += [("x-api-key", key), ("authorization", f"Bearer {key}")]
+        if ex.stream:
+            ex.processor = AnthropicStreamObserver(model=ex.backend_model, backend=backend, notes=ex.notes)
+        job = Job(ex, r.method, origin + form.chat_path(base_path, path), headers, body)
+        return job, client_json, data
+
+    @staticmethod
+    def _token_in_use() -> bool:
+        return bool(getattr(ctx.options, "gateway_token", ""))
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.id in self.live:
+            if flow.response is not None:
+                flow.response.stream = True  # already Anthropic, from the relay: passed on as it comes
+            return
+        ex = self.observed.get(flow.id)
+        resp = flow.response
+        if ex is None or resp is None:
+            return
+        ex.first_byte = time.monotonic()
+        tell = self.relay.listeners
+        headers = list(resp.headers.items(multi=True))
+        tell.response(ex, "backend", resp.status_code, headers)
+        tell.response(ex, "client", resp.status_code, headers)
+        if "text/event-stream" in resp.headers.get("content-type", ""):
+            ex.processor = AnthropicStreamObserver(model=ex.backend_model, backend=ex.backend, notes=ex.notes)
+            resp.stream = _observe_stream(ex, tell)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow)
+
+    def _finish(self, flow: http.HTTPFlow) -> None:
+        live = self.live.pop(flow.id, None)
+        if live is not None:
+            token, job = live
+            if self.relay.forget(token) is not None:  # the relay never saw it: mitmproxy failed first
+                ex = job.exchange
+                ex.incomplete = str(flow.error) if flow.error else "the relay was not reached"
+                ex.notes.error(f"exchange aborted: {ex.incomplete}")
+                flow.metadata["inspector"] = self.relay.listeners.ended(ex)
+            else:
+                flow.metadata["inspector"] = job.exchange.final or job.exchange.summary()
+            _show_backend_request(flow, job)
+            return
+        ex = self.observed.pop(flow.id, None)
+        if ex is None:
+            return
+        tell = self.relay.listeners
+        resp = flow.response
+        if resp is not None and ex.processor is None:
+            if ex.first_byte is None:
+                ex.first_byte = time.monotonic()
+                headers = list(resp.headers.items(multi=True))
+                tell.response(ex, "backend", resp.status_code, headers)
+                tell.response(ex, "client", resp.status_code, headers)
+            if resp.raw_content:
+                tell.chunk(ex, "backend", resp.raw_content)
+                tell.chunk(ex, "client", resp.raw_content)
+        if flow.error:
+            ex.incomplete = str(flow.error)
+            ex.notes.error(f"exchange aborted: {flow.error}")
+        flow.metadata["inspector"] = tell.ended(ex)
+
+    def _observe(self, flow: http.HTTPFlow, kind: Any, client_request: Any) -> None:
+        ex = Exchange(form=self.form, kind=kind, backend=f"https://{flow.request.pretty_host}", mode="regular")
+        data = None
+        if kind in ("messages", "count_tokens"):
+            try:
+                data = load_json_object(flow.request.get_content() or b"")
+                ex.client_model = ex.backend_model = str(data.get("model", ""))
+                ex.stream = bool(data.get("stream"))
+            except (InvalidRequest, ValueError):
+                pass
+        identify(ex, flow, data)
+        ex.client_request = client_request
+        self.observed[flow.id] = ex
+        self.relay.listeners.started(ex)
+
+
+def _without_secret_params(path: str) -> str:
+    """A query string without key-like parameters (they are credentials, not the backend's)."""
+    base, sep, query = path.partition("?")
+    if not sep:
+        return path
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() not in _SECRET_PARAMS]
+    return base + ("?" + urlencode(kept) if kept else "")
+
+
+def _show_backend_request(flow: http.HTTPFlow, job: Job) -> None:
+    """Make the flow show the request as the backend got it (mitmweb, flow files), not the relay hop."""
+    r = flow.request
+    parts = urlsplit(job.url)
+    r.scheme = parts.scheme
+    r.host = parts.hostname or r.host
+    r.port = parts.port or (443 if parts.scheme == "https" else 80)
+    r.path = parts.path + (f"?{parts.query}" if parts.query else "")
+    r.headers = http.Headers([(k.encode(), v.encode()) for k, v in job.headers])
+    r.content = job.body
+
+
+def _observe_stream(ex: Exchange, tell: Any) -> Callable[[bytes], Iterable[bytes]]:
+    """The ``flow.response.stream`` callable of observed traffic: bytes go on as they came."""
+    processor = ex.processor
+    assert processor is not None
+
+    def stream(chunk: bytes) -> list[bytes]:
+        if chunk:
+            tell.chunk(ex, "backend", chunk)
+            out = processor.feed(chunk)
+        else:
+            out = processor.flush()
+            if processor.cut:
+                ex.incomplete = "the stream ended without message_stop"
+        if out:
+            if ex.first_token is None and b"_delta" in out:
+                ex.first_token = time.monotonic()
+            tell.chunk(ex, "client", out)
+            return [out]
+        return []
+
+    return stream

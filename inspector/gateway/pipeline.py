@@ -1,0 +1,345 @@
+"""One exchange, from the backend to the client: the path every chunk takes.
+
+    backend socket ─▶ BackendClient (h11) ─▶ processor.feed (translator / observer) ─▶ Reply (h11) ─▶ mitmproxy ─▶ client
+                           │                                                        │
+                           └──────────── listeners: recorder, colour log ───────────┘
+
+The gateway addon prepares the backend request and hands it here as a ``Job`` (through the
+relay, see ``relay.py``); this module sends it, and:
+
+* while the backend is silent before answering (a local model evaluating a long prompt), commits
+  to HTTP 200 after ``ping_interval`` and sends the processor's keep-alive every interval —
+  mid-stream too, but only between two events;
+* gives up after ``idle_timeout`` of silence, streaming or not;
+* turns every failure into an Anthropic error — a JSON error with the right status (and
+  ``x-should-retry: false`` where retrying cannot help) before the head is sent, an ``error``
+  event after it — and a stream the backend cuts into a clean end;
+* when the client goes away (the relay cancels this task), closes the backend connection at
+  once, so a local model stops generating for nobody, and records what arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+
+import orjson
+
+from ..protocol import GatewayError, sse_event
+from ..transport import BackendClient, BackendFailure, BackendResponse, Reply
+from .exchange import Exchange, Listeners
+
+__all__ = ["Job", "Pipeline", "error_response"]
+
+_SSE_HEAD = [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
+_JSON = [("content-type", "application/json")]
+#: Response headers never passed on from the backend (framing is the relay's own).
+_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade",
+        "trailer", "te", "content-encoding"}
+#: An error body larger than this is not read whole.
+_ERROR_LIMIT = 1 << 20
+
+
+@dataclass(slots=True)
+class Job:
+    """A prepared backend request and the exchange it belongs to."""
+
+    exchange: Exchange
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def request_id() -> str:
+    return "req_inspector_" + secrets.token_hex(8)
+
+
+def error_response(err: GatewayError, rid: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    rid = rid or request_id()
+    return (err.status, [*_JSON, ("request-id", rid), *err.headers()],
+            orjson.dumps(err.body() | {"request_id": rid}))
+
+
+class _Idle(Exception):
+    """The backend was silent for ``idle_timeout``."""
+
+
+class Pipeline:
+    """Runs jobs (``await pipeline.run(job, reply)``); one per gateway, shared by all exchanges."""
+
+    def __init__(self, client: BackendClient, listeners: Listeners, *, ping_interval: float = 5.0,
+                 idle_timeout: float = 600.0) -> None:
+        self.client = client
+        self.listeners = listeners
+        self.ping_interval = ping_interval
+        self.idle_timeout = idle_timeout
+
+    async def run(self, job: Job, reply: Reply) -> None:
+        run = _Run(self, job, reply)
+        try:
+            await run.go()
+        except asyncio.CancelledError:
+            run.aborted()
+        except Exception as e:  # noqa: BLE001 - our own bug: the client still gets an Anthropic error
+            import logging
+            logging.getLogger("inspector").exception("gateway: the exchange failed")
+            run.fail(GatewayError(500, "api_error", f"the inspector gateway failed on this exchange "
+                                                    f"({type(e).__name__}: {e}); its log has the details"))
+        finally:
+            run.close()
+            self.listeners.ended(job.exchange)
+
+
+class _Run:
+    __slots__ = ("p", "job", "ex", "reply", "response", "processor", "tell", "rid")
+
+    def __init__(self, pipeline: Pipeline, job: Job, reply: Reply) -> None:
+        self.p = pipeline
+        self.job = job
+        self.ex = job.exchange
+        self.reply = reply
+        self.response: BackendResponse | None = None
+        self.processor = self.ex.processor
+        self.tell = pipeline.listeners
+        self.rid = request_id()
+
+    # -- writing to the client ---------------------------------------------------------------------
+    def commit(self) -> None:
+        """Send the 200 head of an SSE stream (once)."""
+        if not self.reply.started:
+            headers = [*_SSE_HEAD, ("request-id", self.rid)]
+            self.reply.head(200, headers)
+            self.tell.response(self.ex, "client", 200, headers)
+
+    def write(self, out: bytes) -> None:
+        if not out:
+            return
+        ex = self.ex
+        if ex.first_token is None and b"_delta" in out:
+            ex.first_token = time.monotonic()
+        if self.tell:
+            self.tell.chunk(ex, "client", out)
+        self.reply.write(out)
+
+    def whole(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.reply.whole(status, body, headers)
+        self.tell.response(self.ex, "client", status, headers)
+        if body:
+            self.tell.chunk(self.ex, "client", body)
+
+    def fail(self, err: GatewayError) -> None:
+        """End the exchange with ``err``: an error event if the stream has begun, else an HTTP error."""
+        ex = self.ex
+        if self.reply.ended or self.reply.gone:
+            return
+        if self.reply.started:
+            if self.processor is not None:
+                self.write(self.processor.fail(err))
+            else:
+                ex.notes.error(err.message)
+                self.write(sse_event("error", err.body()))
+            return
+        if self.processor is None:
+            ex.notes.error(err.message)
+        else:
+            self.processor.fail(err)  # the processor records the error; nothing to send yet
+        status, headers, body = error_response(err, self.rid)
+        ex.answer = orjson.loads(body)
+        self.whole(status, headers, body)
+
+    # -- the exchange ------------------------------------------------------------------------------
+    async def go(self) -> None:
+        job, ex = self.job, self.ex
+        send = asyncio.ensure_future(self.p.client.send(job.method, job.url, job.headers, job.body))
+        try:
+            self.response = response = await self._head(send)
+        except BackendFailure as e:
+            if e.kind == "connect":
+                ex.aborted_by = "backend"
+                self.fail(ex.form.unreachable(backend=ex.backend, reason=str(e)))
+            else:
+                ex.incomplete = str(e)
+                self.fail(GatewayError(502, "api_error", f"the {ex.form.label} backend at {ex.backend} "
+                                                         f"failed: {e}. Is it running, and is it the server "
+                                                         f"--set backend={ex.form.name} expects?"))
+            return
+        except _Idle:
+            ex.incomplete = f"no answer within {self.p.idle_timeout:.0f} s"
+            self.fail(GatewayError(504, "timeout_error", f"the {ex.form.label} backend at {ex.backend} did "
+                                                         f"not answer within {self.p.idle_timeout:.0f} s "
+                                                         f"(--set idle_timeout=SECONDS to wait longer)"))
+            return
+        finally:
+            if not send.done():
+                send.cancel()
+            elif self.response is None and not send.cancelled() and send.exception() is None:
+                send.result().close()  # answered just as we were cancelled
+        ex.first_byte = time.monotonic()
+        self.tell.response(ex, "backend", response.status, response.headers)
+        if (self.processor is not None and response.status == 200
+                and ex.form.is_stream(response.header("content-type"))):
+            await self._stream(response)
+        else:
+            await self._whole(response)
+
+    async def _head(self, send: asyncio.Future[BackendResponse]) -> BackendResponse:
+        p = self.p
+        waited = 0.0
+        streaming = self.processor is not None
+        while True:
+            step = min(p.ping_interval, p.idle_timeout - waited) if streaming else p.idle_timeout - waited
+            done, _ = await asyncio.wait({send}, timeout=max(step, 0.001))
+            if done:
+                return send.result()
+            waited += step
+            if waited >= p.idle_timeout:
+                raise _Idle()
+            assert self.processor is not None
+            self.commit()
+            self.write(self.processor.keepalive())
+
+    async def _stream(self, response: BackendResponse) -> None:
+        ex, p, processor, reply = self.ex, self.p, self.processor, self.reply
+        assert processor is not None
+        self.commit()
+        tell = self.tell
+        silent = 0.0
+        step = p.ping_interval
+        while True:
+            try:
+                async with asyncio.timeout(step):
+                    data = await response.read()
+            except TimeoutError:
+                silent += step
+                if silent >= p.idle_timeout:
+                    ex.incomplete = f"the backend was silent for {silent:.0f} s"
+                    self.write(processor.fail(GatewayError(
+                        504, "timeout_error", f"the {ex.form.label} backend at {ex.backend} was silent for "
+                                              f"{silent:.0f} s mid-answer (--set idle_timeout=SECONDS)")))
+                    break
+                self.write(processor.keepalive())
+                continue
+            except BackendFailure as e:
+                ex.incomplete = f"the backend's stream was cut ({e})"
+                ex.aborted_by = "backend"
+                self.write(processor.interrupt(str(e)))
+                break
+            if data is None:
+                self.write(processor.flush())
+                if processor.cut:
+                    ex.incomplete = "the backend's stream ended before it said it was done"
+                break
+            silent = 0.0
+            if tell:
+                tell.chunk(ex, "backend", data)
+            self.write(processor.feed(data))
+            await reply.drain()
+        reply.end()
+
+    async def _whole(self, response: BackendResponse) -> None:
+        """A whole answer: read with the idle timeout, then translate (or pass on) at once."""
+        ex, p = self.ex, self.p
+        limit = _ERROR_LIMIT if response.status != 200 else 64 << 20
+        pieces: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                async with asyncio.timeout(p.idle_timeout):
+                    piece = await response.read()
+                if piece is None:
+                    break
+                pieces.append(piece)
+                size += len(piece)
+                if size > limit:
+                    raise BackendFailure(f"an answer larger than {limit >> 20} MB", kind="malformed", answered=True)
+        except TimeoutError:
+            ex.incomplete = f"the backend was silent for {p.idle_timeout:.0f} s mid-answer"
+            self._record_backend(pieces)
+            self.fail(GatewayError(504, "timeout_error", f"the {ex.form.label} backend at {ex.backend} was "
+                                                         f"silent for {p.idle_timeout:.0f} s mid-answer "
+                                                         f"(--set idle_timeout=SECONDS)"))
+            return
+        except BackendFailure as e:
+            ex.incomplete = f"the backend's answer was cut ({e})"
+            ex.aborted_by = "backend"
+            self._record_backend(pieces)
+            self.fail(GatewayError(502, "api_error", f"the answer from {ex.backend} was cut ({e}): the backend "
+                                                     f"probably crashed or was stopped. Retry the request."))
+            return
+        body = b"".join(pieces)
+        self._record_backend([body])
+        status = response.status
+        form = ex.form
+        if not form.translates:
+            self._pass_on(response, body)
+            return
+        if status != 200:
+            self.fail(form.error(status=status, body=body, model=ex.backend_model, backend=ex.backend))
+            return
+        if ex.stream:  # a stream was asked for, and this is not one
+            self.fail(form.garbage(backend=ex.backend, sample=body))
+            return
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            self.fail(form.garbage(backend=ex.backend, sample=body))
+            return
+        if "error" in data:
+            code = data.get("status")
+            self.fail(form.error(status=code if isinstance(code, int) else 500, body=data,
+                                 model=ex.backend_model, backend=ex.backend))
+            return
+        assert ex.options is not None
+        message = form.whole_response(data, options=ex.options, names=ex.names, model=ex.client_model,
+                                      input_tokens=ex.input_estimate, notes=ex.notes, tools=ex.tools)
+        ex.answer = message
+        self.whole(200, [*_JSON, ("request-id", self.rid)], orjson.dumps(message))
+
+    def _pass_on(self, response: BackendResponse, body: bytes) -> None:
+        """Passthrough: the backend's answer as it was (framing headers aside)."""
+        ex = self.ex
+        if self.reply.started:  # committed early, then the backend answered whole (an error)
+            self.fail(ex.form.error(status=response.status, body=body, model=ex.backend_model,
+                                    backend=ex.backend))
+            return
+        headers = [(k, v) for k, v in response.headers if k not in _HOP]
+        if body[:1] == b"{":
+            try:
+                parsed = orjson.loads(body)
+                ex.answer = parsed if isinstance(parsed, dict) else None
+            except orjson.JSONDecodeError:
+                pass
+        if response.status >= 400:
+            ex.notes.error(f"the backend answered HTTP {response.status}: {body[:300].decode('utf-8', 'replace')}")
+        self.whole(response.status, headers, body)
+
+    def _record_backend(self, pieces: list[bytes]) -> None:
+        if self.tell:
+            for piece in pieces:
+                if piece:
+                    self.tell.chunk(self.ex, "backend", piece)
+
+    # -- endings ---------------------------------------------------------------------------------------
+    def aborted(self) -> None:
+        """The task was cancelled: the client went away, or the gateway is stopping."""
+        ex = self.ex
+        who = "client" if self.reply.gone else "gateway"
+        ex.aborted_by = who
+        n = self.processor.events_in if self.processor is not None else 0
+        what = "the client went away" if who == "client" else "the gateway stopped"
+        ex.incomplete = f"{what} after {n} backend events; the backend connection was closed at once"
+        ex.notes.warning(ex.incomplete, rule=f"aborted:{who}")
+        if who == "gateway":
+            self.fail(GatewayError(503, "overloaded_error", "the inspector gateway is shutting down; "
+                                                            "retry once it is back", retry=True))
+
+    def close(self) -> None:
+        if self.response is not None:
+            self.response.close()  # back to the pool when finished, else closed: the backend stops
+        if not self.reply.gone and self.reply.started and not self.reply.ended:
+            self.reply.end()

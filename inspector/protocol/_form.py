@@ -1,0 +1,147 @@
+"""A backend form — Ollama native, OpenAI chat completions, Anthropic passthrough — as one object.
+
+Everything that differs between backend APIs is a method or attribute here: where the chat
+endpoint is, how a request is written, how an answer (whole or streamed) is read back, what
+its errors mean and what to do about them, how to list its models. The gateway, the relay, the
+regression re-runs, doctor and the CLI ask the form; nobody branches on its name. Adding a form
+is one module with a subclass, plus its entry in the registry (``_forms.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+from ._errors import GatewayError, backend_error, backend_unreachable, garbage_error
+from ._notes import Notes
+from ._options import TranslateOptions
+
+if TYPE_CHECKING:
+    from ._request import AnthropicRequest
+    from ._tools import ToolNames
+
+__all__ = ["BackendForm", "FormName", "StreamProcessor", "StreamResult"]
+
+FormName = Literal["ollama", "openai", "anthropic"]
+
+
+@dataclass(slots=True)
+class StreamResult:
+    """What a finished (or broken-off) answer said, as the client saw it."""
+
+    message_id: str | None = None
+    stop_reason: str | None = None
+    #: As reported to the client: input_tokens, output_tokens, and the cache fields when known.
+    usage: dict[str, int] | None = None
+    #: ``[{"name", "id", "input"}]``
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class StreamProcessor(Protocol):
+    """Backend stream bytes in, Anthropic SSE bytes out: a translator, or the passthrough observer.
+
+    ``feed`` any split of the backend's body; then exactly one ending — ``flush`` (the body
+    ended), ``interrupt`` (it broke off: what is held is dropped, the client gets a clean
+    ``error`` event) or ``fail`` (end with this error). ``keepalive`` is what to send during a
+    silence (``b""`` when the output is not at an event boundary)."""
+
+    notes: Notes
+    error: GatewayError | None
+    cut: bool
+    events_in: int
+
+    @property
+    def finished(self) -> bool: ...
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+    def interrupt(self, reason: str) -> bytes: ...
+
+    def fail(self, err: GatewayError) -> bytes: ...
+
+    def keepalive(self) -> bytes: ...
+
+    def result(self) -> StreamResult: ...
+
+    def message(self) -> dict[str, Any] | None:
+        """The answer so far as a Message (the non-streaming shape), when there is one."""
+        ...
+
+
+class BackendForm:
+    """Base of the backend forms (see the module docstring). Pure: no I/O anywhere."""
+
+    name: ClassVar[FormName]
+    #: For people: "Ollama", "OpenAI-compatible", …
+    label: ClassVar[str]
+    #: False for a form that passes Anthropic requests through as they are.
+    translates: ClassVar[bool] = True
+    #: Content type of a streamed answer, and a substring that recognises it.
+    stream_type: ClassVar[str]
+    stream_marker: ClassVar[str]
+    #: How a streamed answer is framed: NDJSON lines or server-sent events.
+    framing: ClassVar[Literal["ndjson", "sse"]] = "sse"
+    #: What a whole answer is, for "sent something that is not …" errors.
+    expected: ClassVar[str]
+    #: GET path listing the backend's models (doctor, ``inspector run``), and how to start it.
+    models_path: ClassVar[str]
+    start_hint: ClassVar[str] = "start the server"
+
+    # -- requests ------------------------------------------------------------------------------
+    def chat_path(self, base_path: str, client_path: str) -> str:
+        """The backend path for a Messages call (``base_path`` from the backend URL)."""
+        raise NotImplementedError
+
+    def accept(self, stream: bool) -> str:
+        return self.stream_type if stream else "application/json"
+
+    def build_request(self, req: AnthropicRequest, *, model: str, options: TranslateOptions,
+                      names: ToolNames | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def uses_tool_names(self) -> bool:
+        """Whether tool names must be mapped (OpenAI names are limited to 64 [A-Za-z0-9_-])."""
+        return False
+
+    # -- answers -------------------------------------------------------------------------------
+    def is_stream(self, content_type: str) -> bool:
+        return self.stream_marker in content_type
+
+    def stream_processor(self, *, options: TranslateOptions, names: ToolNames | None, model: str,
+                         backend_model: str, backend: str, input_tokens: int, notes: Notes,
+                         tools: list[dict[str, Any]] | None) -> StreamProcessor:
+        raise NotImplementedError
+
+    def whole_response(self, data: dict[str, Any], *, options: TranslateOptions, names: ToolNames | None,
+                       model: str, input_tokens: int, notes: Notes,
+                       tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+        """A non-streaming answer as an Anthropic ``Message``."""
+        raise NotImplementedError
+
+    # -- failures, in Anthropic's words with what to do ----------------------------------------------
+    def missing_model_fix(self, model: str) -> str:
+        return "check the model name your server serves (GET /v1/models)"
+
+    def error(self, *, status: int, body: bytes | str | dict[str, Any] | None, model: str,
+              backend: str) -> GatewayError:
+        return backend_error(label=self.label, missing_model_fix=self.missing_model_fix(model),
+                             status=status, body=body, model=model, backend=backend)
+
+    def unreachable(self, *, backend: str, reason: str) -> GatewayError:
+        return backend_unreachable(label=self.label, backend=backend, reason=reason, hint=self.start_hint)
+
+    def garbage(self, *, backend: str, sample: bytes | str) -> GatewayError:
+        return garbage_error(label=self.label, form=self.name, backend=backend, sample=sample,
+                             expected=self.expected)
+
+    # -- models ----------------------------------------------------------------------------------
+    def model_names(self, listing: Any) -> list[str] | None:
+        """The model names in the answer to ``GET models_path`` (None: not such an answer)."""
+        if isinstance(listing, dict) and isinstance(listing.get("data"), list):
+            return [str(m.get("id")) for m in listing["data"] if isinstance(m, dict) and m.get("id")]
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"

@@ -1,0 +1,74 @@
+"""Playing a replay ``Answer`` to a client: the shape it asked for, with the recorded timing.
+
+Shared by the replay addon (``inspector replay``) and the pytest plugin's ``anthropic_replay``.
+A client that asks for ``stream: false`` gets the Message the recorded stream adds up to; a
+streaming client gets the recorded events, paced as recorded (``speed`` 1), faster, or at once (0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from ..protocol import MessageAccumulator, error_body
+from ..transport import Reply
+from ._reader import Chunk
+from ._replay import Answer
+
+__all__ = ["as_requested", "play", "wants_stream"]
+
+_HOP = {"transfer-encoding", "content-length", "connection", "keep-alive", "content-encoding"}
+
+
+def wants_stream(body: bytes) -> bool:
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(data, dict) and bool(data.get("stream"))
+
+
+def as_requested(answer: Answer, *, stream: bool) -> Answer:
+    """``answer`` in the shape the client asked for: a recorded stream becomes its Message for a
+    non-streaming request; a miss becomes a 400 whose message Claude Code prints as it is (it
+    replaces a 404's message with its own), not to be retried."""
+    if answer.miss is not None:
+        body = orjson.dumps(error_body("invalid_request_error", f"replay: {answer.miss}"))
+        return Answer(400, [("content-type", "application/json"), ("x-should-retry", "false")],
+                      [Chunk(0.0, body)], None, answer.miss)
+    if stream or not answer.streamed:
+        return answer
+    acc = MessageAccumulator()
+    acc.feed(answer.body)
+    acc.flush()
+    if acc.error is not None or acc.message is None:
+        error = acc.error or {"type": "api_error", "message": "the recorded stream holds no message"}
+        body = orjson.dumps({"type": "error", "error": error})
+        status = 500
+    else:
+        body = orjson.dumps(acc.message)
+        status = answer.status
+    headers = [(k, v) for k, v in answer.headers if k.lower() not in (*_HOP, "content-type")]
+    last = next((c.t for c in reversed(answer.chunks) if c.t is not None), 0.0)
+    return Answer(status, [("content-type", "application/json"), *headers], [Chunk(last, body)], answer.source,
+                  answer.miss)
+
+
+async def play(answer: Answer, reply: Reply, *, speed: float) -> None:
+    """Write ``answer`` to ``reply``, chunk by chunk, paced by the recorded times / ``speed``."""
+    headers = [(k, v) for k, v in answer.headers if k.lower() not in _HOP]
+    if not answer.streamed:
+        if speed and answer.chunks and answer.chunks[-1].t:
+            await asyncio.sleep(answer.chunks[-1].t / speed)
+        reply.whole(answer.status, answer.body, headers)
+        return
+    reply.head(answer.status, headers)
+    last = 0.0
+    for chunk in answer.chunks:
+        if chunk.t is not None and speed > 0:
+            await asyncio.sleep(max(0.0, chunk.t - last) / speed)
+            last = chunk.t
+        reply.write(chunk.data)
+        await reply.drain()
+    reply.end()

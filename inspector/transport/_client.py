@@ -1,0 +1,251 @@
+"""A pooled HTTP/1.1 client for backends, on asyncio streams with h11 doing the framing.
+
+It knows nothing of what the bodies mean. ``send`` returns once the response head has
+arrived; ``BackendResponse.read`` then yields the body piece by piece, as it arrives, and is
+cancel-safe (a read interrupted by a timeout loses nothing), so callers can wait with
+``asyncio.timeout`` and send keep-alives in the meantime. Every way a backend can fail —
+refused, unreachable, closed without answering, cut mid-body, malformed — is one exception,
+``BackendFailure``, whose message says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import h11
+
+__all__ = ["BackendClient", "BackendFailure", "BackendResponse"]
+
+_READ = 65536
+_Key = tuple[str, str, int]
+
+
+class BackendFailure(Exception):
+    """The backend could not be reached, or broke the exchange (``kind`` says how)."""
+
+    def __init__(self, message: str, *, kind: str = "failed", answered: bool = False) -> None:
+        super().__init__(message)
+        #: connect | closed | cut | malformed | failed
+        self.kind = kind
+        #: True when some of the response had arrived (a retry could repeat side effects).
+        self.answered = answered
+
+
+class _Connection:
+    __slots__ = ("reader", "writer", "key", "h11")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: _Key) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.key = key
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=1 << 20)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+    async def next_event(self) -> object:
+        """The next h11 event, reading from the socket as needed (cancel-safe)."""
+        conn = self.h11
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as e:
+                raise BackendFailure(f"the backend sent malformed HTTP ({e})", kind="malformed",
+                                     answered=True) from None
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                data = await self.reader.read(_READ)
+            except (ConnectionError, OSError) as e:
+                raise BackendFailure(f"the connection broke ({type(e).__name__})", kind="cut") from None
+            conn.receive_data(data)  # b"" marks the end of the stream
+
+
+class BackendResponse:
+    """A backend's response: status and headers at once, the body as it arrives."""
+
+    __slots__ = ("_conn", "_pool", "status", "headers", "_done", "_failed")
+
+    def __init__(self, conn: _Connection, pool: BackendClient, status: int,
+                 headers: list[tuple[str, str]], done: bool) -> None:
+        self._conn = conn
+        self._pool = pool
+        self.status = status
+        #: Header names lower-cased (as h11 gives them), values as sent.
+        self.headers = headers
+        self._done = done
+        self._failed = False
+
+    def header(self, name: str, default: str = "") -> str:
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return default
+
+    async def read(self) -> bytes | None:
+        """The next piece of the body, ``None`` at its end. Raises ``BackendFailure`` on a cut."""
+        if self._done:
+            return None
+        try:
+            event = await self._conn.next_event()
+        except BackendFailure as e:
+            self._failed = True
+            e.answered = True
+            if e.kind == "malformed" and ("incomplete" in str(e) or "peer closed" in str(e)):
+                raise BackendFailure("the backend closed the connection mid-answer", kind="cut",
+                                     answered=True) from None
+            raise
+        if type(event) is h11.Data:
+            return bytes(event.data)  # type: ignore[attr-defined]
+        if type(event) is h11.EndOfMessage:
+            self._done = True
+            return None
+        self._failed = True
+        raise BackendFailure("the backend closed the connection mid-body", kind="cut", answered=True)
+
+    async def aread(self, limit: int = 16 << 20) -> bytes:
+        pieces: list[bytes] = []
+        size = 0
+        while (piece := await self.read()) is not None:
+            pieces.append(piece)
+            size += len(piece)
+            if size > limit:
+                self._failed = True
+                raise BackendFailure(f"the backend's answer is larger than {limit >> 20} MB", kind="malformed",
+                                     answered=True)
+        return b"".join(pieces)
+
+    def close(self) -> None:
+        """Done with it: the connection goes back to the pool if it is reusable, else it is closed."""
+        conn = self._conn
+        if self._done and not self._failed:
+            h = conn.h11
+            if h.our_state is h11.DONE and h.their_state is h11.DONE:
+                h.start_next_cycle()
+                self._pool._release(conn)
+                return
+        conn.close()
+
+
+class BackendClient:
+    """Keep-alive connections per (scheme, host, port), at most ``keep`` idle ones each."""
+
+    def __init__(self, *, connect_timeout: float = 10.0, keep: int = 32) -> None:
+        self.connect_timeout = connect_timeout
+        self.keep = keep
+        self._idle: dict[_Key, list[_Connection]] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    async def send(self, method: str, url: str, headers: Iterable[tuple[str, str]],
+                   body: bytes = b"") -> BackendResponse:
+        """Send a request; return when the response head has arrived.
+
+        A stale idle connection (closed by the backend while idle) is retried once on a fresh
+        one — only when nothing at all was answered on it, so a request is never sent twice
+        to a backend that saw it."""
+        parts = urlsplit(url)
+        scheme = parts.scheme or "http"
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or (443 if scheme == "https" else 80)
+        key = (scheme, host, port)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        netloc = host if port in (80, 443) else f"{host}:{port}"
+        head = [("host", netloc), *[(k, v) for k, v in headers if k.lower() not in ("host", "content-length",
+                                                                                 "transfer-encoding")]]
+        if body or method in ("POST", "PUT", "PATCH"):
+            head.append(("content-length", str(len(body))))
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if conn.reader.at_eof() or conn.writer.is_closing():
+                conn.close()
+                continue
+            try:
+                return await self._exchange(conn, method, target, head, body)
+            except BackendFailure as e:
+                conn.close()
+                if e.answered:
+                    raise
+            except BaseException:
+                conn.close()
+                raise
+        conn = await self._connect(key)
+        try:
+            return await self._exchange(conn, method, target, head, body)
+        except BaseException:
+            conn.close()
+            raise
+
+    async def _connect(self, key: _Key) -> _Connection:
+        scheme, host, port = key
+        tls = None
+        if scheme == "https":
+            tls = self._tls = self._tls or ssl.create_default_context()
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None,
+                                        limit=1 << 20), self.connect_timeout)
+        except TimeoutError:
+            raise BackendFailure(f"no connection within {self.connect_timeout:.0f} s", kind="connect") from None
+        except ConnectionRefusedError:
+            raise BackendFailure("connection refused", kind="connect") from None
+        except ssl.SSLError as e:
+            raise BackendFailure(f"TLS failed: {e.reason or e}", kind="connect") from None
+        except OSError as e:
+            raise BackendFailure(e.strerror or type(e).__name__, kind="connect") from None
+        return _Connection(reader, writer, key)
+
+    async def _exchange(self, conn: _Connection, method: str, target: str, head: list[tuple[str, str]],
+                        body: bytes) -> BackendResponse:
+        h = conn.h11
+        try:
+            data = h.send(h11.Request(method=method, target=target, headers=head))
+            if body:
+                data += h.send(h11.Data(data=body))
+            data += h.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as e:
+            raise BackendFailure(f"the request cannot be sent ({e})", kind="failed") from None
+        try:
+            conn.writer.write(data)
+            await conn.writer.drain()
+        except (ConnectionError, OSError) as e:
+            raise BackendFailure(f"the connection broke while sending ({type(e).__name__})",
+                                 kind="closed") from None
+        while True:
+            try:
+                event = await conn.next_event()
+            except BackendFailure as e:
+                if e.kind != "malformed":
+                    e.kind = "closed"
+                    e.args = ("the backend closed the connection without answering",)
+                raise
+            if isinstance(event, h11.InformationalResponse):
+                continue  # 100 Continue and friends
+            if isinstance(event, h11.Response):
+                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers]
+                done = method == "HEAD" or event.status_code in (204, 304)
+                if done:
+                    # h11 still expects to see the (empty) end of this message.
+                    with contextlib.suppress(BackendFailure):
+                        while not isinstance(await conn.next_event(), h11.EndOfMessage):
+                            pass
+                return BackendResponse(conn, self, event.status_code, headers, done)
+            raise BackendFailure("the backend closed the connection without answering", kind="closed")
+
+    def _release(self, conn: _Connection) -> None:
+        idle = self._idle.setdefault(conn.key, [])
+        if len(idle) < self.keep:
+            idle.append(conn)
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        for conns in self._idle.values():
+            for conn in conns:
+                conn.close()
+        self._idle.clear()
