@@ -167,9 +167,9 @@ class _Run:
                                                          f"--set backend={ex.form.name} expects?"))
             return
         except _Idle:
-            ex.incomplete = f"no answer within {self.p.idle_timeout:.0f} s"
+            ex.incomplete = f"no answer within {self.p.idle_timeout:g} s"
             self.fail(GatewayError(504, "timeout_error", f"the {ex.form.label} backend at {ex.backend} did "
-                                                         f"not answer within {self.p.idle_timeout:.0f} s "
+                                                         f"not answer within {self.p.idle_timeout:g} s "
                                                          f"(--set idle_timeout=SECONDS to wait longer)"))
             return
         finally:
@@ -215,10 +215,10 @@ class _Run:
             except TimeoutError:
                 silent += step
                 if silent >= p.idle_timeout:
-                    ex.incomplete = f"the backend was silent for {silent:.0f} s"
+                    ex.incomplete = f"the backend was silent for {silent:g} s"
                     self.write(processor.fail(GatewayError(
                         504, "timeout_error", f"the {ex.form.label} backend at {ex.backend} was silent for "
-                                              f"{silent:.0f} s mid-answer (--set idle_timeout=SECONDS)")))
+                                              f"{silent:g} s mid-answer (--set idle_timeout=SECONDS)")))
                     break
                 self.write(processor.keepalive())
                 continue
@@ -256,10 +256,10 @@ class _Run:
                 if size > limit:
                     raise BackendFailure(f"an answer larger than {limit >> 20} MB", kind="malformed", answered=True)
         except TimeoutError:
-            ex.incomplete = f"the backend was silent for {p.idle_timeout:.0f} s mid-answer"
+            ex.incomplete = f"the backend was silent for {p.idle_timeout:g} s mid-answer"
             self._record_backend(pieces)
             self.fail(GatewayError(504, "timeout_error", f"the {ex.form.label} backend at {ex.backend} was "
-                                                         f"silent for {p.idle_timeout:.0f} s mid-answer "
+                                                         f"silent for {p.idle_timeout:g} s mid-answer "
                                                          f"(--set idle_timeout=SECONDS)"))
             return
         except BackendFailure as e:

@@ -41,6 +41,7 @@ class Reply:
     gap: float = 0.0  # silence between chunks
     cut_after: int | None = None  # drop the connection after N chunks
     content_type: str | None = None
+    pieces: int = 3  # the text is streamed in this many deltas
 
 
 @dataclass
@@ -78,7 +79,7 @@ def ollama_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
     lines = [{**base, "message": {"role": "assistant", "content": "", "thinking": t}, "done": False}
              for t in _pieces(reply.thinking)]
     lines += [{**base, "message": {"role": "assistant", "content": t}, "done": False}
-              for t in _pieces(reply.text)]
+              for t in _pieces(reply.text, reply.pieces)]
     if calls:
         lines.append({**base, "message": {"role": "assistant", "content": "", "tool_calls": calls},
                       "done": False})
@@ -111,7 +112,7 @@ def openai_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
 
     events = [chunk({"role": "assistant", "content": ""})]
     events += [chunk({"reasoning_content": t}) for t in _pieces(reply.thinking)]
-    events += [chunk({"content": t}) for t in _pieces(reply.text)]
+    events += [chunk({"content": t}) for t in _pieces(reply.text, reply.pieces)]
     for i, (c, a) in enumerate(zip(reply.calls, args)):
         events.append(chunk({"tool_calls": [{"index": i, "id": c.id or f"call_{i}", "type": "function",
                                              "function": {"name": c.name, "arguments": ""}}]}))
@@ -149,7 +150,7 @@ def anthropic_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
         out.append(ev("content_block_start", {"index": i, "content_block": start}))
         if kind == "text":
             out += [ev("content_block_delta", {"index": i, "delta": {"type": "text_delta", "text": t}})
-                    for t in _pieces(block["text"])]
+                    for t in _pieces(block["text"], reply.pieces)]
         elif kind == "thinking":
             out += [ev("content_block_delta", {"index": i, "delta": {"type": "thinking_delta", "thinking": t}})
                     for t in _pieces(block["thinking"])]
@@ -255,17 +256,17 @@ class ScriptedBackend:
         body = rec.body if isinstance(rec.body, dict) else {}
         stream = bool(body.get("stream", self.form == "ollama"))
         model = body.get("model", "m")
-        if reply_.delay:
-            await asyncio.sleep(reply_.delay)
-        if reply_.error is not None or reply_.status != 200:
-            data = error_body(self.form, reply_.status, reply_.error or "failed")
-            reply.whole(reply_.status, data, [("content-type", "application/json")])
-            return
         chunks = reply_.raw if reply_.raw is not None else RENDER[self.form](reply_, model, stream)
         ctype = reply_.content_type or (STREAM_TYPE[self.form] if stream else "application/json")
         sent = 0
         self.streaming += 1
         try:
+            if reply_.delay:
+                await asyncio.sleep(reply_.delay)
+            if reply_.error is not None or reply_.status != 200:
+                data = error_body(self.form, reply_.status, reply_.error or "failed")
+                reply.whole(reply_.status, data, [("content-type", "application/json")])
+                return
             for item in chunks:
                 if isinstance(item, float):
                     await asyncio.sleep(item)

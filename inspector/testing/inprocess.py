@@ -60,11 +60,14 @@ class InProcessGateway:
             if isinstance(a, ColourLog):
                 a.console = Console(file=self.log, width=400, highlight=False, soft_wrap=True)
         self.relay = next(a for a in self.addons if isinstance(a, Relay))
+        #: Summaries of the exchanges that ended, in order (what exchange.json would hold).
+        self.ended: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> InProcessGateway:
         self.ctx = taddons.context(*self.addons)
         self.ctx.options.update(**self.options)
         await self.relay.running()
+        self.relay.listeners.items.append(_Collect(self.ended))
         self.client = httpx.AsyncClient(timeout=30)
         return self
 
@@ -121,3 +124,20 @@ class InProcessGateway:
         else:
             self._hooks("response", flow)
         return Result(status, hdrs, b"".join(pieces), times, flow)
+
+
+class _Collect:
+    def __init__(self, into: list[dict[str, Any]]) -> None:
+        self.into = into
+
+    def exchange_started(self, ex: Any) -> None:
+        pass
+
+    def exchange_response(self, ex: Any, direction: Any, status: int, headers: Any) -> None:
+        pass
+
+    def exchange_chunk(self, ex: Any, direction: Any, data: bytes) -> None:
+        pass
+
+    def exchange_ended(self, ex: Any) -> None:
+        self.into.append(ex.final or ex.summary())

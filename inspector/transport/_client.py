@@ -55,6 +55,8 @@ class _Connection:
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as e:
+                if "ConnectionClosed" in str(e):
+                    raise BackendFailure("the backend closed the connection", kind="closed") from None
                 raise BackendFailure(f"the backend sent malformed HTTP ({e})", kind="malformed",
                                      answered=True) from None
             if event is not h11.NEED_DATA:
@@ -96,7 +98,7 @@ class BackendResponse:
         except BackendFailure as e:
             self._failed = True
             e.answered = True
-            if e.kind == "malformed" and ("incomplete" in str(e) or "peer closed" in str(e)):
+            if e.kind == "closed" or (e.kind == "malformed" and ("incomplete" in str(e) or "peer closed" in str(e))):
                 raise BackendFailure("the backend closed the connection mid-answer", kind="cut",
                                      answered=True) from None
             raise
@@ -221,8 +223,8 @@ class BackendClient:
                 event = await conn.next_event()
             except BackendFailure as e:
                 if e.kind != "malformed":
-                    e.kind = "closed"
-                    e.args = ("the backend closed the connection without answering",)
+                    raise BackendFailure("the backend closed the connection without answering",
+                                         kind="closed") from None
                 raise
             if isinstance(event, h11.InformationalResponse):
                 continue  # 100 Continue and friends

@@ -1,0 +1,283 @@
+"""One exchange from backend to client, in-process (taddons + the relay on loopback, no mitmdump):
+keep-alives, timeouts, cuts, a client that leaves, credentials, errors that say what to do."""
+
+import asyncio
+import secrets
+
+import httpx
+import pytest
+
+from inspector.protocol import SSEDecoder, stream_problems
+from inspector.testing.backends import RENDER, Call, Reply, ScriptedBackend
+from inspector.testing.inprocess import InProcessGateway
+from inspector.testing.sdk import accumulate
+
+pytestmark = pytest.mark.anyio
+FORMS = ["ollama", "openai", "anthropic"]
+ASK = {"model": "claude-sonnet-x", "max_tokens": 200, "messages": [{"role": "user", "content": "hi"}]}
+STREAM = {**ASK, "stream": True}
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def events(raw: bytes) -> list[str]:
+    d = SSEDecoder()
+    return [e.event for e in d.decode(raw) + d.flush()]
+
+
+def summary(result) -> dict:
+    return result.flow.metadata["inspector"]
+
+
+async def settle(backend: ScriptedBackend, what, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if what():
+            return
+        await asyncio.sleep(0.02)
+
+
+# -- a silent backend ------------------------------------------------------------------------------
+@pytest.mark.parametrize("form", FORMS)
+async def test_a_silent_backend_gets_keepalives_and_its_real_first_byte_is_recorded(form):
+    with ScriptedBackend(form, [Reply(text="After a long prompt evaluation.", delay=1.0)]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q", ping_interval="0.2") as gw:
+            r = await gw.send("POST", "/v1/messages", json=STREAM)
+    assert r.status == 200 and r.times[0] < 0.9, "the client heard something before the backend said a word"
+    if form == "anthropic":
+        assert r.body.startswith(b": keep-alive\n\n"), "comments: the backend's own message_start comes later"
+    else:
+        assert events(r.body)[:2] == ["message_start", "ping"] and events(r.body).count("ping") >= 3
+        assert stream_problems(r.body) == []
+    assert accumulate(r.body.replace(b": keep-alive\n\n", b"")).content[0].text == "After a long prompt evaluation."
+    timing = summary(r)["timing_ms"]
+    assert timing["backend_first_byte"] >= 900, "the backend's own first byte, not the gateway's early 200"
+
+
+async def test_keepalives_mid_stream_land_between_events_only():
+    raw = [b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message",'
+           b'"role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,'
+           b'"usage":{"input_tokens":1,"output_tokens":1}}}\n\nevent: content_block_start\ndata: {"type":"con',
+           0.6, b'tent_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n', 0.6,
+           b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta",'
+           b'"text":"hi"}}\n\nevent: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+           b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+           b'"usage":{"output_tokens":1}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n']
+    with ScriptedBackend("anthropic", [Reply(raw=raw)]) as b:
+        async with InProcessGateway(b.url, backend="anthropic", ping_interval="0.2") as gw:
+            r = await gw.send("POST", "/v1/messages", json=STREAM)
+    assert r.body.count(b": keep-alive\n\n") >= 2
+    assert b'"con: keep-alive' not in r.body and stream_problems(r.body.replace(b": keep-alive\n\n", b"")) == []
+    assert accumulate(r.body).content[0].text == "hi"
+
+
+# -- timeouts (idle_timeout holds for whole answers too) ------------------------------------------------
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+async def test_idle_timeout_ends_the_wait_and_closes_the_backend_connection(stream):
+    with ScriptedBackend("ollama", [Reply(text="never", delay=30)]) as b:
+        async with InProcessGateway(b.url, backend="ollama", model="q", ping_interval="0.2",
+                                    idle_timeout="0.6") as gw:
+            r = await gw.send("POST", "/v1/messages", json=STREAM if stream else ASK)
+            await settle(b, lambda: b.aborted)
+    if stream:
+        assert events(r.body)[-1] == "error" and b"timeout_error" in r.body and b"within 0.6 s" in r.body
+        assert stream_problems(r.body) == []
+    else:
+        assert r.status == 504 and r.json()["error"]["type"] == "timeout_error"
+        assert "idle_timeout" in r.json()["error"]["message"] and r.headers["x-should-retry"] == "false"
+    assert b.aborted == [0], "the backend connection was closed, not left waiting"
+    assert summary(r)["incomplete"]
+
+
+async def test_idle_timeout_mid_stream():
+    raw = [b'{"model":"q","message":{"role":"assistant","content":"start "},"done":false}\n', 30.0]
+    with ScriptedBackend("ollama", [Reply(raw=raw)]) as b:
+        async with InProcessGateway(b.url, backend="ollama", model="q", ping_interval="0.2",
+                                    idle_timeout="0.6") as gw:
+            r = await gw.send("POST", "/v1/messages", json=STREAM)
+    assert b"start " in r.body and events(r.body)[-1] == "error" and b"silent for" in r.body
+    assert stream_problems(r.body) == []
+
+
+# -- a backend that is not there, or breaks -------------------------------------------------------------
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+async def test_a_backend_that_is_not_running_is_said_at_once_and_not_retried(form, stream):
+    dead = ScriptedBackend(form, [Reply()])
+    dead.__exit__()  # nothing listens there now
+    async with InProcessGateway(dead.url, backend=form, model="q") as gw:
+        r = await gw.send("POST", "/v1/messages", json=STREAM if stream else ASK)
+    assert r.status == 502 and r.json()["error"]["type"] == "api_error"
+    assert r.headers["x-should-retry"] == "false", "Claude Code would retry for 3 minutes otherwise"
+    message = r.json()["error"]["message"]
+    assert "cannot reach" in message and dead.url in message and "connection refused" in message
+    if form == "ollama":
+        assert "ollama serve" in message
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_a_whole_answer_cut_mid_way_is_an_error_not_a_truncated_200(form):
+    with ScriptedBackend(form, [Reply(text="a whole answer", cut_after=0)]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=ASK)
+    assert r.status == 502 and "was cut" in r.json()["error"]["message"]
+    assert summary(r)["incomplete"] and summary(r)["aborted_by"] == "backend"
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_a_stream_cut_mid_event_ends_cleanly_after_the_last_whole_event(form):
+    chunks = RENDER[form](Reply(text="This answer is cut off in the middle"), "q", True)
+    half = [*chunks[:2], chunks[2][: len(chunks[2]) // 2], b"never sent"]  # the third only half sent
+    with ScriptedBackend(form, [Reply(raw=half, cut_after=3)]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=STREAM)
+    assert events(r.body)[-1] == "error"
+    assert stream_problems(r.body, strict=form != "anthropic") == []
+    error = r.body.split(b"event: error")[-1]
+    assert b"was cut" in error and b"backend=" not in error, "a cut, not a wrong backend form"
+    with pytest.raises(Exception):
+        accumulate(r.body)
+    assert summary(r)["incomplete"]
+
+
+async def test_a_malformed_backend_header_is_an_anthropic_error():
+    async def serve(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: abc\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with InProcessGateway(url, backend="ollama", model="q") as gw:
+        r = await gw.send("POST", "/v1/messages", json=ASK)
+    server.close()
+    assert r.status == 502 and r.json()["type"] == "error" and "malformed HTTP" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("status, error, http, retry", [
+    (500, "CUDA out of memory", 500, "false"),
+    (503, "server busy", 529, "true"),
+    (404, "model 'q' not found", 400, "false"),
+])
+async def test_backend_errors_say_whether_to_retry(status, error, http, retry):
+    with ScriptedBackend("ollama", [Reply(status=status, error=error)]) as b:
+        async with InProcessGateway(b.url, backend="ollama", model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=ASK)
+    assert r.status == http and r.headers["x-should-retry"] == retry and error in r.json()["error"]["message"]
+
+
+# -- a client that walks away --------------------------------------------------------------------------
+@pytest.mark.parametrize("form", FORMS)
+async def test_a_client_that_leaves_stops_the_backend_at_once(form):
+    with ScriptedBackend(form, [Reply(text="a long answer nobody will read " * 200, pieces=200, gap=0.02)]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            await gw.send("POST", "/v1/messages", json=STREAM, read=2)
+            await settle(b, lambda: b.aborted and gw.ended)
+    sent = RENDER_COUNT[form]
+    assert b.aborted and b.aborted[0] < sent / 4, f"the backend stopped after {b.aborted} of {sent} chunks"
+    s = gw.ended[-1]
+    assert s["aborted_by"] == "client" and "the client went away" in s["incomplete"]
+    assert any(n.get("rule") == "aborted:client" for n in s["notes"])
+
+
+RENDER_COUNT = {form: len(RENDER[form](Reply(text="a long answer nobody will read " * 200, pieces=200), "q",
+                                       True)) for form in FORMS}
+
+
+# -- credentials go only where they were meant ------------------------------------------------------------
+SECRETS = {"x-api-key": "sk-ant-api03-user-key", "authorization": "Bearer oauth-user-token",
+           "cookie": "session=user-cookie", "proxy-authorization": "Basic dXNlcjpwYXNz"}
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_claude_codes_credentials_never_reach_a_local_backend(form):
+    with ScriptedBackend(form, [Reply(text="ok")]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            await gw.send("POST", "/v1/messages?beta=true&key=user-query-key", json=ASK, headers=SECRETS)
+    (sent,) = b.chat_requests
+    for name in SECRETS:
+        assert name not in sent.headers
+    assert "user-query-key" not in sent.path
+    if form == "anthropic":
+        assert sent.path == "/v1/messages?beta=true", "other query parameters go on"
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_a_backend_that_needs_a_key_gets_backend_api_key(form):
+    with ScriptedBackend(form, [Reply(text="ok")]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q", backend_api_key="backend-key-123") as gw:
+            await gw.send("POST", "/v1/messages", json=ASK, headers=SECRETS)
+    (sent,) = b.chat_requests
+    assert sent.headers["authorization"] == "Bearer backend-key-123"
+    if form == "anthropic":
+        assert sent.headers["x-api-key"] == "backend-key-123"
+    assert "sk-ant-api03-user-key" not in str(sent.headers)
+
+
+async def test_anthropics_own_host_gets_the_users_credentials(monkeypatch):
+    from inspector.gateway import gateway as G
+    assert G.is_anthropic_host("api.anthropic.com") and G.is_anthropic_host("API.Anthropic.com.")
+    assert not G.is_anthropic_host("anthropic.com.evil.example") and not G.is_anthropic_host("127.0.0.1")
+    monkeypatch.setattr(G, "is_anthropic_host", lambda host: True)
+    with ScriptedBackend("anthropic", [Reply(text="ok")]) as b:
+        async with InProcessGateway(b.url, backend="anthropic") as gw:
+            await gw.send("POST", "/v1/messages?beta=true", json=ASK, headers=SECRETS)
+    assert b.chat_requests[0].headers["x-api-key"] == "sk-ant-api03-user-key"
+
+
+# -- the relay serves only the gateway ---------------------------------------------------------------------
+async def test_the_relay_serves_only_jobs_the_gateway_registered():
+    with ScriptedBackend("ollama", [Reply(text="ok")]) as b:
+        async with InProcessGateway(b.url, backend="ollama", model="q") as gw:
+            port = gw.relay.port
+            async with httpx.AsyncClient() as client:
+                r = await client.post(f"http://127.0.0.1:{port}/{secrets.token_urlsafe(18)}", json=ASK,
+                                      headers={"x-inspector-upstream": b.url})
+                assert r.status_code == 404
+                ok = await gw.send("POST", "/v1/messages", json=ASK)
+                assert ok.status == 200
+                token = ok.flow.request.path  # a job is served once
+                assert (await client.post(f"http://127.0.0.1:{port}{token}")).status_code == 404
+    assert len(b.chat_requests) == 1
+
+
+# -- our own bugs never reach the client as tracebacks ----------------------------------------------------
+async def test_a_crash_while_translating_a_request_is_an_anthropic_500(monkeypatch):
+    from inspector.protocol import OLLAMA
+    monkeypatch.setattr(type(OLLAMA), "build_request", lambda *a, **k: 1 / 0)
+    with ScriptedBackend("ollama", [Reply(text="never")]) as b:
+        async with InProcessGateway(b.url, backend="ollama", model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=ASK)
+    assert r.status == 500 and "ZeroDivisionError" in r.json()["error"]["message"] and not b.chat_requests
+
+
+async def test_a_failing_listener_never_reaches_the_traffic():
+    class Broken:
+        def exchange_started(self, ex): raise RuntimeError("listener bug")
+        def exchange_response(self, ex, direction, status, headers): raise RuntimeError("listener bug")
+        def exchange_chunk(self, ex, direction, data): raise RuntimeError("listener bug")
+        def exchange_ended(self, ex): raise RuntimeError("listener bug")
+
+    with ScriptedBackend("openai", [Reply(text="fine", calls=[Call("Read", {"file_path": "/a"})])]) as b:
+        async with InProcessGateway(b.url, backend="openai", model="q") as gw:
+            gw.relay.listeners.items.append(Broken())
+            r = await gw.send("POST", "/v1/messages", json=STREAM)
+    msg = accumulate(r.body)
+    assert msg.content[0].text == "fine" and msg.stop_reason == "tool_use"
+
+
+async def test_the_sdk_accepts_every_form_streaming_and_not():
+    for form in FORMS:
+        with ScriptedBackend(form, [Reply(thinking="hmm", text="Writing.",
+                                          calls=[Call("Write", {"file_path": "/x", "content": "é\n"}, id="call_1")])]) as b:
+            async with InProcessGateway(b.url, backend=form, model="q") as gw:
+                streamed = await gw.send("POST", "/v1/messages", json=STREAM)
+                whole = await gw.send("POST", "/v1/messages", json=ASK)
+        msg = accumulate(streamed.body)
+        assert [c.type for c in msg.content] == ["thinking", "text", "tool_use"]
+        assert msg.content[2].input == {"file_path": "/x", "content": "é\n"}
+        assert whole.json()["content"][2]["input"] == {"file_path": "/x", "content": "é\n"}
+        assert summary(streamed)["message_id"] == msg.id
