@@ -23,7 +23,7 @@ from ._ollama import OllamaStreamTranslator, ollama_request, ollama_response
 from ._openai import OpenAIStreamTranslator, openai_request, openai_response
 from ._options import TranslateOptions
 from ._passthrough import AnthropicStreamObserver
-from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request
+from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request, validate_request
 from ._routing import ModelRouter, parse_model_map
 from ._side import SIDE_PATHS, STATUS_PATH, count_tokens, models_page, request_kind
 from ._stream import StreamTranslator
@@ -73,4 +73,5 @@ __all__ = [
     "stream_problems",
     "stream_translator",
     "tool_use_id",
+    "validate_request",
 ]
