@@ -157,8 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
     folder = Path(args.dir)
-    if not folder.is_dir():
-        console.print(f"[red]error:[/] {folder} is not a folder of recordings")
+    if _not_recordings(folder, console):
         return 2
     cmd = [_mitmdump(), "-s", str(ROOT / "addons" / "replay.py"),
            # The reverse target is never dialled: every request is answered from the recordings.
@@ -168,6 +167,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                   f"(speed {args.speed}: {'instant' if args.speed == 0 else 'recorded timing'})")
     console.print(f"  export ANTHROPIC_BASE_URL=http://{args.host}:{args.port}")
     return _start(console, cmd, dry_run=args.dry_run)
+
+
+def _not_recordings(path: Path, console: Console) -> bool:
+    """Say so (and return True) when ``path`` is neither a recording folder nor a session."""
+    from .recording import not_recordings
+
+    problem = not_recordings(path)
+    if problem:
+        console.print(f"[red]error:[/] {problem}", highlight=False, markup=True)
+    return problem is not None
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -196,6 +205,8 @@ def cmd_view(args: argparse.Namespace) -> int:
     if not root.is_dir():
         Console(stderr=True).print(f"[red]error:[/] {root} is not a folder (record some sessions first: make run)")
         return 2
+    if _not_recordings(root, Console(stderr=True)):
+        return 2
     InspectorApp(root).run()
     return 0
 
@@ -213,7 +224,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
         InspectorApp(args.root, diff=comparison.pairs).run()
         return 0
-    text = comparison.text()
+    try:
+        text = comparison.text()
+    except Exception as e:  # noqa: BLE001 - diff(1)'s contract: trouble is 2, never 1 ("different")
+        Console(stderr=True).print(f"[red]error:[/] the comparison failed ({type(e).__name__}: {e})")
+        return 2
     if text:
         print(text)
     return 1 if text else 0
@@ -226,8 +241,7 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
     from .recording import toolcall_report
 
     root = Path(args.dir)
-    if not root.is_dir():
-        Console(stderr=True).print(f"[red]error:[/] {root} is not a folder of recordings")
+    if _not_recordings(root, Console(stderr=True)):
         return 2
     report = toolcall_report(root)
     if args.json:

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .. import __version__
-from ._reader import ExchangeRecord, SessionRecord, body_bytes
+from ._reader import ExchangeRecord, SessionRecord
 
 __all__ = ["session_to_har"]
 
@@ -22,15 +22,21 @@ def _entry(ex: ExchangeRecord) -> dict[str, Any] | None:
         return None
     meta = ex.meta
     url = req.get("url") or f"http://gateway{req.get('path', '/')}"
-    body = body_bytes(req.get("body")).decode("utf-8", "replace")
+    body = ex.request_body().decode("utf-8", "replace")
     status, headers, chunks = ex.response("client")
     content = b"".join(c.data for c in chunks).decode("utf-8", "replace")
     ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
     total = (meta.get("timing_ms") or {}).get("total") or 0
     wait = (meta.get("timing_ms") or {}).get("backend_first_byte") or 0
-    started = meta.get("started") or "1970-01-01T00:00:00.000000Z"
+    try:
+        started = datetime.strptime(meta.get("started") or "", "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        started = datetime.fromtimestamp(0, UTC)  # HAR requires a time; unknown is shown as the epoch
+    comment = f"{ex.ref} {meta.get('kind')} form={meta.get('form')} complete={meta.get('complete')}"
+    if ex.problems:
+        comment += "; problems reading the recording: " + "; ".join(ex.problems)
     return {
-        "startedDateTime": datetime.strptime(started, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).isoformat(),
+        "startedDateTime": started.isoformat(),
         "time": total,
         "request": {
             "method": req.get("method", "GET"), "url": url, "httpVersion": "HTTP/1.1", "cookies": [],
@@ -48,7 +54,7 @@ def _entry(ex: ExchangeRecord) -> dict[str, Any] | None:
         },
         "cache": {},
         "timings": {"send": 0, "wait": wait, "receive": max(0, total - wait)},
-        "comment": f"{ex.ref} {meta.get('kind')} form={meta.get('form')} complete={meta.get('complete')}",
+        "comment": comment,
     }
 
 
