@@ -1,6 +1,6 @@
 """Recordings: every exchange kept as a replayable, diffable fixture (format: SCHEMA.md)."""
 
-from ._redact import DEFAULT_SECRET_HEADERS, REDACTED, Redactor
+from ._redact import DEFAULT_SECRET_HEADERS, REDACTED, SECRET_PATTERNS, Finding, Redactor, is_redacted, redactor
 from ._schema import SCHEMA, purpose_of, session_id_of
 from ._diff import Comparison, compare, exchange_view, response_message, view_lines
 from ._har import session_to_har
@@ -17,9 +17,11 @@ __all__ = [
     "Answer",
     "Chunk",
     "Comparison",
+    "Finding",
     "DEFAULT_SECRET_HEADERS",
     "REDACTED",
     "SCHEMA",
+    "SECRET_PATTERNS",
     "ExchangeMeta",
     "ExchangeRecord",
     "ExchangeWriter",
@@ -38,6 +40,7 @@ __all__ = [
     "compare",
     "conversation_key",
     "exchange_view",
+    "is_redacted",
     "is_session",
     "list_sessions",
     "not_recordings",
@@ -45,6 +48,7 @@ __all__ = [
     "readable_request",
     "readable_response",
     "response_message",
+    "redactor",
     "retranslate",
     "session_to_har",
     "toolcall_report",
