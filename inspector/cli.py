@@ -285,6 +285,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Exit 0 when nothing secret is found, 1 when something is (what and where), 2 on trouble."""
+    from .recording._scan import scan_paths, scan_staged
+
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        report = scan_staged(args.paths) if args.staged else scan_paths(args.paths or ["recordings"])
+    except (FileNotFoundError, RuntimeError) as e:
+        err.print(f"[red]error:[/] {e}", markup=True)
+        return 2
+    what = "staged files" if args.staged else "files"
+    for finding in report.findings:
+        out.print(str(finding), markup=False)
+    if report.safe:
+        err.print(f"inspector scan: no secrets in {report.files} {what}: safe to commit", markup=False)
+        return 0
+    places = len({f.path for f in report.findings})
+    err.print(f"inspector scan: {len(report.findings)} secrets in {places} of {report.files} {what}: NOT safe to "
+              f"commit (recordings made before redaction, or a secret of a kind the recorder missed: remove "
+              f"them, or re-record)", markup=False)
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inspector", description=__doc__,
                                      epilog="Arguments after -- are passed to mitmdump as they are.")
@@ -342,6 +366,16 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("dir", nargs="?", default="recordings")
     calls.add_argument("--json", action="store_true", help="machine-readable output")
     calls.set_defaults(func=cmd_toolcalls)
+
+    scan = sub.add_parser("scan", help="is a folder safe to commit? secrets found in recordings (exit 0/1)",
+                          description="Looks for API keys, tokens, private keys and secret-named headers, query "
+                                      "keys and fields in files (and in recorded streams, reassembled). Prints what "
+                                      "kind and where, never the secret. Exit 0: safe; 1: secrets found; 2: trouble.")
+    scan.add_argument("paths", nargs="*", help="files or folders (default: recordings)")
+    scan.add_argument("--staged", action="store_true",
+                      help="scan what git would commit (the staged content), limited to PATHS if given: for a "
+                           "pre-commit hook")
+    scan.set_defaults(func=cmd_scan)
 
     doctor = sub.add_parser("doctor", help="check the setup Claude Code would use, with the fix for each problem")
     doctor.add_argument("--settings", help="Claude Code settings file (default: ~/.claude/settings.json)")

@@ -66,7 +66,9 @@ def _p(kind: str, regex: str, *keywords: str, back: int = 0, window: int = 1024,
 
 
 _END = r"(?![A-Za-z0-9_-])"
-_START = r"(?<![A-Za-z0-9_-])"
+# A secret starts after a non-word character — or after a JSON escape (``\nsk-ant-…`` in raw JSON text).
+_START = r"(?:(?<![A-Za-z0-9_-])|(?<=\\[nrt]))"
+_B = r"(?:\b|(?<=\\[nrt]))"
 #: The patterns. A regex's ``secret`` group, when it has one, is the part replaced.
 SECRET_PATTERNS: tuple[_Pattern, ...] = (
     _p("private-key", r"-----BEGIN[ A-Z0-9]*PRIVATE KEY( BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY"
@@ -74,26 +76,26 @@ SECRET_PATTERNS: tuple[_Pattern, ...] = (
     _p("anthropic-key", _START + r"sk-ant-[a-z]{2,8}\d{2}-[A-Za-z0-9_-]{16,}", "sk-ant-"),
     _p("openai-key", _START + r"sk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_-]{16,}|" + _START
        + r"sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|" + _START + r"sk-[A-Za-z0-9]{32,}" + _END, "sk-"),
-    _p("aws-access-key-id", r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b", "AKIA", "ASIA", "ABIA", "ACCA",
+    _p("aws-access-key-id", _B + r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b", "AKIA", "ASIA", "ABIA", "ACCA",
        "A3T"),
     _p("aws-secret-access-key", r"(?i)aws_?secret_?access_?key\\?[\"']?\s*[:=]\s*\\?[\"']?"
                                 r"(?P<secret>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])", "secret_access_key",
        "secretaccesskey", back=4, fold=True),
-    _p("github-token", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{40,}\b",
+    _p("github-token", _B + r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}\b|" + _B + r"github_pat_[A-Za-z0-9_]{40,}\b",
        "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-    _p("gitlab-token", r"\bgl(?:pat|dt|ptt|rt)-[A-Za-z0-9_-]{20,}", "glpat-", "gldt-", "glptt-", "glrt-"),
-    _p("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}" + _END, "AIza"),
-    _p("google-oauth-token", r"\bya29\.[0-9A-Za-z_-]{20,}", "ya29."),
-    _p("slack-token", r"\bxox[abposre]-[0-9A-Za-z-]{10,}|https://hooks\.slack\.com/(?:services|workflows)/"
+    _p("gitlab-token", _B + r"gl(?:pat|dt|ptt|rt)-[A-Za-z0-9_-]{20,}", "glpat-", "gldt-", "glptt-", "glrt-"),
+    _p("google-api-key", _B + r"AIza[0-9A-Za-z_-]{35}" + _END, "AIza"),
+    _p("google-oauth-token", _B + r"ya29\.[0-9A-Za-z_-]{20,}", "ya29."),
+    _p("slack-token", _B + r"xox[abposre]-[0-9A-Za-z-]{10,}|https://hooks\.slack\.com/(?:services|workflows)/"
                       r"[A-Za-z0-9+/_-]{20,}", "xox", "hooks.slack.com", back=8),
-    _p("stripe-key", r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{20,}", "_live_", "_test_", back=2),
+    _p("stripe-key", _B + r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{20,}", "_live_", "_test_", back=2),
     _p("huggingface-token", _START + r"hf_[A-Za-z0-9]{34,}" + _END, "hf_"),
     _p("npm-token", _START + r"npm_[A-Za-z0-9]{36}" + _END, "npm_"),
-    _p("jwt", r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}", "eyJ", window=16384),
-    _p("bearer-token", r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)", "bearer", fold=True),
+    _p("jwt", _B + r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}", "eyJ", window=16384),
+    _p("bearer-token", r"(?i)" + _B + r"bearer\s+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)", "bearer", fold=True),
     _p("url-password", r"\b[a-z][a-z0-9+.-]*://[^\s:/@\"'\\]+:(?P<secret>[^\s:/@\"'\\]{3,})@", "://", back=24),
     _p("secret-assignment",
-       r"(?i)\b(?:api[_-]?key|apikey|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token|"
+       r"(?i)" + _B + r"(?:api[_-]?key|apikey|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token|"
        r"refresh[_-]?token|password|passwd)\\?[\"']?\s*(?::|=|:=|=>)\s*\\?[\"']?"
        r"(?P<secret>(?=[A-Za-z0-9_\-./+=]*\d)(?=[A-Za-z0-9_\-./+=]*[A-Za-z])[A-Za-z0-9_\-./+=]{12,})",
        "key", "secret", "token", "password", "passwd", back=16, fold=True),
