@@ -50,7 +50,8 @@ def main() -> int:
     chunk = ('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
              '"delta":{"type":"text_delta","text":"Here is the function you asked for"}}\n\n')
     per_chunk = best(lambda: r.text(chunk), 20000)
-    print(f"\nredaction on Claude Code's real {len(raw) / 1000:.0f} KB request (one orjson.loads: {parse * 1e6:.0f} µs)")
+    print(f"\nredaction on Claude Code's real {len(raw) / 1000:.0f} KB request "
+          f"(one orjson.loads: {parse * 1e6:.0f} µs)")
     print(f"  first request of a conversation: {first * 1e6:,.0f} µs = {first / parse:.1f}× a parse")
     print(f"  the next turn (one new message): {warm * 1e6:,.0f} µs = {warm / parse:.2f}× a parse")
     print(f"  the whole request as one text:   {whole * 1e6:,.0f} µs = {whole / parse:.1f}× a parse")

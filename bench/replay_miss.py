@@ -47,7 +47,8 @@ def conversation(size_kb: int, seed: int = 0) -> dict:
 def record(folder: Path, bodies: list[dict]) -> None:
     store = RecordingStore(folder)
     for i, body in enumerate(bodies):
-        w = store.exchange(session_id=f"{i:08x}-bench", id_source="header", client="claude-cli/2.1.328", kind="messages",
+        w = store.exchange(session_id=f"{i:08x}-bench", id_source="header", client="claude-cli/2.1.328",
+                           kind="messages",
                            meta={"form": "anthropic"})
         assert w is not None
         w.requests({"method": "POST", "path": "/v1/messages", "headers": [], "body": orjson.dumps(body), "json": body},

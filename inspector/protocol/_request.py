@@ -185,10 +185,12 @@ def _check_top(data: dict[str, Any]) -> None:
     """
     model = data.get("model")
     if not isinstance(model, str) or not model:
-        raise _fail(f"model: field required (a non-empty string){'' if model is None else ', not ' + _shown(model)}")
+        wrong = "" if model is None else f", not {_shown(model)}"
+        raise _fail(f"model: field required (a non-empty string){wrong}")
     messages = data.get("messages")
     if not isinstance(messages, list):
-        raise _fail(f"messages: field required (a list of messages){'' if messages is None else ', not ' + _shown(messages)}")
+        wrong = "" if messages is None else f", not {_shown(messages)}"
+        raise _fail(f"messages: field required (a list of messages){wrong}")
     max_tokens = data.get("max_tokens")
     if max_tokens is not None and (not _is_int(max_tokens) or max_tokens < 1):
         raise _fail(f"max_tokens: must be a positive integer, not {_shown(max_tokens)}")

@@ -1,16 +1,34 @@
 """Recordings: every exchange kept as a replayable, diffable fixture (format: SCHEMA.md)."""
 
-from ._redact import DEFAULT_SECRET_HEADERS, REDACTED, SECRET_PATTERNS, Finding, Redactor, is_redacted, redactor
-from ._schema import SCHEMA, purpose_of, session_id_of
 from ._diff import Comparison, compare, exchange_view, response_message, view_lines
 from ._har import session_to_har
 from ._reader import (
-    Chunk, ExchangeMeta, ExchangeRecord, SessionMeta, SessionRecord, body_bytes, is_session, list_sessions,
-    not_recordings, open_target, readable_request, readable_response,
+    Chunk,
+    ExchangeMeta,
+    ExchangeRecord,
+    SessionMeta,
+    SessionRecord,
+    body_bytes,
+    is_session,
+    list_sessions,
+    not_recordings,
+    open_target,
+    readable_request,
+    readable_response,
+)
+from ._redact import (
+    DEFAULT_SECRET_HEADERS,
+    REDACTED,
+    SECRET_PATTERNS,
+    Finding,
+    Redactor,
+    is_redacted,
+    redactor,
 )
 from ._regression import Regression, retranslate
-from ._toolcalls import ModelToolStats, toolcall_report
 from ._replay import Answer, Match, Miss, ReplayIndex, closest_miss, conversation_key
+from ._schema import SCHEMA, purpose_of, session_id_of
+from ._toolcalls import ModelToolStats, toolcall_report
 from ._writer import ExchangeWriter, RecordingStore, body_for_disk
 
 __all__ = [

@@ -381,7 +381,8 @@ class ExchangeRecord:
 
     def readable_request(self, which: str = "client") -> dict[str, Any]:
         """The request's JSON in the shape a reader walks (see ``readable_request``), problems said."""
-        data = self.request_json(which) if (self.client_request if which == "client" else self.backend_request) else None
+        recorded = self.client_request if which == "client" else self.backend_request
+        data = self.request_json(which) if recorded else None
         problems: list[str] = []
         out = readable_request(data, problems)
         for p in problems:

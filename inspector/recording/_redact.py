@@ -21,7 +21,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -159,7 +159,7 @@ class Redactor:
                 _count(found, f"header:{k.lower()}")
                 out.append([k, REDACTED])
             else:
-                out.append([k, self.text(v, found) if k.lower() not in ("referer", "location") else self.url(v, found)])
+                out.append([k, self.text(v, found) if k.lower() not in ("referer", "location") else (self.url(v, found) or "")])
         return out
 
     def url(self, url: str | None, found: Counter[str] | None = None) -> str | None:
@@ -281,7 +281,7 @@ class Redactor:
             return self.text(value, found)
         if isinstance(value, list):
             items = [self._part(v, found) for v in value]
-            return value if all(a is b for a, b in zip(items, value)) else items
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
         if not isinstance(value, dict):
             return value
         out: dict[str, Any] = {}
@@ -292,7 +292,7 @@ class Redactor:
                 out[k] = REDACTED
             elif isinstance(v, list):
                 items = [self._part(item, found) for item in v]
-                out[k] = v if all(a is b for a, b in zip(items, v)) else items
+                out[k] = v if all(a is b for a, b in zip(items, v, strict=True)) else items
             else:
                 out[k] = self._part(v, found)
             changed = changed or out[k] is not v

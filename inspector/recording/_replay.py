@@ -173,7 +173,7 @@ def _common_prefix(a: str, b: str) -> int:
 
 def _shared_lines(key: tuple[str, ...], hashes: tuple[int, ...], rec: _Recorded) -> int:
     shared = 0
-    for h, line, rh, rline in zip(hashes, key, rec.hashes, rec.key):
+    for h, line, rh, rline in zip(hashes, key, rec.hashes, rec.key, strict=False):
         if h != rh or line != rline:
             break
         shared += 1
@@ -199,7 +199,7 @@ def closest_miss(recorded: Sequence[_Recorded], lines: Sequence[tuple[str, int]]
     ranked: list[tuple[int, int]] = []  # (-request characters found in the candidate, candidate)
     for n, rec in enumerate(recorded):
         present = rec.present
-        ranked.append((-sum(size for h, size in zip(hashes, sizes) if h in present), n))
+        ranked.append((-sum(size for h, size in zip(hashes, sizes, strict=True) if h in present), n))
         work += len(hashes)
     ranked.sort()
     total = sum(sizes)
@@ -212,8 +212,8 @@ def closest_miss(recorded: Sequence[_Recorded], lines: Sequence[tuple[str, int]]
         work += len(hashes) + len(rec.hashes)
         if shared < len(key) and shared < len(rec.key):  # partial credit for the first line that differs
             a, b = key[shared], rec.key[shared]
-            head = _common_prefix(a, b)
-            same += head + _common_prefix(a[head:][::-1], b[head:][::-1])
+            prefix = _common_prefix(a, b)
+            same += prefix + _common_prefix(a[prefix:][::-1], b[prefix:][::-1])
         both = total + sum(rec.sizes)
         alike = min(2 * same / both, 0.99) if both else 0.0  # a miss is never shown as "100% alike"
         if best is None or (same, alike) > best[:2]:

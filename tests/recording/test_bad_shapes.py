@@ -74,7 +74,8 @@ def test_har_toolcalls_replay_and_diff_take_them(bad, tmp_path, capsys):
     assert sum(s.turns for s in toolcall_report(root)) >= 1
     index = ReplayIndex([session])
     assert index.count >= 4
-    assert index.answer("POST", "/v1/messages", orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "zzz"}]})).status == 404
+    other = {"model": "m", "messages": [{"role": "user", "content": "zzz"}]}
+    assert index.answer("POST", "/v1/messages", orjson.dumps(other)).status == 404
     out = tmp_path / "bad.har"
     assert main(["export", "--har", str(session.path), "-o", str(out)]) == 0
     assert orjson.loads(out.read_bytes())["log"]["entries"]

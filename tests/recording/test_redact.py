@@ -1,6 +1,5 @@
 """14.7: secrets beyond the known headers never reach disk — by name and by pattern."""
 
-import os
 import stat
 from collections import Counter
 
@@ -25,7 +24,8 @@ SECRETS = {
     "stripe-key": "sk" + "_live_" + A * 2,
     "huggingface-token": "hf" + "_" + "a1" * 17,
     "npm-token": "npm" + "_" + "a1B2" * 9,
-    "jwt": "eyJ" + "hbGciOiJIUzI1NiJ9" + ".eyJ" + "zdWIiOiIxMjM0NTY3ODkwIn0" + "." + "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "jwt": "eyJ" + "hbGciOiJIUzI1NiJ9" + ".eyJ" + "zdWIiOiIxMjM0NTY3ODkwIn0" + "."
+           + "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
 }
 PEM = "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7\n" + \
       "-----END " + "RSA PRIVATE KEY-----"

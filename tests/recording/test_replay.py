@@ -1,7 +1,6 @@
 import copy
 import difflib
 import threading
-from pathlib import Path
 
 import orjson
 import pytest
