@@ -157,8 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
     folder = Path(args.dir)
-    if not folder.is_dir():
-        console.print(f"[red]error:[/] {folder} is not a folder of recordings")
+    if _not_recordings(folder, console):
         return 2
     cmd = [_mitmdump(), "-s", str(ROOT / "addons" / "replay.py"),
            # The reverse target is never dialled: every request is answered from the recordings.
@@ -168,6 +167,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                   f"(speed {args.speed}: {'instant' if args.speed == 0 else 'recorded timing'})")
     console.print(f"  export ANTHROPIC_BASE_URL=http://{args.host}:{args.port}")
     return _start(console, cmd, dry_run=args.dry_run)
+
+
+def _not_recordings(path: Path, console: Console) -> bool:
+    """Say so (and return True) when ``path`` is neither a recording folder nor a session."""
+    from .recording import not_recordings
+
+    problem = not_recordings(path)
+    if problem:
+        console.print(f"[red]error:[/] {problem}", highlight=False, markup=True)
+    return problem is not None
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -196,6 +205,8 @@ def cmd_view(args: argparse.Namespace) -> int:
     if not root.is_dir():
         Console(stderr=True).print(f"[red]error:[/] {root} is not a folder (record some sessions first: make run)")
         return 2
+    if _not_recordings(root, Console(stderr=True)):
+        return 2
     InspectorApp(root).run()
     return 0
 
@@ -213,7 +224,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
         InspectorApp(args.root, diff=comparison.pairs).run()
         return 0
-    text = comparison.text()
+    try:
+        text = comparison.text()
+    except Exception as e:  # noqa: BLE001 - diff(1)'s contract: trouble is 2, never 1 ("different")
+        Console(stderr=True).print(f"[red]error:[/] the comparison failed ({type(e).__name__}: {e})")
+        return 2
     if text:
         print(text)
     return 1 if text else 0
@@ -226,8 +241,7 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
     from .recording import toolcall_report
 
     root = Path(args.dir)
-    if not root.is_dir():
-        Console(stderr=True).print(f"[red]error:[/] {root} is not a folder of recordings")
+    if _not_recordings(root, Console(stderr=True)):
         return 2
     report = toolcall_report(root)
     if args.json:
@@ -269,6 +283,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     warned = sum(c.status == "warn" for c in doctor.checks)
     console.print(f"\n{failed} failed, {warned} warnings" if failed or warned else "\nall good")
     return 1 if failed else 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Exit 0 when nothing secret is found, 1 when something is (what and where), 2 on trouble."""
+    from .recording._scan import scan_paths, scan_staged
+
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        report = scan_staged(args.paths) if args.staged else scan_paths(args.paths or ["recordings"])
+    except (FileNotFoundError, RuntimeError) as e:
+        err.print(f"[red]error:[/] {e}", markup=True)
+        return 2
+    what = "staged files" if args.staged else "files"
+    for finding in report.findings:
+        out.print(str(finding), markup=False)
+    if report.safe:
+        err.print(f"inspector scan: no secrets in {report.files} {what}: safe to commit", markup=False)
+        return 0
+    places = len({f.path for f in report.findings})
+    err.print(f"inspector scan: {len(report.findings)} secrets in {places} of {report.files} {what}: NOT safe to "
+              f"commit (recordings made before redaction, or a secret of a kind the recorder missed: remove "
+              f"them, or re-record)", markup=False)
+    return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -328,6 +366,16 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("dir", nargs="?", default="recordings")
     calls.add_argument("--json", action="store_true", help="machine-readable output")
     calls.set_defaults(func=cmd_toolcalls)
+
+    scan = sub.add_parser("scan", help="is a folder safe to commit? secrets found in recordings (exit 0/1)",
+                          description="Looks for API keys, tokens, private keys and secret-named headers, query "
+                                      "keys and fields in files (and in recorded streams, reassembled). Prints what "
+                                      "kind and where, never the secret. Exit 0: safe; 1: secrets found; 2: trouble.")
+    scan.add_argument("paths", nargs="*", help="files or folders (default: recordings)")
+    scan.add_argument("--staged", action="store_true",
+                      help="scan what git would commit (the staged content), limited to PATHS if given: for a "
+                           "pre-commit hook")
+    scan.set_defaults(func=cmd_scan)
 
     doctor = sub.add_parser("doctor", help="check the setup Claude Code would use, with the fix for each problem")
     doctor.add_argument("--settings", help="Claude Code settings file (default: ~/.claude/settings.json)")

@@ -24,7 +24,7 @@ from ._ollama import OLLAMA, OllamaForm, OllamaStreamTranslator, ollama_request,
 from ._openai import OPENAI, OpenAIForm, OpenAIStreamTranslator, openai_request, openai_response
 from ._options import TranslateOptions
 from ._passthrough import ANTHROPIC, AnthropicForm, AnthropicStreamObserver
-from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request
+from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request, validate_request
 from ._routing import ModelRouter, parse_model_map
 from ._side import STATUS_PATH, RequestKind, SideAnswer, count_tokens, models_page, request_kind, side_answer
 from ._stream import StreamTranslator
@@ -90,4 +90,5 @@ __all__ = [
     "stream_problems",
     "stream_translator",
     "tool_use_id",
+    "validate_request",
 ]

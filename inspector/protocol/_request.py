@@ -25,6 +25,7 @@ __all__ = [
     "Turn",
     "UserTurn",
     "parse_request",
+    "validate_request",
 ]
 
 #: Top-level fields that only Anthropic understands.
@@ -125,7 +126,113 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError as e:
         raise _fail(f"request body is not valid JSON: {e}") from None
     if not isinstance(data, dict):
-        raise _fail(f"request body must be a JSON object, not {type(data).__name__}")
+        raise _fail(f"request body must be a JSON object, not {_shown(data)}")
+    return data
+
+
+def _shown(value: Any) -> str:
+    """A wrong value as an error message shows it: its JSON type, and the value when short."""
+    kind = _JSON_TYPE.get(type(value), type(value).__name__)
+    text = orjson.dumps(value, default=str).decode() if not isinstance(value, (dict, list)) else ""
+    return f"{kind} {text}" if text and len(text) <= 40 else kind
+
+
+_JSON_TYPE = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", type(None): "null",
+              dict: "an object", list: "a list"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _need(ok: bool, where: str, what: str, value: Any) -> None:
+    if not ok:
+        raise _fail(f"{where}: must be {what}, not {_shown(value)}")
+
+
+def _optional(data: dict[str, Any], key: str, check: Any, what: str, where: str = "") -> None:
+    """``data[key]``, when present and not null, passes ``check`` (a type or a predicate)."""
+    value = data.get(key)
+    if value is None:
+        return
+    ok = isinstance(value, check) and not (check is not bool and isinstance(value, bool)) \
+        if isinstance(check, type) else check(value)
+    _need(ok, where + key, what, value)
+
+
+def _string_list(value: Any, where: str) -> None:
+    _need(isinstance(value, list), where, "a list of strings", value)
+    for k, item in enumerate(value):
+        _need(isinstance(item, str), f"{where}.{k}", "a string", item)
+
+
+#: ``tool_choice.type`` and ``thinking.type`` the Messages API defines.
+TOOL_CHOICES = ("auto", "any", "tool", "none")
+THINKING_TYPES = ("enabled", "disabled", "adaptive")
+
+
+def _check_top(data: dict[str, Any]) -> None:
+    """The request's own fields, checked once here (blocks are checked as they are walked).
+
+    The rules are the Messages API's request shape (MessageCreateParams), with two kinds of
+    leniency, both deliberate: an optional field may be ``null`` (as if absent), and a field
+    or block type the API adds later passes (and is dropped with a note) as long as it is
+    well-formed — Claude Code moves faster than this gateway.
+    """
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        wrong = "" if model is None else f", not {_shown(model)}"
+        raise _fail(f"model: field required (a non-empty string){wrong}")
+    messages = data.get("messages")
+    if not isinstance(messages, list):
+        wrong = "" if messages is None else f", not {_shown(messages)}"
+        raise _fail(f"messages: field required (a list of messages){wrong}")
+    max_tokens = data.get("max_tokens")
+    if max_tokens is not None and (not _is_int(max_tokens) or max_tokens < 1):
+        raise _fail(f"max_tokens: must be a positive integer, not {_shown(max_tokens)}")
+    _optional(data, "stream", bool, "true or false")
+    for key in ("temperature", "top_p"):
+        _optional(data, key, _is_number, "a number")
+    _optional(data, "top_k", lambda v: _is_int(v) and v >= 0, "a non-negative integer")
+    if data.get("stop_sequences") is not None:
+        _string_list(data["stop_sequences"], "stop_sequences")
+    metadata = data.get("metadata")
+    if metadata is not None:
+        _need(isinstance(metadata, dict), "metadata", "an object", metadata)
+        _optional(metadata, "user_id", str, "a string", "metadata.")
+    tool_choice = data.get("tool_choice")
+    if tool_choice is not None:
+        _need(isinstance(tool_choice, dict), "tool_choice", "an object", tool_choice)
+        kind = tool_choice.get("type")
+        _need(kind in TOOL_CHOICES, "tool_choice.type", "one of " + ", ".join(map(repr, TOOL_CHOICES)), kind)
+        if kind == "tool":
+            _need(isinstance(tool_choice.get("name"), str) and bool(tool_choice.get("name")), "tool_choice.name",
+                  "the name of a tool (a string)", tool_choice.get("name"))
+        _optional(tool_choice, "disable_parallel_tool_use", bool, "true or false", "tool_choice.")
+    thinking = data.get("thinking")
+    if thinking is not None:
+        _need(isinstance(thinking, dict), "thinking", "an object", thinking)
+        kind = thinking.get("type")
+        _need(kind in THINKING_TYPES, "thinking.type", "one of " + ", ".join(map(repr, THINKING_TYPES)), kind)
+        if kind == "enabled":
+            _need(_is_int(thinking.get("budget_tokens")) and thinking["budget_tokens"] >= 0,
+                  "thinking.budget_tokens", "a non-negative integer", thinking.get("budget_tokens"))
+    for key in ("output_config", "context_management"):
+        _optional(data, key, dict, "an object")
+
+
+def validate_request(body: bytes | dict[str, Any]) -> dict[str, Any]:
+    """The body as a dict when it is a well-formed Messages (or count_tokens) request.
+
+    Raises ``InvalidRequest`` naming the field, exactly as ``parse_request`` does (it is
+    ``parse_request`` with the result thrown away): for a passthrough that forwards the
+    body as it is but must refuse the same requests a translating gateway refuses."""
+    data = body if isinstance(body, dict) else load_json_object(body)
+    parse_request(data)
     return data
 
 
@@ -135,17 +242,11 @@ def parse_request(body: bytes | dict[str, Any], *, notes: Notes | None = None) -
     data = body if isinstance(body, dict) else load_json_object(body)
     size = len(body) if isinstance(body, bytes) else len(orjson.dumps(body))
 
-    model = data.get("model")
-    if not isinstance(model, str) or not model:
-        raise _fail("model: field required (a string)")
-    messages = data.get("messages")
-    if not isinstance(messages, list):
-        raise _fail("messages: field required (a list of messages)")
+    _check_top(data)
+    model = data["model"]
+    messages = data["messages"]
     max_tokens = data.get("max_tokens")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)
-                                   or max_tokens < 1):
-        raise _fail("max_tokens: must be a positive integer")
-    stream = bool(data.get("stream", False))
+    stream = bool(data.get("stream"))
 
     for key in ANTHROPIC_ONLY_FIELDS:
         if key in data:
@@ -158,9 +259,11 @@ def parse_request(body: bytes | dict[str, Any], *, notes: Notes | None = None) -
     turns: list[Turn] = []
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
-            raise _fail(f"messages.{i}: must be an object with role and content")
+            raise _fail(f"messages.{i}: must be a message (an object with role and content), not {_shown(msg)}")
         role = msg.get("role")
         content = msg.get("content")
+        if role not in ("user", "assistant", "system"):
+            raise _fail(f"messages.{i}.role: must be 'user', 'assistant' or 'system', not {_shown(role)}")
         if len(msg) > 2:
             for key in msg.keys() - {"role", "content"}:
                 notes.dropped(f"message field {key}")
@@ -169,22 +272,19 @@ def parse_request(body: bytes | dict[str, Any], *, notes: Notes | None = None) -
         elif isinstance(content, list):
             blocks = content
         else:
-            raise _fail(f"messages.{i}.content: must be a string or a list of content blocks")
+            raise _fail(f"messages.{i}.content: field required (a string or a list of content blocks)"
+                        + ("" if content is None else f", not {_shown(content)}"))
         if role == "user":
             turns.append(ctx.user_turn(blocks, i))
         elif role == "assistant":
             turns.append(ctx.assistant_turn(blocks, i))
-        elif role == "system":
-            text = ctx.system_text(blocks, where=f"messages.{i}")
+        else:
+            text = ctx.system_text(blocks, where=f"messages.{i}.content")
             if text:
                 turns.append(SystemTurn(text))
-        else:
-            raise _fail(f"messages.{i}.role: must be 'user', 'assistant' or 'system', not {role!r}")
 
     tools = ctx.tools(data.get("tools"))
     tool_choice = data.get("tool_choice")
-    if tool_choice is not None and not isinstance(tool_choice, dict):
-        raise _fail("tool_choice: must be an object")
     thinking = data.get("thinking")
     estimate = max(1, (size - ctx.image_bytes) // 4 + IMAGE_TOKENS * ctx.images)
     return AnthropicRequest(
@@ -195,7 +295,7 @@ def parse_request(body: bytes | dict[str, Any], *, notes: Notes | None = None) -
 
 
 class _Where:
-    """``messages.I.content.J``, formatted only when an error needs it."""
+    """``messages.I.content.J``, formatted only when an error needs it (the common case never does)."""
 
     __slots__ = ("i", "j")
 
@@ -209,8 +309,64 @@ class _Where:
         return str(self)
 
 
+def _block_type(block: Any, where: object) -> str:
+    if not isinstance(block, dict):
+        raise _fail(f"{where}: must be a content block (an object with a type), not {_shown(block)}")
+    kind = block.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise _fail(f"{where}.type: field required (a string naming the block type)"
+                    + ("" if kind is None else f", not {_shown(kind)}"))
+    return kind
+
+
+def _text_field(block: dict[str, Any], key: str, where: object) -> str:
+    text = block.get(key)
+    if not isinstance(text, str):
+        raise _fail(f"{where}.{key}: field required (a string){'' if text is None else ', not ' + _shown(text)}")
+    return text
+
+
+def _source(block: dict[str, Any], where: object) -> dict[str, Any]:
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise _fail(f"{where}.source: field required (an object with a type)"
+                    + ("" if source is None else f", not {_shown(source)}"))
+    kind = source.get("type")
+    if not isinstance(kind, str):
+        raise _fail(f"{where}.source.type: field required (a string)"
+                    + ("" if kind is None else f", not {_shown(kind)}"))
+    if kind in ("base64", "text"):
+        _text_field(source, "data", f"{where}.source")
+        _optional(source, "media_type", str, "a string", f"{where}.source.")
+    elif kind == "url":
+        _text_field(source, "url", f"{where}.source")
+    return source
+
+
+def _check_block(block: dict[str, Any], kind: str, where: object) -> None:
+    """The shape of a known block type met where it is dropped (an image in an assistant turn…):
+    malformed is malformed wherever it is."""
+    if kind == "text":
+        _text_field(block, "text", where)
+    elif kind in ("image", "document"):
+        _source(block, where)
+        if kind == "document":
+            _optional(block, "title", str, "a string", f"{where}.")
+    elif kind == "tool_use":
+        _text_field(block, "id", where)
+        _text_field(block, "name", where)
+        _optional(block, "input", dict, "an object", f"{where}.")
+    elif kind == "tool_result":
+        _Walker(Notes()).tool_result(block, where)
+    elif kind == "thinking":
+        _text_field(block, "thinking", where)
+        _optional(block, "signature", str, "a string", f"{where}.")
+    elif kind == "redacted_thinking":
+        _text_field(block, "data", where)
+
+
 class _Walker:
-    """Walks content blocks, collecting notes and image statistics."""
+    """Walks content blocks once: checks their shape, collects notes and image statistics."""
 
     def __init__(self, notes: Notes) -> None:
         self.notes = notes
@@ -224,31 +380,29 @@ class _Walker:
         if isinstance(system, str):
             return system
         if not isinstance(system, list):
-            raise _fail(f"{where}: must be a string or a list of text blocks")
+            raise _fail(f"{where}: must be a string or a list of text blocks, not {_shown(system)}")
         texts = []
-        for block in system:
-            if not isinstance(block, dict):
-                raise _fail(f"{where}: blocks must be objects")
+        for k, block in enumerate(system):
+            kind = _block_type(block, f"{where}.{k}")
             if "cache_control" in block:
                 self.notes.dropped("cache_control")
-            if block.get("type") == "text":
-                text = block.get("text", "")
-                if not isinstance(text, str):
-                    raise _fail(f"{where}: text must be a string")
+            if kind == "text":
+                text = _text_field(block, "text", f"{where}.{k}")
                 if text.startswith(BILLING_HEADER_PREFIX):
                     self.notes.dropped("Claude Code's billing-header system block (it changes per "
                                        "request and would defeat the backend's prompt cache)")
                     continue
                 texts.append(text)
             else:
-                self.notes.dropped(f"{block.get('type')} block in system")
+                _check_block(block, kind, f"{where}.{k}")
+                self.notes.dropped(f"{kind} block in system")
         return "\n\n".join(texts)
 
-    def image(self, block: dict[str, Any]) -> Image | None:
-        source = block.get("source") or {}
-        kind = source.get("type")
+    def image(self, block: dict[str, Any], where: object) -> Image | None:
+        source = _source(block, where)
+        kind = source["type"]
         if kind == "base64":
-            data = source.get("data") or ""
+            data = source["data"]
             if data.startswith("data:"):
                 data = data.partition(",")[2]
             self.images += 1
@@ -256,83 +410,85 @@ class _Walker:
             return Image(media_type=source.get("media_type") or "image/png", data=data)
         if kind == "url":
             self.images += 1
-            return Image(media_type="", url=source.get("url"))
+            return Image(media_type="", url=source["url"])
         self.notes.dropped(f"image with source type {kind!r}")
         return None
 
-    def _text_of(self, block: dict[str, Any], where: object) -> str | None:
-        kind = block.get("type")
+    def _text_of(self, block: dict[str, Any], kind: str, where: object) -> str | None:
         if kind == "text":
-            text = block.get("text", "")
-            if not isinstance(text, str):
-                raise _fail(f"{where}: text must be a string")
-            return text
+            return _text_field(block, "text", where)
         if kind == "document":
-            source = block.get("source") or {}
-            if source.get("type") == "text":
+            source = _source(block, where)
+            _optional(block, "title", str, "a string", f"{where}.")
+            if source["type"] == "text":
                 title = block.get("title")
-                body = source.get("data", "")
+                body = source["data"]
                 return f"[document: {title}]\n{body}" if title else body
-            self.notes.dropped(f"document with {source.get('type')} source (backend cannot read it)")
-            return f"[a {source.get('media_type', 'binary')} document was attached but could not be sent]"
+            self.notes.dropped(f"document with {source['type']} source (backend cannot read it)")
+            media = source.get("media_type") or "binary"
+            return f"[a {media} document was attached but could not be sent]"
         return None
 
     def user_turn(self, blocks: list[Any], i: int) -> UserTurn:
         turn = UserTurn()
         for j, block in enumerate(blocks):
-            if not isinstance(block, dict):
-                raise _fail(f"{_Where(i, j)}: must be an object")
-            if "cache_control" in block:
-                self.notes.dropped("cache_control")
-            kind = block.get("type")
-            if kind == "text":  # the common case first
-                text = block.get("text", "")
-                if not isinstance(text, str):
-                    raise _fail(f"{_Where(i, j)}: text must be a string")
+            if type(block) is dict and block.get("type") == "text" and type(block.get("text")) is str:
+                text = block["text"]  # the common case first, checked without building a path
+                if "cache_control" in block:
+                    self.notes.dropped("cache_control")
                 if text:
                     turn.texts.append(text)
                 continue
             where = _Where(i, j)
+            kind = _block_type(block, where)
+            if "cache_control" in block:
+                self.notes.dropped("cache_control")
             if kind == "tool_result":
                 turn.tool_results.append(self.tool_result(block, where))
             elif kind == "image":
-                image = self.image(block)
+                image = self.image(block, where)
                 if image:
                     turn.images.append(image)
             else:
-                text = self._text_of(block, where)
+                text = self._text_of(block, kind, where)
                 if text is not None:
                     if text:
                         turn.texts.append(text)
                 else:
+                    _check_block(block, kind, where)
                     self.notes.dropped(f"{kind} block in a user message")
         return turn
 
     def tool_result(self, block: dict[str, Any], where: object) -> ToolResult:
         tool_use_id = block.get("tool_use_id")
         if not isinstance(tool_use_id, str):
-            raise _fail(f"{where}.tool_use_id: field required")
+            raise _fail(f"{where}.tool_use_id: field required (a string)"
+                        + ("" if tool_use_id is None else f", not {_shown(tool_use_id)}"))
+        _optional(block, "is_error", bool, "true or false", f"{where}.")
         content = block.get("content")
         texts: list[str] = []
         images: list[Image] = []
         if isinstance(content, str):
             texts.append(content)
         elif isinstance(content, list):
-            for part in content:
-                if not isinstance(part, dict):
-                    continue
+            for k, part in enumerate(content):
+                at = f"{where}.content.{k}"
+                kind = _block_type(part, at)
                 if "cache_control" in part:
                     self.notes.dropped("cache_control")
-                if part.get("type") == "image":
-                    image = self.image(part)
+                if kind == "image":
+                    image = self.image(part, at)
                     if image:
                         images.append(image)
                 else:
-                    text = self._text_of(part, where)
+                    text = self._text_of(part, kind, at)
                     if text is not None:
                         texts.append(text)
                     else:
-                        self.notes.dropped(f"{part.get('type')} block in a tool_result")
+                        _check_block(part, kind, at)
+                        self.notes.dropped(f"{kind} block in a tool_result")
+        elif content is not None:
+            raise _fail(f"{where}.content: must be a string or a list of content blocks, not {_shown(content)}")
         return ToolResult(
             tool_use_id=tool_use_id, name=self.tool_names_by_id.get(tool_use_id),
             text="\n".join(texts), images=images, is_error=bool(block.get("is_error")),
@@ -341,32 +497,33 @@ class _Walker:
     def assistant_turn(self, blocks: list[Any], i: int) -> AssistantTurn:
         turn = AssistantTurn()
         for j, block in enumerate(blocks):
-            if not isinstance(block, dict):
-                raise _fail(f"{_Where(i, j)}: must be an object")
+            where = _Where(i, j)
+            kind = _block_type(block, where)
             if "cache_control" in block:
                 self.notes.dropped("cache_control")
-            kind = block.get("type")
-            where = _Where(i, j)
             if kind == "text":
-                text = block.get("text", "")
-                if not isinstance(text, str):
-                    raise _fail(f"{where}: text must be a string")
+                text = _text_field(block, "text", where)
                 if text:
                     turn.texts.append(text)
             elif kind == "tool_use":
-                tool_id, name, tool_input = block.get("id"), block.get("name"), block.get("input")
-                if not isinstance(tool_id, str) or not isinstance(name, str):
-                    raise _fail(f"{where}: tool_use needs a string id and name")
-                if not isinstance(tool_input, dict):
-                    tool_input = {} if tool_input is None else {"input": tool_input}
+                tool_id, name = _text_field(block, "id", where), _text_field(block, "name", where)
+                tool_input = block.get("input")
+                if tool_input is None:
+                    tool_input = {}
+                elif not isinstance(tool_input, dict):
+                    raise _fail(f"{where}.input: must be an object, not {_shown(tool_input)}")
                 self.tool_names_by_id[tool_id] = name
                 turn.tool_calls.append(ToolCall(tool_id, name, tool_input))
             elif kind == "thinking":
-                if block.get("thinking"):
-                    turn.thinking.append(block["thinking"])
+                thinking = _text_field(block, "thinking", where)
+                _optional(block, "signature", str, "a string", f"{where}.")
+                if thinking:
+                    turn.thinking.append(thinking)
             elif kind == "redacted_thinking":
+                _text_field(block, "data", where)
                 self.notes.dropped("redacted_thinking (only Anthropic can read it)")
             else:
+                _check_block(block, kind, where)
                 self.notes.dropped(f"{kind} block in an assistant message")
         return turn
 
@@ -374,23 +531,30 @@ class _Walker:
         if tools is None:
             return []
         if not isinstance(tools, list):
-            raise _fail("tools: must be a list")
+            raise _fail(f"tools: must be a list of tool definitions, not {_shown(tools)}")
         out = []
         for k, tool in enumerate(tools):
-            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-                raise _fail(f"tools.{k}: must be an object with a name")
+            if not isinstance(tool, dict):
+                raise _fail(f"tools.{k}: must be a tool definition (an object with a name), not {_shown(tool)}")
+            name = tool.get("name")
+            if not isinstance(name, str) or not name:
+                raise _fail(f"tools.{k}.name: field required (a non-empty string)"
+                            + ("" if name is None else f", not {_shown(name)}"))
             kind = tool.get("type")
-            if kind not in (None, "custom") or "input_schema" not in tool:
-                self.notes.dropped(f"server tool {tool['name']} ({kind}): only Anthropic runs it")
+            if kind is not None and not isinstance(kind, str):
+                raise _fail(f"tools.{k}.type: must be a string, not {_shown(kind)}")
+            if kind not in (None, "custom"):
+                self.notes.dropped(f"server tool {name} ({kind}): only Anthropic runs it")
                 continue
+            schema = tool.get("input_schema")
+            if not isinstance(schema, dict):
+                raise _fail(f"tools.{k}.input_schema: field required (a JSON Schema object)"
+                            + ("" if schema is None else f", not {_shown(schema)}"))
+            _optional(tool, "description", str, "a string", f"tools.{k}.")
             if "cache_control" in tool:
                 self.notes.dropped("cache_control")
             for key in ("strict", "defer_loading", "eager_input_streaming", "input_examples"):
                 if key in tool:
                     self.notes.dropped(f"tool field {key}")
-            out.append({
-                "name": tool["name"],
-                "description": tool.get("description") or "",
-                "input_schema": tool.get("input_schema") or {"type": "object", "properties": {}},
-            })
+            out.append({"name": name, "description": tool.get("description") or "", "input_schema": schema})
         return out

@@ -1,22 +1,46 @@
 """Recordings: every exchange kept as a replayable, diffable fixture (format: SCHEMA.md)."""
 
-from ._redact import DEFAULT_SECRET_HEADERS, REDACTED, Redactor
-from ._schema import SCHEMA, purpose_of, session_id_of, utc_iso
 from ._diff import Comparison, compare, exchange_view, response_message, view_lines
 from ._har import session_to_har
-from ._reader import Chunk, ExchangeRecord, SessionRecord, body_bytes, list_sessions, open_target
+from ._reader import (
+    Chunk,
+    ExchangeMeta,
+    ExchangeRecord,
+    SessionMeta,
+    SessionRecord,
+    body_bytes,
+    is_session,
+    list_sessions,
+    not_recordings,
+    open_target,
+    readable_request,
+    readable_response,
+)
+from ._redact import (
+    DEFAULT_SECRET_HEADERS,
+    REDACTED,
+    SECRET_PATTERNS,
+    Finding,
+    Redactor,
+    is_redacted,
+    redactor,
+)
 from ._regression import Regression, retranslate
+from ._replay import Answer, Match, Miss, ReplayIndex, closest_miss, conversation_key
+from ._schema import SCHEMA, purpose_of, session_id_of, utc_iso
 from ._toolcalls import ModelToolStats, toolcall_report
-from ._replay import Answer, Match, Miss, ReplayIndex, conversation_key
 from ._writer import ExchangeWriter, RecordingStore, body_for_disk
 
 __all__ = [
     "Answer",
     "Chunk",
     "Comparison",
+    "Finding",
     "DEFAULT_SECRET_HEADERS",
     "REDACTED",
     "SCHEMA",
+    "SECRET_PATTERNS",
+    "ExchangeMeta",
     "ExchangeRecord",
     "ExchangeWriter",
     "Match",
@@ -26,15 +50,23 @@ __all__ = [
     "Redactor",
     "Regression",
     "ReplayIndex",
+    "SessionMeta",
     "SessionRecord",
     "body_bytes",
     "body_for_disk",
+    "closest_miss",
     "compare",
     "conversation_key",
     "exchange_view",
+    "is_redacted",
+    "is_session",
     "list_sessions",
+    "not_recordings",
     "open_target",
+    "readable_request",
+    "readable_response",
     "response_message",
+    "redactor",
     "retranslate",
     "session_to_har",
     "toolcall_report",

@@ -68,7 +68,8 @@ def exchange_view(ex: ExchangeRecord, *, volatile: bool = False) -> dict[str, An
             "params": {k: req[k] for k in _PARAMS if k in req},
             "system": system,
             "messages": req.get("messages"),
-            "tools": [{"name": t.get("name"), "input_schema": t.get("input_schema")} for t in req.get("tools") or []],
+            "tools": [{"name": t.get("name"), "input_schema": t.get("input_schema")} if isinstance(t, dict) else t
+                      for t in tools] if isinstance(tools := req.get("tools") or [], list) else tools,
         }
         if volatile:
             view["request"]["metadata"] = req.get("metadata")

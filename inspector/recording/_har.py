@@ -7,53 +7,64 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .. import __version__
-from ._reader import ExchangeRecord, SessionRecord, body_bytes
+from ._reader import ExchangeRecord, SessionRecord
+from ._redact import Redactor
+from ._redact import redactor as default_redactor
 
 __all__ = ["session_to_har"]
 
 
-def _headers(headers: list[list[str]] | None) -> list[dict[str, str]]:
-    return [{"name": k, "value": v} for k, v in headers or []]
+def _headers(headers: list[list[str]] | None, r: Redactor) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in r.headers(headers or [])]
 
 
-def _entry(ex: ExchangeRecord) -> dict[str, Any] | None:
+def _entry(ex: ExchangeRecord, r: Redactor) -> dict[str, Any] | None:
     req = ex.client_request
     if req is None:
         return None
     meta = ex.meta
-    url = req.get("url") or f"http://gateway{req.get('path', '/')}"
-    body = body_bytes(req.get("body")).decode("utf-8", "replace")
+    # Redacted again on the way out: recordings made before a pattern existed may hold one.
+    url = r.url(req.get("url") or f"http://gateway{req.get('path') or '/'}") or ""
+    body = r.text(ex.request_body().decode("utf-8", "replace"))
     status, headers, chunks = ex.response("client")
-    content = b"".join(c.data for c in chunks).decode("utf-8", "replace")
+    content = r.text(b"".join(c.data for c in chunks).decode("utf-8", "replace"))
     ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
     total = (meta.get("timing_ms") or {}).get("total") or 0
     wait = (meta.get("timing_ms") or {}).get("backend_first_byte") or 0
-    started = meta.get("started") or "1970-01-01T00:00:00.000000Z"
+    try:
+        started = datetime.strptime(meta.get("started") or "", "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        started = datetime.fromtimestamp(0, UTC)  # HAR requires a time; unknown is shown as the epoch
+    comment = f"{ex.ref} {meta.get('kind')} form={meta.get('form')} complete={meta.get('complete')}"
+    if ex.problems:
+        comment += "; problems reading the recording: " + "; ".join(ex.problems)
     return {
-        "startedDateTime": datetime.strptime(started, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).isoformat(),
+        "startedDateTime": started.isoformat(),
         "time": total,
         "request": {
             "method": req.get("method", "GET"), "url": url, "httpVersion": "HTTP/1.1", "cookies": [],
-            "headers": _headers(req.get("headers")),
+            "headers": _headers(req.get("headers"), r),
             "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query)],
             "headersSize": -1, "bodySize": len(body.encode()),
             **({"postData": {"mimeType": "application/json", "text": body}} if body else {}),
         },
         "response": {
             "status": status or 0, "statusText": "", "httpVersion": "HTTP/1.1", "cookies": [],
-            "headers": _headers(headers), "redirectURL": "", "headersSize": -1,
+            "headers": _headers(headers, r), "redirectURL": "", "headersSize": -1,
             "bodySize": len(content.encode()),
             "content": {"size": len(content.encode()), "mimeType": ctype or "application/octet-stream",
                         "text": content},
         },
         "cache": {},
         "timings": {"send": 0, "wait": wait, "receive": max(0, total - wait)},
-        "comment": f"{ex.ref} {meta.get('kind')} form={meta.get('form')} complete={meta.get('complete')}",
+        "comment": comment,
     }
 
 
-def session_to_har(session: SessionRecord) -> dict[str, Any]:
-    entries = [e for e in (_entry(ex) for ex in session.exchanges()) if e is not None]
+def session_to_har(session: SessionRecord, *, redactor: Redactor | None = None) -> dict[str, Any]:
+    """HAR 1.2 of a session, with secrets redacted (``redactor``: the default one)."""
+    r = redactor or default_redactor()
+    entries = [e for e in (_entry(ex, r) for ex in session.exchanges()) if e is not None]
     return {"log": {"version": "1.2", "creator": {"name": "claude-code-inspector", "version": __version__},
                     "pages": [], "entries": entries, "comment": session.name}}
 

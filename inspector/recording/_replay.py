@@ -20,7 +20,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +32,15 @@ from ..protocol import InvalidRequest, count_tokens, error_body, load_json_objec
 from ._reader import Chunk, ExchangeRecord, SessionRecord
 from ._schema import purpose_of
 
-__all__ = ["Answer", "Match", "Miss", "ReplayIndex", "conversation_key"]
+__all__ = ["Answer", "Match", "Miss", "ReplayIndex", "closest_miss", "conversation_key"]
 
 _REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
 _SPACE = re.compile(r"\s+")
 
 
-def _text(text: str) -> str:
+def _text(text: Any) -> str:
+    if not isinstance(text, str):  # a recording of the wrong shape still gets a key
+        text = "" if text is None else orjson.dumps(text, default=str).decode()
     return _SPACE.sub(" ", _REMINDER.sub("", text)).strip()
 
 
@@ -49,32 +53,39 @@ def _block(block: Any) -> str | None:
     if kind == "text":
         return _text(block.get("text", "")) or None
     if kind == "tool_use":
-        return f"tool_use {block.get('name')} {orjson.dumps(block.get('input'), option=orjson.OPT_SORT_KEYS).decode()}"
+        tool_input = orjson.dumps(block.get("input"), option=orjson.OPT_SORT_KEYS, default=str).decode()
+        return f"tool_use {block.get('name')} {tool_input}"
     if kind == "tool_result":
         content = block.get("content")
-        parts = [_block(c) for c in content] if isinstance(content, list) else [_block(content or "")]
+        parts = [_block(c) for c in content] if isinstance(content, list) else [_text(content)]
         flag = " error" if block.get("is_error") else ""
         return f"tool_result{flag} " + " ".join(p for p in parts if p)
     if kind in ("image", "document"):
-        data = orjson.dumps(block.get("source"), option=orjson.OPT_SORT_KEYS)
+        data = orjson.dumps(block.get("source"), option=orjson.OPT_SORT_KEYS, default=str)
         return f"{kind} {hashlib.sha256(data).hexdigest()[:12]}"
     return None  # thinking, redacted_thinking, server tools: not part of the match
 
 
-def conversation_key(kind: str, body: dict[str, Any] | None) -> tuple[str, ...]:
-    """The part of a request that replay matches on (see the module docstring)."""
-    if kind != "messages" or not isinstance(body, dict):
-        return (kind,)
-    lines = [f"purpose {purpose_of(kind, body)}"]
-    for msg in body.get("messages") or []:
+def _conversation(body: dict[str, Any]) -> list[tuple[str, int]]:
+    """The key's lines, each with the index in ``messages`` it came from (-1 for the purpose)."""
+    lines = [(f"purpose {purpose_of('messages', body)}", -1)]
+    messages = body.get("messages")
+    for i, msg in enumerate(messages if isinstance(messages, list) else []):
         if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
             continue
         content = msg.get("content")
         blocks = content if isinstance(content, list) else [content]
         parts = [p for p in (_block(b) for b in blocks) if p]
         if parts:
-            lines.append(f"{msg['role']}: " + " | ".join(parts))
-    return tuple(lines)
+            lines.append((f"{msg['role']}: " + " | ".join(parts), i))
+    return lines
+
+
+def conversation_key(kind: str, body: dict[str, Any] | None) -> tuple[str, ...]:
+    """The part of a request that replay matches on (see the module docstring)."""
+    if kind != "messages" or not isinstance(body, dict):
+        return (kind,)
+    return tuple(line for line, _ in _conversation(body))
 
 
 @dataclass(slots=True)
@@ -84,8 +95,22 @@ class Match:
 
 @dataclass(slots=True)
 class Miss:
+    """No recorded exchange has the request's conversation.
+
+    ``message`` names the closest recording and quotes both sides of the first difference:
+    for the replay's own log. ``public_message`` says the same without quoting anything
+    recorded (only the request's own text): for the HTTP answer of a replay that others can
+    reach. ``comparisons`` counts the key lines compared (the search's work, bounded).
+    """
+
     message: str
     closest: ExchangeRecord | None
+    public_message: str = ""
+    alike: float = 0.0
+    comparisons: int = 0
+
+    def __post_init__(self) -> None:
+        self.public_message = self.public_message or self.message
 
 
 @dataclass(slots=True)
@@ -114,10 +139,140 @@ def _json_answer(status: int, data: Any) -> Answer:
     return Answer(status, [("content-type", "application/json")], [Chunk(0.0, orjson.dumps(data))])
 
 
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """One recorded conversation key, with what the closest-match search needs precomputed."""
+
+    key: tuple[str, ...]
+    hashes: tuple[int, ...]
+    sizes: tuple[int, ...]
+    present: frozenset[int]
+    exchange: ExchangeRecord
+
+    @classmethod
+    def of(cls, key: tuple[str, ...], exchange: ExchangeRecord) -> _Recorded:
+        hashes = tuple(map(hash, key))
+        return cls(key, hashes, tuple(map(len, key)), frozenset(hashes), exchange)
+
+
+#: How many candidates (most shared lines first) get the finer, line-level comparison.
+FINE_CANDIDATES = 8
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix: a binary search over slice comparisons (memcmp), not a char loop."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _shared_lines(key: tuple[str, ...], hashes: tuple[int, ...], rec: _Recorded) -> int:
+    shared = 0
+    for h, line, rh, rline in zip(hashes, key, rec.hashes, rec.key, strict=False):
+        if h != rh or line != rline:
+            break
+        shared += 1
+    return shared
+
+
+def closest_miss(recorded: Sequence[_Recorded], lines: Sequence[tuple[str, int]]) -> Miss:
+    """The closest recorded conversation to ``lines`` and how it differs — a pure function.
+
+    Linear in the size of the index and of the request, never in characters squared: each
+    candidate is first ranked by how much of the request's text its lines contain (line
+    hashes looked up in a set), and only the ``FINE_CANDIDATES`` best get an in-order,
+    line-level ``SequenceMatcher`` (over line hashes, not characters) plus partial credit for
+    the first line that differs (common prefix and suffix, by slice comparisons). It reads the
+    index and never changes it: safe in a worker thread.
+    """
+    if not recorded:
+        return Miss("the replay folder holds no recorded Messages exchange", None)
+    key = tuple(line for line, _ in lines)
+    hashes = tuple(map(hash, key))
+    sizes = tuple(map(len, key))
+    work = 0
+    ranked: list[tuple[int, int]] = []  # (-request characters found in the candidate, candidate)
+    for n, rec in enumerate(recorded):
+        present = rec.present
+        ranked.append((-sum(size for h, size in zip(hashes, sizes, strict=True) if h in present), n))
+        work += len(hashes)
+    ranked.sort()
+    total = sum(sizes)
+    best: tuple[int, float, int, int] | None = None  # (matched characters, alike, shared lines, candidate)
+    for _, n in ranked[:FINE_CANDIDATES]:
+        rec = recorded[n]
+        shared = _shared_lines(key, hashes, rec)
+        matcher = difflib.SequenceMatcher(None, hashes, rec.hashes, autojunk=False)
+        same = sum(sum(sizes[m.a:m.a + m.size]) for m in matcher.get_matching_blocks())
+        work += len(hashes) + len(rec.hashes)
+        if shared < len(key) and shared < len(rec.key):  # partial credit for the first line that differs
+            a, b = key[shared], rec.key[shared]
+            prefix = _common_prefix(a, b)
+            same += prefix + _common_prefix(a[prefix:][::-1], b[prefix:][::-1])
+        both = total + sum(rec.sizes)
+        alike = min(2 * same / both, 0.99) if both else 0.0  # a miss is never shown as "100% alike"
+        if best is None or (same, alike) > best[:2]:
+            best = (same, alike, shared, n)
+    assert best is not None
+    _, alike, shared, n = best
+    rec = recorded[n]
+    full, public = _difference(rec.key, lines, shared)
+    head = f"no recorded exchange has this conversation; the closest is {rec.exchange.ref} ({alike:.0%} alike)"
+    return Miss(f"{head}: {full}", rec.exchange, f"{head}: {public}", alike, work)
+
+
+def _where(lines: Sequence[tuple[str, int]], i: int) -> str:
+    line, index = lines[i]
+    if index < 0:
+        return "the request's purpose"
+    return f"messages.{index} ({line.split(':', 1)[0]})"
+
+
+def _excerpt(text: str, at: int, limit: int = 60) -> str:
+    """``limit`` characters of ``text`` from a little before ``at`` (where it starts to differ)."""
+    start = max(0, at - 15)
+    piece = text[start:start + limit]
+    return ("…" if start else "") + piece + ("…" if start + limit < len(text) else "")
+
+
+def _difference(recorded: tuple[str, ...], lines: Sequence[tuple[str, int]], shared: int) -> tuple[str, str]:
+    """(with both sides quoted, with only this request's side quoted) for the first difference."""
+    got = [line for line, _ in lines]
+    if shared < len(recorded) and shared < len(got):
+        a, b = recorded[shared], got[shared]
+        if shared == 0:
+            return (f"the recording is a {a.removeprefix('purpose ')} request, this one a "
+                    f"{b.removeprefix('purpose ')} request",
+                    f"this request is a {b.removeprefix('purpose ')} request, the recording another kind")
+        role = len(b.split(": ", 1)[0]) + 2
+        a, b = a[role:], b[role:]
+        at = _common_prefix(a, b)
+        where = _where(lines, shared)
+        mine = f"this request has {_excerpt(b, at)!r}"
+        return f"{where} differs: recorded {_excerpt(a, at)!r}, {mine}", f"{where} differs: {mine}"
+    if len(got) > len(recorded):
+        extra = f"{_where(lines, shared)}: {_excerpt(got[shared].split(': ', 1)[-1], 0)!r}"
+        text = f"the recording ends where this request goes on, with {extra}"
+        return text, text
+    if len(recorded) > len(got):
+        last = f"after {_where(lines, shared - 1)}" if shared > 1 else "before its first message"
+        text = f"this request ends {last}; the recording goes on with a {recorded[shared].split(':', 1)[0]} message"
+        return f"{text}: {_excerpt(recorded[shared].split(': ', 1)[-1], 0)!r}", text
+    return "identical", "identical"
+
+
 class ReplayIndex:
+    """Recorded Messages exchanges by conversation key. Built once; ``closest`` only reads it."""
+
     def __init__(self, sessions: list[SessionRecord]) -> None:
         self.by_key: dict[tuple[str, ...], list[ExchangeRecord]] = defaultdict(list)
         self.used: dict[tuple[str, ...], int] = defaultdict(int)
+        self._lock = threading.Lock()
         self.models: list[str] = []
         self.count = 0
         for session in sessions:
@@ -125,24 +280,41 @@ class ReplayIndex:
                 if ex.kind != "messages" or ex.client_request is None:
                     continue
                 body = ex.request_json()
+                if not isinstance(body, dict):
+                    continue  # the reader has flagged it: nothing to match on
                 key = conversation_key("messages", body)
                 self.by_key[key].append(ex)
                 self.count += 1
-                model = (body or {}).get("model")
-                if model and model not in self.models:
+                model = body.get("model")
+                if isinstance(model, str) and model and model not in self.models:
                     self.models.append(model)
+        self._recorded = [_Recorded.of(k, found[0]) for k, found in self.by_key.items()]
 
-    def match(self, body: dict[str, Any] | None) -> Match | Miss:
+    def lookup(self, body: dict[str, Any] | None) -> Match | None:
+        """The recorded exchange for this conversation (in recorded order), or None. Fast: a dict lookup."""
         key = conversation_key("messages", body)
         found = self.by_key.get(key)
-        if found:
+        if not found:
+            return None
+        with self._lock:  # the pytest fixture's server answers from several threads
             n = self.used[key]
             self.used[key] = n + 1
-            return Match(found[min(n, len(found) - 1)])
-        return self._miss(key)
+        return Match(found[min(n, len(found) - 1)])
 
-    def answer(self, method: str, path: str, body: bytes) -> Answer:
-        """The response replay gives to ``method path`` with ``body``."""
+    def closest(self, body: dict[str, Any] | None) -> Miss:
+        """Why nothing matches: the closest recording and the first difference (pure, bounded)."""
+        lines = _conversation(body) if isinstance(body, dict) else [("messages", -1)]
+        return closest_miss(self._recorded, lines)
+
+    def match(self, body: dict[str, Any] | None) -> Match | Miss:
+        return self.lookup(body) or self.closest(body)
+
+    def answer(self, method: str, path: str, body: bytes, *, public: bool = False) -> Answer:
+        """The response replay gives to ``method path`` with ``body``.
+
+        ``public``: a miss's answer quotes no recorded text (``Miss.public_message``); the full
+        message is always in ``Answer.miss`` for the log.
+        """
         kind = request_kind(method, path)
         if kind == "count_tokens":
             try:
@@ -161,38 +333,11 @@ class ReplayIndex:
             return _json_answer(400, error_body("invalid_request_error", str(e)))
         found = self.match(data)
         if isinstance(found, Miss):
-            answer = _json_answer(404, error_body("not_found_error", f"replay: {found.message}"))
+            text = found.public_message if public else found.message
+            answer = _json_answer(404, error_body("not_found_error", f"replay: {text}"))
             answer.miss = found.message
             return answer
         status, headers, chunks = found.exchange.response("client")
         kept = [(k, v) for k, v in headers if k.lower() not in _HOP]
         kept.append(("x-inspector-replayed-from", found.exchange.ref))
         return Answer(status or 200, kept, chunks, found.exchange)
-
-    def _miss(self, key: tuple[str, ...]) -> Miss:
-        if not self.by_key:
-            return Miss("the replay folder holds no recorded Messages exchange", None)
-        want = "\n".join(key)
-        best, best_key, best_ratio = None, (), -1.0
-        for k, exchanges in self.by_key.items():
-            ratio = difflib.SequenceMatcher(None, want, "\n".join(k), autojunk=False).ratio()
-            if ratio > best_ratio:
-                best, best_key, best_ratio = exchanges[0], k, ratio
-        diff = _first_difference(best_key, key)
-        return Miss(f"no recorded exchange has this conversation; the closest is {best.ref} "
-                    f"({best_ratio:.0%} alike): {diff}", best)
-
-
-def _short(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _first_difference(recorded: tuple[str, ...], got: tuple[str, ...]) -> str:
-    for i, (a, b) in enumerate(zip(recorded, got)):
-        if a != b:
-            where = "purpose" if i == 0 else f"message {i}"
-            return f"{where} differs: recorded {_short(a)!r}, this request {_short(b)!r}"
-    if len(recorded) != len(got):
-        return (f"the recording has {len(recorded) - 1} messages, this request {len(got) - 1}"
-                + (f"; the first extra one is {_short(got[len(recorded)])!r}" if len(got) > len(recorded) else ""))
-    return "identical"

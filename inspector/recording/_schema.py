@@ -35,14 +35,15 @@ def session_id_of(headers: dict[str, str], body: dict[str, Any] | None) -> tuple
     sid = headers.get("x-claude-code-session-id")
     if sid:
         return sid, "header"
-    user_id = ((body or {}).get("metadata") or {}).get("user_id")
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
     if isinstance(user_id, str) and user_id:
         if user_id.startswith("{"):
             try:
                 sid = orjson.loads(user_id).get("session_id")
             except (orjson.JSONDecodeError, AttributeError):
                 sid = None
-            if sid:
+            if isinstance(sid, (str, int)) and sid:
                 return str(sid), "metadata"
         m = _LEGACY_SESSION.search(user_id)
         if m:
@@ -69,8 +70,9 @@ def purpose_of(kind: str, body: dict[str, Any] | None) -> str:
     """What a request is for, heuristically: main | background | title | quota | side."""
     if kind != "messages" or not isinstance(body, dict):
         return "side"
-    messages = body.get("messages") or []
-    if body.get("max_tokens") == 1 and len(messages) == 1 and messages[0].get("content") == "quota":
+    messages = body.get("messages")
+    if (body.get("max_tokens") == 1 and isinstance(messages, list) and len(messages) == 1
+            and isinstance(messages[0], dict) and messages[0].get("content") == "quota"):
         return "quota"
     system = orjson.dumps(body.get("system") or "").decode().lower()
     if "title" in system and not body.get("tools"):

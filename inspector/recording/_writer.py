@@ -5,6 +5,11 @@ chunk is appended (and flushed to the OS) as it passes, and ``exchange.json`` is
 atomically when it ends — a folder without one is an exchange still running, or one a
 killed gateway left: the requests and every chunk that arrived are there.
 
+Secrets never reach disk: requests, headers, URLs, response chunks and the summary pass
+through the store's ``Redactor`` on the writer thread, and what it redacted is counted in
+``exchange.json``'s ``redacted`` (by kind, never a value). Files are created 0600 and
+folders 0700: recordings hold whole conversations.
+
 Disk work runs on one writer thread (``threaded=True``, as the gateway uses it) so the
 proxy's event loop only enqueues; the queue drains within milliseconds, which bounds
 what a killed gateway can lose.
@@ -18,6 +23,7 @@ import os
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -51,18 +57,37 @@ def body_for_disk(body: bytes | None, content_type: str = "", parsed: Any = None
         return {"encoding": "base64", "base64": base64.b64encode(body).decode()}
 
 
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def _private(path: str | bytes, flags: int) -> int:
+    """An ``opener`` for ``open()``: the file is created readable by its owner only."""
+    return os.open(path, flags, FILE_MODE)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    with open(path, "wb", opener=_private) as f:
+        f.write(data)
+
+
+def _mkdir_private(path: Path) -> None:
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
+    _write_private(tmp, data)
     os.replace(tmp, path)
 
 
 class _ChunkLog:
     """``{"t": seconds, "text": "..."}`` per chunk (``"b64"`` when a chunk is not UTF-8)."""
 
-    def __init__(self, path: Path) -> None:
-        self.file: BinaryIO = open(path, "ab", buffering=0)
+    def __init__(self, path: Path, redactor: Redactor, found: Counter[str]) -> None:
+        self.file: BinaryIO = open(path, "ab", buffering=0, opener=_private)
+        self.redactor = redactor
+        self.found = found
         self.decoder = codecs.getincrementaldecoder("utf-8")()
         self.count = 0
         self.bytes = 0
@@ -73,7 +98,7 @@ class _ChunkLog:
             record.update(extra)
         if data:
             try:
-                record["text"] = self.decoder.decode(data)
+                record["text"] = self.redactor.text(self.decoder.decode(data), self.found)
             except UnicodeDecodeError:
                 self.decoder.reset()
                 record["b64"] = base64.b64encode(data).decode()
@@ -87,7 +112,7 @@ class _ChunkLog:
         except UnicodeDecodeError:
             tail = ""
         if tail:
-            self.file.write(orjson.dumps({"t": None, "text": tail}) + b"\n")
+            self.file.write(orjson.dumps({"t": None, "text": self.redactor.text(tail, self.found)}) + b"\n")
         self.file.close()
 
 
@@ -99,6 +124,7 @@ class ExchangeWriter:
         self.t0 = time.monotonic()
         self.logs: dict[str, _ChunkLog] = {}
         self.failed = False
+        self.redacted: Counter[str] = Counter()  # by kind; touched on the writer thread only
 
     def _guard(self, what: str, fn: Callable[[], None]) -> None:
         self.store.submit(self._run, what, fn)
@@ -115,26 +141,26 @@ class ExchangeWriter:
 
     def requests(self, client: dict[str, Any], backend: dict[str, Any] | None) -> None:
         def write() -> None:
-            self.path.mkdir(parents=True, exist_ok=True)
+            _mkdir_private(self.path)
             # Written once: a plain write (a killed gateway's half file is reported by the reader).
-            (self.path / S.CLIENT_REQUEST).write_bytes(orjson.dumps(self._request(client), option=_JSON_OPTS))
+            _write_private(self.path / S.CLIENT_REQUEST, orjson.dumps(self._request(client), option=_JSON_OPTS))
             if backend is not None:
-                (self.path / S.BACKEND_REQUEST).write_bytes(orjson.dumps(self._request(backend),
-                                                                        option=_JSON_OPTS))
+                _write_private(self.path / S.BACKEND_REQUEST, orjson.dumps(self._request(backend),
+                                                                           option=_JSON_OPTS))
         self._guard("the requests", write)
 
     def _request(self, r: dict[str, Any]) -> dict[str, Any]:
-        return {
+        return self.store.redactor.request({
             "method": r["method"], "url": r.get("url"), "path": r.get("path"),
-            "headers": self.store.redactor.headers(r.get("headers", ())),
+            "headers": list(r.get("headers", ())),
             "body": body_for_disk(r.get("body"), r.get("content_type", ""), r.get("json")),
-        }
+        }, self.redacted)
 
     def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]]) -> None:
         t = time.monotonic() - self.t0
         headers = list(headers)
         self._guard(f"the {direction} response", lambda: self._log(direction).write(
-            t, b"", {"status": status, "headers": self.store.redactor.headers(headers)}))
+            t, b"", {"status": status, "headers": self.store.redactor.headers(headers, self.redacted)}))
 
     def chunk(self, direction: str, data: bytes) -> None:
         if data:
@@ -145,7 +171,7 @@ class ExchangeWriter:
         log = self.logs.get(direction)
         if log is None:
             name = S.BACKEND_RESPONSE if direction == "backend" else S.CLIENT_RESPONSE
-            log = self.logs[direction] = _ChunkLog(self.path / name)
+            log = self.logs[direction] = _ChunkLog(self.path / name, self.store.redactor, self.redacted)
         return log
 
     def finish(self, meta: dict[str, Any]) -> None:
@@ -153,10 +179,13 @@ class ExchangeWriter:
         self.meta["complete"] = meta.get("complete", True)
 
         def write() -> None:
-            self.path.mkdir(parents=True, exist_ok=True)
+            _mkdir_private(self.path)
             for log in self.logs.values():
                 log.close()
             self.meta["chunks"] = {d: {"count": log.count, "bytes": log.bytes} for d, log in self.logs.items()}
+            self.meta = self.store.redactor.json(self.meta, self.redacted)  # error texts, tool inputs
+            if self.redacted:
+                self.meta = {**self.meta, "redacted": dict(sorted(self.redacted.items()))}
             self._write_meta()
         self._guard("exchange.json", write)
 
@@ -218,7 +247,8 @@ class RecordingStore:
 
     def _new_session(self, path: Path, session: bytes) -> None:
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            _mkdir_private(self.root)
+            _mkdir_private(path)
             _atomic_write(path / S.SESSION_FILE, session)
         except OSError as e:
             self.broken = True

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from ...log import fold
-from ...recording import ExchangeRecord, response_message
+from ...recording import ExchangeRecord, readable_response, response_message
 from ..widgets import Conversation
 
 TABS = ("conversation", "request", "backend", "response", "events", "notes")
@@ -44,16 +44,19 @@ class ExchangeScreen(Screen):
         meta = ex.meta
         yield Header()
         model = meta.get("model") or {}
-        yield Static(f"{ex.ref} · {meta.get('kind')} · {model.get('requested')} → {model.get('backend')} · "
-                     f"{meta.get('form')} · status {(meta.get('status') or {}).get('client')}"
-                     + ("" if ex.complete else f" · INCOMPLETE: {meta.get('incomplete') or 'unknown'}"),
-                     id="where", classes="" if ex.complete else "incomplete")
         request = ex.request_json() if ex.client_request else None
         response = response_message(ex)
+        readable = readable_response(response, ex.problems)  # a recording of the wrong shape still opens
+        conversation = ex.readable_request()
+        yield Static(Text(f"{ex.ref} · {meta.get('kind')} · {model.get('requested')} → {model.get('backend')} · "
+                     f"{meta.get('form')} · status {(meta.get('status') or {}).get('client')}"
+                     + ("" if ex.complete else f" · INCOMPLETE: {meta.get('incomplete') or 'unknown'}")
+                     + "".join(f"\nproblem: {p}" for p in ex.problems)),
+                     id="where", classes="" if ex.complete else "incomplete")
         notes = meta.get("notes") or []
         with TabbedContent(initial="conversation"):
             with TabPane("Conversation", id="conversation"):
-                yield Conversation(request, response, notes)
+                yield Conversation(conversation, readable, notes)
             with TabPane("Request", id="request"):
                 with VerticalScroll():
                     yield Static(_pretty(request))
