@@ -17,6 +17,7 @@ from rich.console import Console
 
 from ..log import BodyView, EventLine, ExchangeLine
 from ..protocol import LineDecoder, SSEDecoder
+from ..recording import Redactor
 from .exchange import Direction, Exchange
 
 __all__ = ["ColourLog", "DETAILS", "quiet_mitmproxy"]
@@ -44,6 +45,8 @@ class ColourLog:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(file=sys.stdout, highlight=False, soft_wrap=True)
         self.detail = "summary"
+        #: Secrets never reach the terminal either (the recording's redaction, same rules).
+        self.redactor = Redactor()
         self._said: set[str] = set()
         self._decoders: dict[int, dict[str, Any]] = {}
 
@@ -59,6 +62,8 @@ class ColourLog:
                 raise exceptions.OptionsError(f"log_detail must be one of {', '.join(DETAILS)}")
             self.detail = ctx.options.log_detail
             quiet_mitmproxy(verbose=self.detail == "events")
+        if "redact_headers" in updated and "redact_headers" in ctx.options:
+            self.redactor = Redactor(ctx.options.redact_headers.split(","))
 
     # -- listener -------------------------------------------------------------------------------
     def exchange_started(self, ex: Exchange) -> None:
@@ -76,13 +81,14 @@ class ColourLog:
         if decoder is None:
             ndjson = direction == "backend" and ex.form.framing == "ndjson"
             decoder = state[direction] = LineDecoder() if ndjson else SSEDecoder(comments=True)
+        text = self.redactor.text
         for item in decoder.decode(data):
             if isinstance(item, bytes):
-                self.console.print(EventLine(direction, "line", item.decode("utf-8", "replace")))
+                self.console.print(EventLine(direction, "line", text(item.decode("utf-8", "replace"))))
             elif item.comment is not None:
                 self.console.print(EventLine(direction, "keep-alive", item.comment))
             else:
-                self.console.print(EventLine(direction, item.event or "data", item.data))
+                self.console.print(EventLine(direction, item.event or "data", text(item.data)))
 
     def exchange_ended(self, ex: Exchange) -> None:
         self._decoders.pop(id(ex), None)
@@ -98,17 +104,23 @@ class ColourLog:
                     self._said.add(key)
                     fresh.append(n)
             summary = {**summary, "notes_shown": fresh}
-        self.console.print(ExchangeLine(summary, when=ex.started_wall))
+        self.console.print(ExchangeLine(self.redactor.json(summary), when=ex.started_wall))
         if self.detail in ("bodies", "events"):
             self._bodies(ex)
 
     def _bodies(self, ex: Exchange) -> None:
+        r = self.redactor
         if ex.client_request and ex.client_request.get("body"):
-            self.console.print(BodyView(f"{ex.client_request['method']} {ex.client_request['path']}",
-                                        ex.client_request.get("json") or ex.client_request["body"]))
+            self.console.print(BodyView(f"{ex.client_request['method']} {r.url(ex.client_request['path'])}",
+                                        self._body(ex.client_request.get("json"), ex.client_request["body"])))
         if ex.backend_request and ex.backend_request.get("body") and ex.form.translates:
-            self.console.print(BodyView(f"→ {ex.form.name} {ex.backend_request['url']}",
-                                        ex.backend_request.get("json") or ex.backend_request["body"]))
+            self.console.print(BodyView(f"→ {ex.form.name} {r.url(ex.backend_request['url'])}",
+                                        self._body(ex.backend_request.get("json"), ex.backend_request["body"])))
         message = ex.processor.message() if ex.processor is not None else ex.answer
         if message:
-            self.console.print(BodyView("response (as Claude Code sees it)", message))
+            self.console.print(BodyView("response (as Claude Code sees it)", r.json(message)))
+
+    def _body(self, parsed: Any, raw: bytes) -> Any:
+        if parsed is not None:
+            return self.redactor.json(parsed)
+        return self.redactor.text(raw.decode("utf-8", "replace"))

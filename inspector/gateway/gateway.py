@@ -35,6 +35,7 @@ from ..protocol import (
     parse_model_map,
     parse_request,
     request_kind,
+    validate_request,
 )
 from ..protocol._request import UserTurn
 from .exchange import Exchange
@@ -303,7 +304,7 @@ class Gateway:
         client_json: dict[str, Any] | None = None
         data: dict[str, Any] | None = None
         if kind in ("messages", "count_tokens"):
-            client_json = data = load_json_object(body)
+            client_json = data = validate_request(body)  # refused as a translating gateway would
             ex.client_model = str(data.get("model", ""))
             ex.stream = kind == "messages" and bool(data.get("stream"))
             ex.backend_model = self.router.route(ex.client_model)

@@ -46,7 +46,7 @@ class Recorder:
                 self.store.flush()
             self.store = RecordingStore(root, redactor=redactor, report=log.warning, threaded=True)
             try:
-                root.mkdir(parents=True, exist_ok=True)
+                root.mkdir(parents=True, exist_ok=True, mode=0o700)
             except OSError as e:
                 self.store.report(f"cannot write recordings in {root} ({e.strerror or e}); traffic is "
                                   f"unaffected, nothing is being recorded — fix the folder or --set record=false")

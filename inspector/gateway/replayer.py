@@ -81,7 +81,9 @@ class Replayer:
         body = r.get_content() or b""
         index = self.index
         # The closest-match search of a miss can take a while on a long conversation.
-        answer = await asyncio.to_thread(index.answer, r.method, r.path, body)
+        # Exposed (public, or a token in use), a miss quotes no recorded text.
+        public = bool(ctx.options.gateway_public or getattr(ctx.options, "gateway_token", ""))
+        answer = await asyncio.to_thread(index.answer, r.method, r.path, body, public=public)
         if answer.miss:
             log.warning(f"replay: {answer.miss}")
         elif answer.source is not None:

@@ -11,7 +11,7 @@ import asyncio
 
 import orjson
 
-from ..protocol import MessageAccumulator, error_body
+from ..protocol import MessageAccumulator
 from ..transport import Reply
 from ._reader import Chunk
 from ._replay import Answer
@@ -31,12 +31,7 @@ def wants_stream(body: bytes) -> bool:
 
 def as_requested(answer: Answer, *, stream: bool) -> Answer:
     """``answer`` in the shape the client asked for: a recorded stream becomes its Message for a
-    non-streaming request; a miss becomes a 400 whose message Claude Code prints as it is (it
-    replaces a 404's message with its own), not to be retried."""
-    if answer.miss is not None:
-        body = orjson.dumps(error_body("invalid_request_error", f"replay: {answer.miss}"))
-        return Answer(400, [("content-type", "application/json"), ("x-should-retry", "false")],
-                      [Chunk(0.0, body)], None, answer.miss)
+    non-streaming request."""
     if stream or not answer.streamed:
         return answer
     acc = MessageAccumulator()

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from ..protocol import InvalidRequest, count_tokens, error_body, load_json_object, models_page, request_kind
+from ..protocol import InvalidRequest, error_body, load_json_object, request_kind, side_answer
 from ._reader import Chunk, ExchangeRecord, SessionRecord
 from ._schema import purpose_of
 
@@ -316,25 +316,20 @@ class ReplayIndex:
         message is always in ``Answer.miss`` for the log.
         """
         kind = request_kind(method, path)
-        if kind == "count_tokens":
-            try:
-                return _json_answer(200, count_tokens(body))
-            except InvalidRequest as e:
-                return _json_answer(400, error_body("invalid_request_error", str(e)))
-        if kind == "models":
-            return _json_answer(200, models_page(self.models))
-        if kind in ("hello", "event_logging"):
-            return _json_answer(200, {})
         if kind != "messages":
-            return _json_answer(404, error_body("not_found_error", f"{method} {path} was not recorded"))
+            side = side_answer(kind, method, path, body, models=self.models, served_by="this replay")
+            return Answer(side.status, side.headers, [Chunk(0.0, side.body)])
         try:
             data = load_json_object(body)
         except InvalidRequest as e:
             return _json_answer(400, error_body("invalid_request_error", str(e)))
         found = self.match(data)
         if isinstance(found, Miss):
+            # 400, not 404: Claude Code replaces a 404's message with its own ("There's an issue with
+            # the selected model"); a 400's reaches the user as it is. Retrying cannot help.
             text = found.public_message if public else found.message
-            answer = _json_answer(404, error_body("not_found_error", f"replay: {text}"))
+            answer = _json_answer(400, error_body("invalid_request_error", f"replay: {text}"))
+            answer.headers.append(("x-should-retry", "false"))
             answer.miss = found.message
             return answer
         status, headers, chunks = found.exchange.response("client")

@@ -6,7 +6,7 @@ the gateway's two deliberate leniencies: an optional field may be ``null``, and 
 block type the API adds later passes as long as it is well-formed (objects with a string
 ``type``). It is the *oracle* the fuzz tests judge ``parse_request`` by — never used by it.
 
-For fuzzing through the gateway (``import`` from ``support.request_shapes``):
+For fuzzing through the gateway (``import`` from ``inspector.testing.request_shapes``):
 
 * ``valid_requests()`` — requests the spec accepts, generated from ``SPEC`` itself (``from_spec``
   interprets the JSON Schema subset it is written in; hypothesis-jsonschema no longer runs on

@@ -1,7 +1,7 @@
 """14.8: every malformed request is refused with ``InvalidRequest`` naming the field, every
 well-formed one parses (and translates), and nothing else is ever raised.
 
-The judge is ``support.request_shapes.SPEC`` — the Messages API's request shape as a JSON
+The judge is ``inspector.testing.request_shapes.SPEC`` — the Messages API's request shape as a JSON
 Schema, written from the API's types, independent of the parser."""
 
 import orjson

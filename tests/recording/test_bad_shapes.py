@@ -75,7 +75,7 @@ def test_har_toolcalls_replay_and_diff_take_them(bad, tmp_path, capsys):
     index = ReplayIndex([session])
     assert index.count >= 4
     other = {"model": "m", "messages": [{"role": "user", "content": "zzz"}]}
-    assert index.answer("POST", "/v1/messages", orjson.dumps(other)).status == 404
+    assert index.answer("POST", "/v1/messages", orjson.dumps(other)).status == 400
     out = tmp_path / "bad.har"
     assert main(["export", "--har", str(session.path), "-o", str(out)]) == 0
     assert orjson.loads(out.read_bytes())["log"]["entries"]
