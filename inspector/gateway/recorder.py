@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 from mitmproxy import addonmanager, ctx
 
-from ..recording import RecordingStore, Redactor, utc_iso
+from ..recording import utc_iso
+from ..recording._sidecar import SidecarStore
 from .exchange import Direction, Exchange
 
 __all__ = ["Recorder"]
+
+
+def _once(report: Callable[[str], None]) -> Callable[[str], None]:
+    """Each kind of disk trouble reported once (the sidecar and this process may both see it)."""
+    said: set[str] = set()
+
+    def say(message: str) -> None:
+        key = message.split(" in ", 1)[0]
+        if key not in said:
+            said.add(key)
+            report(message)
+
+    return say
 
 log = logging.getLogger("inspector")
 
@@ -22,7 +38,8 @@ class Recorder:
     """
 
     def __init__(self) -> None:
-        self.store: RecordingStore | None = None
+        self.store: SidecarStore | None = None
+        self._settings: tuple[Any, ...] | None = None
 
     def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option("record", bool, True, "Record every exchange under record_dir.")
@@ -35,16 +52,19 @@ class Recorder:
     def configure(self, updated: set[str]) -> None:
         if updated & {"record", "record_dir", "redact_headers"}:
             o = ctx.options
-            if not o.record:
-                self.store = None
+            settings = (o.record, o.record_dir, o.redact_headers)
+            if settings == self._settings:
                 return
-            redactor = Redactor(o.redact_headers.split(","))
+            self._settings = settings
+            if self.store is not None:
+                self.store.close()
+                self.store = None
+            if not o.record:
+                return
             root = Path(o.record_dir).expanduser()
             # WARNING, not ERROR: mitmproxy exits on an error logged during startup, and a
             # recording problem must never stop the traffic.
-            if self.store is not None:
-                self.store.flush()
-            self.store = RecordingStore(root, redactor=redactor, report=log.warning, threaded=True)
+            self.store = SidecarStore(root, redact_headers=o.redact_headers.split(","), report=_once(log.warning))
             try:
                 root.mkdir(parents=True, exist_ok=True, mode=0o700)
             except OSError as e:
@@ -53,7 +73,8 @@ class Recorder:
 
     def done(self) -> None:
         if self.store is not None:
-            self.store.flush()
+            self.store.close()  # everything sent is written before the sidecar exits
+            self.store = None
 
     def exchange_started(self, ex: Exchange) -> None:
         if self.store is None or ex.client_request is None:

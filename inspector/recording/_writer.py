@@ -156,15 +156,17 @@ class ExchangeWriter:
             "body": body_for_disk(r.get("body"), r.get("content_type", ""), r.get("json")),
         }, self.redacted)
 
-    def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]]) -> None:
-        t = time.monotonic() - self.t0
+    def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]],
+                      t: float | None = None) -> None:
+        """``t``: seconds since the exchange began (now, when not given)."""
+        t = time.monotonic() - self.t0 if t is None else t
         headers = list(headers)
         self._guard(f"the {direction} response", lambda: self._log(direction).write(
             t, b"", {"status": status, "headers": self.store.redactor.headers(headers, self.redacted)}))
 
-    def chunk(self, direction: str, data: bytes) -> None:
+    def chunk(self, direction: str, data: bytes, t: float | None = None) -> None:
         if data:
-            t = time.monotonic() - self.t0
+            t = time.monotonic() - self.t0 if t is None else t
             self._guard(f"the {direction} response", lambda: self._log(direction).write(t, data))
 
     def _log(self, direction: str) -> _ChunkLog:

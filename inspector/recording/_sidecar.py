@@ -1,0 +1,258 @@
+"""Recording in a sidecar process, so that writing costs the proxy almost nothing.
+
+The gateway's event loop only frames what happened (``pickle``, bytes as they are) and queues
+it; one thread moves the frames into a pipe; a child process — ``python -m
+inspector.recording._sidecar`` — parses, pretty-prints, redacts and writes them with the
+ordinary ``RecordingStore``. On two cores the disk work then runs beside the proxy instead of
+taking turns with it for the GIL.
+
+Crash-safety is what it was: every frame reaches the pipe within milliseconds, and the child
+writes each chunk as it reads it. If the gateway is killed, the child still reads everything
+the pipe holds, writes it, and exits at end-of-file.
+
+``SidecarStore`` has the ``RecordingStore`` interface the recorder uses (``exchange()``,
+``flush()``, ``close()``); its exchange handles have ``ExchangeWriter``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SidecarStore", "main"]
+
+_LEN = struct.Struct("<I")
+_PIPE_SIZE = 1 << 20
+F_SETPIPE_SZ = 1031
+
+
+class SidecarExchange:
+    """The front half of an ``ExchangeWriter``: each call becomes a frame for the sidecar."""
+
+    __slots__ = ("store", "id", "t0")
+
+    def __init__(self, store: SidecarStore, ident: int, t0: float) -> None:
+        self.store = store
+        self.id = ident
+        self.t0 = t0
+
+    def requests(self, client: dict[str, Any], backend: dict[str, Any] | None) -> None:
+        self.store.send(("requests", self.id, _snapshot(client), _snapshot(backend) if backend else None))
+
+    def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]],
+                      t: float | None = None) -> None:
+        t = time.monotonic() - self.t0 if t is None else t
+        self.store.send(("head", self.id, direction, status, list(headers), t))
+
+    def chunk(self, direction: str, data: bytes, t: float | None = None) -> None:
+        if data:
+            self.store.send(("chunk", self.id, direction, data, time.monotonic() - self.t0 if t is None else t))
+
+    def finish(self, meta: dict[str, Any]) -> None:
+        self.store.send(("finish", self.id, meta))
+
+
+def _snapshot(r: dict[str, Any]) -> dict[str, Any]:
+    # The raw body goes as it is (a copy of bytes is cheaper than pickling the parsed JSON); the
+    # sidecar parses it again.
+    return {k: v for k, v in r.items() if k != "json"}
+
+
+class SidecarStore:
+    """Sessions under ``root``, written by a child process (see the module docstring)."""
+
+    def __init__(self, root: Path, *, redact_headers: Iterable[str] = (),
+                 report: Callable[[str], None] = lambda msg: None) -> None:
+        self.root = Path(root)
+        self._report = report
+        self._ids = itertools.count(1)
+        self._acks: dict[int, threading.Event] = {}
+        self._buf: list[bytes] = []
+        self._pending = b""  # what the pipe could not take yet
+        self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broken = False
+        read_end, self._out = os.pipe()
+        try:
+            import fcntl
+            fcntl.fcntl(self._out, F_SETPIPE_SZ, _PIPE_SIZE)
+        except (ImportError, OSError):
+            pass
+        cmd = [sys.executable, "-m", "inspector.recording._sidecar", str(self.root),
+               ",".join(h for h in redact_headers if h.strip())]
+        self.proc = subprocess.Popen(cmd, stdin=read_end, stdout=subprocess.PIPE, bufsize=0,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        os.close(read_end)
+        threading.Thread(target=self._listen, name="inspector-recorder-reports", daemon=True).start()
+
+    # -- front ------------------------------------------------------------------------------------
+    def exchange(self, *, session_id: str | None, id_source: str, client: str, kind: str,
+                 meta: dict[str, Any]) -> SidecarExchange:
+        ident = next(self._ids)
+        self.send(("start", ident, session_id, id_source, client, kind, meta))
+        return SidecarExchange(self, ident, time.monotonic())
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        """Queue a frame; frames go into the pipe once per event-loop turn, from this thread (no
+        hand-over to another thread, no GIL ping-pong), at most one turn after they happened."""
+        if self._broken:
+            return
+        data = pickle.dumps(message, protocol=5)
+        self._buf.append(_LEN.pack(len(data)))
+        self._buf.append(data)
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write(blocking=True)
+            return
+        if self._loop is not loop:
+            self._loop = loop
+            os.set_blocking(self._out, False)
+        self._scheduled = True
+        loop.call_soon(self._write)
+
+    def _write(self, blocking: bool = False) -> None:
+        self._scheduled = False
+        data = self._pending + b"".join(self._buf)
+        self._buf.clear()
+        self._pending = b""
+        if not data or self._broken:
+            return
+        try:
+            if blocking:
+                os.set_blocking(self._out, True)
+            view = memoryview(data)
+            while view:
+                try:
+                    n = os.write(self._out, view)
+                except BlockingIOError:
+                    # The sidecar is behind (a slow disk): keep the rest, go on when it can take it.
+                    self._pending = bytes(view)
+                    if self._loop is not None:
+                        self._loop.add_writer(self._out, self._writable)
+                    return
+                view = view[n:]
+        except OSError as e:
+            self._broken = True
+            self._report(f"the recorder stopped ({e.strerror or e}); traffic is unaffected, "
+                         f"nothing more is being recorded")
+        finally:
+            if blocking and self._loop is not None:
+                os.set_blocking(self._out, False)
+
+    def _writable(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_writer(self._out)
+        self._write()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything sent so far is on disk (blocks: not for the event loop's hot path)."""
+        ident = next(self._ids)
+        done = self._acks[ident] = threading.Event()
+        self.send(("flush", ident))
+        self._write(blocking=True)
+        done.wait(timeout)
+        self._acks.pop(ident, None)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Everything sent is written; then the sidecar exits."""
+        if self._loop is not None:
+            self._loop.remove_writer(self._out)
+        self._write(blocking=True)
+        self._broken = True
+        try:
+            os.close(self._out)
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def report(self, message: str) -> None:
+        self._report(message)
+
+    def _listen(self) -> None:
+        """The sidecar's reports (disk trouble) and flush acknowledgements."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            kind, _, rest = line.decode("utf-8", "replace").rstrip("\n").partition(" ")
+            if kind == "ack":
+                event = self._acks.get(int(rest))
+                if event is not None:
+                    event.set()
+            elif kind == "report":
+                self._report(rest)
+
+
+# -- the sidecar itself -----------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    from ._redact import Redactor
+    from ._writer import ExchangeWriter, RecordingStore
+
+    args = sys.argv[1:] if argv is None else argv
+    root, headers = Path(args[0]), args[1].split(",") if len(args) > 1 and args[1] else []
+    out = sys.stdout.buffer
+
+    def report(message: str) -> None:
+        out.write(b"report " + message.replace("\n", " ").encode() + b"\n")
+        out.flush()
+
+    store = RecordingStore(root, redactor=Redactor(headers), report=report)
+    writers: dict[int, ExchangeWriter] = {}
+    src = sys.stdin.buffer
+    read = src.read
+    while True:
+        head = read(4)
+        if len(head) < 4:
+            return 0  # the gateway closed the pipe (or died): everything it sent is written
+        (size,) = _LEN.unpack(head)
+        frame = read(size)
+        if len(frame) < size:
+            return 0
+        message = pickle.loads(frame)
+        op, ident = message[0], message[1]
+        try:
+            if op == "chunk":
+                w = writers.get(ident)
+                if w is not None:
+                    w.chunk(message[2], message[3], message[4])
+            elif op == "head":
+                w = writers.get(ident)
+                if w is not None:
+                    w.response_head(message[2], message[3], message[4], message[5])
+            elif op == "start":
+                _, _, session_id, id_source, client, kind, meta = message
+                w = store.exchange(session_id=session_id, id_source=id_source, client=client, kind=kind,
+                                   meta=meta)
+                if w is not None:
+                    writers[ident] = w
+            elif op == "requests":
+                w = writers.get(ident)
+                if w is not None:
+                    w.requests(message[2], message[3])
+            elif op == "finish":
+                w = writers.pop(ident, None)
+                if w is not None:
+                    w.finish(message[2])
+            elif op == "flush":
+                out.write(b"ack %d\n" % ident)
+                out.flush()
+        except Exception as e:  # noqa: BLE001 - the sidecar outlives any one bad exchange
+            report(f"recording failed ({type(e).__name__}: {e}); traffic is unaffected")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
