@@ -2,7 +2,7 @@
 
 from ._redact import DEFAULT_SECRET_HEADERS, REDACTED, Redactor
 from ._schema import SCHEMA, purpose_of, session_id_of
-from ._diff import Comparison, compare, exchange_view, response_message, view_lines
+from ._diff import Comparison, compare, condense, exchange_view, response_message, view_lines, word_diff
 from ._har import session_to_har
 from ._reader import Chunk, ExchangeRecord, SessionRecord, body_bytes, list_sessions, open_target
 from ._regression import Regression, retranslate
@@ -30,6 +30,7 @@ __all__ = [
     "body_bytes",
     "body_for_disk",
     "compare",
+    "condense",
     "conversation_key",
     "exchange_view",
     "list_sessions",
@@ -39,6 +40,7 @@ __all__ = [
     "session_to_har",
     "toolcall_report",
     "view_lines",
+    "word_diff",
     "purpose_of",
     "session_id_of",
 ]
