@@ -7,8 +7,8 @@ script only ever sets ``textContent``. Header secrets were redacted when recorde
 redacts again (more names, and URL query values) for recordings made before or by hand.
 
 Big sessions stay fast: strings repeated from exchange to exchange (Claude Code resends the whole
-conversation each time) are stored once, and an exchange's conversation and raw events are
-built only when it is opened.
+conversation each time) are stored once, an exchange's conversation and raw events are built only
+when it is opened, and its earlier messages (the ones the previous exchanges showed) only when asked.
 """
 
 from __future__ import annotations
@@ -27,8 +27,15 @@ import orjson
 
 from .. import __version__
 from ..recording import REDACTED, ExchangeRecord, Redactor, SessionRecord, response_message
-from ..viewer.data import ExchangeSummary, Figures, SessionSummary, Timeline, fmt_ms, request_tool_errors, \
-    summarize_session
+from ..viewer.data import (
+    ExchangeSummary,
+    Figures,
+    SessionSummary,
+    Timeline,
+    fmt_ms,
+    request_tool_errors,
+    summarize_session,
+)
 from ..viewer.turns import Turn, conversation
 
 __all__ = ["ReportOptions", "session_report"]
@@ -63,11 +70,21 @@ def _json_block(value: Any) -> str:
 
 
 class _Pool:
-    """Long strings stored once; a turn refers to one by its index."""
+    """Long strings stored once, and turns stored once; an exchange refers to them by index."""
 
     def __init__(self) -> None:
         self.strings: list[str] = []
         self.index: dict[str, int] = {}
+        self.turns: list[dict[str, Any]] = []
+        self.turn_index: dict[bytes, int] = {}
+
+    def turn(self, turn: dict[str, Any]) -> int:
+        key = orjson.dumps(turn)
+        n = self.turn_index.get(key)
+        if n is None:
+            n = self.turn_index[key] = len(self.turns)
+            self.turns.append(turn)
+        return n
 
     def ref(self, text: str) -> str | int:
         if len(text) < _POOL_MIN:
@@ -127,6 +144,8 @@ def _turn(turn: Turn, pool: _Pool) -> dict[str, Any]:
         out["a"] = 1
     if turn.notes:
         out["n"] = [[k, m] for k, m in turn.notes]
+    if turn.message >= 0:
+        out["m"] = turn.message
     return out
 
 
@@ -167,10 +186,10 @@ def _exchange_data(row: ExchangeSummary, pool: _Pool, redactor: Redactor, option
     error = meta.get("error") if isinstance(meta.get("error"), dict) else None
     return {
         "seq": row.seq,
-        "head": f"{client.get('method', '')} {_redact_url(str(client.get('path') or client.get('url') or ''), redactor)}"
-        .strip(),
+        "head": f"{client.get('method', '')} {_redact_url(str(client.get('path') or client.get('url') or ''),
+                                                          redactor)}".strip(),
         "headers": headers,
-        "turns": [_turn(t, pool) for t in turns],
+        "turns": [pool.turn(_turn(t, pool)) for t in turns],
         "notes": [[str(n.get("kind")), str(n.get("message")), n.get("count", 1)] for n in notes],
         "error": [str(error.get("type")), str(error.get("message"))] if error else None,
         "events": _events(ex, options),
@@ -253,7 +272,8 @@ def _articles(rows: list[ExchangeSummary], open_all: bool) -> str:
                                          r.ttft and f"ttft {r.ttft}", r.duration, r.tokens and f"tokens {r.tokens}",
                                          r.stop, r.tools and f"→ {r.tools}") if p)
         out.append(
-            f'<details class="exchange {_row_class(r)}" id="ex-{r.seq}" data-seq="{r.seq}"{" open" if open_all else ""}>'
+            f'<details class="exchange {_row_class(r)}" id="ex-{r.seq}" data-seq="{r.seq}"'
+            f'{" open" if open_all else ""}>'
             f"<summary>{_e(summary)} {_flags(r.flags)}</summary>"
             f'{_figures(r.figures)}<div class="body"><p class="muted">…</p></div></details>')
     return "".join(out)
@@ -276,7 +296,8 @@ def session_report(session: SessionRecord, *, options: ReportOptions | None = No
     css, js = _asset("report.css"), _asset("report.js")
     csp = (f"default-src 'none'; style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; img-src 'none'; "
            "base-uri 'none'; form-action 'none'")
-    data = {"strings": pool.strings, "exchanges": exchanges, "openAll": len(rows) <= options.open_all_up_to}
+    open_all = len(rows) <= options.open_all_up_to
+    data = {"strings": pool.strings, "turns": pool.turns, "exchanges": exchanges, "openAll": open_all}
     facts_html = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in (
         ("Claude Code", f"{facts.claude_code}" + (f" ({facts.client})" if facts.client else "")),
         ("backend", ", ".join(facts.backends) or "unknown"),
@@ -322,7 +343,7 @@ everything recorded is shown as text.</p>
 <h2>Each exchange</h2>
 <p class="controls"><button type="button" id="open-all">open all</button>
 <button type="button" id="close-all">close all</button></p>
-{_articles(rows, data["openAll"])}
+{_articles(rows, open_all)}
 </section>
 </main>
 <script type="application/json" id="data">{_json_block(data)}</script>

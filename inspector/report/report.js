@@ -4,8 +4,11 @@
 (function () {
   const data = JSON.parse(document.getElementById("data").textContent);
   const pool = data.strings;
+  // An exchange lists its turns by index: Claude Code resends the conversation, the page stores it once.
+  for (const ex of data.exchanges) ex.turns = ex.turns.map((n) => data.turns[n]);
   const bySeq = new Map(data.exchanges.map((ex) => [ex.seq, ex]));
   const FOLD = 3000;
+  const RECENT = 2; // messages shown at once; earlier ones (the previous exchanges showed them) on demand
 
   const text = (x) => (typeof x === "number" ? pool[x] : x || "");
 
@@ -55,6 +58,15 @@
     return div;
   }
 
+  function earlierMessages(turns, count) {
+    const d = el("details", "earlier");
+    d.append(el("summary", null, count + " earlier message" + (count > 1 ? "s" : "") + " (as the previous exchanges sent them)"));
+    d.addEventListener("toggle", () => {
+      if (d.open && d.children.length === 1) for (const t of turns) d.append(turn(t));
+    });
+    return d;
+  }
+
   function events(list) {
     const lines = list.reduce((n, d) => n + d.lines.length + d.more, 0);
     const d = el("details", "raw");
@@ -88,7 +100,18 @@
     headers.append(el("summary", null, ex.head + " · " + ex.headers.length + " headers"));
     headers.append(el("pre", null, ex.headers.map(([k, v]) => k + ": " + v).join("\n")));
     body.append(headers);
-    for (const t of ex.turns) body.append(turn(t));
+    const last = ex.turns.reduce((m, t) => (t.m !== undefined && t.m > m ? t.m : m), -1);
+    const cut = last - RECENT + 1;
+    const earlier = ex.turns.filter((t) => t.m !== undefined && t.m < cut);
+    let placed = false;
+    for (const t of ex.turns) {
+      if (cut >= 2 && t.m !== undefined && t.m < cut) {
+        if (!placed) body.append(earlierMessages(earlier, cut));
+        placed = true;
+        continue;
+      }
+      body.append(turn(t));
+    }
     if (!ex.turns.length) body.append(el("p", "muted", "(no conversation: not a Messages request)"));
     if (ex.notes.length || ex.error || ex.problems.length) {
       body.append(el("h4", null, "translation notes"));

@@ -114,19 +114,22 @@ class Figures:
         share = None
         if read is not None:
             # Anthropic's usage: input_tokens excludes what was read from or written to the cache.
-            total = read + (_num(usage.get("input_tokens")) or 0) + (_num(usage.get("cache_creation_input_tokens")) or 0)
+            total = (read + (_num(usage.get("input_tokens")) or 0)
+                     + (_num(usage.get("cache_creation_input_tokens")) or 0))
             share = read / total if total > 0 else None
         exact = counts.get("exact")
+
+        def text(d: dict[str, Any], key: str) -> str | None:
+            return d.get(key) if isinstance(d.get(key), str) else None
         return cls(
             cache_read=read, cache_share=share, prefix_kept=_num(prefix.get("kept")),
-            first_difference=prefix.get("first_difference") if isinstance(prefix.get("first_difference"), str) else None,
-            prefix_reason=prefix.get("reason") if isinstance(prefix.get("reason"), str) else None,
+            first_difference=text(prefix, "first_difference"), prefix_reason=text(prefix, "reason"),
             prompt_tps=_num(perf.get("prompt_tokens_per_s")), decode_tps=_num(perf.get("decode_tokens_per_s")),
-            source=perf.get("source") if isinstance(perf.get("source"), str) else None,
+            source=text(perf, "source"),
             count_tokens=_num(counts.get("input_tokens")), exact=exact if isinstance(exact, bool) else None,
-            count_source=counts.get("source") if isinstance(counts.get("source"), str) else None,
+            count_source=text(counts, "source"),
             context_tokens=_num(window.get("tokens")),
-            context_source=window.get("source") if isinstance(window.get("source"), str) else None,
+            context_source=text(window, "source"),
         )
 
     def parts(self) -> list[tuple[str, str]]:
@@ -150,7 +153,7 @@ class Figures:
         cache = _share(self.cache_share)
         if self.cache_share is not None and self.cache_read is not None:
             cache += f" ({self.cache_read:,.0f} tokens read)"
-        source = f" ({self.source})" if self.source and (self.prompt_tps or self.decode_tps) is not None else ""
+        source = f" ({self.source})" if self.source and self.decode_tps is not None else ""
         return [("prompt cache", cache), ("prefix kept", prefix), ("prompt", _rate(self.prompt_tps)),
                 ("decode", _rate(self.decode_tps) + source), ("input tokens", counts), ("context window", window)]
 

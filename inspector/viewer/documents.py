@@ -17,8 +17,8 @@ from .data import Figures, request_tool_errors
 from .turns import Turn, conversation
 from .widgets.detail import Item
 
-__all__ = ["ExchangeDocuments", "conversation_items", "diff_items", "events_items", "json_items", "json_lines", "load_exchange",
-           "notes_items", "request_items"]
+__all__ = ["ExchangeDocuments", "conversation_items", "diff_items", "events_items", "json_items", "json_lines",
+           "load_exchange", "notes_items", "request_items"]
 
 FOLD = 600  # JSON strings longer than this are folded
 CALL_FOLD = 400  # strings inside a tool call's input
@@ -102,9 +102,8 @@ def request_items(request: dict[str, Any] | None, body: Any) -> list[Item]:
     head = f"{request.get('method', '?')} {request.get('path') or request.get('url') or ''}"
     headers = [h for h in request.get("headers") or [] if isinstance(h, list | tuple) and len(h) == 2]
     lines = [Text(head, "bold")] + [Text.assemble((f"{k}: ", KEY), str(v)) for k, v in headers]
-    items = [Item.of(_joined(lines), collapsed=Text.assemble(("▸ ", "dim"), (head, "bold"),
-                                                               (f" · {len(headers)} headers (Enter shows them)", "dim")),
-                     tag="headers", gap=1)]
+    collapsed = Text.assemble(("▸ ", "dim"), (head, "bold"), (f" · {len(headers)} headers (Enter shows them)", "dim"))
+    items = [Item.of(_joined(lines), collapsed=collapsed, tag="headers", gap=1)]
     return items + json_items(body)
 
 

@@ -25,6 +25,7 @@ class Turn:
     answer: bool = False  # part of the response rather than the request
     error: bool = False
     notes: list[tuple[str, str]] = field(default_factory=list)  # (kind, message)
+    message: int = -1  # index of the request message it comes from (-1: the system prompt or the answer)
 
 
 def texts(content: Any) -> list[str]:
@@ -46,19 +47,26 @@ class _Builder:
         self.notes = [n for n in notes if isinstance(n, dict)]
         self.turns: list[Turn] = []
         self.tool_names: dict[str, str] = {}
+        self.index = -1
+
+    def add(self, turn: Turn) -> None:
+        if not turn.answer:
+            turn.message = self.index
+        self.turns.append(turn)
 
     def message(self, message: Any) -> None:
+        self.index += 1
         if not isinstance(message, dict):
             return
         role = str(message.get("role", "?"))
         content = message.get("content")
         if role == "system":
-            self.turns.append(Turn("system-turn", "system (mid-conversation)", "\n".join(texts(content))))
+            self.add(Turn("system-turn", "system (mid-conversation)", "\n".join(texts(content))))
             return
         if role not in ("user", "assistant"):
             role = "other"
         if isinstance(content, str):
-            self.turns.append(Turn(role, role, content))
+            self.add(Turn(role, role, content))
             return
         for block in content if isinstance(content, list) else []:
             self.block(role, block, answer=False)
@@ -67,7 +75,7 @@ class _Builder:
         if not isinstance(block, dict):
             return
         kind = block.get("type")
-        add = self.turns.append
+        add = self.add
         if kind == "text":
             add(Turn("answer" if answer else role, role, str(block.get("text", "")), answer=answer))
         elif kind in ("thinking", "redacted_thinking"):
@@ -87,7 +95,7 @@ class _Builder:
             title = f"tool result{' · error' if error else ''} ← {name + ' ' if name else ''}{use_id}".rstrip()
             add(Turn("tool-result", title, text or "", error=error, answer=answer))
         elif kind == "image":
-            source = block.get("source") if isinstance(block.get("source"), dict) else {}
+            source: dict[str, Any] = block["source"] if isinstance(block.get("source"), dict) else {}
             data = source.get("data")
             size = f", {_size(len(data) * 3 // 4)}" if isinstance(data, str) else ""
             add(Turn("image", f"{role} · image", f"[{source.get('media_type') or source.get('type') or 'image'}{size}]",
@@ -105,12 +113,12 @@ class _Builder:
         if isinstance(tool_input, dict) and "_raw" in tool_input:
             notes = [(str(n.get("kind")), str(n.get("message"))) for n in self.notes
                      if name in str(n.get("message", ""))]
-            self.turns.append(Turn("tool-call", title, "the arguments did not parse as JSON; raw text as sent:\n"
+            self.add(Turn("tool-call", title, "the arguments did not parse as JSON; raw text as sent:\n"
                                    + str(tool_input["_raw"]), value=None, error=True, notes=notes, answer=answer))
             return
         notes = [(str(n["kind"]), str(n.get("message"))) for n in self.notes
                  if n.get("kind") in ("repaired", "error") and f"{name}:" in str(n.get("message", ""))]
-        self.turns.append(Turn("tool-call", title, value=tool_input, notes=notes,
+        self.add(Turn("tool-call", title, value=tool_input, notes=notes,
                                error=any(k == "error" for k, _ in notes), answer=answer))
 
 
@@ -136,7 +144,7 @@ def conversation(request: Any, response: Any, notes: list[dict[str, Any]] | None
     for block in response.get("content") or []:
         b.block("assistant (the response)", block, answer=True)
     stop = response.get("stop_reason")
-    usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+    usage: dict[str, Any] = response["usage"] if isinstance(response.get("usage"), dict) else {}
     if stop or usage:
         b.turns.append(Turn("stop", "", f"stop_reason {stop} · usage {usage.get('input_tokens')} in / "
                                         f"{usage.get('output_tokens')} out", answer=True))

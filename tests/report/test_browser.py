@@ -66,7 +66,8 @@ def test_the_page_renders_the_session_without_errors_or_network(browser, tmp_pat
     try:
         page = visit.page
         assert visit.visible("Write 'hello from a local model' into hello.txt")  # the prompt
-        assert visit.visible("tool call → Write call_sample_write") and visit.visible('"content": "hello from a local model')
+        assert visit.visible("tool call → Write call_sample_write")
+        assert visit.visible('"content": "hello from a local model')
         assert visit.visible("I wrote hello.txt.")  # the answer
         assert visit.visible("tool result · error ← Write call_sample_write")
         assert visit.visible("2.1.328 (claude-cli/2.1.328") and visit.visible("openai at http://127.0.0.1:44191")
@@ -119,5 +120,21 @@ def test_a_long_session_opens_an_exchange_when_asked(browser, tmp_path):
         page.locator("#open-all").click()
         assert page.locator("details.exchange[data-rendered]").count() == 30
         assert visit.errors == [] and visit.requests == [visit.url]
+    finally:
+        visit.page.close()
+
+
+def test_earlier_messages_wait_behind_one_click(browser, tmp_path):
+    write_session(tmp_path, [Spec(rounds=3, prompt="the latest request", answer="the latest answer")])
+    visit = Visit(browser, export(list_sessions(tmp_path)[0], tmp_path))
+    try:
+        page = visit.page
+        assert visit.visible("the latest request") and visit.visible("the latest answer")
+        earlier = page.locator("#ex-1 details.earlier")
+        assert earlier.locator("summary").inner_text().startswith("11 earlier messages")
+        assert not page.get_by_text("earlier answer 1").first.is_visible()
+        earlier.locator("summary").click()
+        page.get_by_text("earlier answer 1").first.wait_for(state="visible")
+        assert visit.visible("tool result ← Read toolu_r2") and visit.errors == []
     finally:
         visit.page.close()

@@ -22,13 +22,18 @@ HOSTILE = "</script><script>alert(1)</script><img src=x onerror=alert(2)><!--"
 
 
 def data_of(page: str) -> dict:
+    """The page's data, each exchange's turns resolved (the page stores each distinct turn once)."""
     block = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)
     assert block
-    return orjson.loads(block.group(1))
+    data = orjson.loads(block.group(1))
+    for ex in data["exchanges"]:
+        ex["turn_refs"], ex["turns"] = ex["turns"], [data["turns"][n] for n in ex["turns"]]
+    return data
 
 
 def test_the_sample_round_trip_as_a_page():
-    page = session_report(list_sessions(SAMPLES)[1], options=ReportOptions(generated=datetime(2026, 11, 22, tzinfo=UTC)))
+    options = ReportOptions(generated=datetime(2026, 11, 22, tzinfo=UTC))
+    page = session_report(list_sessions(SAMPLES)[1], options=options)
     assert "<dt>Claude Code</dt><dd>2.1.328 (claude-cli/2.1.328 (external, sdk-cli))</dd>" in page
     assert "<dt>backend</dt><dd>openai at http://127.0.0.1:44191</dd>" in page
     assert "claude-code-inspector 0.1.0 on 2026-11-22 00:00 UTC" in page
@@ -41,9 +46,11 @@ def test_the_sample_round_trip_as_a_page():
     assert result["e"] == 1 and "File has not been read yet" in result["x"]
     assert any("dropped" == n[0] for n in first["notes"]) and first["events"][0]["d"] == "backend"
     assert data["openAll"] is True
-    # Claude Code resends the conversation: the system prompt is stored once for both exchanges.
+    # Claude Code resends the conversation: the system prompt, and every turn both carry, is stored once.
     system = [t["x"] for ex in data["exchanges"] for t in ex["turns"] if t["k"] == "system"]
     assert system == [0, 0] and data["strings"][0].startswith("x-anthropic-billing-header")
+    assert first["turn_refs"][:3] == second["turn_refs"][:3]
+    assert [t.get("m") for t in second["turns"]][:3] == [None, 0, 1]  # the request message each turn is from
 
 
 def test_secrets_do_not_reach_the_page(tmp_path):

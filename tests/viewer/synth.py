@@ -38,12 +38,23 @@ class Spec:
     purpose: str = "main"
     kind: str = "messages"
     error: tuple[str, str] | None = None  # (type, message) the client got
+    rounds: int = 0  # earlier tool round trips the conversation carries before the prompt
     extra_meta: dict[str, Any] = field(default_factory=dict)
     notes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def request_body(spec: Spec) -> dict[str, Any]:
-    messages: list[dict[str, Any]] = [{"role": "user", "content": spec.prompt}]
+    messages: list[dict[str, Any]] = []
+    for n in range(spec.rounds):
+        messages += [
+            {"role": "user", "content": f"earlier request {n}"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": f"toolu_r{n}", "name": "Read",
+                                               "input": {"file_path": f"f{n}.py"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_r{n}",
+                                          "content": f"contents of f{n}.py"}]},
+            {"role": "assistant", "content": f"earlier answer {n}"},
+        ]
+    messages.append({"role": "user", "content": spec.prompt})
     if spec.tool_result is not None:
         use_id, content, is_error = spec.tool_result
         messages += [

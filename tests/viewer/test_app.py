@@ -14,7 +14,7 @@ from inspector.viewer.screens import DiffScreen, ExchangeScreen, ExchangesScreen
 from inspector.viewer.screens.exchanges import COLUMNS as EXCHANGE_COLUMNS
 from inspector.viewer.screens.help import HELP
 from inspector.viewer.screens.sessions import COLUMNS as SESSION_COLUMNS
-from inspector.viewer.widgets import DetailView, TimelineView
+from inspector.viewer.widgets import TimelineView
 from recording.test_toolcalls import with_repairs
 from support.samples import samples_dir
 from viewer.synth import Spec, retry_storm, write_session
@@ -37,7 +37,7 @@ async def settle(app, pilot):
 def rows(app) -> list[dict[str, str]]:
     table = app.screen.query_one(DataTable)
     columns = SESSION_COLUMNS if isinstance(app.screen, SessionsScreen) else EXCHANGE_COLUMNS
-    return [dict(zip(columns, (getattr(c, "plain", str(c)) for c in table.get_row_at(i))))
+    return [dict(zip(columns, (getattr(c, "plain", str(c)) for c in table.get_row_at(i)), strict=True))
             for i in range(table.row_count)]
 
 
@@ -74,7 +74,7 @@ async def test_drill_down_tabs_back_and_quit():
         await settle(app, pilot)
         assert isinstance(app.screen, ExchangeScreen)
         tabs = app.screen.query_one(TabbedContent)
-        for key, tab in zip("23456", ("request", "backend", "response", "events", "notes")):
+        for key, tab in zip("23456", ("request", "backend", "response", "events", "notes"), strict=True):
             await pilot.press(key)
             assert tabs.active == tab and app.focused is app.screen.view(tab)
         await pilot.press("escape", "escape")

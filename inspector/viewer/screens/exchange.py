@@ -6,6 +6,8 @@ Keys act on the tab shown: ``1``–``6`` switch and focus it, so ``j``/``k``/Pag
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import getters, work
 from textual.app import ComposeResult
@@ -30,10 +32,12 @@ HINT = "/ search · n N next/previous match · Enter open/close · u unfold · U
 
 def header_line(ex: ExchangeRecord) -> Text:
     meta = ex.meta
-    model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
-    status = (meta.get("status") or {}).get("client") if isinstance(meta.get("status"), dict) else None
-    timing = meta.get("timing_ms") if isinstance(meta.get("timing_ms"), dict) else {}
-    usage = meta.get("usage") if isinstance(meta.get("usage"), dict) else {}
+
+    def part(key: str) -> dict[str, Any]:
+        value = meta.get(key)
+        return value if isinstance(value, dict) else {}
+    model, timing, usage = part("model"), part("timing_ms"), part("usage")
+    status = part("status").get("client")
     text = Text.assemble((ex.ref, "bold"), f" · {meta.get('kind')}")
     if meta.get("purpose") not in (None, "main", "side"):
         text.append(f"/{meta.get('purpose')}")

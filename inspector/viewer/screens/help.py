@@ -18,9 +18,9 @@ HELP = """\
 | `Enter` | open the session / exchange |
 | `Escape` | back (or close the filter) |
 | `j` `k` / arrows, `g` `G` | down / up, first / last row |
-| `/` | filter rows: words that must all appear. On the sessions screen it also looks *inside* each session: tool names (`/Write`), models, error text, flags |
+| `/` | filter rows: words that must all appear; on sessions also *inside* them (`/Write`, models, error text) |
 | `r` | sessions: rescan now (it also rescans every 2 s) |
-| `t` | exchanges: show / hide the timeline (wall clock: parallel requests in lanes, failures red, ↻ a retry after a failure, gaps as gaps) |
+| `t` | exchanges: show / hide the timeline (parallel requests in lanes, failures red, ↻ a retry, gaps) |
 | `m`, `d` | exchanges: mark the highlighted exchange; diff the highlighted one against it |
 
 ## An exchange (each tab is a pager; keys act on the tab shown)

@@ -100,7 +100,7 @@ class DetailView(ScrollView, can_focus=True):
         Binding("pageup,b,ctrl+b", "page(-1)", "Page up", show=False, id="detail.page_up"),
         Binding("g,home", "edge(0)", "Top", show=False, id="detail.top"),
         Binding("G,end", "edge(1)", "Bottom", show=False, id="detail.bottom"),
-        Binding("enter", "toggle", "Open/close", id="detail.toggle"),
+        Binding("enter", "open_close", "Open/close", id="detail.open_close"),
         Binding("u", "unfold", "Unfold", id="detail.unfold"),
         Binding("U", "unfold_all", "Unfold all", id="detail.unfold_all"),
         Binding("right_square_bracket", "jump(1)", "Next item", show=False, id="detail.next_item"),
@@ -132,6 +132,7 @@ class DetailView(ScrollView, can_focus=True):
         self._matches: list[tuple[int, int, int, int]] = []  # (item, column, start, end)
         self._match_lines: list[int] = []
         self._current = -1
+        self._dirty = False
 
     # -- the document ------------------------------------------------------------------------------
     def set_items(self, items: list[Item], *, placeholder: str | None = None) -> None:
@@ -141,6 +142,11 @@ class DetailView(ScrollView, can_focus=True):
         self.cursor = 0
         self.query_text = ""
         self._matches, self._match_lines, self._current = [], [], -1
+        self._cache.clear()
+        if self.size.width == 0:
+            # A tab not shown yet: laid out when it is (six tabs of a big exchange would cost the UI thread).
+            self._dirty = True
+            return
         self._relayout(clear=True)
         self.scroll_to(y=0, animate=False)
 
@@ -161,7 +167,8 @@ class DetailView(ScrollView, can_focus=True):
         return max(10, self.scrollable_content_region.width - _GUTTER)
 
     def on_resize(self, event: Resize) -> None:
-        if self._content_width() != self._width:
+        if self._dirty or self._content_width() != self._width:
+            self._dirty = False
             self._relayout(clear=True)
 
     def _relayout(self, *, clear: bool = False, changed: set[int] | None = None) -> None:
@@ -311,7 +318,7 @@ class DetailView(ScrollView, can_focus=True):
             item = self._item_at(line)
             if line == self._starts[item] and self.items[item].state == "collapsed":
                 self.cursor = line
-                self.action_toggle()
+                self.action_open_close()
             else:
                 self._move_to(line)
 
@@ -322,7 +329,7 @@ class DetailView(ScrollView, can_focus=True):
         self._relayout(changed=changed)
         self._move_to(self._starts[anchor] if anchor < len(self._starts) else 0)
 
-    def action_toggle(self) -> None:
+    def action_open_close(self) -> None:
         item = self.cursor_item
         if item is None or not item.toggles:
             return
@@ -382,18 +389,24 @@ class DetailView(ScrollView, can_focus=True):
         return unfold
 
     def _locate_matches(self) -> list[int]:
+        """The line each match landed on after wrapping (only the lines of items with a match are read)."""
         if not self._matches:
             return []
         found: dict[int, int] = {}
-        for line, (_, strip) in enumerate(self._lines):
-            for segment in strip:
-                style = segment.style
-                if style is not None and style.meta and "match" in style.meta:
-                    found.setdefault(style.meta["match"], line)
+        for index in sorted({m[0] for m in self._matches}):
+            end = self._starts[index + 1] if index + 1 < len(self._starts) else len(self._lines)
+            for line in range(self._starts[index], end):
+                for segment in self._lines[line][1]:
+                    style = segment.style
+                    if style is not None and style.meta and "match" in style.meta:
+                        found.setdefault(style.meta["match"], line)
         return [found.get(k, self._starts[m[0]]) for k, m in enumerate(self._matches)]
 
     def search(self, query: str) -> int:
         """Highlight every match of ``query`` and go to the first one at or after the cursor."""
+        if self._dirty:
+            self._dirty = False
+            self._relayout(clear=True)
         self.query_text = query
         if not query:
             self.clear_search()
