@@ -124,6 +124,22 @@ def test_a_long_session_opens_an_exchange_when_asked(browser, tmp_path):
         visit.page.close()
 
 
+def test_repairs_and_schema_errors_are_highlighted_under_the_call(browser, tmp_path):
+    from recording.test_toolcalls import with_repairs
+    visit = Visit(browser, export(list_sessions(with_repairs(tmp_path))[0], tmp_path))
+    try:
+        call = visit.page.locator("#ex-1 .turn.tool-call")
+        assert "error" in (call.get_attribute("class") or "").split()  # the schema error makes the call red
+        repaired = call.locator(".note.repaired")
+        assert repaired.inner_text().startswith("repaired: Write: the model printed the call as text")
+        assert call.locator(".note.error").inner_text() == "error: Write: (arguments): 'content' is a required property"
+        colour = repaired.evaluate("e => getComputedStyle(e).color")
+        assert colour != call.locator("pre").evaluate("e => getComputedStyle(e).color")  # highlighted
+        assert visit.visible("repaired") and visit.errors == []
+    finally:
+        visit.page.close()
+
+
 def test_earlier_messages_wait_behind_one_click(browser, tmp_path):
     write_session(tmp_path, [Spec(rounds=3, prompt="the latest request", answer="the latest answer")])
     visit = Visit(browser, export(list_sessions(tmp_path)[0], tmp_path))

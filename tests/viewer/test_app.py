@@ -294,6 +294,17 @@ async def test_exchange_files_are_read_off_the_ui_thread(tmp_path, monkeypatch):
     assert len(reads) >= 6 and main not in reads
 
 
+async def test_a_session_opened_before_it_was_read_fills_in():
+    from inspector.viewer.data import summarize_session
+    app = InspectorApp(SAMPLES)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        app.push_screen(ExchangesScreen(summarize_session(list_sessions(SAMPLES)[1], loaded=False)))
+        await settle(app, pilot)
+        assert [r["#"] for r in rows(app)] == ["1", "2"]
+        assert "2 exchanges" in str(app.screen.query_one("#where").render())
+
+
 async def test_new_sessions_appear_while_open(tmp_path):
     first = sorted(SAMPLES.iterdir())[0]
     shutil.copytree(first, tmp_path / first.name)

@@ -64,6 +64,8 @@ class ExchangesScreen(Screen[None]):
         self.set_interval(2.0, self._refresh)
         self.watch(self.app, "marked", self._show_mark)
         self._find_tool_errors(self.summary.rows)
+        if not self.summary.loaded:
+            self._refresh()  # opened before the sessions screen had read it: read it now, in a worker
 
     def _fill(self) -> None:
         self.query_one(FilterTable).set_rows(
