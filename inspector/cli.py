@@ -185,16 +185,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .recording import open_target, session_to_har
 
     try:
-        session, _ = open_target(args.session, args.root)
+        session, _ = open_target(args.har or args.html, args.root)
     except FileNotFoundError as e:
         Console(stderr=True).print(f"[red]error:[/] {e}")
         return 2
-    data = orjson.dumps(session_to_har(session), option=orjson.OPT_INDENT_2)
-    if args.output in (None, "-"):
+    output = args.output
+    if args.html:
+        from .report import session_report
+
+        data = session_report(session).encode()
+        output = output or f"{session.name}.html"  # a page, not something to print on a terminal
+    else:
+        data = orjson.dumps(session_to_har(session), option=orjson.OPT_INDENT_2)
+    if output in (None, "-"):
         sys.stdout.buffer.write(data + b"\n")
     else:
-        Path(args.output).write_bytes(data)
-        Console(stderr=True).print(f"wrote {args.output} ({len(data) // 1024} KB)")
+        Path(output).write_bytes(data)
+        Console(stderr=True).print(f"wrote {output} ({len(data) // 1024} KB)")
     return 0
 
 
@@ -340,9 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
 
     export = sub.add_parser("export", help="export a recorded session")
-    export.add_argument("--har", dest="session", required=True, metavar="SESSION",
-                        help="session folder or name (under --root) to export as HAR 1.2")
-    export.add_argument("-o", "--output", help="file to write (default: stdout)")
+    what = export.add_mutually_exclusive_group(required=True)
+    what.add_argument("--har", metavar="SESSION", help="session folder or name (under --root) to export as HAR 1.2")
+    what.add_argument("--html", metavar="SESSION",
+                      help="session folder or name (under --root) to export as one self-contained HTML page "
+                           "(no network requests; open it in any browser, attach it to a bug report)")
+    export.add_argument("-o", "--output", help="file to write, - for stdout (default: stdout for --har, "
+                                               "SESSION_NAME.html for --html)")
     export.add_argument("--root", default="recordings", help="recording directory (default: recordings)")
     export.set_defaults(func=cmd_export)
 

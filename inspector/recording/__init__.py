@@ -1,6 +1,6 @@
 """Recordings: every exchange kept as a replayable, diffable fixture (format: SCHEMA.md)."""
 
-from ._diff import Comparison, compare, exchange_view, response_message, view_lines
+from ._diff import Comparison, compare, condense, exchange_view, response_message, view_lines, word_diff
 from ._har import session_to_har
 from ._reader import (
     Chunk,
@@ -56,6 +56,7 @@ __all__ = [
     "body_for_disk",
     "closest_miss",
     "compare",
+    "condense",
     "conversation_key",
     "exchange_view",
     "is_redacted",
@@ -71,6 +72,7 @@ __all__ = [
     "session_to_har",
     "toolcall_report",
     "view_lines",
+    "word_diff",
     "purpose_of",
     "session_id_of",
     "utc_iso",

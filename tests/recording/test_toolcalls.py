@@ -6,24 +6,11 @@ import orjson
 from inspector.cli import main
 from inspector.recording import list_sessions, toolcall_report
 from inspector.testing.samples import samples_dir
+from inspector.testing.synth import with_repairs
 
 SAMPLES = samples_dir()
 
 
-def with_repairs(tmp_path: Path) -> Path:
-    """The sample tool round trip, as if the model had printed its call as text and sent a string number."""
-    source = list_sessions(SAMPLES)[1]
-    shutil.copytree(source.path, tmp_path / source.name)
-    first = sorted((tmp_path / source.name).glob("0001_*"))[0] / "exchange.json"
-    meta = orjson.loads(first.read_bytes())
-    meta["notes"] += [
-        {"kind": "repaired", "message": "Write: the model printed the call as text (tool_call-tag) '<tool_call>…'; "
-                                        "sent as a tool call", "count": 1, "rule": "text-call:tool_call-tag"},
-        {"kind": "error", "message": "Write: (arguments): 'content' is a required property", "count": 1,
-         "rule": "schema:missing-required"},
-    ]
-    first.write_bytes(orjson.dumps(meta))
-    return tmp_path
 
 
 def test_report_counts_by_model_and_kind_with_references(tmp_path):

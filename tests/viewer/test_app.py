@@ -1,14 +1,23 @@
 """The viewer driven like a person would, with Textual's Pilot."""
 
+import io
 import shutil
-from pathlib import Path
+import threading
 
 import pytest
-from textual.widgets import DataTable, TabbedContent
+from rich.console import Console
+from textual.widgets import DataTable, Input, TabbedContent
 
+from inspector.recording import ExchangeRecord, list_sessions
 from inspector.viewer import InspectorApp
 from inspector.viewer.screens import DiffScreen, ExchangeScreen, ExchangesScreen, HelpScreen, SessionsScreen
+from inspector.viewer.screens.exchanges import COLUMNS as EXCHANGE_COLUMNS
+from inspector.viewer.screens.help import HELP
+from inspector.viewer.screens.sessions import COLUMNS as SESSION_COLUMNS
+from inspector.viewer.widgets import TimelineView
+from inspector.testing.synth import with_repairs
 from inspector.testing.samples import samples_dir
+from inspector.testing.synth import Spec, retry_storm, write_session
 
 SAMPLES = samples_dir()
 pytestmark = pytest.mark.anyio
@@ -25,10 +34,30 @@ async def settle(app, pilot):
     await pilot.pause(0.1)
 
 
-def rows(app) -> list[list[str]]:
-    from rich.text import Text
+def rows(app) -> list[dict[str, str]]:
     table = app.screen.query_one(DataTable)
-    return [[Text.from_markup(str(c)).plain for c in table.get_row_at(i)] for i in range(table.row_count)]
+    columns = SESSION_COLUMNS if isinstance(app.screen, SessionsScreen) else EXCHANGE_COLUMNS
+    return [dict(zip(columns, (getattr(c, "plain", str(c)) for c in table.get_row_at(i)), strict=True))
+            for i in range(table.row_count)]
+
+
+def shown(app, tab: str | None = None) -> str:
+    screen = app.screen
+    view = screen.view(tab) if isinstance(screen, ExchangeScreen) else screen.view()
+    return "\n".join(view.text_lines())
+
+
+def chart_text(timeline: TimelineView) -> str:
+    console = Console(width=timeline.content_region.width, file=io.StringIO())
+    console.print(timeline.render())
+    return console.file.getvalue()
+
+
+async def open_exchange(app, pilot, *keys: str) -> None:
+    await settle(app, pilot)
+    await pilot.press(*keys)
+    await settle(app, pilot)
+    assert isinstance(app.screen, ExchangeScreen)
 
 
 async def test_drill_down_tabs_back_and_quit():
@@ -36,17 +65,18 @@ async def test_drill_down_tabs_back_and_quit():
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(app, pilot)
         assert isinstance(app.screen, SessionsScreen) and len(rows(app)) == 3
-        assert "openai" in rows(app)[1][4] and rows(app)[1][5] == "2"
+        assert rows(app)[1]["backend"] == "openai" and rows(app)[1]["exchanges"] == "2"
         await pilot.press("j", "enter")
+        await settle(app, pilot)
         assert isinstance(app.screen, ExchangesScreen)
-        assert [r[7] for r in rows(app)] == ["tool_use", "end_turn"] and rows(app)[0][8] == "Write"
+        assert [r["stop"] for r in rows(app)] == ["tool_use", "end_turn"] and rows(app)[0]["tool calls"] == "Write"
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await settle(app, pilot)
         assert isinstance(app.screen, ExchangeScreen)
         tabs = app.screen.query_one(TabbedContent)
-        for key, tab in zip("23456", ("request", "backend", "response", "events", "notes")):
+        for key, tab in zip("23456", ("request", "backend", "response", "events", "notes"), strict=True):
             await pilot.press(key)
-            assert tabs.active == tab
+            assert tabs.active == tab and app.focused is app.screen.view(tab)
         await pilot.press("escape", "escape")
         assert isinstance(app.screen, SessionsScreen)
         await pilot.press("question_mark")
@@ -55,33 +85,224 @@ async def test_drill_down_tabs_back_and_quit():
     assert app.return_code == 0
 
 
-async def test_conversation_shows_tool_calls_and_results():
+async def test_keys_act_on_the_tab_shown_without_pressing_tab():
+    app = InspectorApp(SAMPLES)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await open_exchange(app, pilot, "j", "enter", "enter")
+        await pilot.press("2")  # the request: Claude Code's 49 KB body, far longer than the screen
+        request = app.screen.view("request")
+        assert app.focused is request and request.max_scroll_y > 20
+        await pilot.press("j", "j", "down")
+        assert request.cursor == 3
+        await pilot.press("pagedown")
+        assert request.scroll_y > 0 and request.cursor > 3
+        await pilot.press("G")
+        assert request.cursor == len(request.text_lines()) - 1 and request.scroll_y == request.max_scroll_y
+        await pilot.press("5", "j")  # another tab: the keys follow
+        assert app.screen.view("events").cursor == 1 and request.cursor == len(request.text_lines()) - 1
+
+
+async def test_the_system_prompt_opens_at_once_and_help_says_how():
+    app = InspectorApp(SAMPLES)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_exchange(app, pilot, "enter", "enter")
+        conversation = app.screen.view("conversation")
+        assert conversation.cursor_item.tag == "system" and conversation.cursor_item.state == "collapsed"
+        assert "You are a Claude agent" not in shown(app, "conversation")
+        await pilot.press("enter")  # the cursor starts on it: no Tab, Tab, Enter
+        assert "You are a Claude agent" in shown(app, "conversation")
+        await pilot.press("enter")
+        assert "You are a Claude agent" not in shown(app, "conversation")
+        await pilot.press("4", "s")  # from another tab too
+        assert app.screen.query_one(TabbedContent).active == "conversation"
+        assert "You are a Claude agent" in shown(app, "conversation")
+    assert "system prompt" in HELP and "`s`" in HELP and "`Enter`" in HELP
+
+
+async def test_unfold_one_string_then_everything():
+    app = InspectorApp(SAMPLES)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_exchange(app, pilot, "enter", "enter")
+        await pilot.press("2")
+        view = app.screen.view("request")
+        deep = "Do build original games"  # far past the first 600 characters of the system prompt
+        folded_before = sum(i.state == "folded" for i in view.items)
+        assert deep not in shown(app, "request") and folded_before >= 2
+        for _ in range(10):  # ] goes to the next folded string: the system prompt's is a few down
+            await pilot.press("right_square_bracket")
+            assert view.cursor_item.tag == "fold"
+            if deep in view.cursor_item.plain:
+                break
+        await pilot.press("u")
+        assert view.cursor_item.state == "full" and deep in shown(app, "request")
+        assert sum(i.state == "folded" for i in view.items) == folded_before - 1
+        await pilot.press("U")
+        assert all(i.state == "full" for i in view.items) and "u unfolds" not in shown(app, "request")
+        await pilot.press("U")  # again: back as it was
+        assert sum(i.state == "folded" for i in view.items) == folded_before
+
+
+async def test_search_in_the_detail_with_next_and_previous():
+    app = InspectorApp(SAMPLES)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_exchange(app, pilot, "j", "enter", "j", "enter")
+        await pilot.press("2", "slash")
+        assert app.focused is app.screen.query_one("#search", Input)
+        await pilot.press(*"planted", "enter")  # only inside the folded system-reminder text
+        view = app.screen.view("request")
+        status = lambda: str(app.screen.query_one("#status").render())  # noqa: E731
+        total = view.match_count
+        assert total >= 1 and status().startswith(f"match 1/{total} for 'planted'")
+        assert app.focused is view and "planted `json.py`" in view.text_lines()[view.cursor]
+        first = view.cursor
+        await pilot.press("g", "slash", *"Write", "enter")  # smart case: only "Write", not "write"
+        n = view.match_count
+        assert n >= 3 and all("Write" in view.items[m[0]].plain for m in view._matches)
+        assert status().startswith(f"match 1/{n}")  # the first at or after the cursor (the top)
+        await pilot.press("n")
+        assert status().startswith(f"match 2/{n}") and "Write" in view.text_lines()[view.cursor]
+        await pilot.press("N", "N")
+        assert status().startswith(f"match {n}/{n}")  # wraps around
+        await pilot.press("escape")  # clears the highlights, stays
+        assert view.match_count == 0 and isinstance(app.screen, ExchangeScreen) and first >= 0
+        await pilot.press("slash", *"no such words", "enter")
+        assert status() == "no match for 'no such words'"
+
+
+async def test_conversation_shows_tool_calls_results_and_the_failed_result():
     app = InspectorApp(SAMPLES)
     async with app.run_test(size=(160, 60)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("j", "enter", "j", "enter")
-        await pilot.pause(0.3)
-        text = "\n".join(str(w.render()) for w in app.screen.query(".turn"))
+        await open_exchange(app, pilot, "j", "enter", "j", "enter")
+        text = shown(app, "conversation")
         assert "tool call → Write" in text and "hello from a local model" in text
-        assert "tool result" in text and "I wrote hello.txt." in text
-        assert "user\nWrite 'hello from a local model' into hello.txt" in text
+        assert "tool result · error ← Write call_sample_write" in text and "I wrote hello.txt." in text
+        assert "user\nWrite 'hello from a local model' into hello.txt" in text.replace("▶", "").replace("┃", "")
+        tags = {i.tag: i for i in app.screen.view("conversation").items}
+        assert tags["tool-result"].bar == "red"
+        where = str(app.screen.query_one("#where").render())
+        assert "failed tool result: Write" in where
 
 
-async def test_filter_vim_keys_and_mark_then_diff():
+async def test_a_failed_tool_result_is_flagged_in_the_exchange_list(tmp_path):
+    shutil.copytree(list_sessions(SAMPLES)[1].path, tmp_path / list_sessions(SAMPLES)[1].name)
+    write_session(tmp_path, [Spec(tool_result=("toolu_9", "boom", True),
+                                  extra_meta={"tool_results": [{"tool_use_id": "toolu_9", "name": "Bash",
+                                                                "is_error": True}]})])
+    app = InspectorApp(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")  # the shipped sample: found by reading its requests in a worker
+        await settle(app, pilot)
+        assert ["tool-error" in r["flags"] for r in rows(app)] == [False, True]
+        await pilot.press("escape")
+        await pilot.press("slash", *"tool-error")
+        assert len(rows(app)) == 2  # the sample (found on the visit) and the synthetic one (exchange.json)
+        await pilot.press("escape", "G", "enter")
+        await settle(app, pilot)
+        assert "tool-error" in rows(app)[0]["flags"] and "bash" in app.screen.summary.rows[0].text()
+
+
+async def test_sessions_filter_finds_what_is_inside_them():
     app = InspectorApp(SAMPLES)
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(app, pilot)
-        await pilot.press("slash", *"error")
-        assert len(rows(app)) == 1 and "llama9" in rows(app)[0][3]
+        await pilot.press("slash", *"Write")  # a tool name: in no column of the sessions screen
+        assert [r["backend"] for r in rows(app)] == ["openai"]
+        await pilot.press(*[("backspace")] * 5, *"ollama pull")  # error text the client got
+        assert len(rows(app)) == 1 and "llama9" in rows(app)[0]["models"]
+        await pilot.press(*[("backspace")] * 11, *"qwen3:8b")  # a backend model
+        assert len(rows(app)) == 1 and rows(app)[0]["backend"] == "ollama"
+
+
+async def test_a_retry_storm_shows_its_wall_clock_and_its_timeline(tmp_path):
+    retry_storm(tmp_path)
+    app = InspectorApp(tmp_path)
+    async with app.run_test(size=(150, 40)) as pilot:
+        await settle(app, pilot)
+        assert rows(app)[0]["duration"] == "2m12s"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        timeline = app.screen.query_one(TimelineView)
+        chart = chart_text(timeline)
+        assert "wall clock 2m12s · busy 955ms · 11 failed · 11 retried after a failure" in chart
+        assert chart.count("↻") == 12 and "2m12s" in chart.splitlines()[2]  # 11 retries + the legend
+        assert [r["start"] for r in rows(app)][-2:] == ["+2m00s", "+2m12s"]
+        await pilot.press("G")
+        assert timeline.highlight == 12
+        await pilot.press("t")
+        assert timeline.has_class("hidden") and not timeline.display
+
+
+async def test_new_figures_shown_when_recorded(tmp_path):
+    write_session(tmp_path, [Spec(extra_meta={
+        "usage": {"input_tokens": 400, "output_tokens": 7, "cache_read_input_tokens": 1600},
+        "performance": {"prompt_tokens_per_s": 812.0, "decode_tokens_per_s": 35.2, "source": "ollama"},
+        "prefix": {"kept": 0.97, "first_difference": "messages.3"},
+        "token_counts": {"input_tokens": 2000, "exact": True, "source": "ollama"}})])
+    app = InspectorApp(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert rows(app)[0]["tok/s"] == "35" and rows(app)[0]["tokens"] == "400/7"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        figures = str(app.screen.query_one("#figures").render())
+        assert "prompt cache 80% (1,600 tokens read)" in figures and "prefix kept 97% (first difference: messages.3)" \
+            in figures and "decode 35.2 tok/s (ollama)" in figures and "input tokens 2,000 exact (ollama)" in figures
+        assert "context window unknown" in figures
+        await pilot.press("6")
+        assert "decode         35.2 tok/s (ollama)" in shown(app, "notes")
+
+
+async def test_recorded_text_is_never_markup(tmp_path):
+    write_session(tmp_path, [Spec(model="[bold]claude[/bold]", backend_model="[red]x", prompt="[link=x]hi[/link]")])
+    app = InspectorApp(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        assert rows(app)[0]["models"] == "[bold]claude[/bold] → [red]x"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert rows(app)[0]["model"] == "[bold]claude[/bold] → [red]x"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "[link=x]hi[/link]" in shown(app, "conversation")
+
+
+async def test_exchange_files_are_read_off_the_ui_thread(tmp_path, monkeypatch):
+    reads: list[str] = []
+    for name in ("_lines", "_request"):
+        original = getattr(ExchangeRecord, name)
+
+        def spy(self, *args, _original=original, **kwargs):
+            reads.append(threading.current_thread().name)
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(ExchangeRecord, name, spy)
+    shutil.copytree(list_sessions(SAMPLES)[1].path, tmp_path / list_sessions(SAMPLES)[1].name)
+    app = InspectorApp(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_exchange(app, pilot, "enter", "enter")
+        assert "tool call → Write" in shown(app, "conversation")
         await pilot.press("escape")
+        # The session grows: the exchange list re-reads it in a worker too.
+        source = next((tmp_path / list_sessions(SAMPLES)[1].name).glob("0002_*"))
+        shutil.copytree(source, source.with_name("0003_messages"))
+        await pilot.pause(2.3)
+        await settle(app, pilot)
         assert len(rows(app)) == 3
-        await pilot.press("G", "k", "enter")  # the tool round trip
-        await pilot.press("m", "j", "d")
-        assert isinstance(app.screen, DiffScreen)
-        where = str(app.screen.query_one("#where").render())
-        assert "#1  ⟷" in where and "#2" in where and "lines differ" in where
-        await pilot.press("v")
-        assert "volatile values shown" in str(app.screen.query_one("#where").render())
+    main = threading.main_thread().name
+    assert len(reads) >= 6 and main not in reads
+
+
+async def test_a_session_opened_before_it_was_read_fills_in():
+    from inspector.viewer.data import summarize_session
+    app = InspectorApp(SAMPLES)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        app.push_screen(ExchangesScreen(summarize_session(list_sessions(SAMPLES)[1], loaded=False)))
+        await settle(app, pilot)
+        assert [r["#"] for r in rows(app)] == ["1", "2"]
+        assert "2 exchanges" in str(app.screen.query_one("#where").render())
 
 
 async def test_new_sessions_appear_while_open(tmp_path):
@@ -95,7 +316,7 @@ async def test_new_sessions_appear_while_open(tmp_path):
         shutil.copytree(later, tmp_path / later.name)
         await pilot.press("r")
         await settle(app, pilot)
-        assert len(rows(app)) == 2
+        assert len(rows(app)) == 2 and rows(app)[1]["exchanges"] == "2"
 
 
 async def test_a_corrupt_recording_is_flagged_and_still_opens(tmp_path):
@@ -108,14 +329,15 @@ async def test_a_corrupt_recording_is_flagged_and_still_opens(tmp_path):
     app = InspectorApp(tmp_path)
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(app, pilot)
-        assert "corrupt" in rows(app)[0][7]
+        assert "corrupt" in rows(app)[0]["flags"]
         await pilot.press("enter")
-        assert "corrupt" in rows(app)[0][9] and rows(app)[1][7] == "end_turn"
+        await settle(app, pilot)
+        assert "corrupt" in rows(app)[0]["flags"] and rows(app)[1]["stop"] == "end_turn"
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await settle(app, pilot)
         assert isinstance(app.screen, ExchangeScreen)
         await pilot.press("5")
-        events = str(app.screen.query_one("#events").query_one("Static").render())
+        events = shown(app, "events")
         assert "problem:" in events and "truncated" in events
 
 
@@ -132,41 +354,79 @@ async def test_diff_needs_a_mark(keys):
     app = InspectorApp(SAMPLES)
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(app, pilot)
-        await pilot.press("enter", *keys)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press(*keys)
         assert isinstance(app.screen, DiffScreen) == (keys == ("m", "d"))
 
 
-async def test_diff_panes_scroll_together():
-    from textual.containers import VerticalScroll
-    from inspector.recording import list_sessions
-    a, b = list_sessions(SAMPLES)[1].exchanges()
-    app = InspectorApp(SAMPLES, diff=[(a, b)])
-    async with app.run_test(size=(120, 20)) as pilot:
-        await pilot.pause(0.2)
-        left, right = app.screen.query_one("#left", VerticalScroll), app.screen.query_one("#right", VerticalScroll)
-        assert left.max_scroll_y > 10
-        await pilot.press("pagedown", "pagedown")
-        await pilot.pause(0.3)
-        assert left.scroll_y > 0 and right.scroll_y == left.scroll_y
-        right.focus()
-        await pilot.press("home")
-        await pilot.pause(0.3)
-        assert right.scroll_y == left.scroll_y == 0
+async def test_mark_then_diff_rows_align_and_jump_to_changes():
+    app = InspectorApp(SAMPLES)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("G", "k", "enter")  # the tool round trip
+        await settle(app, pilot)
+        await pilot.press("m", "j", "d")
+        await settle(app, pilot)
+        assert isinstance(app.screen, DiffScreen) and app.app.marked is not None
+        where = str(app.screen.query_one("#where").render())
+        assert "#1  ⟷" in where and "#2" in where and "lines differ" in where
+        view = app.screen.view()
+        assert view.cursor_item.tag == "change"  # it opens on the first change
+        first = view.cursor
+        await pilot.press("right_square_bracket")
+        assert view.cursor > first and view.cursor_item.tag == "change"
+        assert all(len(i.full) == 2 for i in view.items)  # one row holds both sides: they stay aligned
+        folded = [i for i in view.items if i.state == "collapsed"]
+        assert folded and "equal lines" in folded[0].collapsed[0].plain
+        await pilot.press("v")
+        await settle(app, pilot)
+        assert "volatile values shown" in str(app.screen.query_one("#where").render())
+
+
+async def test_diff_of_a_one_word_change_in_a_long_prompt(tmp_path):
+    long = " ".join(f"sentence {i} of a long system prompt." for i in range(200))
+    write_session(tmp_path, [Spec(system=long), Spec(system=long.replace("sentence 120 ", "sentence CHANGED "))])
+    a, b = list_sessions(tmp_path)[0].exchanges()
+    app = InspectorApp(tmp_path, diff=[(a, b)])
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        view = app.screen.view()
+        changes = [i for i in view.items if i.tag == "change"]
+        assert len(changes) == 1 and len(long) > 7000
+        left, right = (t.plain for t in changes[0].shown())
+        assert "120" in left and "CHANGED" in right and len(left) < 400 and "chars)…" in left
+        await pilot.press("u")
+        assert len(view.cursor_item.shown()[1].plain) > 7000
 
 
 async def test_repairs_are_flagged_filterable_and_shown_under_the_call(tmp_path):
-    import sys
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from recording.test_toolcalls import with_repairs
     root = with_repairs(tmp_path)
     app = InspectorApp(root)
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(app, pilot)
-        assert "repaired" in rows(app)[0][7] and "call-error" in rows(app)[0][7]
-        await pilot.press("enter", "slash", *"repaired")
-        assert len(rows(app)) == 1 and rows(app)[0][0] == "1"
+        assert "repaired" in rows(app)[0]["flags"] and "call-error" in rows(app)[0]["flags"]
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("slash", *"repaired")
+        assert len(rows(app)) == 1 and rows(app)[0]["#"] == "1"
         await pilot.press("escape", "enter")
-        await pilot.pause(0.3)
-        text = "\n".join(str(w.render()) for w in app.screen.query(".turn"))
+        await settle(app, pilot)
+        text = shown(app, "conversation")
         assert "repaired: Write: the model printed the call as text" in text
         assert "error: Write: (arguments): 'content' is a required property" in text
+        call = next(i for i in app.screen.view("conversation").items if i.tag == "tool-call")
+        assert call.bar == "red"
+
+
+async def test_a_running_exchange_shows_what_arrived(tmp_path):
+    session = write_session(tmp_path, [Spec()])
+    (next(session.glob("0001_*")) / "exchange.json").unlink()  # as a killed gateway leaves it
+    app = InspectorApp(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_exchange(app, pilot, "enter", "enter")
+        assert "INCOMPLETE" in str(app.screen.query_one("#where").render())
+        assert "Done." in shown(app, "conversation")
+        await pilot.press("5")
+        assert "message_start" in shown(app, "events")
+

@@ -1,114 +1,122 @@
-"""One exchange: conversation, requests, response, raw events, notes."""
+"""One exchange: conversation, requests, response, raw events, notes — each tab a pager.
+
+Its files are read and its documents built in a worker; the screen shows at once and fills in.
+Keys act on the tab shown: ``1``–``6`` switch and focus it, so ``j``/``k``/PageDown scroll it at once.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from rich.syntax import Syntax
 from rich.text import Text
+from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from ...log import fold
-from ...recording import ExchangeRecord, readable_response, response_message
-from ..widgets import Conversation
+from ...recording import ExchangeRecord
+from ..app import InspectorApp
+from ..data import Figures, fmt_ms
+from ..documents import ExchangeDocuments, load_exchange
+from ..widgets import DetailView
+from .pager import PagerScreen
 
-TABS = ("conversation", "request", "backend", "response", "events", "notes")
+TABS = (("conversation", "Conversation"), ("request", "Request"), ("backend", "Backend request"),
+        ("response", "Response"), ("events", "Events"), ("notes", "Notes"))
+JUMPS = {"conversation": None, "request": frozenset({"fold", "headers"}), "backend": frozenset({"fold", "headers"}),
+         "response": frozenset({"fold"}), "events": frozenset({"section"}), "notes": None}
 
 
-def _pretty(value: Any) -> Syntax | Text:
-    if value is None:
-        return Text("(none)", style="dim")
-    text = orjson.dumps(fold(value, limit=600), option=orjson.OPT_INDENT_2).decode()
-    return Syntax(text, "json", word_wrap=True, theme="ansi_dark")
+HINT = "/ search · n N next/previous match · Enter open/close · u unfold · U unfold all · s system prompt · 1–6 tabs"
 
 
-class ExchangeScreen(Screen):
-    CSS_PATH = "exchange.tcss"
+def header_line(ex: ExchangeRecord) -> Text:
+    meta = ex.meta
+
+    def part(key: str) -> dict[str, Any]:
+        value = meta.get(key)
+        return value if isinstance(value, dict) else {}
+    model, timing, usage = part("model"), part("timing_ms"), part("usage")
+    status = part("status").get("client")
+    text = Text.assemble((ex.ref, "bold"), f" · {meta.get('kind')}")
+    if meta.get("purpose") not in (None, "main", "side"):
+        text.append(f"/{meta.get('purpose')}")
+    text.append(f" · {model.get('requested')} → {model.get('backend')} · {meta.get('form')} · ")
+    text.append(f"status {status}", "red" if isinstance(status, int) and status >= 400 else "")
+    if timing.get("first_token") is not None:
+        text.append(f" · ttft {fmt_ms(timing['first_token'])}")
+    if timing.get("total") is not None:
+        text.append(f" · {fmt_ms(timing['total'])}")
+    if usage:
+        text.append(f" · {usage.get('input_tokens')} in / {usage.get('output_tokens')} out")
+    if not ex.complete:
+        text.append(f" · INCOMPLETE: {meta.get('incomplete') or 'unknown'}", "bold yellow")
+    return text
+
+
+class ExchangeScreen(PagerScreen):
+    CSS_PATH = ["pager.tcss", "exchange.tcss"]
+    HINT = HINT
     BINDINGS = [
-        Binding("escape", "back", "Back", id="exchange.back"),
-        *[Binding(str(i + 1), f"tab('{name}')", name.title(), show=False, id=f"exchange.tab.{name}")
-          for i, name in enumerate(TABS)],
+        Binding("s", "system_prompt", "System prompt", id="exchange.system"),
+        *[Binding(str(i + 1), f"tab('{name}')", title, show=False, id=f"exchange.tab.{name}")
+          for i, (name, title) in enumerate(TABS)],
     ]
+    app = getters.app(InspectorApp)
 
     def __init__(self, exchange: ExchangeRecord) -> None:
         super().__init__()
         self.exchange = exchange
+        self.documents: ExchangeDocuments | None = None
 
     def compose(self) -> ComposeResult:
         ex = self.exchange
-        meta = ex.meta
         yield Header()
-        model = meta.get("model") or {}
-        request = ex.request_json() if ex.client_request else None
-        response = response_message(ex)
-        readable = readable_response(response, ex.problems)  # a recording of the wrong shape still opens
-        conversation = ex.readable_request()
-        yield Static(Text(f"{ex.ref} · {meta.get('kind')} · {model.get('requested')} → {model.get('backend')} · "
-                     f"{meta.get('form')} · status {(meta.get('status') or {}).get('client')}"
-                     + ("" if ex.complete else f" · INCOMPLETE: {meta.get('incomplete') or 'unknown'}")
-                     + "".join(f"\nproblem: {p}" for p in ex.problems)),
-                     id="where", classes="" if ex.complete else "incomplete")
-        notes = meta.get("notes") or []
+        yield Static(header_line(ex), id="where", classes="" if ex.complete else "incomplete")
+        if ex.kind == "messages":
+            yield Static(Text(Figures.of(ex.meta).text()), id="figures")
         with TabbedContent(initial="conversation"):
-            with TabPane("Conversation", id="conversation"):
-                yield Conversation(conversation, readable, notes)
-            with TabPane("Request", id="request"):
-                with VerticalScroll():
-                    yield Static(_pretty(request))
-            with TabPane("Backend request", id="backend"):
-                with VerticalScroll():
-                    yield Static(_pretty(ex.request_json("backend") if ex.backend_request else None))
-            with TabPane("Response", id="response"):
-                with VerticalScroll():
-                    yield Static(_pretty(response))
-            with TabPane("Events", id="events"):
-                with VerticalScroll():
-                    yield Static(self._events())
-            with TabPane("Notes", id="notes"):
-                with VerticalScroll():
-                    yield Static(self._notes(notes))
+            for name, title in TABS:
+                with TabPane(title, id=name):
+                    yield DetailView(id=f"doc-{name}", jump_tags=JUMPS[name])
+        yield from self.compose_search()
         yield Footer()
 
-    def _events(self) -> Text:
-        text = Text()
-        for direction, arrow in (("backend", "←"), ("client", "→")):
-            status, headers, chunks = self.exchange.response(direction)
-            if status is None and not chunks:
-                continue
-            text.append(f"{'from the backend' if direction == 'backend' else 'to the client'}: HTTP {status}\n",
-                        style="bold")
-            for chunk in chunks:
-                t = f"{chunk.t:8.3f}s" if chunk.t is not None else "   end   "
-                body = chunk.data.decode("utf-8", "replace")
-                for line in body.splitlines() or [""]:
-                    if line:
-                        text.append(f"{t} {arrow} ", style="dim")
-                        text.append(fold(line, limit=400) + "\n",
-                                    style="red" if "error" in line[:40] else "")
-            text.append("\n")
-        for problem in self.exchange.problems:
-            text.append(f"problem: {problem}\n", style="red")
-        return text or Text("(no response recorded)", style="dim")
+    def on_mount(self) -> None:
+        self.sub_title = self.exchange.ref
+        self.view("conversation").focus()
+        self._load()
 
-    def _notes(self, notes: list[dict[str, Any]]) -> Text:
-        text = Text()
-        styles = {"error": "red", "repaired": "yellow", "warning": "yellow", "dropped": "", "converted": "dim"}
-        for n in notes:
-            text.append(f"{n['kind']:<9} ", style="bold " + styles.get(n["kind"], ""))
-            text.append(n["message"] + (f"  (×{n['count']})" if n.get("count", 1) > 1 else "") + "\n",
-                        style=styles.get(n["kind"], ""))
-        error = self.exchange.meta.get("error")
-        if error:
-            text.append(f"\nthe client got: {error.get('type')}: {error.get('message')}\n", style="red")
-        return text or Text("nothing was dropped, repaired or warned about", style="dim")
+    @work(thread=True, exclusive=True, group="exchange")
+    def _load(self) -> None:
+        documents = load_exchange(self.exchange)
+        self.app.call_from_thread(self._loaded, documents)
+
+    def _loaded(self, documents: ExchangeDocuments) -> None:
+        self.documents = documents
+        for name, items in documents.tabs.items():
+            self.view(name).set_items(items)
+        if documents.tool_errors:
+            where = self.query_one("#where", Static)
+            where.update(Text.assemble(header_line(self.exchange),
+                                       (f" · failed tool result: {', '.join(documents.tool_errors)}", "bold red")))
+
+    def view(self, name: str | None = None) -> DetailView:
+        """The pager of tab ``name`` (default: the tab shown)."""
+        name = name or self.query_one(TabbedContent).active or "conversation"
+        return self.query_one(f"#doc-{name}", DetailView)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # A click on a tab (or Tab-then-arrows) also hands the keys to what is shown.
+        if event.pane.id:
+            self.view(event.pane.id).focus()
 
     def action_tab(self, name: str) -> None:
         self.query_one(TabbedContent).active = name
+        self.view(name).focus()
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
+    def action_system_prompt(self) -> None:
+        self.action_tab("conversation")
+        if not self.view("conversation").open_first("system"):
+            self.notify("this request has no system prompt", severity="warning")
+

@@ -1,67 +1,131 @@
-"""A session's exchanges."""
+"""A session's exchanges: the timeline above, the list below."""
 
 from __future__ import annotations
 
+from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
+from textual.worker import get_current_worker
 
-from ..data import ExchangeSummary, SessionSummary, summarize_session
-from ..widgets import FilterTable
+from ...recording import ExchangeRecord
+from ..app import InspectorApp
+from ..data import ExchangeSummary, SessionSummary, request_tool_errors, summarize_session
+from ..widgets import FilterTable, TimelineView
 
-COLUMNS = ("#", "kind", "model", "status", "ttft", "duration", "tokens", "stop", "tool calls", "flags")
+COLUMNS = ("#", "start", "kind", "model", "status", "ttft", "duration", "tokens", "tok/s", "stop", "tool calls",
+           "flags")
 
 
 def _style(row: ExchangeSummary) -> str:
     if row.flags & {"error", "corrupt"}:
         return "red"
-    if row.flags & {"incomplete", "repaired", "call-error"}:
+    if row.flags & {"incomplete", "repaired", "call-error", "tool-error"}:
         return "yellow"
-    if row.kind in ("count_tokens", "hello", "event_logging", "models") or row.kind.endswith(("/quota", "/title")):
+    if row.side:
         return "dim"
     return ""
 
 
-class ExchangesScreen(Screen):
+class ExchangesScreen(Screen[None]):
     CSS_PATH = "exchanges.tcss"
     BINDINGS = [
         Binding("enter", "open", "Open", id="exchanges.open"),
         Binding("escape", "back", "Back", id="exchanges.back"),
         Binding("m", "mark", "Mark", id="exchanges.mark"),
         Binding("d", "diff", "Diff with marked", id="exchanges.diff"),
+        Binding("t", "timeline", "Timeline", id="exchanges.timeline"),
     ]
+    app = getters.app(InspectorApp)
 
     def __init__(self, summary: SessionSummary) -> None:
         super().__init__()
         self.summary = summary
+        self._reloading = False
 
     def compose(self) -> ComposeResult:
         yield Header()
-        s = self.summary
-        yield Static(f"{s.name} · {s.exchanges} exchanges · {s.models} · {s.forms}", id="where")
-        yield FilterTable(COLUMNS, id="exchanges")
+        yield Static(self._where(), id="where")
+        yield TimelineView(self.summary.timeline(), id="timeline")
+        yield FilterTable(COLUMNS, id="exchanges",
+                          placeholder="filter: words that must all appear (kinds, models, tools, error text…; "
+                                      "Esc clears)")
         yield Static("", id="marked")
         yield Footer()
+
+    def _where(self) -> str:
+        s = self.summary
+        return f"{s.name} · {s.exchanges} exchanges · {s.models} · {s.forms}"
 
     def on_mount(self) -> None:
         self.sub_title = self.summary.name
         self._fill()
         self.set_interval(2.0, self._refresh)
-        self._show_mark()
+        self.watch(self.app, "marked", self._show_mark)
+        self._find_tool_errors(self.summary.rows)
+        if not self.summary.loaded:
+            self._refresh()  # opened before the sessions screen had read it: read it now, in a worker
 
     def _fill(self) -> None:
         self.query_one(FilterTable).set_rows(
             [(str(r.seq), r.cells(), r.text(), _style(r)) for r in self.summary.rows])
+        self.query_one(TimelineView).show(self.summary.timeline())
+        self.query_one("#where", Static).update(self._where())
 
+    # -- background work -------------------------------------------------------------------------------
     def _refresh(self) -> None:
-        if len(self.summary.session.exchanges()) != len(self.summary.rows) or \
-                any("incomplete" in r.flags for r in self.summary.rows[-1:]):
-            self.summary = summarize_session(self.summary.session)
+        if not self._reloading:
+            self._reloading = True
+            self._reload(self.summary)
+
+    @work(thread=True, group="reload")
+    def _reload(self, summary: SessionSummary) -> None:
+        """The session may still be growing: new exchanges, or the last one finishing."""
+        try:
+            if len(summary.session.exchanges()) == len(summary.rows) and \
+                    not any("incomplete" in r.flags for r in summary.rows[-1:]):
+                return
+            fresh = summarize_session(summary.session, previous=summary.rows)
+            if [r.cells() for r in fresh.rows] != [r.cells() for r in summary.rows]:
+                self.app.call_from_thread(self._reloaded, fresh)
+        finally:
+            self._reloading = False
+
+    def _reloaded(self, fresh: SessionSummary) -> None:
+        self.summary = fresh
+        self._fill()
+        self._find_tool_errors([r for r in fresh.rows if not r.tool_results_known])
+
+    @work(thread=True, group="tool-errors")
+    def _find_tool_errors(self, rows: list[ExchangeSummary]) -> None:
+        """Older recordings have no ``tool_results`` in exchange.json: read the requests instead."""
+        worker = get_current_worker()
+        found: list[tuple[ExchangeSummary, list[str]]] = []
+        for row in rows:
+            if worker.is_cancelled:
+                return
+            if row.tool_results_known or not row.kind.startswith("messages"):
+                continue
+            # A throwaway record: the request is not kept in memory by the row's record.
+            found.append((row, request_tool_errors(ExchangeRecord(row.exchange.path).request_json())))
+        if found and not worker.is_cancelled:
+            self.app.call_from_thread(self._tool_errors_found, found)
+
+    def _tool_errors_found(self, found: list[tuple[ExchangeSummary, list[str]]]) -> None:
+        for row, names in found:
+            row.mark_tool_errors(names)
+        if any(names for _, names in found):
+            self.summary.flags.add("tool-error")
             self._fill()
 
+    # -- keys ----------------------------------------------------------------------------------------------
     def _row(self, key: str | None) -> ExchangeSummary | None:
         return next((r for r in self.summary.rows if str(r.seq) == key), None)
+
+    def on_filter_table_highlighted(self, event: FilterTable.Highlighted) -> None:
+        row = self._row(event.key)
+        self.query_one(TimelineView).highlight = row.seq if row else None
 
     def action_open(self) -> None:
         self._open(self.query_one(FilterTable).current_key)
@@ -75,21 +139,22 @@ class ExchangesScreen(Screen):
         if row is not None:
             self.app.push_screen(ExchangeScreen(row.exchange))
 
+    def action_timeline(self) -> None:
+        self.query_one(TimelineView).toggle_class("hidden")
+
     def action_mark(self) -> None:
         row = self._row(self.query_one(FilterTable).current_key)
         if row is not None:
             self.app.marked = row.exchange
-            self._show_mark()
 
-    def _show_mark(self) -> None:
-        marked = getattr(self.app, "marked", None)
+    def _show_mark(self, marked: ExchangeRecord | None) -> None:
         self.query_one("#marked", Static).update(
             f"marked: {marked.ref} — press d on another exchange to diff" if marked else
-            "m marks an exchange, d diffs the highlighted one against it")
+            "m marks an exchange, d diffs the highlighted one against it, t shows/hides the timeline")
 
     def action_diff(self) -> None:
         from .diff import DiffScreen
-        marked = getattr(self.app, "marked", None)
+        marked = self.app.marked
         row = self._row(self.query_one(FilterTable).current_key)
         if marked is None or row is None:
             self.notify("mark an exchange first (m), then highlight another and press d", severity="warning")

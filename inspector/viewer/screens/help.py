@@ -11,26 +11,51 @@ from textual.widgets import Markdown
 HELP = """\
 # Claude Code inspector — keys
 
-| key | where | does |
-|---|---|---|
-| `Enter` | lists | open the session / exchange |
-| `Escape` | anywhere | back (or close the filter) |
-| `j` `k` / arrows | lists | down / up |
-| `g` `G` | lists | first / last row |
-| `/` | lists | filter rows: words that must all appear (models, kinds, `error`, `repaired`, tool names…) |
-| `m` | exchanges | mark the highlighted exchange |
-| `d` | exchanges | diff the highlighted exchange against the marked one |
-| `1`…`6` | an exchange | Conversation, Request, Backend request, Response, Events, Notes |
-| `v` | diff | show / hide volatile values (ids, timestamps, headers, metadata) |
-| `r` | sessions | rescan now (it also rescans every 2 s) |
-| `ctrl+p` | anywhere | command palette |
-| `?` | anywhere | this help |
-| `q` | anywhere | quit |
+## Lists (sessions, exchanges)
+
+| key | does |
+|---|---|
+| `Enter` | open the session / exchange |
+| `Escape` | back (or close the filter) |
+| `j` `k` / arrows, `g` `G` | down / up, first / last row |
+| `/` | filter rows: words that must all appear; on sessions also *inside* them (`/Write`, models, error text) |
+| `r` | sessions: rescan now (it also rescans every 2 s) |
+| `t` | exchanges: show / hide the timeline (parallel requests in lanes, failures red, ↻ a retry, gaps) |
+| `m`, `d` | exchanges: mark the highlighted exchange; diff the highlighted one against it |
+
+## An exchange (each tab is a pager; keys act on the tab shown)
+
+| key | does |
+|---|---|
+| `1`…`6` | Conversation, Request, Backend request, Response, Events, Notes |
+| `j` `k` / arrows, `PageDown` `PageUp` / `space` `b`, `g` `G` | move the cursor line, a page, to the top / bottom |
+| `]` `[` | next / previous item (a turn; a folded string; a change in a diff) |
+| `Enter` | open / close the item under the cursor: the system prompt, a folded string, request headers |
+| `s` | open the system prompt (from anywhere in the exchange) |
+| `u` / `U` | unfold the item under the cursor / unfold everything (again: fold back) |
+| `/`, `n` `N` | search the tab (folded text included; smart case), next / previous match |
+| `Escape` | close the search, clear its highlights, then back |
+
+## Diff
+
+| key | does |
+|---|---|
+| `]` `[` | next / previous change |
+| `Enter` | show a folded stretch of equal lines |
+| `u` | a long changed line whole (it is shown as its changed words) |
+| `v` | show / hide volatile values (ids, timestamps, headers, metadata) |
+| `p` `P` | next / previous pair (sessions are compared exchange by exchange) |
+
+## Anywhere
+
+`ctrl+p` command palette · `?` this help · `q` quit
 
 Flags: **error** (the client got an error), **incomplete** (aborted, cut, or still running),
 **repaired** (a tool call was repaired: printed as text, broken JSON, coerced types), **call-error**
-(a tool call that could not be repaired: schema violation, unknown tool), **corrupt** (a file could not be read).
-`/repaired` or `/call-error` shows only those.
+(a tool call that could not be repaired: schema violation, unknown tool), **tool-error** (the request
+carries a tool result marked `is_error`), **retry** (sent again after a failure), **corrupt** (a file
+could not be read). `/repaired` or `/tool-error` shows only those. Figures (prompt cache, prefix kept,
+tokens/s, exact or estimated counts) show under the exchange's title when the recording has them.
 """
 
 

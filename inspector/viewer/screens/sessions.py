@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-import time
-
-from textual import work
-from textual.worker import get_current_worker
+from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
+from textual.worker import get_current_worker
 
+from ..app import InspectorApp
 from ..data import SessionSummary, scan, summarize_session
 from ..widgets import FilterTable
 
 COLUMNS = ("started (UTC)", "duration", "client", "models", "backend", "exchanges", "tokens in/out", "flags")
+
+Row = tuple[str, tuple[str, ...], str, str]
 
 
 def _style(flags: set[str]) -> str:
@@ -27,13 +29,14 @@ def _style(flags: set[str]) -> str:
     return ""
 
 
-class SessionsScreen(Screen):
+class SessionsScreen(Screen[None]):
     CSS_PATH = "sessions.tcss"
     BINDINGS = [
         Binding("enter", "open", "Open", id="sessions.open"),
         Binding("escape", "back", "Back", show=False, id="sessions.back"),
         Binding("r", "rescan", "Rescan", id="sessions.rescan"),
     ]
+    app = getters.app(InspectorApp)
 
     def __init__(self, root: Path) -> None:
         super().__init__()
@@ -44,7 +47,9 @@ class SessionsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(f"sessions in {self.root}", id="where")
-        yield FilterTable(COLUMNS, id="sessions")
+        yield FilterTable(COLUMNS, id="sessions",
+                          placeholder="filter: words that must all appear — in the row or inside the session "
+                                      "(tool names, models, error text, flags…; Esc clears)")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -52,57 +57,59 @@ class SessionsScreen(Screen):
         self.action_rescan()
         self.set_interval(2.0, self.action_rescan)
 
-    def _rows(self):
-        rows = []
-        for name, s in self.summaries.items():
-            rows.append((name, s.cells(), s.text(), _style(s.flags)))
-        return rows
+    def _rows(self) -> list[Row]:
+        return [(name, s.cells(), s.text(), _style(s.flags)) for name, s in self.summaries.items()]
 
     def action_rescan(self) -> None:
-        """New sessions appear while the gateway records; finished ones are read in the background."""
-        fresh = [s for s in scan(self.root) if s.name not in self.summaries]
-        for s in fresh:
-            self.summaries[s.name] = s
-        if fresh:
-            self.query_one(FilterTable).set_rows(self._rows())
-        pending = [n for n, s in self.summaries.items() if not s.loaded] + self._growing()
-        if pending and not self._loading:
+        """New sessions appear while the gateway records; their details are read in the background."""
+        if not self._loading:
             self._loading = True
-            self._load(pending)
-
-    def _growing(self) -> list[str]:
-        """The newest session may still be growing: reload it when its exchange count changes."""
-        if not self.summaries:
-            return []
-        name = next(reversed(self.summaries))
-        s = self.summaries[name]
-        return [name] if s.loaded and len(s.session.exchanges()) != s.exchanges else []
+            self._scan(dict(self.summaries))
 
     @work(thread=True, group="load")
-    def _load(self, names: list[str]) -> None:
-        """Read session details off the UI thread, newest first, publishing in batches."""
+    def _scan(self, known: dict[str, SessionSummary]) -> None:
+        """List the folder, then read session details newest first, publishing in batches."""
         worker = get_current_worker()
-        batch: list[tuple[str, SessionSummary]] = []
-        last = time.monotonic()
+        batch: list[SessionSummary] = []
         try:
-            for name in reversed(names):
+            fresh = [s for s in scan(self.root) if s.name not in known]
+            if fresh:
+                self.app.call_from_thread(self._publish, fresh)
+            pending = [s for s in fresh] + [s for s in known.values() if not s.loaded]
+            newest = next(reversed(known.values()), None) if known else None
+            if newest is not None and newest.loaded and len(newest.session.exchanges()) != newest.exchanges:
+                pending.append(newest)  # the newest session may still be growing
+            pending.sort(key=lambda s: s.name, reverse=True)
+            last = time.monotonic()
+            for s in pending:
                 if worker.is_cancelled:
                     return
-                batch.append((name, summarize_session(self.summaries[name].session)))
+                batch.append(summarize_session(s.session, previous=s.rows))
                 if time.monotonic() - last > 0.25:
-                    self.app.call_from_thread(self._loaded, batch)
+                    self.app.call_from_thread(self._publish, batch)
                     batch, last = [], time.monotonic()
         finally:
             if not worker.is_cancelled:
-                self.app.call_from_thread(self._loaded, batch, True)
+                self.app.call_from_thread(self._publish, batch, True)
 
-    def _loaded(self, batch: list[tuple[str, SessionSummary]], done: bool = False) -> None:
-        for name, summary in batch:
-            self.summaries[name] = summary
+    def _publish(self, batch: list[SessionSummary], done: bool = False) -> None:
+        for summary in batch:
+            old = self.summaries.get(summary.name)
+            if old is not None and old.loaded and not summary.loaded:
+                continue
+            if old is not None:
+                summary.flags |= old.flags & {"tool-error"}  # found by a visit to its exchanges
+            self.summaries[summary.name] = summary
         if batch:
+            self.summaries = dict(sorted(self.summaries.items()))
             self.query_one(FilterTable).set_rows(self._rows())
         if done:
             self._loading = False
+
+    def on_screen_resume(self) -> None:
+        # A visit to a session's exchanges may have found more (its tool-error flags).
+        if self.summaries:
+            self.query_one(FilterTable).set_rows(self._rows())
 
     def action_open(self) -> None:
         key = self.query_one(FilterTable).current_key
@@ -114,10 +121,8 @@ class SessionsScreen(Screen):
 
     def _open(self, key: str) -> None:
         from .exchanges import ExchangesScreen
-        summary = self.summaries[key]
-        if not summary.loaded:
-            summary = self.summaries[key] = summarize_session(summary.session)
-        self.app.push_screen(ExchangesScreen(summary))
+        # A session not read yet opens empty and fills in: its screen reads it in a worker.
+        self.app.push_screen(ExchangesScreen(self.summaries[key]))
 
     def action_back(self) -> None:
         self.query_one(FilterTable).clear_filter()

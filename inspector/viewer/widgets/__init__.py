@@ -1,6 +1,7 @@
 """Viewer widgets."""
 
-from .conversation import Conversation
+from .detail import DetailView, Item
 from .table import FilterTable
+from .timeline import TimelineView
 
-__all__ = ["Conversation", "FilterTable"]
+__all__ = ["DetailView", "FilterTable", "Item", "TimelineView"]

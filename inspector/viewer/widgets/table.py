@@ -6,9 +6,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
@@ -31,14 +33,22 @@ class FilterTable(Vertical):
             self.table = table
             self.key = key
 
-    def __init__(self, columns: Iterable[str], *, id: str | None = None) -> None:
+    class Highlighted(Message):
+        def __init__(self, table: FilterTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+    def __init__(self, columns: Iterable[str], *, placeholder: str = "filter: words that must all appear (Esc clears)",
+                 id: str | None = None) -> None:
         super().__init__(id=id)
+        self.placeholder = placeholder
         self.columns = list(columns)
         self.rows: list[tuple[str, tuple[str, ...], str, str]] = []
         self.query_text = ""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: words that must all appear (Esc clears)", id="filter")
+        yield Input(placeholder=self.placeholder, id="filter")
         table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=True)
         yield table
 
@@ -61,7 +71,8 @@ class FilterTable(Vertical):
         words = self.query_text.lower().split()
         for key, cells, text, style in self.rows:
             if all(w in text for w in words):
-                table.add_row(*[f"[{style}]{c}[/]" if style and c else c for c in cells], key=key)
+                # Text, not markup: recorded values may contain "[" (a model named "[x]", a tool's output).
+                table.add_row(*[Text(c, style=style) for c in cells], key=key)
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
 
@@ -70,7 +81,7 @@ class FilterTable(Vertical):
         table = self.table
         if not table.row_count:
             return None
-        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
 
     # -- actions --------------------------------------------------------------------------------
     def action_down(self) -> None:
@@ -110,5 +121,10 @@ class FilterTable(Vertical):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.post_message(self.Opened(self, str(event.row_key.value)))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.Highlighted(self, str(event.row_key.value)))
 
 
