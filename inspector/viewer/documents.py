@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from rich.text import Text
 
-from ..recording import ExchangeRecord, condense, response_message, word_diff
+from ..recording import ExchangeRecord, condense, readable_response, response_message, word_diff
 from .data import Figures, request_tool_errors
 from .turns import Turn, conversation
 from .widgets.detail import Item
@@ -206,8 +206,10 @@ class ExchangeDocuments:
 def load_exchange(ex: ExchangeRecord) -> ExchangeDocuments:
     """Read every file of ``ex`` and build its tabs (slow for a big exchange: call it in a worker)."""
     meta = ex.meta
-    request = ex.request_json() if ex.client_request else None
-    response = response_message(ex)
+    # Walkable copies: a recording of the wrong shape (even one the gateway wrote for a bad
+    # request) opens, with what is wrong in ``ex.problems``.
+    request = ex.readable_request() if ex.client_request else None
+    response = readable_response(response_message(ex), ex.problems)
     notes = [n for n in meta.get("notes") or [] if isinstance(n, dict)]
     results = meta.get("tool_results")
     if isinstance(results, list):
@@ -218,7 +220,7 @@ def load_exchange(ex: ExchangeRecord) -> ExchangeDocuments:
     backend = ex.backend_request
     return ExchangeDocuments(tabs={
         "conversation": conversation_items(request, response, notes),
-        "request": request_items(ex.client_request, request),
+        "request": request_items(ex.client_request, ex.request_json()),
         "backend": request_items(backend, ex.request_json("backend") if backend else None),
         "response": json_items(response),
         "events": events_items(ex),

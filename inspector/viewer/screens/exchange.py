@@ -51,6 +51,8 @@ def header_line(ex: ExchangeRecord) -> Text:
         text.append(f" · {usage.get('input_tokens')} in / {usage.get('output_tokens')} out")
     if not ex.complete:
         text.append(f" · INCOMPLETE: {meta.get('incomplete') or 'unknown'}", "bold yellow")
+    for problem in ex.problems:  # a recording of the wrong shape still opens, and says what is wrong
+        text.append(f"\nproblem: {problem}", "red")
     return text
 
 
@@ -96,10 +98,11 @@ class ExchangeScreen(PagerScreen):
         self.documents = documents
         for name, items in documents.tabs.items():
             self.view(name).set_items(items)
+        # Reading the files may have found problems (a recording of the wrong shape): say them too.
+        line = header_line(self.exchange)
         if documents.tool_errors:
-            where = self.query_one("#where", Static)
-            where.update(Text.assemble(header_line(self.exchange),
-                                       (f" · failed tool result: {', '.join(documents.tool_errors)}", "bold red")))
+            line = Text.assemble(line, (f" · failed tool result: {', '.join(documents.tool_errors)}", "bold red"))
+        self.query_one("#where", Static).update(line)
 
     def view(self, name: str | None = None) -> DetailView:
         """The pager of tab ``name`` (default: the tab shown)."""

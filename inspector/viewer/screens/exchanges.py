@@ -108,7 +108,7 @@ class ExchangesScreen(Screen[None]):
             if row.tool_results_known or not row.kind.startswith("messages"):
                 continue
             # A throwaway record: the request is not kept in memory by the row's record.
-            found.append((row, request_tool_errors(ExchangeRecord(row.exchange.path).request_json())))
+            found.append((row, request_tool_errors(ExchangeRecord(row.exchange.path).readable_request())))
         if found and not worker.is_cancelled:
             self.app.call_from_thread(self._tool_errors_found, found)
 
