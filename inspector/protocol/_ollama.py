@@ -179,7 +179,7 @@ def ollama_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
     enc = MessageStreamEncoder(model=model, input_tokens=input_tokens)
     emit = Emitter(enc, notes, tools=tools, repair=repair)
     _emit_message(emit, data.get("message") or {})
-    emit.flush()
+    emit.flush(truncated=data.get("done_reason") == "length")
     _usage_checks(data, notes, num_ctx, input_tokens)
     enc.finish(_stop_reason(data.get("done_reason"), enc.tool_calls),
                input_tokens=data.get("prompt_eval_count"), output_tokens=data.get("eval_count"))
@@ -224,7 +224,7 @@ class OllamaStreamTranslator(StreamTranslator):
             return self._backend_error(int(data.get("status") or 500), data)
         out = self.encoder.start() + _emit_message(self.emit, data.get("message") or {})
         if data.get("done"):
-            out += self.emit.flush()
+            out += self.emit.flush(truncated=data.get("done_reason") == "length")
             _usage_checks(data, self.notes, self._num_ctx, self._estimate)
             out += self.encoder.finish(
                 _stop_reason(data.get("done_reason"), self.encoder.tool_calls),

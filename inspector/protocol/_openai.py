@@ -186,7 +186,7 @@ def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
         emit.text(message["content"])
     if message.get("refusal"):
         emit.text(message["refusal"])
-    emit.flush()
+    emit.flush(truncated=choice.get("finish_reason") == "length")
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
         emit.tool(call.get("id"), fn.get("name") or "unknown", fn.get("arguments"))
@@ -309,7 +309,7 @@ class OpenAIStreamTranslator(StreamTranslator):
         return self.emit.flush() + self.emit.tool(call.id, call.name or "unknown", "".join(call.args))
 
     def _done(self) -> bytes:
-        out = self.emit.flush() + self._emit_call()
+        out = self.emit.flush(truncated=self._finish == "length") + self._emit_call()
         stop = "tool_use" if self.encoder.tool_calls else FINISH_TO_STOP.get(self._finish or "stop", "end_turn")
         prompt, completion = self._usage
         if prompt is None and self._finish is not None:
