@@ -12,6 +12,7 @@ from ._notes import Notes
 from ._options import TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
+from ._system import merge_system_turns
 
 __all__ = ["OllamaStreamTranslator", "ollama_request", "ollama_response"]
 
@@ -34,10 +35,11 @@ def ollama_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
     """The ``/api/chat`` body for a parsed Anthropic request."""
     notes = req.notes
     inline_system = options.system_messages in ("auto", "inline")
+    turns = merge_system_turns(req.turns, notes) if options.system_messages == "merge" else req.turns
     messages: list[dict[str, Any]] = []
     if req.system:
         messages.append({"role": "system", "content": req.system})
-    for turn in req.turns:
+    for turn in turns:
         if isinstance(turn, SystemTurn):
             if inline_system:
                 messages.append({"role": "system", "content": turn.text})

@@ -12,6 +12,7 @@ from ._notes import Notes
 from ._options import TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
+from ._system import merge_system_turns
 from ._tools import ToolNames
 
 __all__ = ["OpenAIStreamTranslator", "openai_request", "openai_response"]
@@ -41,6 +42,7 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
     notes = req.notes
     names = names if names is not None else ToolNames()
     inline_system = options.system_messages == "inline"
+    turns = merge_system_turns(req.turns, notes) if options.system_messages == "merge" else req.turns
     messages: list[dict[str, Any]] = []
     if req.system:
         messages.append({"role": "system", "content": req.system})
@@ -55,7 +57,7 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
         messages.extend(deferred)
         deferred.clear()
 
-    for turn in req.turns:
+    for turn in turns:
         if isinstance(turn, SystemTurn):
             if inline_system:
                 msg = {"role": "system", "content": turn.text}
@@ -91,7 +93,8 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                 messages.append({"role": "user", "content": "\n\n".join(texts)})
         elif isinstance(turn, AssistantTurn):
             settle()
-            msg: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+            # "" not null: chat templates concatenate and test content (Qwen 3, QwQ, SmolLM2 raise on null)
+            msg: dict[str, Any] = {"role": "assistant", "content": turn.text}
             if turn.tool_calls:
                 msg["tool_calls"] = [
                     {"id": c.id, "type": "function", "function": {
