@@ -204,7 +204,9 @@ def _partial(text: str, i: int, words: tuple[str, ...]) -> bool:
 
 
 # -- reading calls out of a segment's body ------------------------------------------------------
-def _call_of(obj: Any) -> tuple[str, Any] | None:
+def _call_of(obj: Any, bare: bool = False) -> tuple[str, Any] | None:
+    """``(name, arguments)`` of a call object. ``bare`` (no wrapper said "this is a call"): the
+    arguments key is required, so prose like ``{"name": "Bash"}`` stays prose."""
     if not isinstance(obj, dict):
         return None
     name = obj.get("name")
@@ -215,7 +217,7 @@ def _call_of(obj: Any) -> tuple[str, Any] | None:
                 return name, obj[key]
         if isinstance(fn, dict):
             return name, fn.get("arguments", fn.get("parameters", {}))
-        return name, {}
+        return None if bare else (name, {})
     if isinstance(fn, dict) and isinstance(fn.get("name"), str):
         return fn["name"], fn.get("arguments", fn.get("parameters", {}))
     if isinstance(fn, str) and obj.get("type") == "function":
@@ -223,19 +225,19 @@ def _call_of(obj: Any) -> tuple[str, Any] | None:
     return None
 
 
-def _calls_of(value: Any) -> list[tuple[str, Any]] | None:
+def _calls_of(value: Any, bare: bool = False) -> list[tuple[str, Any]] | None:
     if isinstance(value, dict) and isinstance(value.get("tool_calls"), list) and "name" not in value:
         value = value["tool_calls"]
     if isinstance(value, dict):
-        call = _call_of(value)
+        call = _call_of(value, bare)
         return [call] if call else None
     if isinstance(value, list) and value:
-        calls = [_call_of(v) for v in value]
+        calls = [_call_of(v, bare) for v in value]
         return calls if all(calls) else None  # type: ignore[return-value]
     return None
 
 
-def _json_calls(text: str) -> list[tuple[str, Any]] | None:
+def _json_calls(text: str, bare: bool = False) -> list[tuple[str, Any]] | None:
     """A call, a list of calls, or several objects one after another (``;``/``,``/newlines)."""
     text = text.strip()
     found: list[tuple[str, Any]] = []
@@ -245,7 +247,7 @@ def _json_calls(text: str) -> list[tuple[str, Any]] | None:
             return None
         end = balanced_end(text, i)  # None: unbalanced (a stray quote): read the rest as one value
         loaded = loads_lenient(text[i:end])
-        calls = _calls_of(loaded[0]) if loaded else None
+        calls = _calls_of(loaded[0], bare) if loaded else None
         if not calls:
             return None
         found += calls
@@ -784,7 +786,7 @@ class TextCallDetector:
                 return None
             return 3, ["```"]
         raw = buf[: j + 3]
-        return len(raw), self._segment(_json_calls(buf[i:end]), raw, "fenced-json")
+        return len(raw), self._segment(_json_calls(buf[i:end], bare=True), raw, "fenced-json")
 
     def _json_list(self, final: bool) -> tuple[int, list[Segment]] | None:
         buf = self.buf
@@ -795,7 +797,7 @@ class TextCallDetector:
         if end is None:
             return None if not final else (len(buf), [buf])
         raw = buf[:end]
-        return end, self._segment(_json_calls(raw), raw, "json-list")
+        return end, self._segment(_json_calls(raw, bare=True), raw, "json-list")
 
     def _bare_json(self, final: bool) -> tuple[int, list[Segment]] | None:
         buf = self.buf
@@ -805,5 +807,28 @@ class TextCallDetector:
         end = balanced_end(buf, 0)
         if end is None:
             return None if not final else (len(buf), [buf])
+        found = _json_calls(buf[:end], bare=True)
+        if not found or any(name not in self.names for name, _ in found):
+            return end, [buf[:end]]  # not a call: text at once, whatever follows
+        while True:  # Llama 3.x prints several calls separated by ";"
+            j = _skip_ws(buf, end)
+            if j < len(buf) and buf[j] != ";":
+                break
+            k = _skip_ws(buf, j + 1)
+            if j == len(buf) or k == len(buf):
+                if final:
+                    break
+                return None
+            starts = _starts_call_object(buf, k) if buf[k] == "{" else None
+            if starts == "more" and not final:
+                return None
+            nxt = balanced_end(buf, k) if starts == "yes" else None
+            more = _json_calls(buf[k:nxt], bare=True) if nxt else None
+            if nxt is None and starts == "yes" and not final:
+                return None
+            if not more:
+                break
+            found += more
+            end = nxt  # type: ignore[assignment]
         raw = buf[:end]
-        return end, self._segment(_json_calls(raw), raw, "bare-json")
+        return end, self._segment(found, raw, "bare-json")

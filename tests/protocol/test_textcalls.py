@@ -50,6 +50,8 @@ SHAPES = [
     ('{"name": "Bash", "arguments": {"command": "ls"}}', "bare-json", [("Bash", LS)]),
     ('{"name": "Bash", "parameters": {"command": "ls"}}', "bare-json", [("Bash", LS)]),
     ('{"type": "function", "name": "Bash", "parameters": {"command": "ls"}}', "bare-json", [("Bash", LS)]),
+    ('{"name": "Bash", "parameters": {"command": "ls"}}; {"name": "Bash", "parameters": {"command": "ls"}}',
+     "bare-json", [("Bash", LS), ("Bash", LS)]),
 ]
 
 #: Calls the stream ended inside of: a call (unclosed) unless the answer was truncated.
@@ -205,6 +207,12 @@ def test_a_call_of_a_tool_not_offered_stays_text_as_printed():
                     '<function=Rm>\n<parameter=path>\n/\n</parameter>\n</function>',
                     '<|channel|>commentary to=functions.Rm <|message|>{"path": "/"}<|call|>'):
         assert run(printed) == [printed]
+
+
+def test_a_bare_object_without_arguments_is_prose():
+    """Llama's template always prints "parameters": ``{"name": "Bash"}`` names a tool, it does not call it."""
+    for printed in ('{"name": "Bash"}', '[{"name": "Bash"}]', '```json\n{"name": "Write"}\n```'):
+        assert run(f"The tool is {printed}.") == [f"The tool is {printed}."]
 
 
 def test_no_offered_tools_means_no_call_detection():
