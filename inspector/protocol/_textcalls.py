@@ -823,12 +823,12 @@ class TextCallDetector:
             if starts == "more" and not final:
                 return None
             nxt = balanced_end(buf, k) if starts == "yes" else None
-            more = _json_calls(buf[k:nxt], bare=True) if nxt else None
             if nxt is None and starts == "yes" and not final:
                 return None
-            if not more:
+            more = _json_calls(buf[k:nxt], bare=True) if nxt is not None else None
+            if nxt is None or not more:
                 break
             found += more
-            end = nxt  # type: ignore[assignment]
+            end = nxt
         raw = buf[:end]
         return end, self._segment(found, raw, "bare-json")

@@ -83,7 +83,7 @@ class ToolNames:
 
     __slots__ = ("_out", "_back")
 
-    def __init__(self, names: list[str] | set[str] = ()) -> None:
+    def __init__(self, names: list[str] | set[str] | tuple[str, ...] = ()) -> None:
         self._out: dict[str, str] = {}
         self._back: dict[str, str] = {}
         for name in names:

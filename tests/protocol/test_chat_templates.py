@@ -164,7 +164,13 @@ def test_inline_system_messages_are_rejected_too(name):
 
 def test_turn_over_turn_the_messages_only_grow():
     """A prefix cache survives: each request's messages are a prefix of the next one's, both forms."""
-    for build in (lambda r: openai_request(r, model="m")["messages"], lambda r: ollama_request(r, model="m")["messages"]):
+    def openai_messages(r):
+        return openai_request(r, model="m")["messages"]
+
+    def ollama_messages(r):
+        return ollama_request(r, model="m")["messages"]
+
+    for build in (openai_messages, ollama_messages):
         before = None
         for turns in range(5):
             messages = build(parse_request(conversation(turns)))

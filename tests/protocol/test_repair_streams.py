@@ -54,7 +54,8 @@ RENDER = {
                            f"{json.dumps(a)}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>"),
     "deepseek/v3.1": lambda a: (f"<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>Write<｜tool▁sep｜>{json.dumps(a)}"
                                 "<｜tool▁call▁end｜><｜tool▁calls▁end｜>"),
-    "harmony": lambda a: f"<|channel|>commentary to=functions.Write <|constrain|>json<|message|>{json.dumps(a)}<|call|>",
+    "harmony": lambda a: ("<|channel|>commentary to=functions.Write <|constrain|>json<|message|>"
+                          f"{json.dumps(a)}<|call|>"),
     "json-list": lambda a: json.dumps([{"name": "Write", "arguments": a}]),
     "fenced-json": lambda a: f'```json\n{json.dumps({"name": "Write", "parameters": a}, indent=2)}\n```',
     "bare-json": lambda a: json.dumps({"name": "Write", "parameters": a}),
@@ -126,8 +127,10 @@ def test_a_repair_never_changes_a_value_through_any_shape_or_path(shape, path, c
 
 def test_the_reported_trailing_newline_loss():
     """A text-form Write lost the last newline of its content (json-repair trims strings)."""
-    for text in ('<tool_call>\n{"name": "Write", "arguments": {"file_path": "/a", "content": "line\\n",}}\n</tool_call>',
-                 "<tool_call>\n{'name': 'Write', 'arguments': {'file_path': '/a', 'content': 'line\\n'}}\n</tool_call>"):
+    for text in ('<tool_call>\n{"name": "Write", "arguments": {"file_path": "/a", "content": "line\\n",}}'
+                 '\n</tool_call>',
+                 "<tool_call>\n{'name': 'Write', 'arguments': {'file_path': '/a', 'content': 'line\\n'}}"
+                 "\n</tool_call>"):
         for where, msg, _ in through_every_path(text):
             assert msg.content[-1].input == {"file_path": "/a", "content": "line\n"}, where
 
@@ -201,8 +204,10 @@ def test_repair_off_leaves_the_text_alone():
 
 def test_openai_broken_json_fragments():
     def chunk(delta, finish=None):
-        return b"data: " + json.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}).encode() + b"\n\n"
-    broken = (chunk({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "Write", "arguments": "{'file_path': '/c',"}}]})
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n"
+    start = {"index": 0, "id": "c1", "function": {"name": "Write", "arguments": "{'file_path': '/c',"}}
+    broken = (chunk({"tool_calls": [start]})
               + chunk({"tool_calls": [{"index": 0, "function": {"arguments": " 'content': 'z\\n'"}}]})
               + chunk({}, "tool_calls") + b"data: [DONE]\n\n")
     out, t = translate(OpenAIStreamTranslator, broken)

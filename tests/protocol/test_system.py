@@ -67,7 +67,8 @@ def test_no_system_turn_survives_and_no_two_user_turns_touch(kinds):
             turns.append(SystemTurn(f"s{i}"))
     out, _ = merged(*turns)
     assert not any(isinstance(t, SystemTurn) for t in out)
-    everything = " ".join(x for t in out for x in (getattr(t, "texts", []) + [r.text for r in getattr(t, "tool_results", [])]))
+    everything = " ".join(x for t in out
+                          for x in getattr(t, "texts", []) + [r.text for r in getattr(t, "tool_results", [])])
     assert all(f"s{i}" in everything for i, k in enumerate(kinds) if k == "system"), "nothing is lost"
     def user_pairs(seq):
         return sum(isinstance(a, UserTurn) and isinstance(b, UserTurn) for a, b in zip(seq, seq[1:]))
