@@ -42,6 +42,7 @@ once; a possible start is held back only until it is decided. Correct for any sp
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,7 @@ _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 _CALL_OPENERS = (_TC_OPEN, "<function=", _MISTRAL, _PY_TAG, *_DS_OPENERS, *_HARMONY_OPENERS, "```", "{", "[")
 _LONGEST = max(len(o) for o in (*_CALL_OPENERS, _THINK_OPEN))
 
+_START_CHAR = re.compile(r"[<\[`{]")
 _IDENT = re.compile(r"[A-Za-z_][\w.\-]*")
 _FN_HEAD = re.compile(r"<function=([^>\s]{1,128})>")
 _FN_HEAD_PARTIAL = re.compile(r"<function=[^>\s]{0,128}$")
@@ -104,6 +106,17 @@ _LLAMA_EOT = re.compile(r"\s*<\|(eom_id|eot_id)\|>")
 _WS = " \t\r\n"
 #: How a bare JSON object or list can start and still be a call: decided at the first key.
 _CALL_KEYS = ("name", "type", "function", "tool_calls")
+
+
+@functools.lru_cache(maxsize=8)
+def _opener_re(openers: tuple[str, ...]) -> re.Pattern[str]:
+    """One pass finds the first opener (longest first where two start alike)."""
+    return re.compile("|".join(re.escape(o) for o in sorted(openers, key=len, reverse=True)))
+
+
+@functools.lru_cache(maxsize=64)
+def _by_first(openers: tuple[str, ...], first: str) -> tuple[str, ...]:
+    return tuple(o for o in openers if o[0] == first and len(o) > 1)
 
 
 def _key_prefix(text: str, i: int) -> str | None:
@@ -402,7 +415,8 @@ class TextCallDetector:
                     break
                 continue
             openers = self._openers()
-            start = min((i for i in (self.buf.find(o) for o in openers) if i >= 0), default=None)
+            found = _opener_re(openers).search(self.buf) if openers else None
+            start = found.start() if found else None
             if start is None:
                 keep = 0 if final else self._partial_opener_suffix(openers)
                 self._release(out, self.buf[: len(self.buf) - keep])
@@ -412,7 +426,8 @@ class TextCallDetector:
                 self._release(out, self.buf[:start])
                 self.buf = self.buf[start:]
                 continue  # what may open next depends on what was released
-            if not final and any(len(o) > len(self.buf) and o.startswith(self.buf) for o in openers):
+            if not final and len(self.buf) < _LONGEST and any(
+                    len(o) > len(self.buf) and o.startswith(self.buf) for o in _by_first(openers, self.buf[0])):
                 break  # "[TOOL" could still be "[TOOL_CALLS]": wait
             decided = self._decide(final=final)
             if decided is None:  # undecided: hold the rest
@@ -434,10 +449,11 @@ class TextCallDetector:
 
     def _partial_opener_suffix(self, openers: tuple[str, ...]) -> int:
         """Length of the longest buffer suffix that is a proper prefix of an opener."""
-        for n in range(min(len(self.buf), _LONGEST), 0, -1):
-            tail = self.buf[-n:]
-            if any(o.startswith(tail) and o != tail for o in openers):
-                return n
+        buf = self.buf
+        for m in _START_CHAR.finditer(buf, max(0, len(buf) - _LONGEST)):  # openers start with < [ ` {
+            tail = buf[m.start():]
+            if any(o.startswith(tail) and o != tail for o in _by_first(openers, tail[0])):
+                return len(tail)
         return 0
 
     def _release(self, out: list[Segment], text: str) -> None:
