@@ -252,25 +252,33 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
         return 2
     report = toolcall_report(root)
     if args.json:
-        print(orjson.dumps([{"model": s.model, "turns": s.turns, "turns_with_calls": s.turns_with_calls,
-                             "calls": s.calls, "by_rule": dict(s.by_rule)} for s in report],
-                           option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps([s.as_dict() for s in report], option=orjson.OPT_INDENT_2).decode())
         return 0
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     table = Table(title=f"tool calls in {root}", title_justify="left")
-    for column in ("model", "turns", "with calls", "calls", "printed as text", "JSON repaired",
-                   "types coerced", "schema violations", "unknown tool"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+    # "failed requests" were answered with an error (not turns); "failed results" are tool results
+    # Claude Code sent back with is_error, for the model's own calls.
+    for column in ("model", "turns", "failed requests", "with calls", "calls", "printed as text", "JSON repaired",
+                   "types coerced", "schema violations", "unknown tool", "failed results"):
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=column == "model")
     for s in report:
         def count(prefix: str) -> str:
             n = len({r for rule, refs in s.by_rule.items() if rule.startswith(prefix) for r in refs})
             return f"{n} ({s.share(prefix):.0%})" if n else "0"
         schema_errors = len({r for rule, refs in s.by_rule.items()
                              if rule.startswith("schema:") and rule != "schema:type-coerced" for r in refs})
-        table.add_row(s.model, str(s.turns), str(s.turns_with_calls), str(s.calls), count("text-call:"),
-                      count("args:"), count("schema:type-coerced"), str(schema_errors), count("tool:unknown"))
+        results = f"{s.failed_results} of {s.results}" if s.results else "0"
+        table.add_row(s.model, str(s.turns), str(s.failed), str(s.turns_with_calls), str(s.calls),
+                      count("text-call:"), count("args:"), count("schema:type-coerced"), str(schema_errors),
+                      count("tool:unknown"), results)
     console.print(table)
     for s in report:
+        if s.by_shape:
+            shapes = ", ".join(f"{shape} {n}" for shape, n in s.by_shape.items())
+            console.print(f"  [bold]{s.model}[/] printed as text, by shape: {shapes}")
+        if s.failed_tools:
+            tools = ", ".join(f"{name} {n}" for name, n in s.failed_tools.most_common())
+            console.print(f"  [bold]{s.model}[/] tool results with is_error, by tool: {tools}")
         for rule, refs in sorted(s.by_rule.items()):
             shown = ", ".join(refs[:5]) + (f", … (+{len(refs) - 5})" if len(refs) > 5 else "")
             console.print(f"  [bold]{s.model}[/] {rule}: {shown}")

@@ -47,7 +47,9 @@ def test_write_tool_round_trip(claude, form, tmp_path):
         assert call["id"].startswith("toolu_"), "old-Ollama style call without id got one"
         assert tool_msg["tool_name"] == "Write"
         assert first["options"]["num_ctx"] == 65536
-        assert "system" in [m["role"] for m in first["messages"][1:]], "mid-conversation system kept"
+        roles = [m["role"] for m in first["messages"]]
+        assert roles[:2] == ["system", "user"] and "system" not in roles[1:], "late system merged into the user turn"
+        assert "# Environment" in first["messages"][1]["content"]
         assert not any("x-anthropic-billing-header" in m["content"] for m in first["messages"])
     else:
         assert call["id"] == "call_write_1"

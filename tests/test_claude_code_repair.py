@@ -1,5 +1,7 @@
 """The real Claude Code against local models' broken tool calls, through the gateway."""
 
+import json
+
 import pytest
 
 from inspector.testing.backends import Call, Reply, ScriptedBackend, scripted_brain, tool_results
@@ -9,19 +11,30 @@ from inspector.testing.claude import run_claude
 pytestmark = [pytest.mark.e2e, pytest.mark.claude]
 
 
+#: What the model means to write: leading spaces and the trailing newline must survive every repair.
+CONTENT = "  repaired, indented\nsecond line\n"
+
+
 def text_calls(path: str) -> dict[str, str]:
+    """A Write call as each model family prints it when the server does not parse it."""
+    args = {"file_path": path, "content": CONTENT}
+    xml = f"<parameter=file_path>\n{path}\n</parameter>\n<parameter=content>\n{CONTENT}\n"
     return {
-        "hermes": f'I will create it.\n<tool_call>\n{{"name": "Write", "arguments": {{"file_path": "{path}", '
-                  f'"content": "repaired\\n"}}}}\n</tool_call>',
-        "qwen-coder": f"<tool_call>\n<function=Write>\n<parameter=file_path>\n{path}\n</parameter>\n"
-                      f"<parameter=content>\nrepaired\n\n</parameter>\n</function>\n</tool_call>",
-        "fenced": f'Here is the call:\n```json\n{{"name": "Write", "parameters": {{"file_path": "{path}", '
-                  f'"content": "repaired\\n"}}}}\n```',
-        "bare": f'{{"name": "Write", "arguments": {{"file_path": "{path}", "content": "repaired\\n"}}}}',
+        "hermes": f'I will create it.\n<tool_call>\n{json.dumps({"name": "Write", "arguments": args})}\n</tool_call>',
+        "qwen-coder": f"<tool_call>\n<function=Write>\n{xml}</parameter>\n</function>\n</tool_call>",
+        # The stream ends inside the call: no </parameter>, </function> or </tool_call>.
+        "qwen-coder-unclosed": f"I'll write the file.\n\n<tool_call>\n<function=Write>\n{xml}",
+        "mistral": f"[TOOL_CALLS] [{json.dumps({'name': 'Write', 'arguments': args, 'id': 'a1b2c3d4e'})}][/TOOL_CALLS]",
+        "mistral-v11": f"[TOOL_CALLS]Write[CALL_ID]a1b2c3d4e[ARGS]{json.dumps(args)}",
+        "harmony": ("<|channel|>analysis<|message|>The user wants a file.<|end|><|start|>assistant<|channel|>"
+                    f"commentary to=functions.Write <|constrain|>json<|message|>{json.dumps(args)}<|call|>"),
+        "fenced": f'Here is the call:\n```json\n{json.dumps({"name": "Write", "parameters": args})}\n```',
+        "bare": json.dumps({"name": "Write", "arguments": args}),
     }
 
 
-@pytest.mark.parametrize("style", ["hermes", "qwen-coder", "fenced", "bare"])
+@pytest.mark.parametrize("style", ["hermes", "qwen-coder", "qwen-coder-unclosed", "mistral", "mistral-v11",
+                                   "harmony", "fenced", "bare"])
 @pytest.mark.parametrize("form", ["ollama", "openai"])
 def test_text_form_calls_complete_the_round_trip(claude, tmp_path, style, form):
     target = tmp_path / "out.txt"
@@ -31,13 +44,19 @@ def test_text_form_calls_complete_the_round_trip(claude, tmp_path, style, form):
         with Gateway(backend.url, backend=form, model="qwen2.5-coder", record_dir=str(tmp_path / "rec")) as gw:
             result = run_claude(claude, gw.url, tmp_path, tmp_path, "Write 'repaired' into out.txt")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert target.read_text() == "repaired\n"
+    assert target.read_text() == CONTENT, "exactly what the model meant, leading spaces and last newline included"
     assert "Wrote it." in result.stdout
     from inspector.recording import list_sessions
     (session,) = list_sessions(tmp_path / "rec")
     first_turn = next(e for e in session.exchanges() if e.meta.get("tool_calls"))
     rules = [n.get("rule") for n in first_turn.meta["notes"]]
     assert any(r and r.startswith("text-call:") for r in rules)
+    assert ("text-call:unclosed" in rules) == style.endswith("unclosed")
+    assert first_turn.meta["stop_reason"] == "tool_use"
+    sent = [b for m in next(r for r in backend.chat_requests if tool_results(form, r.body)).body["messages"]
+            for b in [m.get("content")] if isinstance(b, str)]
+    assert not any("[TOOL_CALLS]" in b or "<|channel|>" in b or "<function=" in b for b in sent), \
+        "no wrapper leftovers went back to the model as text"
 
 
 def test_broken_argument_json_is_repaired(claude, tmp_path):
@@ -62,3 +81,25 @@ def test_an_unrepairable_call_gets_a_clear_error_the_model_sees(claude, tmp_path
     (session,) = list_sessions(tmp_path / "rec")
     notes = [n for e in session.exchanges() for n in e.meta.get("notes", [])]
     assert any(n.get("rule") == "schema:missing-required" for n in notes)
+
+
+@pytest.mark.parametrize("form", ["ollama", "openai"])
+def test_claude_codes_late_system_messages_reach_the_backend_in_the_users_turn(claude, tmp_path, form):  # noqa: F811
+    """The environment block Claude Code sends as role:"system" after the prompt: merged into the
+    user's turn ahead of the prompt, so strict chat templates accept it and the prompt is said last."""
+    target = tmp_path / "out.txt"
+    first = Reply(text=text_calls(str(target))["qwen-coder"])
+    with ScriptedBackend(form, scripted_brain(form, first, "Wrote it.")) as backend:
+        with Gateway(backend.url, backend=form, model="m") as gw:
+            result = run_claude(claude, gw.url, tmp_path, tmp_path, "Write 'repaired' into out.txt")
+    assert result.returncode == 0, result.stdout + result.stderr
+    chats = [r.body for r in backend.chat_requests if r.body.get("tools")]
+    assert len(chats) == 2
+    for body in chats:
+        roles = [m["role"] for m in body["messages"]]
+        assert roles[0] == "system" and "system" not in roles[1:], roles
+        spoken = [m["role"] for m in body["messages"][1:] if m["role"] != "tool" and not m.get("tool_calls")]
+        assert all(a != b for a, b in zip(spoken, spoken[1:])), f"roles alternate: {roles}"
+        prompt = body["messages"][1]["content"]
+        assert "# Environment" in prompt and prompt.endswith("Write 'repaired' into out.txt")
+    assert chats[0]["messages"][:2] == chats[1]["messages"][:2], "turn over turn, the start stays the same"

@@ -113,10 +113,11 @@ class Gateway:
         loader.add_option("think", str, "auto",
                           "Ollama thinking: auto (model default; off when the client disables it), "
                           "on, off, low, medium, high.", choices=("auto", "on", "off", "low", "medium", "high"))
-        loader.add_option("system_messages", str, "auto",
-                          "role:system messages inside messages[]: inline (kept as system), user "
-                          "(sent as user text), auto (inline for ollama, user for openai).",
-                          choices=("auto", "inline", "user"))
+        loader.add_option("system_messages", str, "merge",
+                          "role:system messages inside messages[]: merge (into the adjacent user turn, so "
+                          "every chat template accepts them), inline (kept as system), user (user messages "
+                          "of their own), auto (the old default: inline for ollama, user for openai).",
+                          choices=("merge", "inline", "user", "auto"))
         loader.add_option("reasoning_effort", str, "",
                           "OpenAI reasoning_effort: empty (not sent), auto (from thinking budget), "
                           "low, medium, high.", choices=("", "auto", "low", "medium", "high"))

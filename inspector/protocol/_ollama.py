@@ -13,6 +13,7 @@ from ._notes import Notes
 from ._options import TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
+from ._system import merge_system_turns
 from ._tools import ToolNames
 
 __all__ = ["OLLAMA", "OllamaForm", "OllamaStreamTranslator", "ollama_request", "ollama_response"]
@@ -36,10 +37,11 @@ def ollama_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
     """The ``/api/chat`` body for a parsed Anthropic request."""
     notes = req.notes
     inline_system = options.system_messages in ("auto", "inline")
+    turns = merge_system_turns(req.turns, notes) if options.system_messages == "merge" else req.turns
     messages: list[dict[str, Any]] = []
     if req.system:
         messages.append({"role": "system", "content": req.system})
-    for turn in req.turns:
+    for turn in turns:
         if isinstance(turn, SystemTurn):
             if inline_system:
                 messages.append({"role": "system", "content": turn.text})
@@ -181,7 +183,7 @@ def ollama_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
     enc = MessageStreamEncoder(model=model, input_tokens=input_tokens)
     emit = Emitter(enc, notes, tools=tools, repair=repair)
     _emit_message(emit, data.get("message") or {})
-    emit.flush()
+    emit.flush(truncated=data.get("done_reason") == "length")
     _usage_checks(data, notes, num_ctx, input_tokens)
     enc.finish(_stop_reason(data.get("done_reason"), enc.tool_calls),
                input_tokens=data.get("prompt_eval_count"), output_tokens=data.get("eval_count"))
@@ -274,7 +276,7 @@ class OllamaStreamTranslator(StreamTranslator):
             return self._backend_error(int(data.get("status") or 500), data)
         out = self.encoder.start() + _emit_message(self.emit, data.get("message") or {})
         if data.get("done"):
-            out += self.emit.flush()
+            out += self.emit.flush(truncated=data.get("done_reason") == "length")
             _usage_checks(data, self.notes, self._num_ctx, self._estimate)
             out += self.encoder.finish(
                 _stop_reason(data.get("done_reason"), self.encoder.tool_calls),

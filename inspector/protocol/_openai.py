@@ -13,6 +13,7 @@ from ._notes import Notes
 from ._options import TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
+from ._system import merge_system_turns
 from ._tools import ToolNames
 
 __all__ = ["OPENAI", "OpenAIForm", "OpenAIStreamTranslator", "openai_request", "openai_response"]
@@ -42,6 +43,7 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
     notes = req.notes
     names = names if names is not None else ToolNames()
     inline_system = options.system_messages == "inline"
+    turns = merge_system_turns(req.turns, notes) if options.system_messages == "merge" else req.turns
     messages: list[dict[str, Any]] = []
     if req.system:
         messages.append({"role": "system", "content": req.system})
@@ -56,7 +58,7 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
         messages.extend(deferred)
         deferred.clear()
 
-    for turn in req.turns:
+    for turn in turns:
         if isinstance(turn, SystemTurn):
             if inline_system:
                 msg = {"role": "system", "content": turn.text}
@@ -92,7 +94,8 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                 messages.append({"role": "user", "content": "\n\n".join(texts)})
         elif isinstance(turn, AssistantTurn):
             settle()
-            msg: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+            # "" not null: chat templates concatenate and test content (Qwen 3, QwQ, SmolLM2 raise on null)
+            msg: dict[str, Any] = {"role": "assistant", "content": turn.text}
             if turn.tool_calls:
                 msg["tool_calls"] = [
                     {"id": c.id, "type": "function", "function": {
@@ -187,7 +190,7 @@ def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
         emit.text(message["content"])
     if message.get("refusal"):
         emit.text(message["refusal"])
-    emit.flush()
+    emit.flush(truncated=choice.get("finish_reason") == "length")
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
         emit.tool(call.get("id"), fn.get("name") or "unknown", fn.get("arguments"))
@@ -353,7 +356,7 @@ class OpenAIStreamTranslator(StreamTranslator):
         return self.emit.flush() + self.emit.tool(call.id, call.name or "unknown", "".join(call.args))
 
     def _done(self) -> bytes:
-        out = self.emit.flush() + self._emit_call()
+        out = self.emit.flush(truncated=self._finish == "length") + self._emit_call()
         stop = "tool_use" if self.encoder.tool_calls else FINISH_TO_STOP.get(self._finish or "stop", "end_turn")
         prompt, completion = self._usage
         if prompt is None and self._finish is not None:

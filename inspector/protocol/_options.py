@@ -15,8 +15,11 @@ class TranslateOptions:
     max_tokens_limit: int = 0
     #: Ollama ``think``: auto (omit unless the client disabled thinking) | on | off | low | medium | high.
     think: str = "auto"
-    #: Where ``role:"system"`` messages inside ``messages[]`` go: auto | inline | user.
-    system_messages: str = "auto"
+    #: Where ``role:"system"`` messages inside ``messages[]`` go: merge (into the adjacent user turn, so
+    #: every chat template accepts them; see ``_system``) | inline (kept as system messages) | user (user
+    #: messages of their own) | auto (the default before merge: inline for Ollama, user for OpenAI — kept
+    #: so that recordings made with it re-translate as they were).
+    system_messages: str = "merge"
     #: OpenAI ``reasoning_effort``: "" (not sent) | auto (from thinking.budget_tokens) | low | medium | high.
     reasoning_effort: str = ""
     #: Repair tool calls: text-form calls converted, argument JSON repaired, schema types coerced.

@@ -8,7 +8,7 @@ from ._anthropic import MessageStreamEncoder
 from ._errors import GatewayError
 from ._form import StreamResult
 from ._notes import Notes
-from ._textcalls import TextCall, TextCallDetector
+from ._textcalls import Marker, Segment, TextCallDetector, Thinking
 from ._tools import ToolNames, parse_arguments, tool_use_id
 from ._validate import check_arguments
 
@@ -29,25 +29,46 @@ class Emitter:
         self.repair = repair
         self.names = names
         self.schemas = {t["name"]: t.get("input_schema") for t in tools or []}
-        self.detector = TextCallDetector(set(self.schemas)) if repair and self.schemas else None
+        # The model prints the names it was shown: the shortened ones for OpenAI-form servers.
+        shown = set(self.schemas) | ({names.outgoing(n) for n in self.schemas} if names is not None else set())
+        self.detector = TextCallDetector(shown) if repair else None
 
     def text(self, text: str) -> bytes:
         if self.detector is None:
             return self.enc.text(text)
         return b"".join([self._segment(seg) for seg in self.detector.feed(text)])
 
-    def flush(self) -> bytes:
+    def flush(self, *, truncated: bool = False) -> bytes:
+        """What the detector holds. ``truncated``: the answer hit the token limit, so a call still
+        open is not a call the model finished (it stays text)."""
         if self.detector is None:
             return b""
-        return b"".join([self._segment(seg) for seg in self.detector.flush()])
+        left = self.detector.left_open
+        out = b"".join([self._segment(seg) for seg in self.detector.flush(truncated=truncated)])
+        if self.detector.left_open > left:
+            self.notes.warning("the answer was cut at the token limit inside a tool call printed as text: "
+                               "left as text (a cut call would run with cut arguments)", rule="text-call:cut")
+        return out
 
-    def _segment(self, seg: str | TextCall) -> bytes:
+    def _segment(self, seg: Segment) -> bytes:
         if isinstance(seg, str):
             return self.enc.text(seg)
+        if isinstance(seg, Thinking):
+            return self.enc.thinking(seg.text)
+        if isinstance(seg, Marker):
+            what = "a <think> block" if seg.what == "think-tag" else f"harmony channel markup {seg.raw!r}"
+            self.notes.converted(f"the model printed {what} as text; sent as "
+                                 f"{'thinking' if seg.what == 'think-tag' or 'analysis' in seg.raw else 'text'}",
+                                 rule=f"text-markup:{seg.what}")
+            return b""
+        name = self.names.incoming(seg.name) if self.names is not None else seg.name
         excerpt = seg.raw if len(seg.raw) <= 80 else seg.raw[:80] + "…"
-        self.notes.repaired(f"{seg.name}: the model printed the call as text ({seg.shape}) {excerpt!r}; "
+        self.notes.repaired(f"{name}: the model printed the call as text ({seg.shape}) {excerpt!r}; "
                             f"sent as a tool call", rule=f"text-call:{seg.shape}")
-        return self.tool(None, seg.name, seg.arguments, mapped=True)
+        if seg.unclosed:
+            self.notes.warning(f"{name}: the printed call was never closed ({seg.shape}); the stream ended "
+                               f"inside it, so it was taken as complete", rule="text-call:unclosed")
+        return self.tool(None, name, seg.arguments, mapped=True)
 
     def tool(self, call_id: Any, name: str, raw_args: Any, *, mapped: bool = False) -> bytes:
         if self.names is not None and not mapped:
@@ -138,7 +159,7 @@ class StreamTranslator:
             return b""
         self.error = err
         self.notes.error(err.message)
-        held = self.emit.flush()  # what the text-call detector was holding still reaches the client
+        held = self.emit.flush(truncated=True)  # what the detector held still reaches the client, as text
         return held + self.encoder.error(err.type, err.message)
 
     def _garbage(self, sample: bytes | str) -> bytes:

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from ._anthropic import new_tool_use_id
+from ._json import loads_lenient
 from ._notes import Notes
 
 __all__ = ["ToolNames", "parse_arguments", "tool_use_id"]
@@ -64,14 +65,10 @@ def parse_arguments(raw: Any, *, name: str, notes: Notes, repair: bool = True) -
 
 
 def _repair(raw: str, *, name: str, notes: Notes) -> Any:
-    try:
-        import json_repair
-    except ImportError:  # pragma: no cover - a dependency, but never crash the stream on it
+    loaded = loads_lenient(raw)  # syntax only: a repair never changes a value
+    if loaded is None:
         return None
-    try:
-        value = json_repair.loads(raw)
-    except Exception:  # noqa: BLE001 - the library may raise anything on garbage
-        return None
+    value = loaded[0]
     if isinstance(value, dict) and value:
         notes.repaired(f"{name}: repaired invalid argument JSON {_excerpt(raw)!r}", rule="args:invalid-json")
     return value
@@ -86,7 +83,7 @@ class ToolNames:
 
     __slots__ = ("_out", "_back")
 
-    def __init__(self, names: list[str] | set[str] = ()) -> None:
+    def __init__(self, names: list[str] | set[str] | tuple[str, ...] = ()) -> None:
         self._out: dict[str, str] = {}
         self._back: dict[str, str] = {}
         for name in names:

@@ -80,7 +80,11 @@ def test_context_window_warning_for_claude_codes_prompt(claude_code_request):
     out = ollama_request(r, model="m", options=TranslateOptions(num_ctx=65536))
     assert not r.notes.of("warning")
     roles = [m["role"] for m in out["messages"]]
-    assert roles[:2] == ["system", "user"] and "system" in roles[2:], "mid-conversation system kept"
+    assert roles == ["system", "user"], "the late system message merged into the user's turn"
+    assert out["messages"][1]["content"].endswith("Write hi into hello.txt")
+    inline = ollama_request(parse_request(claude_code_request), model="m",
+                            options=TranslateOptions(system_messages="inline"))
+    assert [m["role"] for m in inline["messages"]] == ["system", "user", "system"]
 
 
 def test_claude_code_tool_result_turn(claude_code_tool_result_request):

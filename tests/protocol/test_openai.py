@@ -53,7 +53,7 @@ def test_request_mapping_tool_round_trip_with_images_and_errors():
     assert out["messages"] == [
         {"role": "system", "content": "S"},
         {"role": "user", "content": "go"},
-        {"role": "assistant", "content": None, "reasoning_content": "r", "tool_calls": [
+        {"role": "assistant", "content": "", "reasoning_content": "r", "tool_calls": [
             {"id": "t1", "type": "function", "function": {"name": "Bash", "arguments": '{"c":1}'}},
             {"id": "t2", "type": "function", "function": {"name": "Bash", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "t1", "content": "out"},
@@ -71,8 +71,13 @@ def test_interrupted_calls_and_orphan_results_keep_the_ordering_rule():
         {"role": "user", "content": [{"type": "text", "text": "never mind"},
                                      {"type": "tool_result", "tool_use_id": "zz", "content": "stray"}]},
     ])
-    roles = [(m["role"], m.get("tool_call_id")) for m in openai_request(r, model="m")["messages"]]
-    assert roles == [("user", None), ("assistant", None), ("tool", "t1"), ("user", None), ("user", None)]
+    messages = openai_request(r, model="m")["messages"]
+    assert [(m["role"], m.get("tool_call_id")) for m in messages] == \
+        [("user", None), ("assistant", None), ("tool", "t1"), ("user", None)]
+    assert messages[-1]["content"].endswith("reminder\n\nnever mind"), "the user's words stay last"
+    old = openai_request(body(messages=r.raw["messages"]), model="m", options=TranslateOptions(system_messages="user"))
+    assert [(m["role"], m.get("tool_call_id")) for m in old["messages"]] == \
+        [("user", None), ("assistant", None), ("tool", "t1"), ("user", None), ("user", None)]
 
 
 def test_long_mcp_tool_names_are_mapped_both_ways():
@@ -87,15 +92,18 @@ def test_long_mcp_tool_names_are_mapped_both_ways():
     assert msg.content[0].name == long
 
 
-def test_claude_code_request_maps_system_messages_to_user(claude_code_request):
+def test_claude_code_request_merges_its_late_system_message_into_the_users_turn(claude_code_request):
     r = parse_request(claude_code_request)
     out = openai_request(r, model="m")
-    assert [m["role"] for m in out["messages"]][0] == "system"
-    assert "system" not in [m["role"] for m in out["messages"][1:]]
-    assert any("mid-conversation system" in str(n) for n in r.notes)
+    assert [m["role"] for m in out["messages"]] == ["system", "user"]
+    assert out["messages"][1]["content"].endswith("Write hi into hello.txt"), "the user's words come last"
+    assert "# Environment" in out["messages"][1]["content"]
+    assert any(n.rule == "system:merged" for n in r.notes)
     inline = openai_request(parse_request(claude_code_request), model="m",
                             options=TranslateOptions(system_messages="inline"))
     assert "system" in [m["role"] for m in inline["messages"][1:]]
+    old = openai_request(parse_request(claude_code_request), model="m", options=TranslateOptions(system_messages="auto"))
+    assert [m["role"] for m in old["messages"]] == ["system", "user", "user"], "recordings made with auto replay as made"
 
 
 @pytest.mark.parametrize("option, thinking, expected", [
