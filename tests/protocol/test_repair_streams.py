@@ -95,7 +95,7 @@ def through_every_path(text: str, cuts=(), finish: str = "stop"):
                         (OpenAIStreamTranslator, openai_stream(text, 11, finish))):
         out, t = translate(cls, stream, [c % (len(stream) + 1) for c in cuts])
         assert stream_problems(out) == []
-        yield cls.form + "/stream", accumulate(out), t.notes
+        yield cls.form.name + "/stream", accumulate(out), t.notes
     notes = Notes()
     msg = ollama_response({"message": {"role": "assistant", "content": text}, "done": True, "done_reason": finish},
                           model="m", tools=TOOLS, notes=notes)

@@ -46,8 +46,8 @@ def every_path(text: str, tools: list[dict]):
         for cls, raw in ((OllamaStreamTranslator, _ollama(text, size)), (OpenAIStreamTranslator, _openai(text, size))):
             t = cls(model="claude-x", tools=tools)
             out = feed_split(t, raw)
-            assert stream_problems(out) == [], (cls.form, size)
-            yield f"{cls.form}/stream/{size}", accumulate(out), t.notes
+            assert stream_problems(out) == [], (cls.form.name, size)
+            yield f"{cls.form.name}/stream/{size}", accumulate(out), t.notes
     notes = Notes()
     yield "ollama", parse_message(ollama_response({"message": {"role": "assistant", "content": text}, "done": True},
                                                   model="m", tools=tools, notes=notes)), notes
