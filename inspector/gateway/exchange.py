@@ -75,6 +75,9 @@ class Exchange:
     first_token: float | None = None  # the first content delta sent to the client
     ended: float | None = None
     final: dict[str, Any] | None = None  # the summary, once the exchange has ended
+    #: Parties still working on it (the relay's pipeline, mitmproxy's flow): it ends when both let go.
+    holds: int = 0
+    told_start: bool = False
 
     def _ms(self, t: float | None) -> float | None:
         return round((t - self.started) * 1000, 1) if t is not None else None
@@ -166,6 +169,7 @@ class Listeners:
             log.exception(f"gateway: {key} failed (traffic unaffected; said once)")
 
     def started(self, ex: Exchange) -> None:
+        ex.told_start = True
         for listener in self.items:
             try:
                 listener.exchange_started(ex)
@@ -190,7 +194,18 @@ class Listeners:
             except Exception:  # noqa: BLE001
                 self._broken(listener, "exchange_chunk")
 
+    def release(self, ex: Exchange) -> dict[str, Any]:
+        """One party is done with ``ex``; the last one ends it (the summary so far, else)."""
+        ex.holds -= 1
+        if ex.holds > 0:
+            return ex.summary()
+        if not ex.told_start:
+            self.started(ex)
+        return self.ended(ex)
+
     def ended(self, ex: Exchange) -> dict[str, Any]:
+        if ex.final is not None:
+            return ex.final
         if ex.ended is None:
             ex.ended = time.monotonic()
         ex.final = summary = ex.summary()

@@ -241,13 +241,13 @@ class Gateway:
             self.requested.append(ex.client_model)
             del self.requested[:-20]
         token = self.relay.register(job)
+        ex.holds = 2  # the relay's pipeline and this flow; the pipeline tells the listeners it started
         self.live[flow.id] = (token, job)
         r = flow.request
         r.scheme, r.host, r.port = "http", "127.0.0.1", self.relay.port
         r.path = "/" + token
         r.headers = http.Headers(host=f"127.0.0.1:{self.relay.port}")
         r.content = b""
-        self.relay.listeners.started(ex)
 
     def _refuse(self, flow: http.HTTPFlow, kind: Any, backend: str, client_request: Any,
                 e: InvalidRequest) -> None:
@@ -360,13 +360,13 @@ class Gateway:
         live = self.live.pop(flow.id, None)
         if live is not None:
             token, job = live
+            ex = job.exchange
+            tell = self.relay.listeners
             if self.relay.forget(token) is not None:  # the relay never saw it: mitmproxy failed first
-                ex = job.exchange
                 ex.incomplete = str(flow.error) if flow.error else "the relay was not reached"
                 ex.notes.error(f"exchange aborted: {ex.incomplete}")
-                flow.metadata["inspector"] = self.relay.listeners.ended(ex)
-            else:
-                flow.metadata["inspector"] = job.exchange.final or job.exchange.summary()
+                tell.release(ex)  # for the pipeline that never ran
+            flow.metadata["inspector"] = tell.release(ex)
             _show_backend_request(flow, job)
             return
         ex = self.observed.pop(flow.id, None)
@@ -414,15 +414,14 @@ def _without_secret_params(path: str) -> str:
 
 
 def _show_backend_request(flow: http.HTTPFlow, job: Job) -> None:
-    """Make the flow show the request as the backend got it (mitmweb, flow files), not the relay hop."""
+    """Make the flow show where the request went (mitmweb, flow files), not the relay hop. The
+    request as sent, headers and body, is in the recording (``backend-request.json``)."""
     r = flow.request
     parts = urlsplit(job.url)
     r.scheme = parts.scheme
     r.host = parts.hostname or r.host
     r.port = parts.port or (443 if parts.scheme == "https" else 80)
     r.path = parts.path + (f"?{parts.query}" if parts.query else "")
-    r.headers = http.Headers([(k.encode(), v.encode()) for k, v in job.headers])
-    r.content = job.body
 
 
 def _observe_stream(ex: Exchange, tell: Any) -> Callable[[bytes], Iterable[bytes]]:

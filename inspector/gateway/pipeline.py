@@ -90,7 +90,11 @@ class Pipeline:
                                                     f"({type(e).__name__}: {e}); its log has the details"))
         finally:
             run.close()
-            self.listeners.ended(job.exchange)
+            if job.exchange.ended is None:
+                job.exchange.ended = time.monotonic()
+            # Ended once mitmproxy has also let go of the flow (its response hook): the colour log
+            # and the recorder's last writes never delay the client's last bytes.
+            self.listeners.release(job.exchange)
 
 
 class _Run:
@@ -120,12 +124,14 @@ class _Run:
         ex = self.ex
         if ex.first_token is None and b"_delta" in out:
             ex.first_token = time.monotonic()
+        self.reply.write(out)  # the client first, the listeners after
         if self.tell:
             self.tell.chunk(ex, "client", out)
-        self.reply.write(out)
 
     def whole(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.reply.whole(status, body, headers)
+        if self.ex.first_token is None and self.ex.answer is not None and self.ex.answer.get("type") == "message":
+            self.ex.first_token = time.monotonic()
         self.tell.response(self.ex, "client", status, headers)
         if body:
             self.tell.chunk(self.ex, "client", body)
@@ -154,6 +160,7 @@ class _Run:
     async def go(self) -> None:
         job, ex = self.job, self.ex
         send = asyncio.ensure_future(self.p.client.send(job.method, job.url, job.headers, job.body))
+        self.tell.started(ex)  # while the backend reads the request
         try:
             self.response = response = await self._head(send)
         except BackendFailure as e:
@@ -233,9 +240,9 @@ class _Run:
                     ex.incomplete = "the backend's stream ended before it said it was done"
                 break
             silent = 0.0
+            self.write(processor.feed(data))
             if tell:
                 tell.chunk(ex, "backend", data)
-            self.write(processor.feed(data))
             await reply.drain()
         reply.end()
 

@@ -101,6 +101,11 @@ SECRET_PATTERNS: tuple[_Pattern, ...] = (
        "key", "secret", "token", "password", "passwd", back=16, fold=True),
 )
 
+#: One scan for any keyword of any pattern: most text has none, and then no pattern runs at all.
+_ANY_KEYWORD = re.compile("|".join(re.escape(k) for p in SECRET_PATTERNS for k in p.keywords), re.IGNORECASE)
+#: Short texts recur (header values, small chunks): their answer is kept.
+_MEMO_LIMIT = 512
+
 
 def marker(kind: str) -> str:
     return f"[redacted:{kind}]"
@@ -137,6 +142,7 @@ class Redactor:
         self.exact = {n for n in names if not any(c in n for c in "*?[")}
         self.globs = [n for n in names if n not in self.exact]
         self._header_cache: dict[str, bool] = {}
+        self._memo: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._cache: dict[tuple[int, int], tuple[Any, tuple[tuple[str, int], ...]]] = {}
 
     # -- by name -----------------------------------------------------------------------------
@@ -196,7 +202,7 @@ class Redactor:
 
         Each pattern runs only in a window around the occurrences of its keywords (found with
         ``str.find``), so a long text with no secret costs a few substring searches."""
-        if len(text) < 16:
+        if len(text) < 16 or _ANY_KEYWORD.search(text) is None:
             return []
         low: str | None = None
         found: list[Finding] = []
@@ -258,17 +264,33 @@ class Redactor:
 
     def text(self, text: str, found: Counter[str] | None = None) -> str:
         """``text`` with every secret pattern replaced by ``[redacted:KIND]``."""
+        short = len(text) <= _MEMO_LIMIT
+        if short:
+            memo = self._memo.get(text)
+            if memo is not None:
+                if not memo[1]:
+                    return text  # this very object: callers tell "unchanged" by identity
+                for kind in memo[1]:
+                    _count(found, kind)
+                return memo[0]
         spans = self.spans(text) if text else []
         if not spans:
-            return text
-        out, last = [], 0
-        for f in spans:
-            out.append(text[last:f.start])
-            out.append(marker(f.kind))
-            _count(found, f.kind)
-            last = f.end
-        out.append(text[last:])
-        return "".join(out)
+            result, kinds = text, ()
+        else:
+            out, last = [], 0
+            for f in spans:
+                out.append(text[last:f.start])
+                out.append(marker(f.kind))
+                last = f.end
+            out.append(text[last:])
+            result, kinds = "".join(out), tuple(f.kind for f in spans)
+            for kind in kinds:
+                _count(found, kind)
+        if short:
+            if len(self._memo) >= 8192:
+                self._memo.clear()
+            self._memo[text] = (result, kinds)
+        return result
 
     def json(self, value: Any, found: Counter[str] | None = None) -> Any:
         """A JSON value with secrets in its strings, and the values of secret-named fields, redacted.

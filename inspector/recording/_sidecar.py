@@ -90,7 +90,7 @@ class SidecarStore:
             pass
         cmd = [sys.executable, "-m", "inspector.recording._sidecar", str(self.root),
                ",".join(h for h in redact_headers if h.strip())]
-        self.proc = subprocess.Popen(cmd, stdin=read_end, stdout=subprocess.PIPE, bufsize=0,
+        self.proc = subprocess.Popen(cmd, stdin=read_end, stdout=subprocess.PIPE,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         os.close(read_end)
         threading.Thread(target=self._listen, name="inspector-recorder-reports", daemon=True).start()
