@@ -110,3 +110,20 @@ def test_a_missing_model_tells_the_claude_code_user_what_to_do(claude, tmp_path)
             result = run_claude(claude, gw.url, tmp_path, tmp_path, "hello")
     assert result.returncode != 0
     assert "ollama pull qwen9:7b" in result.stdout + result.stderr
+
+
+def test_a_stopped_backend_shows_the_advice_in_seconds_not_minutes(claude, tmp_path):
+    """A backend that is not running is not transient: the gateway says x-should-retry: false, so
+    Claude Code prints the advice at once instead of retrying for ~3 minutes."""
+    import time
+
+    from inspector.testing.gateway import free_port
+    dead = f"http://127.0.0.1:{free_port()}"
+    with Gateway(dead, backend="ollama", model="qwen3") as gw:
+        t0 = time.monotonic()
+        result = run_claude(claude, gw.url, tmp_path, tmp_path, "hello", timeout=120)
+        took = time.monotonic() - t0
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "cannot reach the Ollama backend" in out and "ollama serve" in out, out
+    assert took < 30, f"Claude Code needed {took:.0f} s to show it"

@@ -36,6 +36,26 @@ __all__ = ["Answer", "Match", "Miss", "ReplayIndex", "closest_miss", "conversati
 
 _REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
 _SPACE = re.compile(r"\s+")
+#: Claude Code names its working directory in the environment section it sends (system prompt or a
+#: role:"system" message): "Primary working directory: /home/me/project".
+_WORKDIR = re.compile(r"(?:Primary working directory|Working directory): (/[^\s\\\"']+)")
+CWD = "<cwd>"
+
+
+def workdir_of(body: Any) -> str | None:
+    """The working directory Claude Code ran in, as its request says (None when it does not)."""
+    if not isinstance(body, dict):
+        return None
+    texts: list[Any] = [body.get("system")]
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        texts += [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "system"]
+    for text in texts:
+        m = _WORKDIR.search(text if isinstance(text, str) else orjson.dumps(text, default=str).decode())
+        if m:
+            path = m.group(1).rstrip("/.,;")
+            return path if len(path) > 1 else None
+    return None
 
 
 def _text(text: Any) -> str:
@@ -67,7 +87,11 @@ def _block(block: Any) -> str | None:
 
 
 def _conversation(body: dict[str, Any]) -> list[tuple[str, int]]:
-    """The key's lines, each with the index in ``messages`` it came from (-1 for the purpose)."""
+    """The key's lines, each with the index in ``messages`` it came from (-1 for the purpose).
+
+    The working directory is written ``<cwd>``: a session recorded in one folder replays in
+    another (tool calls and results name files under it)."""
+    workdir = workdir_of(body)
     lines = [(f"purpose {purpose_of('messages', body)}", -1)]
     messages = body.get("messages")
     for i, msg in enumerate(messages if isinstance(messages, list) else []):
@@ -77,7 +101,8 @@ def _conversation(body: dict[str, Any]) -> list[tuple[str, int]]:
         blocks = content if isinstance(content, list) else [content]
         parts = [p for p in (_block(b) for b in blocks) if p]
         if parts:
-            lines.append((f"{msg['role']}: " + " | ".join(parts), i))
+            line = f"{msg['role']}: " + " | ".join(parts)
+            lines.append((line.replace(workdir, CWD) if workdir else line, i))
     return lines
 
 
@@ -324,15 +349,24 @@ class ReplayIndex:
         except InvalidRequest as e:
             return _json_answer(400, error_body("invalid_request_error", str(e)))
         found = self.match(data)
-        if isinstance(found, Miss):
-            # 400, not 404: Claude Code replaces a 404's message with its own ("There's an issue with
-            # the selected model"); a 400's reaches the user as it is. Retrying cannot help.
-            text = found.public_message if public else found.message
-            answer = _json_answer(400, error_body("invalid_request_error", f"replay: {text}"))
-            answer.headers.append(("x-should-retry", "false"))
-            answer.miss = found.message
-            return answer
-        status, headers, chunks = found.exchange.response("client")
+        if isinstance(found, Match):
+            return self._answer(found.exchange, data)
+        # A miss: 400, not 404 — Claude Code replaces a 404's message with its own ("There's an
+        # issue with the selected model"); a 400's reaches the user as it is. Retrying cannot help.
+        text = found.public_message if public else found.message
+        answer = _json_answer(400, error_body("invalid_request_error", f"replay: {text}"))
+        answer.headers.append(("x-should-retry", "false"))
+        answer.miss = found.message
+        return answer
+
+    def _answer(self, exchange: ExchangeRecord, request: dict[str, Any]) -> Answer:
+        """The recorded answer; file paths under the recorded working directory moved under this one."""
+        status, headers, chunks = exchange.response("client")
         kept = [(k, v) for k, v in headers if k.lower() not in _HOP]
-        kept.append(("x-inspector-replayed-from", found.exchange.ref))
-        return Answer(status or 200, kept, chunks, found.exchange)
+        kept.append(("x-inspector-replayed-from", exchange.ref))
+        was, now = workdir_of(exchange.request_json()), workdir_of(request)
+        if was and now and was != now:
+            old, new = was.encode(), now.encode()
+            chunks = [Chunk(c.t, c.data.replace(old, new)) for c in chunks]
+            kept.append(("x-inspector-replay-workdir", "moved"))
+        return Answer(status or 200, kept, chunks, exchange)

@@ -85,9 +85,14 @@ def test_tool_results_from_exchange_json_or_the_request(tmp_path):
     first, second = summarize_session(list_sessions(tmp_path)[0]).rows
     assert "tool-error" in first.flags and first.tool_results_known and first.tool_errors == ["Write"]
     assert "tool-error" not in second.flags and not second.tool_results_known  # read later, off the UI thread
-    sample = list_sessions(SAMPLES)[1].exchanges()[1]  # the shipped sample's failed Write (issue 9)
-    assert request_tool_errors(sample.request_json()) == ["Write"]
-    assert request_tool_errors(list_sessions(SAMPLES)[1].exchanges()[0].request_json()) == []
+    failed = {"messages": [
+        {"role": "user", "content": "write it"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_w", "name": "Write", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_w", "is_error": True,
+                                      "content": "File has not been read yet"}]}]}
+    assert request_tool_errors(failed) == ["Write"]
+    sample = list_sessions(SAMPLES)[1].exchanges()[1]  # the shipped sample's Write succeeded (issue 9)
+    assert request_tool_errors(sample.request_json()) == []
 
 
 def test_only_the_last_message_counts_for_tool_errors():

@@ -82,7 +82,7 @@ def terminal():
         t.close()
 
 
-def test_a_person_in_a_terminal_finds_the_failed_write_and_reads_it(terminal):
+def test_a_person_in_a_terminal_finds_the_write_round_trip_and_reads_it(terminal):
     t = terminal("view", "recordings")
     t.wait_for("sessions in recordings", "qwen2.5-coder:7b", "llama9:70b")
     # Sessions filtered by what is inside them: only one session called Write.
@@ -92,10 +92,10 @@ def test_a_person_in_a_terminal_finds_the_failed_write_and_reads_it(terminal):
     t.wait_for("qwen2.5-coder:7b", gone=("llama9:70b", "qwen3:8b"))
     t.keys("Enter")  # back to the table, filter kept
     t.keys("Enter")
-    screen = t.wait_for("wall clock", "tool-error", "m marks an exchange")
+    screen = t.wait_for("wall clock", "tool_use", "▲ #1", "m marks an exchange")
     assert "ok" in screen and "▲ #1" in screen  # the timeline, the first exchange highlighted
     t.keys("j", "Enter")
-    t.wait_for("▸ system prompt (", "failed tool result: Write", "tool call → Write")
+    t.wait_for("▸ system prompt (", "Write 'hello from a local model' into hello.txt")
     t.keys("Enter")  # the cursor starts on the system prompt
     t.wait_for("You are a Claude agent, built on Anthropic's Claude Agent SDK.")
     t.keys("2")  # the Request tab: keys act on it at once

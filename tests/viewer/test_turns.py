@@ -13,8 +13,8 @@ def test_turns_of_the_sample_tool_round_trip():
     kinds = [t.kind for t in turns]
     assert kinds[0] == "system" and "tool-call" in kinds and kinds[-1] == "stop"
     result = next(t for t in turns if t.kind == "tool-result")
-    assert result.error and result.title == "tool result · error ← Write call_sample_write"
-    assert "File has not been read yet" in result.text
+    assert not result.error and result.title == "tool result ← Write call_sample_write"
+    assert result.text.startswith("File created successfully at: /") and "/hello.txt" in result.text
     assert [t.text for t in turns if t.answer and t.kind == "answer"] == ["I wrote hello.txt."]
 
 
