@@ -632,10 +632,11 @@ def _stream_through(translator: Any, ex: Exchange | None = None,
 
 def all_addons() -> list[Any]:
     from .colourlog import ColourLog
+    from .otlp import OtlpExport
     from .recorder import Recorder
 
     relay = Relay()
     recorder = Recorder()
     colourlog = ColourLog()
-    gateway = Gateway(relay, listeners=[recorder, colourlog])
-    return [relay, recorder, colourlog, SideTraffic(gateway), gateway]
+    gateway = Gateway(relay, listeners=[recorder, colourlog, otlp := OtlpExport()])
+    return [relay, recorder, colourlog, otlp, SideTraffic(gateway), gateway]
