@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.backends import Call, Reply, RENDER  # noqa: E402
 from support.gateway import MITMDUMP, free_port, wait_port  # noqa: E402
+from support.otlp import OtlpReceiver  # noqa: E402
 
 from inspector.protocol import (  # noqa: E402
     OllamaStreamTranslator, OpenAIStreamTranslator, TranslateOptions, ollama_request, openai_request,
@@ -158,10 +159,14 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
         p, port = start_mitmdump(backends[form].url, *gateway, "--set", f"backend={form}", *quiet)
         procs.append(p)
         clients[f"gateway {form}"] = Client(port, "/v1/messages?beta=true", anthropic_body)
+    receiver = None
     if extras:
         record_dir = tempfile.mkdtemp(prefix="bench-recordings-")
+        # A loopback OTLP/HTTP receiver: the export's cost is the gateway's, not a remote collector's.
+        receiver = OtlpReceiver().__enter__()
         for name, args in (("+ recording", ["--set", f"record_dir={record_dir}", "--set", "log_detail=off"]),
-                           ("+ colour log", ["--set", "record=false", "--set", "log_detail=summary"])):
+                           ("+ colour log", ["--set", "record=false", "--set", "log_detail=summary"]),
+                           ("+ otlp export", [*quiet, "--set", f"otlp_endpoint={receiver.url}"])):
             p, port = start_mitmdump(backends["ollama"].url, *gateway, "--set", "backend=ollama", *args)
             procs.append(p)
             clients[f"gateway ollama {name}"] = Client(port, "/v1/messages?beta=true", anthropic_body)
@@ -174,8 +179,18 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
             for name, c in clients.items():
                 samples[name].append(c.once(FIRST_TOKEN))
     finally:
+        for c in clients.values():
+            c.sock.close()
         for p in procs:
             p.terminate()
+        for p in procs:  # the exporting gateway sends its last batch as it stops
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        received = len(receiver.spans()) if receiver is not None else 0
+        if receiver is not None:
+            receiver.__exit__()
     out = {}
     for name, s in samples.items():
         total = sorted(t for _, t in s)
@@ -183,6 +198,9 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
         out[name] = {"p50_ms": statistics.median(total) * 1000,
                      "p90_ms": total[int(len(total) * 0.9)] * 1000,
                      "first_delta_ms": statistics.median(first) * 1000}
+    if receiver is not None:
+        # Proof the export really ran: every measured exchange (and the warm-up) reached the receiver.
+        out["gateway ollama + otlp export"]["spans_received"] = received
     return out
 
 
@@ -243,8 +261,10 @@ def main() -> int:
     for name, r in req.items():
         print(f"{name:30} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} {r['p50_ms'] / bare:7.2f}")
     plain = req["gateway ollama"]["p50_ms"]
-    for name in ("gateway ollama + recording", "gateway ollama + colour log"):
+    for name in ("gateway ollama + recording", "gateway ollama + colour log", "gateway ollama + otlp export"):
         print(f"{name.removeprefix('gateway ollama ')} costs {req[name]['p50_ms'] / plain:.2f}× the gateway without it")
+    print(f"(the OTLP receiver got {req['gateway ollama + otlp export']['spans_received']} spans "
+          f"for {args.rounds + 5} exchanges)")
 
     print("\ntime to the first text delta, backend pausing 100 ms after its first token:")
     ttft = bench_requests(max(50, args.rounds // 4), pause=0.1, extras=False)

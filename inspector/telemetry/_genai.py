@@ -444,7 +444,15 @@ def telemetry_for(summary: Mapping[str, Any], started: float, *, request: Mappin
         return None
     message = response_message_of(client_body)
     rid = None
-    if isinstance(message, dict) and message.get("type") == "message" and isinstance(message.get("id"), str):
-        rid = message["id"]
+    if isinstance(message, dict) and message.get("type") == "message":
+        rid = message["id"] if isinstance(message.get("id"), str) else None
+        # A whole (non-streamed) answer's summary may lack what the client was told: take it from there.
+        filled = {}
+        if not summary.get("stop_reason") and message.get("stop_reason"):
+            filled["stop_reason"] = message["stop_reason"]
+        if not summary.get("usage") and isinstance(message.get("usage"), dict):
+            filled["usage"] = message["usage"]
+        if filled:
+            summary = {**summary, **filled}
     content = message_content(request, message, redactor) if redactor is not None else None
     return exchange_telemetry(summary, started, request=request, response_id=rid, content=content)

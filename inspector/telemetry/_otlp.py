@@ -45,7 +45,7 @@ def why_unavailable() -> str | None:
         import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
         import opentelemetry.sdk.trace  # noqa: F401
     except ImportError as e:
-        return f"OTLP export needs the optional 'otel' extra ({e.name or e} is not installed): {INSTALL_HINT}"
+        return f"OTLP export needs the optional 'otel' extra (import failed: {e}): {INSTALL_HINT}"
     return None
 
 
