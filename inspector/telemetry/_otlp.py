@@ -441,7 +441,7 @@ class LiveExport:
         if self.spans is not None:
             self.spans.flush(int(max(deadline - time.monotonic(), 0.1) * 1000))
 
-    def close(self, timeout_s: float = 5.0) -> None:
+    def close(self, timeout_s: float = 3.0) -> None:
         """Send what is queued, within ``timeout_s`` (less when the collector is known to be down)."""
         self._jobs.put(None)
         self._worker.join(timeout_s)

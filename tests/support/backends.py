@@ -191,14 +191,14 @@ class ScriptedBackend:
     callable ``(Received) -> Reply``.
     """
 
-    def __init__(self, form: str, script: list[Reply] | Callable[[Received], Reply]) -> None:
+    def __init__(self, form: str, script: list[Reply] | Callable[[Received], Reply], *, port: int = 0) -> None:
         self.form = form
         self.script = script
         self.received: list[Received] = []
         #: What the listing endpoints report (/api/tags, /v1/models) and /api/show's context length.
         self.models: list[str] = ["qwen3:8b"]
         self.context_length = 40960
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

@@ -51,6 +51,7 @@ class OtlpReceiver:
     """``status``: what to answer (200, or an error to play a refusing collector)."""
 
     status: int = 200
+    port: int = 0
     requests: list[Received] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -84,7 +85,7 @@ class OtlpReceiver:
                 self.end_headers()
                 self.wfile.write(reply)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
