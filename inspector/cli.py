@@ -313,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--otlp", nargs="+", metavar="SESSION",
                       help="sessions (folders, names, SESSION#N, or a folder of sessions) to send to an OTLP/HTTP "
                            "collector as OpenTelemetry GenAI spans and metrics, with the recorded times")
-    export.add_argument("--endpoint", default="", help="--otlp: collector base URL (default: OTEL_EXPORTER_OTLP_ENDPOINT)")
+    export.add_argument("--endpoint", default="",
+                        help="--otlp: collector base URL (default: OTEL_EXPORTER_OTLP_ENDPOINT)")
     export.add_argument("--headers", default="", help="--otlp: 'name=value,…' (default: OTEL_EXPORTER_OTLP_HEADERS)")
     export.add_argument("--capture-content", action="store_true", help="--otlp: include message content")
     export.add_argument("--no-metrics", action="store_true", help="--otlp: spans only (trace-only backends)")

@@ -5,10 +5,10 @@ port is taken on this machine skips, saying which.
 """
 
 import base64
-import shutil
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from mitmproxy import ctx, exceptions
+from mitmproxy.addonmanager import Loader
 
 from ..recording import Redactor
 from ..telemetry import LiveExport, OtlpSettings, why_unavailable
@@ -52,7 +53,7 @@ class OtlpExport:
         self.settings: OtlpSettings | None = None
         self._seen: dict[int, _Seen] = {}
 
-    def load(self, loader) -> None:
+    def load(self, loader: Loader) -> None:
         loader.add_option("otlp_endpoint", str, "",
                           "OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318): every Messages exchange "
                           "is exported as an OpenTelemetry GenAI span with metrics. Empty: the standard "

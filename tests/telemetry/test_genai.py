@@ -161,10 +161,13 @@ def test_request_parameters_from_the_client_body():
 
 SSE = (b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_abc","type":"message",'
        b'"role":"assistant","model":"m","content":[],"stop_reason":null,"usage":{"input_tokens":3,"output_tokens":0}}}\n\n'
-       b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
-       b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}\n\n'
+       b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+       b'"content_block":{"type":"text","text":""}}\n\n'
+       b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+       b'"delta":{"type":"text_delta","text":"Hi"}}\n\n'
        b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
-       b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}\n\n'
+       b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+       b'"usage":{"output_tokens":1}}\n\n'
        b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
 
 

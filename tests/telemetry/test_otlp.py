@@ -32,14 +32,16 @@ def test_the_standard_variables_when_the_option_is_unset():
     assert (only.traces_url, only.metrics_url) == ("http://tempo:4318/v1/traces", None)
     off = OtlpSettings.resolve(env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_METRICS_EXPORTER": "none"})
     assert off.metrics_url is None and off.traces_url
-    assert OtlpSettings.resolve(env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}) is None
+    disabled = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}
+    assert OtlpSettings.resolve(env=disabled) is None
     assert OtlpSettings.resolve(env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
                                      "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}).capture_content
 
 
 def test_settings_that_cannot_work_say_why():
     with pytest.raises(ValueError, match="http/protobuf"):
-        OtlpSettings.resolve(env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+        OtlpSettings.resolve(env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317",
+                                  "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
     with pytest.raises(ValueError, match="must look like"):
         OtlpSettings.resolve(endpoint="collector:4318", env={})
     with pytest.raises(ValueError, match="NAME=VALUE"):

@@ -71,7 +71,8 @@ def test_metric_points_carry_the_recorded_times_and_the_conventions_buckets(expo
         assert p["count"] == 1 and p["bounds"] == list(DURATION_BUCKETS) and sum(p["bucket_counts"]) == 1
         # OTLP buckets are upper-inclusive: the one count sits in the first bucket whose bound ≥ the value.
         i = p["bucket_counts"].index(1)
-        assert (i == len(DURATION_BUCKETS) or p["sum"] <= DURATION_BUCKETS[i]) and (i == 0 or p["sum"] > DURATION_BUCKETS[i - 1])
+        assert i == len(DURATION_BUCKETS) or p["sum"] <= DURATION_BUCKETS[i]
+        assert i == 0 or p["sum"] > DURATION_BUCKETS[i - 1]
     errors = [p for p in durations if p["attributes"].get("error.type")]
     assert len(errors) == 6
     usage = [p for p in points if p["name"] == "gen_ai.client.token.usage"]
