@@ -166,7 +166,9 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
         receiver = OtlpReceiver().__enter__()
         for name, args in (("+ recording", ["--set", f"record_dir={record_dir}", "--set", "log_detail=off"]),
                            ("+ colour log", ["--set", "record=false", "--set", "log_detail=summary"]),
-                           ("+ otlp export", [*quiet, "--set", f"otlp_endpoint={receiver.url}"])):
+                           ("+ otlp export", [*quiet, "--set", f"otlp_endpoint={receiver.url}"]),
+                           ("+ otlp with content", [*quiet, "--set", f"otlp_endpoint={receiver.url}",
+                                                    "--set", "otlp_capture_content=true"])):
             p, port = start_mitmdump(backends["ollama"].url, *gateway, "--set", "backend=ollama", *args)
             procs.append(p)
             clients[f"gateway ollama {name}"] = Client(port, "/v1/messages?beta=true", anthropic_body)
@@ -257,14 +259,15 @@ def main() -> int:
           f"{len(json.dumps(REQUEST)) // 1000} KB request, one keep-alive connection each")
     req = bench_requests(args.rounds)
     bare = req["bare mitmdump"]["p50_ms"]
-    print(f"{'':30} {'p50 ms':>8} {'p90 ms':>8} {'× bare':>7}")
+    print(f"{'':36} {'p50 ms':>8} {'p90 ms':>8} {'× bare':>7}")
     for name, r in req.items():
-        print(f"{name:30} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} {r['p50_ms'] / bare:7.2f}")
+        print(f"{name:36} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} {r['p50_ms'] / bare:7.2f}")
     plain = req["gateway ollama"]["p50_ms"]
-    for name in ("gateway ollama + recording", "gateway ollama + colour log", "gateway ollama + otlp export"):
+    for name in ("gateway ollama + recording", "gateway ollama + colour log", "gateway ollama + otlp export",
+                 "gateway ollama + otlp with content"):
         print(f"{name.removeprefix('gateway ollama ')} costs {req[name]['p50_ms'] / plain:.2f}× the gateway without it")
     print(f"(the OTLP receiver got {req['gateway ollama + otlp export']['spans_received']} spans "
-          f"for {args.rounds + 5} exchanges)")
+          f"for {2 * (args.rounds + 5)} exchanges through the two exporting gateways)")
 
     print("\ntime to the first text delta, backend pausing 100 ms after its first token:")
     ttft = bench_requests(max(50, args.rounds // 4), pause=0.1, extras=False)
