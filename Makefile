@@ -24,7 +24,7 @@ HOST ?= 127.0.0.1
 PORT ?= 4000
 ARGS ?=
 
-.PHONY: run test bench claude-code embedded clean help
+.PHONY: run test bench claude-code embedded phoenix clean help
 
 help:
 	@echo "make run    start the gateway (BACKEND=$(BACKEND) BACKEND_URL=$(BACKEND_URL) PORT=$(PORT) MODEL=...)"
@@ -67,6 +67,15 @@ $(EMBEDDED_STAMP): $(VENV)
 	fi
 
 embedded: $(EMBEDDED_STAMP)
+
+# Arize Phoenix, a real OTLP receiver for the OpenTelemetry end-to-end tests (optional, not part of
+# `make test`: ≈820 MB in a venv of its own, so it never touches the project's). The tests find it here
+# (or at PHOENIX_VENV) and skip, saying so, when it is absent.
+PHOENIX_VENV := $(CACHE)/phoenix-venv
+phoenix:
+	@py=$$(./tools/find-python) || exit 1; \
+	"$$py" -m venv $(PHOENIX_VENV) && \
+	$(PHOENIX_VENV)/bin/pip install --quiet --progress-bar off arize-phoenix 2>&1 | { $(QUIET_PIP); }
 
 run: $(VENV)
 	@$(PY) -m inspector.cli run --embedded auto --backend $(BACKEND) --backend-url $(BACKEND_URL) \

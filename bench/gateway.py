@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from inspector.testing.backends import Call, Reply, RENDER  # noqa: E402
 from inspector.testing.gateway import MITMDUMP, free_port, wait_port  # noqa: E402
+from inspector.testing.otlp import OtlpReceiver  # noqa: E402
 
 from inspector.protocol import (  # noqa: E402
     OllamaStreamTranslator, OpenAIStreamTranslator, TranslateOptions, ollama_request, openai_request,
@@ -157,10 +158,16 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
         p, port = start_mitmdump(backends[form].url, *gateway, "--set", f"backend={form}", *quiet)
         procs.append(p)
         clients[f"gateway {form}"] = Client(port, "/v1/messages?beta=true", anthropic_body)
+    receiver = None
     if extras:
         record_dir = tempfile.mkdtemp(prefix="bench-recordings-")
+        # A loopback OTLP/HTTP receiver: the export's cost is the gateway's, not a remote collector's.
+        receiver = OtlpReceiver().__enter__()
         for name, args in (("+ recording", ["--set", f"record_dir={record_dir}", "--set", "log_detail=off"]),
-                           ("+ colour log", ["--set", "record=false", "--set", "log_detail=summary"])):
+                           ("+ colour log", ["--set", "record=false", "--set", "log_detail=summary"]),
+                           ("+ otlp export", [*quiet, "--set", f"otlp_endpoint={receiver.url}"]),
+                           ("+ otlp with content", [*quiet, "--set", f"otlp_endpoint={receiver.url}",
+                                                    "--set", "otlp_capture_content=true"])):
             p, port = start_mitmdump(backends["ollama"].url, *gateway, "--set", "backend=ollama", *args)
             procs.append(p)
             clients[f"gateway ollama {name}"] = Client(port, "/v1/messages?beta=true", anthropic_body)
@@ -173,8 +180,18 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
             for name, c in clients.items():
                 samples[name].append(c.once(FIRST_TOKEN))
     finally:
+        for c in clients.values():
+            c.sock.close()
         for p in procs:
             p.terminate()
+        for p in procs:  # the exporting gateway sends its last batch as it stops
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        received = len(receiver.spans()) if receiver is not None else 0
+        if receiver is not None:
+            receiver.__exit__()
     out = {}
     for name, s in samples.items():
         total = sorted(t for _, t in s)
@@ -182,6 +199,9 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
         out[name] = {"p50_ms": statistics.median(total) * 1000,
                      "p90_ms": total[int(len(total) * 0.9)] * 1000,
                      "first_delta_ms": statistics.median(first) * 1000}
+    if receiver is not None:
+        # Proof the export really ran: every measured exchange (and the warm-up) reached the receiver.
+        out["gateway ollama + otlp export"]["spans_received"] = received
     return out
 
 
@@ -238,12 +258,15 @@ def main() -> int:
           f"{len(json.dumps(REQUEST)) // 1000} KB request, one keep-alive connection each")
     req = bench_requests(args.rounds)
     bare = req["bare mitmdump"]["p50_ms"]
-    print(f"{'':30} {'p50 ms':>8} {'p90 ms':>8} {'× bare':>7}")
+    print(f"{'':36} {'p50 ms':>8} {'p90 ms':>8} {'× bare':>7}")
     for name, r in req.items():
-        print(f"{name:30} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} {r['p50_ms'] / bare:7.2f}")
+        print(f"{name:36} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} {r['p50_ms'] / bare:7.2f}")
     plain = req["gateway ollama"]["p50_ms"]
-    for name in ("gateway ollama + recording", "gateway ollama + colour log"):
+    for name in ("gateway ollama + recording", "gateway ollama + colour log", "gateway ollama + otlp export",
+                 "gateway ollama + otlp with content"):
         print(f"{name.removeprefix('gateway ollama ')} costs {req[name]['p50_ms'] / plain:.2f}× the gateway without it")
+    print(f"(the OTLP receiver got {req['gateway ollama + otlp export']['spans_received']} spans "
+          f"for {2 * (args.rounds + 5)} exchanges through the two exporting gateways)")
 
     print("\ntime to the first text delta, backend pausing 100 ms after its first token:")
     ttft = bench_requests(max(50, args.rounds // 4), pause=0.1, extras=False)

@@ -184,6 +184,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from .recording import open_target, session_to_har
 
+    if args.otlp:
+        from .telemetry import run_export
+        return run_export(args.otlp, root=args.root, endpoint=args.endpoint, headers=args.headers,
+                          capture_content=args.capture_content, metrics=not args.no_metrics)
+
     try:
         session, _ = open_target(args.har or args.html, args.root)
     except FileNotFoundError as e:
@@ -354,12 +359,20 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="print the mitmdump command, do not start it")
     replay.set_defaults(func=cmd_replay)
 
-    export = sub.add_parser("export", help="export a recorded session")
+    export = sub.add_parser("export", help="export a recorded session (HAR, HTML) or sessions (OpenTelemetry)")
     what = export.add_mutually_exclusive_group(required=True)
     what.add_argument("--har", metavar="SESSION", help="session folder or name (under --root) to export as HAR 1.2")
     what.add_argument("--html", metavar="SESSION",
                       help="session folder or name (under --root) to export as one self-contained HTML page "
                            "(no network requests; open it in any browser, attach it to a bug report)")
+    what.add_argument("--otlp", nargs="+", metavar="SESSION",
+                      help="sessions (folders, names, SESSION#N, or a folder of sessions) to send to an OTLP/HTTP "
+                           "collector as OpenTelemetry GenAI spans and metrics, with the recorded times")
+    export.add_argument("--endpoint", default="",
+                        help="--otlp: collector base URL (default: OTEL_EXPORTER_OTLP_ENDPOINT)")
+    export.add_argument("--headers", default="", help="--otlp: 'name=value,…' (default: OTEL_EXPORTER_OTLP_HEADERS)")
+    export.add_argument("--capture-content", action="store_true", help="--otlp: include message content")
+    export.add_argument("--no-metrics", action="store_true", help="--otlp: spans only (trace-only backends)")
     export.add_argument("-o", "--output", help="file to write, - for stdout (default: stdout for --har, "
                                                "SESSION_NAME.html for --html)")
     export.add_argument("--root", default="recordings", help="recording directory (default: recordings)")

@@ -6,6 +6,7 @@
 ``gateway``   Gateway — Messages calls translated (or passed through) and sent to the relay
 ``recorder``  Recorder — every exchange saved (inspector/recording/SCHEMA.md)
 ``colourlog`` ColourLog — one line per exchange in the terminal
+``otlp``      OtlpExport — every exchange as an OpenTelemetry GenAI span and metrics
 ``replayer``  Replayer — answers from recordings (the replay script)
 """
 
@@ -21,13 +22,16 @@ def all_addons() -> list[Any]:
     from .auth import GatewayAuth
     from .colourlog import ColourLog
     from .gateway import Gateway
+    from .otlp import OtlpExport
     from .recorder import Recorder
     from .relay import Relay
     from .side import SideTraffic
 
     relay = Relay()
     gateway = Gateway(relay)
-    return [GatewayAuth(), relay, Recorder(), ColourLog(), SideTraffic(gateway), gateway]
+    # Listeners (recorder, colour log, OpenTelemetry export) are found by the relay at start: any
+    # loaded addon with the four exchange_* methods is told about every exchange.
+    return [GatewayAuth(), relay, Recorder(), ColourLog(), OtlpExport(), SideTraffic(gateway), gateway]
 
 
 def replay_addons() -> list[Any]:

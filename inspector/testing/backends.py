@@ -187,7 +187,7 @@ class ScriptedBackend:
     client walked away from, how many chunks had been sent when its connection went.
     """
 
-    def __init__(self, form: str, script: list[Reply] | Callable[[Received], Reply]) -> None:
+    def __init__(self, form: str, script: list[Reply] | Callable[[Received], Reply], *, port: int = 0) -> None:
         self.form = form
         self.script = script
         self.received: list[Received] = []
@@ -198,7 +198,7 @@ class ScriptedBackend:
         self.aborted: list[int] = []
         #: Streams still being sent right now.
         self.streaming = 0
-        self._server = ThreadedServer(self._serve)
+        self._server = ThreadedServer(self._serve, port=port)
         self._server.start()
         self.port = self._server.port
         self.url = self._server.url

@@ -1,0 +1,54 @@
+"""OpenTelemetry GenAI export of every exchange: live from the gateway, or from recordings.
+
+``_genai`` is pure (no OpenTelemetry import): one exchange summary → a span and metric points.
+``_otlp`` sends them through the official SDK's OTLP/HTTP exporter, an optional extra
+(``pip install 'claude-code-inspector[otel]'``). ``_recorded`` reads recordings for
+``inspector export --otlp``.
+"""
+
+from ._genai import (
+    DURATION_BUCKETS,
+    INSTRUMENTS,
+    TOKEN_BUCKETS,
+    ExchangeTelemetry,
+    GenAIContent,
+    Instrument,
+    MetricPoint,
+    SpanEvent,
+    SpanRecord,
+    exchange_telemetry,
+    message_content,
+    response_id_of,
+    response_message_of,
+    telemetry_for,
+)
+from ._otlp import INSTALL_HINT, LiveExport, OtlpSettings, RecordedExport, capture_from_env, why_unavailable
+from ._recorded import RecordedTelemetry, exchange_start, recorded_telemetry, resolve_targets, run_export
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "INSTALL_HINT",
+    "INSTRUMENTS",
+    "TOKEN_BUCKETS",
+    "ExchangeTelemetry",
+    "GenAIContent",
+    "Instrument",
+    "LiveExport",
+    "MetricPoint",
+    "OtlpSettings",
+    "RecordedExport",
+    "RecordedTelemetry",
+    "SpanEvent",
+    "SpanRecord",
+    "capture_from_env",
+    "exchange_start",
+    "exchange_telemetry",
+    "message_content",
+    "recorded_telemetry",
+    "resolve_targets",
+    "response_id_of",
+    "response_message_of",
+    "run_export",
+    "telemetry_for",
+    "why_unavailable",
+]

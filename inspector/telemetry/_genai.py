@@ -1,0 +1,458 @@
+"""One exchange as OpenTelemetry GenAI telemetry: a span and its metric points (pure, no SDK).
+
+The gateway (live) and ``inspector export --otlp`` (recordings) both call :func:`exchange_telemetry`
+with an exchange summary — what ``exchange.json`` holds — and its start time, so a session looks the
+same in a tracing backend whether it was exported as it happened or months later.
+
+Conventions: OpenTelemetry GenAI semantic conventions (spans, metrics, the Anthropic page). The
+span describes the Anthropic Messages call Claude Code made; what the gateway did with it
+(backend form and model, translation notes, repairs, performance) is in ``inspector.*`` attributes
+and span events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from ..protocol import MessageAccumulator
+from ..recording import REDACTED, Redactor
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "INSTRUMENTS",
+    "TOKEN_BUCKETS",
+    "ExchangeTelemetry",
+    "GenAIContent",
+    "Instrument",
+    "MetricPoint",
+    "SpanEvent",
+    "SpanRecord",
+    "exchange_telemetry",
+    "message_content",
+    "response_id_of",
+    "response_message_of",
+    "telemetry_for",
+]
+
+# The conventions' ExplicitBucketBoundaries.
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+
+PROVIDER = "anthropic"  # the API Claude Code called, and the flavour of the usage figures
+OPERATION = "chat"
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    name: str
+    unit: str
+    description: str
+    boundaries: tuple[float, ...]
+
+
+INSTRUMENTS: dict[str, Instrument] = {i.name: i for i in (
+    Instrument("gen_ai.client.token.usage", "{token}", "Number of input and output tokens used.",
+               TOKEN_BUCKETS),
+    Instrument("gen_ai.client.operation.duration", "s", "GenAI operation duration.", DURATION_BUCKETS),
+    Instrument("gen_ai.client.operation.time_to_first_chunk", "s",
+               "Time to receive the first chunk, measured from when the client issues the generation "
+               "request to when the first chunk is received in the response stream.", DURATION_BUCKETS),
+)}
+
+
+@dataclass(frozen=True, slots=True)
+class SpanEvent:
+    name: str
+    time_ns: int
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SpanRecord:
+    name: str
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any]
+    events: tuple[SpanEvent, ...] = ()
+    error: str | None = None  # the span status description when the exchange failed
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    name: str  # a key of INSTRUMENTS
+    value: float
+    attributes: dict[str, Any]
+    start_ns: int
+    time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeTelemetry:
+    span: SpanRecord
+    metrics: tuple[MetricPoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GenAIContent:
+    """The opt-in content attributes, in the conventions' JSON structures."""
+
+    system_instructions: list[dict[str, Any]] = field(default_factory=list)
+    input_messages: list[dict[str, Any]] = field(default_factory=list)
+    output_messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def attributes(self) -> dict[str, str]:
+        # Structured attributes are not yet supported on spans: the conventions say JSON strings.
+        out = {}
+        for key, value in (("gen_ai.system_instructions", self.system_instructions),
+                           ("gen_ai.input.messages", self.input_messages),
+                           ("gen_ai.output.messages", self.output_messages)):
+            if value:
+                out[key] = orjson.dumps(value).decode()
+        return out
+
+
+# -- the span and its metrics ---------------------------------------------------------------------------
+
+def _ns(seconds: float) -> int:
+    return int(round(seconds * 1e9))
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _num(value: Any) -> float | int | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _server(backend: str) -> tuple[str | None, int | None]:
+    try:
+        parts = urlsplit(backend)
+        port = parts.port
+    except ValueError:
+        return None, None
+    if not parts.hostname:
+        return None, None
+    return parts.hostname, port or {"https": 443, "http": 80}.get(parts.scheme)
+
+
+def _error_type(summary: Mapping[str, Any]) -> str | None:
+    """A low-cardinality class: the Anthropic error type the client got, else its HTTP status."""
+    err = summary.get("error") or {}
+    kind = err.get("type") if isinstance(err, Mapping) else None
+    status = _int((summary.get("status") or {}).get("client"))
+    if kind and kind != "error":
+        return str(kind)
+    if status is not None and status >= 400:
+        return str(status)
+    if kind:
+        return "error"
+    if summary.get("incomplete"):
+        return "incomplete"
+    return None
+
+
+def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
+    """OTLP attributes take str, bool, int, float and homogeneous lists of them; None means absent."""
+    if value is None:
+        return
+    if isinstance(value, (list, tuple)):
+        items = [v for v in value if v is not None]
+        if items and len({type(v) for v in items}) == 1 and isinstance(items[0], (str, bool, int, float)):
+            attrs[key] = list(items)
+        return
+    if isinstance(value, (str, bool, int, float)):
+        attrs[key] = value
+
+
+def _request_attributes(attrs: dict[str, Any], request: Mapping[str, Any] | None) -> None:
+    if not isinstance(request, Mapping):
+        return
+    _put(attrs, "gen_ai.request.max_tokens", _int(request.get("max_tokens")))
+    for name in ("temperature", "top_p"):
+        value = _num(request.get(name))
+        _put(attrs, f"gen_ai.request.{name}", float(value) if value is not None else None)
+    _put(attrs, "gen_ai.request.top_k", _num(request.get("top_k")))
+    stops = request.get("stop_sequences")
+    if isinstance(stops, list) and all(isinstance(s, str) for s in stops):
+        _put(attrs, "gen_ai.request.stop_sequences", stops)
+
+
+def _gateway_attributes(attrs: dict[str, Any], s: Mapping[str, Any]) -> None:
+    model = s.get("model") or {}
+    status = s.get("status") or {}
+    timing = s.get("timing_ms") or {}
+    _put(attrs, "inspector.backend.form", s.get("form"))
+    _put(attrs, "inspector.backend.url", s.get("backend") or None)
+    _put(attrs, "inspector.backend.model", model.get("backend") or None)
+    _put(attrs, "inspector.backend.status", _int(status.get("backend")))
+    _put(attrs, "http.response.status_code", _int(status.get("client")))
+    _put(attrs, "inspector.purpose", s.get("purpose"))
+    _put(attrs, "inspector.mode", s.get("mode"))
+    _put(attrs, "inspector.local", s.get("local"))
+    _put(attrs, "user_agent.original", s.get("client") or None)
+    _put(attrs, "inspector.incomplete", s.get("incomplete"))
+    for key in ("backend_first_byte", "first_token", "total"):
+        _put(attrs, f"inspector.timing.{key}_ms", _num(timing.get(key)))
+    calls = s.get("tool_calls") or []
+    _put(attrs, "inspector.tool_calls", [c.get("name") for c in calls if isinstance(c, Mapping)])
+    notes = [n for n in s.get("notes") or [] if isinstance(n, Mapping)]
+    for kind in ("dropped", "converted", "repaired", "warning", "error"):
+        count = sum(_int(n.get("count")) or 1 for n in notes if n.get("kind") == kind)
+        if count:
+            attrs[f"inspector.notes.{kind}"] = count
+    _put(attrs, "inspector.repairs",
+         sorted({str(n["rule"]) for n in notes if n.get("kind") == "repaired" and n.get("rule")}))
+    # Optional facts (absent in older recordings: absent here too, never a made-up figure).
+    for group in ("performance", "token_counts", "context_window", "prefix"):
+        facts = s.get(group)
+        if isinstance(facts, Mapping):
+            for key, value in facts.items():
+                _put(attrs, f"inspector.{group}.{key}", value)
+    results = s.get("tool_results")
+    if isinstance(results, list):
+        attrs["inspector.tool_results.count"] = len(results)
+        attrs["inspector.tool_results.errors"] = sum(1 for r in results
+                                                     if isinstance(r, Mapping) and r.get("is_error"))
+
+
+def _events(s: Mapping[str, Any], start: float, end_ns: int) -> tuple[SpanEvent, ...]:
+    timing = s.get("timing_ms") or {}
+    events = []
+    for key, name in (("backend_first_byte", "inspector.backend_first_byte"),
+                      ("first_token", "inspector.first_token")):
+        ms = _num(timing.get(key))
+        if ms is not None:
+            events.append(SpanEvent(name, _ns(start + ms / 1000), {}))
+    # Notes carry no time of their own; they are known once the exchange has ended.
+    for n in s.get("notes") or []:
+        if not isinstance(n, Mapping) or not n.get("kind"):
+            continue
+        attrs: dict[str, Any] = {"inspector.note.kind": str(n["kind"])}
+        _put(attrs, "inspector.note.message", n.get("message"))
+        _put(attrs, "inspector.note.count", _int(n.get("count")))
+        _put(attrs, "inspector.note.rule", n.get("rule"))
+        events.append(SpanEvent("inspector.repair" if n["kind"] == "repaired" else f"inspector.{n['kind']}",
+                                end_ns, attrs))
+    return tuple(events)
+
+
+def exchange_telemetry(summary: Mapping[str, Any], started: float, *,
+                       request: Mapping[str, Any] | None = None, response_id: str | None = None,
+                       content: GenAIContent | None = None) -> ExchangeTelemetry | None:
+    """The span and metric points of one exchange, or None when it is not a Messages call.
+
+    ``summary`` is what exchange.json holds; ``started`` the start in epoch seconds; ``request`` the
+    client's parsed body (for the request parameters); ``response_id`` the message id when the summary
+    has none; ``content`` the opt-in message content, already redacted.
+    """
+    if summary.get("kind") != "messages":
+        return None
+    model = summary.get("model") or {}
+    timing = summary.get("timing_ms") or {}
+    usage = summary.get("usage") or {}
+    requested = model.get("requested") or None
+    error_type = _error_type(summary)
+    total_ms = _num(timing.get("total"))
+    start_ns = _ns(started)
+    end_ns = _ns(started + total_ms / 1000) if total_ms is not None else start_ns
+    address, port = _server(str(summary.get("backend") or ""))
+
+    common: dict[str, Any] = {"gen_ai.operation.name": OPERATION, "gen_ai.provider.name": PROVIDER}
+    _put(common, "gen_ai.request.model", requested)
+    if not error_type:
+        _put(common, "gen_ai.response.model", model.get("backend") or None)
+    _put(common, "server.address", address)
+    if address:
+        _put(common, "server.port", port)
+
+    attrs = dict(common)
+    _put(attrs, "error.type", error_type)
+    _put(attrs, "gen_ai.conversation.id", summary.get("session_id"))
+    # The name Langfuse and OpenInference group sessions by (Phoenix maps the conventions' own).
+    _put(attrs, "session.id", summary.get("session_id"))
+    _put(attrs, "gen_ai.response.id", summary.get("response_id") or response_id)
+    if summary.get("stop_reason"):
+        attrs["gen_ai.response.finish_reasons"] = [str(summary["stop_reason"])]
+    if summary.get("stream"):
+        attrs["gen_ai.request.stream"] = True
+        first = _num(timing.get("first_token"))
+        _put(attrs, "gen_ai.response.time_to_first_chunk", first / 1000 if first is not None else None)
+    _request_attributes(attrs, request)
+    cache_read = _int(usage.get("cache_read_input_tokens"))
+    cache_creation = _int(usage.get("cache_creation_input_tokens"))
+    # Anthropic's input_tokens excludes cached tokens; the conventions' figure includes them.
+    input_tokens = _int(usage.get("input_tokens"))
+    if input_tokens is not None:
+        input_tokens += (cache_read or 0) + (cache_creation or 0)
+    output_tokens = _int(usage.get("output_tokens"))
+    _put(attrs, "gen_ai.usage.input_tokens", input_tokens)
+    _put(attrs, "gen_ai.usage.output_tokens", output_tokens)
+    _put(attrs, "gen_ai.usage.cache_read.input_tokens", cache_read)
+    _put(attrs, "gen_ai.usage.cache_creation.input_tokens", cache_creation)
+    _gateway_attributes(attrs, summary)
+    if content is not None:
+        attrs.update(content.attributes())
+
+    err = summary.get("error") if isinstance(summary.get("error"), Mapping) else None
+    description = None
+    if error_type:
+        description = str((err or {}).get("message") or summary.get("incomplete") or error_type)
+    span = SpanRecord(name=f"{OPERATION} {requested}" if requested else OPERATION, start_ns=start_ns,
+                      end_ns=end_ns, attributes=attrs, events=_events(summary, started, end_ns),
+                      error=description)
+
+    points = []
+    if total_ms is not None:
+        duration_attrs = dict(common)
+        _put(duration_attrs, "error.type", error_type)
+        points.append(MetricPoint("gen_ai.client.operation.duration", total_ms / 1000, duration_attrs,
+                                  start_ns, end_ns))
+    counts = summary.get("token_counts")
+    # "If instrumentation cannot efficiently obtain the number of tokens … it MUST NOT report usage":
+    # an input count the gateway only estimated stays on the span (marked so), off the metric.
+    input_exact = not (isinstance(counts, Mapping) and counts.get("exact") is False)
+    for kind, value in (("input", input_tokens if input_exact else None), ("output", output_tokens)):
+        if value is not None:
+            points.append(MetricPoint("gen_ai.client.token.usage", value,
+                                      {**common, "gen_ai.token.type": kind}, start_ns, end_ns))
+    first = _num(timing.get("first_token"))
+    if summary.get("stream") and first is not None:
+        points.append(MetricPoint("gen_ai.client.operation.time_to_first_chunk", first / 1000, dict(common),
+                                  start_ns, end_ns))
+    return ExchangeTelemetry(span, tuple(points))
+
+
+# -- what the client got back --------------------------------------------------------------------------
+
+def response_message_of(body: bytes) -> Any:
+    """The client-facing answer reassembled: a Message dict (SSE or JSON), an error body, or None."""
+    if not body:
+        return None
+    if body.lstrip()[:6] in (b"event:", b"data: ", b"data:{"):
+        acc = MessageAccumulator()
+        acc.feed(body)
+        acc.flush()
+        if acc.message is None:
+            return {"type": "error", "error": acc.error} if acc.error else None
+        return acc.message if not acc.error else {**acc.message, "error": acc.error}
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def response_id_of(body: bytes) -> str | None:
+    """The message id (``msg_…``) from the start of what the client was sent."""
+    message = response_message_of(body)
+    if isinstance(message, dict) and isinstance(message.get("id"), str) and message.get("type") == "message":
+        return message["id"]
+    return None
+
+
+# -- message content (opt-in) ---------------------------------------------------------------------------
+
+_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_call",
+           "refusal": "content_filter"}
+
+
+def _text_of(content: Any) -> Any:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+        others = [b for b in content if isinstance(b, dict) and b.get("type") != "text"]
+        return "".join(texts) if not others else [_part(b) for b in content if isinstance(b, dict)]
+    return content
+
+
+def _part(block: dict[str, Any]) -> dict[str, Any]:
+    kind = block.get("type")
+    if kind == "text":
+        return {"type": "text", "content": block.get("text", "")}
+    if kind == "thinking":
+        return {"type": "reasoning", "content": block.get("thinking", "")}
+    if kind == "tool_use":
+        return {"type": "tool_call", "id": block.get("id"), "name": block.get("name", ""),
+                "arguments": block.get("input")}
+    if kind == "tool_result":
+        part = {"type": "tool_call_response", "id": block.get("tool_use_id"),
+                "response": _text_of(block.get("content", ""))}
+        if block.get("is_error"):
+            part["is_error"] = True
+        return part
+    if kind == "image":
+        source = block.get("source") or {}
+        if source.get("type") == "url":
+            return {"type": "uri", "modality": "image", "uri": source.get("url", "")}
+        # The picture itself stays out of telemetry (attribute size limits); say what it was.
+        return {"type": "image", "mime_type": source.get("media_type"), "base64_chars": len(source.get("data", ""))}
+    return {"type": str(kind or "unknown")}
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    if isinstance(content, list):
+        return [_part(b) for b in content if isinstance(b, dict)]
+    return []
+
+
+def _redacted(value: Any, redactor: Redactor) -> Any:
+    """The one place message content passes through inspector.recording's redaction.
+
+    Today ``Redactor`` knows secret names (headers, and the globs of ``redact_headers``): values under
+    such keys — a tool's ``api_key`` or ``authorization`` argument — are redacted. Pattern redaction
+    of secrets inside text belongs here too, when ``Redactor`` offers it.
+    """
+    if isinstance(value, dict):
+        # JSON keys spell with underscores what headers spell with hyphens (api_key / api-key).
+        return {k: REDACTED if isinstance(k, str) and redactor.secret(k.replace("_", "-"))
+                and not isinstance(v, (dict, list)) else _redacted(v, redactor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, redactor) for v in value]
+    return value
+
+
+def message_content(request: Mapping[str, Any] | None, response: Any, redactor: Redactor) -> GenAIContent:
+    """The conventions' system instructions, input and output messages for one Messages call."""
+    request = request if isinstance(request, Mapping) else {}
+    system = request.get("system")
+    instructions = _parts(system) if system else []
+    inputs = [{"role": str(m.get("role", "user")), "parts": _parts(m.get("content"))}
+              for m in request.get("messages") or [] if isinstance(m, dict)]
+    outputs = []
+    if isinstance(response, dict) and response.get("type") == "message":
+        reason = response.get("stop_reason")
+        outputs.append({"role": "assistant", "parts": _parts(response.get("content") or []),
+                        "finish_reason": _FINISH.get(reason, reason) if reason else
+                        ("error" if response.get("error") else "")})
+    return GenAIContent(_redacted(instructions, redactor), _redacted(inputs, redactor),
+                        _redacted(outputs, redactor))
+
+
+def telemetry_for(summary: Mapping[str, Any], started: float, *, request: Mapping[str, Any] | None,
+                  client_body: bytes, redactor: Redactor | None = None) -> ExchangeTelemetry | None:
+    """Both exporters' single path: ``client_body`` is what the client was sent (at least its start);
+    content is captured only when a ``redactor`` is given (the opt-in)."""
+    if summary.get("kind") != "messages":
+        return None
+    message = response_message_of(client_body)
+    rid = None
+    if isinstance(message, dict) and message.get("type") == "message":
+        rid = message["id"] if isinstance(message.get("id"), str) else None
+        # A whole (non-streamed) answer's summary may lack what the client was told: take it from there.
+        filled = {}
+        if not summary.get("stop_reason") and message.get("stop_reason"):
+            filled["stop_reason"] = message["stop_reason"]
+        if not summary.get("usage") and isinstance(message.get("usage"), dict):
+            filled["usage"] = message["usage"]
+        if filled:
+            summary = {**summary, **filled}
+    content = message_content(request, message, redactor) if redactor is not None else None
+    return exchange_telemetry(summary, started, request=request, response_id=rid, content=content)

@@ -1,0 +1,150 @@
+"""A loopback OTLP/HTTP receiver that decodes what it gets with the official opentelemetry-proto.
+
+``with OtlpReceiver() as rx: …  rx.spans()``; each span and metric data point comes back as a plain
+dict with its attributes decoded, so tests assert on what a collector would really have stored.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+
+def value_of(v: AnyValue) -> Any:
+    kind = v.WhichOneof("value")
+    if kind == "array_value":
+        return [value_of(x) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: value_of(kv.value) for kv in v.kvlist_value.values}
+    return getattr(v, kind) if kind else None
+
+
+def attrs_of(kvs: Any) -> dict[str, Any]:
+    return {kv.key: value_of(kv.value) for kv in kvs}
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class OtlpReceiver:
+    """``status``: what to answer (200, or an error to play a refusing collector)."""
+
+    status: int = 200
+    port: int = 0
+    requests: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                encoding = self.headers.get("content-encoding", "")
+                if encoding == "gzip":
+                    body = gzip.decompress(body)
+                elif encoding == "deflate":
+                    body = zlib.decompress(body)
+                with receiver._lock:
+                    receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
+                                                      body))
+                if receiver.status != 200:
+                    self.send_response(receiver.status)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                reply = (ExportTraceServiceResponse() if self.path.endswith("/traces")
+                         else ExportMetricsServiceResponse()).SerializeToString()
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> OtlpReceiver:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- what arrived, decoded ------------------------------------------------------------------------
+    def _of(self, suffix: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if r.path.endswith(suffix)]
+
+    def spans(self) -> list[dict[str, Any]]:
+        out = []
+        for r in self._of("/v1/traces"):
+            req = ExportTraceServiceRequest.FromString(r.body)
+            for rs in req.resource_spans:
+                resource = attrs_of(rs.resource.attributes)
+                for ss in rs.scope_spans:
+                    for s in ss.spans:
+                        out.append({
+                            "name": s.name, "kind": s.kind, "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
+                            "parent_span_id": s.parent_span_id.hex(), "start_ns": s.start_time_unix_nano,
+                            "end_ns": s.end_time_unix_nano, "attributes": attrs_of(s.attributes),
+                            "events": [{"name": e.name, "time_ns": e.time_unix_nano,
+                                        "attributes": attrs_of(e.attributes)} for e in s.events],
+                            "status": {"code": s.status.code, "message": s.status.message},
+                            "resource": resource, "scope": ss.scope.name,
+                        })
+        return out
+
+    def metric_points(self) -> list[dict[str, Any]]:
+        """Histogram data points, each with its metric's name, unit and temporality."""
+        out = []
+        for r in self._of("/v1/metrics"):
+            req = ExportMetricsServiceRequest.FromString(r.body)
+            for rm in req.resource_metrics:
+                for sm in rm.scope_metrics:
+                    for m in sm.metrics:
+                        if m.WhichOneof("data") != "histogram":
+                            continue
+                        for p in m.histogram.data_points:
+                            out.append({
+                                "name": m.name, "unit": m.unit,
+                                "temporality": m.histogram.aggregation_temporality,
+                                "attributes": attrs_of(p.attributes), "count": p.count, "sum": p.sum,
+                                "bounds": list(p.explicit_bounds), "bucket_counts": list(p.bucket_counts),
+                                "start_ns": p.start_time_unix_nano, "time_ns": p.time_unix_nano,
+                            })
+        return out
+
+    def wait(self, check: Callable[[], bool], timeout: float = 15.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return True
+            time.sleep(0.05)
+        return check()

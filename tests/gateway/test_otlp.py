@@ -1,0 +1,157 @@
+"""The OtlpExport listener in the real gateway (mitmdump), exporting to a loopback OTLP receiver."""
+
+import json
+import os
+
+import httpx
+import pytest
+
+from inspector.testing.backends import Call, Reply, ScriptedBackend
+from inspector.testing.gateway import Gateway, free_port
+from inspector.testing.otlp import OtlpReceiver
+from test_claude_code_repair import text_calls
+
+pytestmark = pytest.mark.e2e
+ASK = {"model": "claude-x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+HEADERS = {"x-api-key": "sk-ant-never-exported", "x-claude-code-session-id": "0tel-5e55-10n"}
+
+
+def messages(gw, *, stream=True, body=None, headers=HEADERS):
+    r = httpx.post(gw.url + "/v1/messages?beta=true", json=(body or ASK) | {"stream": stream}, headers=headers,
+                   timeout=30)
+    return r
+
+
+@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+def test_one_span_per_messages_exchange_in_each_form(form):
+    with OtlpReceiver() as rx:
+        with ScriptedBackend(form, [Reply(text="hello there")]) as backend:
+            with Gateway(backend.url, backend=form, model="qwen3", otlp_endpoint=rx.url) as gw:
+                streamed = messages(gw)
+                whole = messages(gw, stream=False)
+                httpx.post(gw.url + "/v1/messages/count_tokens", json=ASK, headers=HEADERS)
+                assert rx.wait(lambda: len(rx.spans()) >= 2)
+        spans, points, log = rx.spans(), rx.metric_points(), gw.log()
+    assert streamed.status_code == whole.status_code == 200
+    assert len(spans) == 2, "count_tokens is not a Messages exchange"
+    ids = {s["attributes"]["gen_ai.response.id"] for s in spans}
+    sent = {json.loads(streamed.text.split("data: ", 1)[1].split("\n", 1)[0])["message"]["id"], whole.json()["id"]}
+    assert ids == sent, "the message id the client got, streamed or not"
+    for s in spans:
+        a = s["attributes"]
+        assert s["name"] == "chat claude-x" and a["gen_ai.request.model"] == "claude-x"
+        assert a["gen_ai.response.model"] == "qwen3" and a["inspector.backend.form"] == form
+        assert a["gen_ai.conversation.id"] == "0tel-5e55-10n" and a["gen_ai.response.finish_reasons"] == ["end_turn"]
+        assert a["gen_ai.usage.output_tokens"] == 7 and a["http.response.status_code"] == 200
+        assert a["server.port"] == backend.port
+        assert not any(k.startswith("gen_ai.input") for k in a), "no content unless asked"
+    streamed_span = next(s for s in spans if s["attributes"].get("gen_ai.request.stream"))
+    assert streamed_span["attributes"]["gen_ai.response.time_to_first_chunk"] > 0
+    # Metrics: the SDK meter's last export when the gateway stops.
+    names = {p["name"] for p in points}
+    assert names == {"gen_ai.client.token.usage", "gen_ai.client.operation.duration",
+                     "gen_ai.client.operation.time_to_first_chunk"}
+    duration = [p for p in points if p["name"] == "gen_ai.client.operation.duration"]
+    assert sum(p["count"] for p in duration) == 2
+    assert "otlp: exporting every Messages exchange" in log
+    every_byte = b"".join(r.body for r in rx.requests)
+    assert b"sk-ant-never-exported" not in every_byte
+
+
+def test_content_when_asked_redacted_as_recordings_are():
+    secret_call = Call("Fetch", {"url": "https://example.com", "api_key": "sk-live-must-not-leave"}, id="call_1")
+    with OtlpReceiver() as rx:
+        with ScriptedBackend("openai", [Reply(text="fetching", calls=[secret_call])]) as backend:
+            with Gateway(backend.url, backend="openai", model="m", otlp_endpoint=rx.url,
+                         otlp_capture_content=True) as gw:
+                body = ASK | {"system": "Be brief.", "tools": [{"name": "Fetch", "input_schema": {
+                    "type": "object", "properties": {"url": {"type": "string"}, "api_key": {"type": "string"}}}}]}
+                assert messages(gw, body=body).status_code == 200
+                assert rx.wait(lambda: rx.spans())
+        (span,) = rx.spans()
+    a = span["attributes"]
+    assert json.loads(a["gen_ai.system_instructions"]) == [{"type": "text", "content": "Be brief."}]
+    assert json.loads(a["gen_ai.input.messages"]) == [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    (out,) = json.loads(a["gen_ai.output.messages"])
+    assert out["finish_reason"] == "tool_call"
+    call = next(p for p in out["parts"] if p["type"] == "tool_call")
+    assert call["name"] == "Fetch" and call["arguments"] == {"url": "https://example.com", "api_key": "[redacted]"}
+    assert b"sk-live-must-not-leave" not in b"".join(r.body for r in rx.requests)
+
+
+def test_the_standard_variables_turn_it_on_with_their_headers(monkeypatch):
+    with OtlpReceiver() as rx:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rx.url)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-team=ml,authorization=Bearer%20tok")
+        monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+        with ScriptedBackend("ollama", [Reply(text="hi")]) as backend:
+            with Gateway(backend.url, backend="ollama", model="m") as gw:
+                messages(gw)
+                assert rx.wait(lambda: rx.spans())
+        assert {r.path for r in rx.requests} == {"/v1/traces"}
+        assert all(r.headers["x-team"] == "ml" and r.headers["authorization"] == "Bearer tok" for r in rx.requests)
+
+
+def test_failures_and_repairs_are_on_the_span():
+    printed = text_calls("/tmp/out.txt")["hermes"]
+    offers_write = ASK | {"tools": [{"name": "Write", "input_schema": {
+        "type": "object", "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
+        "required": ["file_path", "content"]}}]}
+    with OtlpReceiver() as rx:
+        with ScriptedBackend("ollama", [Reply(text=printed), Reply(status=404, error="model 'nope' not found")]) as b:
+            with Gateway(b.url, backend="ollama", model="m", otlp_endpoint=rx.url) as gw:
+                assert messages(gw, body=offers_write).status_code == 200
+                assert messages(gw).status_code == 400
+                assert rx.wait(lambda: len(rx.spans()) == 2)
+        repaired, failed = sorted(rx.spans(), key=lambda s: s["start_ns"])
+    assert any(r.startswith("text-call:") for r in repaired["attributes"]["inspector.repairs"])
+    assert repaired["attributes"]["inspector.tool_calls"] == ["Write"]
+    events = [e for e in repaired["events"] if e["name"] == "inspector.repair"]
+    assert events and events[0]["attributes"]["inspector.note.rule"].startswith("text-call:")
+    assert failed["attributes"]["error.type"] == "400" and failed["status"]["code"] == 2
+    assert "ollama pull" in failed["status"]["message"]
+
+
+def test_a_collector_that_is_down_never_touches_the_traffic():
+    down = f"http://127.0.0.1:{free_port()}"
+    with ScriptedBackend("ollama", [Reply(text="still here")]) as backend:
+        with Gateway(backend.url, backend="ollama", model="m", otlp_endpoint=down) as gw:
+            answers = [messages(gw, stream=False) for _ in range(3)]
+            import time
+            deadline = time.monotonic() + 15
+            while "otlp: spans export" not in gw.log() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            log = gw.log()
+    assert all(r.status_code == 200 and r.json()["content"][0]["text"] == "still here" for r in answers)
+    assert log.count("otlp: spans export") == 1, log
+    assert "connection refused" in log and "traffic is unaffected" in log
+    assert "Error logged during startup" not in log and "Traceback" not in log
+
+
+@pytest.fixture
+def without_the_extra(tmp_path, monkeypatch):
+    """A gateway whose Python cannot import opentelemetry (as when the otel extra is not installed)."""
+    shadow = tmp_path / "shadow" / "opentelemetry"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('opentelemetry is not installed (test shadow)')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")]))
+
+
+def test_asked_to_export_without_the_extra_the_gateway_says_how_to_install_it(without_the_extra):
+    import subprocess
+
+    from inspector.testing.gateway import ROOT
+    args = Gateway("http://127.0.0.1:9", backend="ollama", otlp_endpoint="http://127.0.0.1:4318").args
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode != 0, "an explicit --set otlp_endpoint that cannot work stops the gateway"
+    assert "pip install 'claude-code-inspector[otel]'" in out.stdout + out.stderr
+
+
+def test_variables_meant_for_others_without_the_extra_only_warn(without_the_extra, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    with ScriptedBackend("ollama", [Reply(text="fine")]) as backend:
+        with Gateway(backend.url, backend="ollama", model="m") as gw:
+            r = messages(gw, stream=False)
+            log = gw.log()
+    assert r.status_code == 200 and r.json()["content"][0]["text"] == "fine"
+    assert "nothing is exported" in log and "claude-code-inspector[otel]" in log
