@@ -13,7 +13,7 @@ from inspector.telemetry import exchange_start, run_export
 from inspector.testing.backends import ScriptedBackend, write_file_brain
 from inspector.testing.gateway import ROOT, Gateway, free_port, wait_port
 from inspector.testing.otlp import OtlpReceiver
-from test_claude_code import claude, run_claude  # noqa: F401 - the fixture and the runner
+from inspector.testing.claude import run_claude
 
 pytestmark = [pytest.mark.e2e, pytest.mark.claude]
 

@@ -150,7 +150,7 @@ def test_the_export_recipe(sandbox):
 
 
 def test_phoenix_serve_as_written_then_the_recipes_land_in_it(sandbox):
-    from test_claude_code_otlp import phoenix_bin
+    from tests.test_claude_code_otlp import phoenix_bin
 
     exe = phoenix_bin()
     if exe is None:

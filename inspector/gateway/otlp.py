@@ -110,6 +110,7 @@ class OtlpExport:
     # -- listener -------------------------------------------------------------------------------
     def exchange_started(self, ex: Exchange) -> None:
         if self.export is not None and ex.kind == "messages":
+            # The summary carries the message id; the answer's bytes are kept only to export content.
             self._seen[id(ex)] = _Seen(whole=self.export.redactor is not None)
 
     def exchange_response(self, ex: Exchange, direction: str, status: int, headers: Any) -> None:
@@ -124,6 +125,7 @@ class OtlpExport:
         seen = self._seen.pop(id(ex), None)
         if self.export is None or seen is None:
             return
+        request = ex.client_request.get("json") if ex.client_request else None
         self.export.submit(ex.final or ex.summary(), ex.started_wall,
-                           request=ex.client_json if isinstance(ex.client_json, dict) else None,
+                           request=request if isinstance(request, dict) else None,
                            client_body=seen.body())

@@ -276,7 +276,7 @@ def exchange_telemetry(summary: Mapping[str, Any], started: float, *,
     _put(attrs, "gen_ai.conversation.id", summary.get("session_id"))
     # The name Langfuse and OpenInference group sessions by (Phoenix maps the conventions' own).
     _put(attrs, "session.id", summary.get("session_id"))
-    _put(attrs, "gen_ai.response.id", summary.get("response_id") or response_id)
+    _put(attrs, "gen_ai.response.id", summary.get("message_id") or summary.get("response_id") or response_id)
     if summary.get("stop_reason"):
         attrs["gen_ai.response.finish_reasons"] = [str(summary["stop_reason"])]
     if summary.get("stream"):

@@ -9,7 +9,7 @@ import pytest
 from inspector.testing.backends import Call, Reply, ScriptedBackend
 from inspector.testing.gateway import Gateway, free_port
 from inspector.testing.otlp import OtlpReceiver
-from test_claude_code_repair import text_calls
+from tests.test_claude_code_repair import text_calls
 
 pytestmark = pytest.mark.e2e
 ASK = {"model": "claude-x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
@@ -108,7 +108,7 @@ def test_failures_and_repairs_are_on_the_span():
     assert repaired["attributes"]["inspector.tool_calls"] == ["Write"]
     events = [e for e in repaired["events"] if e["name"] == "inspector.repair"]
     assert events and events[0]["attributes"]["inspector.note.rule"].startswith("text-call:")
-    assert failed["attributes"]["error.type"] == "400" and failed["status"]["code"] == 2
+    assert failed["attributes"]["error.type"] == "invalid_request_error" and failed["status"]["code"] == 2
     assert "ollama pull" in failed["status"]["message"]
 
 

@@ -10,7 +10,7 @@ from inspector.telemetry import INSTALL_HINT, TOKEN_BUCKETS, LiveExport, OtlpSet
 from inspector.telemetry._otlp import parse_headers
 from inspector.testing.gateway import free_port
 from inspector.testing.otlp import OtlpReceiver
-from telemetry.test_genai import SSE, STARTED, summary
+from tests.telemetry.test_genai import SSE, STARTED, summary
 
 
 # -- settings -------------------------------------------------------------------------------------------

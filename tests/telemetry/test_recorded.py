@@ -55,7 +55,7 @@ def test_the_missing_model_session_exports_as_errors(exported):
     failed = [s for s in spans if s["attributes"].get("error.type")]
     assert len(failed) == 6
     for s in failed:
-        assert s["attributes"]["error.type"] == "400" and s["attributes"]["inspector.backend.status"] == 404
+        assert s["attributes"]["error.type"] == "invalid_request_error" and s["attributes"]["inspector.backend.status"] == 404
         assert s["status"]["code"] == 2 and "is not available" in s["status"]["message"]
         assert "gen_ai.response.model" not in s["attributes"]
 
