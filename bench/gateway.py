@@ -26,14 +26,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from inspector.testing.backends import Call, Reply, RENDER  # noqa: E402
-from inspector.testing.gateway import MITMDUMP, free_port, wait_port  # noqa: E402
-from inspector.testing.otlp import OtlpReceiver  # noqa: E402
-
-from inspector.protocol import (  # noqa: E402
-    OllamaStreamTranslator, OpenAIStreamTranslator, TranslateOptions, ollama_request, openai_request,
+from inspector.protocol import (
+    OllamaStreamTranslator,
+    OpenAIStreamTranslator,
+    TranslateOptions,
+    ollama_request,
+    openai_request,
     parse_request,
 )
+from inspector.testing.backends import RENDER, Call, Reply
+from inspector.testing.gateway import MITMDUMP, free_port, wait_port
+from inspector.testing.otlp import OtlpReceiver
 
 REQUEST = json.loads((ROOT / "tests" / "data" / "claude-code-request.json").read_text())
 REPLY = Reply(text="I'll write the file for you now. " * 4,
@@ -173,7 +176,7 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
             clients[f"gateway ollama {name}"] = Client(port, "/v1/messages?beta=true", anthropic_body)
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
     try:
-        for name, c in clients.items():  # warm up
+        for c in clients.values():  # warm up
             for _ in range(5):
                 c.once()
         for _ in range(rounds):

@@ -17,7 +17,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inspector.recording import Redactor  # noqa: E402
+from inspector.recording import Redactor
 
 
 def best(fn, n: int) -> float:

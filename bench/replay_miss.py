@@ -24,7 +24,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inspector.recording import RecordingStore, ReplayIndex, conversation_key, list_sessions  # noqa: E402
+from inspector.recording import RecordingStore, ReplayIndex, conversation_key, list_sessions
 
 
 def conversation(size_kb: int, seed: int = 0) -> dict:

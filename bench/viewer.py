@@ -27,10 +27,10 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from textual.widgets import DataTable  # noqa: E402
+from textual.widgets import DataTable
 
-from inspector.recording import list_sessions  # noqa: E402
-from inspector.viewer import InspectorApp  # noqa: E402
+from inspector.recording import list_sessions
+from inspector.viewer import InspectorApp
 
 CHROMIUM = Path(os.environ.get("INSPECTOR_CHROMIUM", "/usr/bin/chromium"))
 

@@ -250,7 +250,7 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
     import orjson
     from rich.table import Table
 
-    from .recording import toolcall_report
+    from .recording import ModelToolStats, toolcall_report
 
     root = Path(args.dir)
     if _not_recordings(root, Console(stderr=True)):
@@ -267,7 +267,7 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
                    "types coerced", "schema violations", "unknown tool", "failed results"):
         table.add_column(column, justify="left" if column == "model" else "right", no_wrap=column == "model")
     for s in report:
-        def count(prefix: str) -> str:
+        def count(prefix: str, s: ModelToolStats = s) -> str:
             n = len({r for rule, refs in s.by_rule.items() if rule.startswith(prefix) for r in refs})
             return f"{n} ({s.share(prefix):.0%})" if n else "0"
         schema_errors = len({r for rule, refs in s.by_rule.items()

@@ -238,9 +238,9 @@ class Doctor:
                 self.add("pass", f"{name}={requested}{source}", f"the gateway sends it to {target}")
             else:
                 fix = (f"ollama pull {target}" if form == "ollama"
-                       else f"serve {target}, or restart the gateway with MODEL=<one of: {', '.join(available[:5])}>")
+                       else f"serve {target}, or restart the gateway with MODEL=<one of: {', '.join((available or [])[:5])}>")
                 self.add("fail", f"{name}={requested}{source} → {target}, which the backend does not have",
-                         f"available: {', '.join(available[:8]) or 'none'}", fix)
+                         f"available: {', '.join((available or [])[:8]) or 'none'}", fix)
         if form == "ollama":
             self._check_context(backend, gw, {t for _, t in routes.values()}, available or [])
 
@@ -259,7 +259,7 @@ class Doctor:
             trained = next((v for k, v in info.items() if k.endswith(".context_length")), None)
             if isinstance(trained, int) and trained < MIN_CONTEXT:
                 self.add("warn", f"{model} was trained for a {trained:,}-token context",
-                         f"Claude Code's prompt alone is ~15k tokens; answers will be poor or truncated",
+                         "Claude Code's prompt alone is ~15k tokens; answers will be poor or truncated",
                          "pick a model with a ≥ 32k context (qwen3, qwen2.5-coder, llama3.1…)")
             elif isinstance(trained, int) and num_ctx and num_ctx < MIN_CONTEXT:
                 self.add("warn", f"num_ctx={num_ctx} is smaller than Claude Code's prompt",

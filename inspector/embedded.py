@@ -77,7 +77,7 @@ class EmbeddedBackend:
         reason = why_unavailable()
         if reason:
             raise RuntimeError(reason)
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - the server's, for its life
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--model_alias", self.model,
              "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(N_CTX),

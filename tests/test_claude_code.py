@@ -1,6 +1,5 @@
 """The real Claude Code CLI (pinned 2.1.328, installed by the Makefile) through the gateway."""
 
-from pathlib import Path
 
 import pytest
 

@@ -11,14 +11,14 @@ import pytest
 from inspector.recording import list_sessions
 from inspector.telemetry import exchange_start, run_export
 from inspector.testing.backends import ScriptedBackend, write_file_brain
+from inspector.testing.claude import run_claude
 from inspector.testing.gateway import ROOT, Gateway, free_port, wait_port
 from inspector.testing.otlp import OtlpReceiver
-from inspector.testing.claude import run_claude
 
 pytestmark = [pytest.mark.e2e, pytest.mark.claude]
 
 
-def write_session(claude_exe, tmp_path, **gateway_options):  # noqa: F811
+def write_session(claude_exe, tmp_path, **gateway_options):
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir(), home.mkdir()
     target = work / "hello.txt"
@@ -34,7 +34,7 @@ def write_session(claude_exe, tmp_path, **gateway_options):  # noqa: F811
     return backend, session, log
 
 
-def test_a_claude_code_session_as_a_collector_gets_it(claude, tmp_path):  # noqa: F811
+def test_a_claude_code_session_as_a_collector_gets_it(claude, tmp_path):
     with OtlpReceiver() as rx:
         backend, session, log = write_session(claude, tmp_path, otlp_endpoint=rx.url)
         live, points = rx.spans(), rx.metric_points()
@@ -108,7 +108,7 @@ def phoenix(tmp_path):
         log.close()
 
 
-def test_the_session_shows_in_arize_phoenix(claude, phoenix, tmp_path):  # noqa: F811
+def test_the_session_shows_in_arize_phoenix(claude, phoenix, tmp_path):
     backend, session, log = write_session(claude, tmp_path, otlp_endpoint=phoenix, otlp_metrics=False,
                                           otlp_capture_content=True)
     assert "otlp: spans export" not in log, log  # Phoenix took every batch

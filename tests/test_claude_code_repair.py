@@ -5,8 +5,8 @@ import json
 import pytest
 
 from inspector.testing.backends import Call, Reply, ScriptedBackend, scripted_brain, tool_results
-from inspector.testing.gateway import Gateway
 from inspector.testing.claude import run_claude
+from inspector.testing.gateway import Gateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.claude]
 
@@ -84,7 +84,7 @@ def test_an_unrepairable_call_gets_a_clear_error_the_model_sees(claude, tmp_path
 
 
 @pytest.mark.parametrize("form", ["ollama", "openai"])
-def test_claude_codes_late_system_messages_reach_the_backend_in_the_users_turn(claude, tmp_path, form):  # noqa: F811
+def test_claude_codes_late_system_messages_reach_the_backend_in_the_users_turn(claude, tmp_path, form):
     """The environment block Claude Code sends as role:"system" after the prompt: merged into the
     user's turn ahead of the prompt, so strict chat templates accept it and the prompt is said last."""
     target = tmp_path / "out.txt"

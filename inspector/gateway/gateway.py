@@ -200,7 +200,7 @@ class Gateway:
             return
         try:
             self._request(flow)
-        except Exception as e:  # noqa: BLE001 - a bug of ours must not reach the backend half-done
+        except Exception as e:
             log.exception("gateway: failed to translate a request")
             flow.response = anthropic_error(GatewayError(
                 500, "api_error", f"the inspector gateway failed on this request ({type(e).__name__}: {e}); "
@@ -369,9 +369,10 @@ class Gateway:
             flow.metadata["inspector"] = tell.release(ex)
             _show_backend_request(flow, job)
             return
-        ex = self.observed.pop(flow.id, None)
-        if ex is None:
+        seen = self.observed.pop(flow.id, None)
+        if seen is None:
             return
+        ex = seen
         tell = self.relay.listeners
         resp = flow.response
         if resp is not None and ex.processor is None:

@@ -24,6 +24,7 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import orjson
 
@@ -83,7 +84,7 @@ class Pipeline:
             await run.go()
         except asyncio.CancelledError:
             run.aborted()
-        except Exception as e:  # noqa: BLE001 - our own bug: the client still gets an Anthropic error
+        except Exception as e:
             import logging
             logging.getLogger("inspector").exception("gateway: the exchange failed")
             run.fail(GatewayError(500, "api_error", f"the inspector gateway failed on this exchange "
@@ -335,13 +336,14 @@ class _Run:
     def aborted(self) -> None:
         """The task was cancelled: the client went away, or the gateway is stopping."""
         ex = self.ex
-        who = "client" if self.reply.gone else "gateway"
+        who: Literal["client", "gateway"] = "client" if self.reply.gone else "gateway"
         ex.aborted_by = who
         n = self.processor.events_in if self.processor is not None else 0
         what = "the client went away" if who == "client" else "the gateway stopped"
         ex.incomplete = f"{what} after {n} backend events; the backend connection was closed at once"
         ex.notes.warning(ex.incomplete, rule=f"aborted:{who}")
         if who == "gateway":
+            ex.holds = 1  # mitmproxy is stopping too: its flow will not let go, end it with the pipeline
             self.fail(GatewayError(503, "overloaded_error", "the inspector gateway is shutting down; "
                                                             "retry once it is back", retry=True))
 

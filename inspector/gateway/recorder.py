@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from mitmproxy import addonmanager, ctx
 

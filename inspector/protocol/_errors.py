@@ -35,7 +35,7 @@ class GatewayError:
         return orjson.dumps(self.body())
 
 
-def error_message_of(body: bytes | str | dict | None) -> str:
+def error_message_of(body: bytes | str | dict[str, Any] | None) -> str:
     """The human message inside any of the three APIs' error bodies (or the raw text)."""
     data: Any = body
     if isinstance(body, (bytes, str)):
@@ -47,15 +47,14 @@ def error_message_of(body: bytes | str | dict | None) -> str:
     if isinstance(data, dict):
         err = data.get("error", data)
         if isinstance(err, str):
-            return err
+            return str(err)
         if isinstance(err, dict):
             msg = err.get("message") or err.get("error")
             if isinstance(msg, str):
                 return msg
-        if isinstance(data.get("message"), str):
-            return data["message"]
-        if isinstance(data.get("detail"), str):
-            return data["detail"]
+        for key in ("message", "detail"):
+            if isinstance(value := data.get(key), str):
+                return value
     return orjson.dumps(data).decode()[:500] if data is not None else ""
 
 
@@ -66,7 +65,7 @@ _CONTEXT_PHRASES = (
 
 
 def backend_error(
-    *, label: str, status: int, body: bytes | str | dict | None, model: str, backend: str,
+    *, label: str, status: int, body: bytes | str | dict[str, Any] | None, model: str, backend: str,
     missing_model_fix: str = "check the model name your server serves (GET /v1/models)",
 ) -> GatewayError:
     """Turn a backend's error answer into an Anthropic error that says what to do."""

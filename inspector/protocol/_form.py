@@ -48,7 +48,11 @@ class StreamProcessor(Protocol):
     notes: Notes
     error: GatewayError | None
     cut: bool
-    events_in: int
+
+    @property
+    def events_in(self) -> int:
+        """Backend events (lines, chunks) read so far."""
+        ...
 
     @property
     def finished(self) -> bool: ...

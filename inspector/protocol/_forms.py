@@ -7,7 +7,7 @@ traffic exactly as the gateway did and a new form is one module plus one line be
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ._form import BackendForm, FormName, StreamProcessor
 from ._notes import Notes
@@ -20,7 +20,7 @@ from ._tools import ToolNames
 __all__ = ["FORMS", "FORM_NAMES", "get_form", "stream_translator"]
 
 FORMS: dict[str, BackendForm] = {form.name: form for form in (OLLAMA, OPENAI, ANTHROPIC)}
-FORM_NAMES: tuple[FormName, ...] = tuple(FORMS)  # type: ignore[assignment]
+FORM_NAMES = cast(tuple[FormName, ...], tuple(FORMS))
 
 
 def get_form(name: str) -> BackendForm:

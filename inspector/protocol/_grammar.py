@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from ._decoders import SSEDecoder, ServerSentEvent
+from ._decoders import ServerSentEvent, SSEDecoder
 
 __all__ = ["stream_problems"]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["Note", "Notes", "NoteKind"]
 
@@ -20,8 +21,8 @@ class Note:
     def __str__(self) -> str:
         return self.message if self.count == 1 else f"{self.message} (×{self.count})"
 
-    def as_dict(self) -> dict:
-        d = {"kind": self.kind, "message": self.message, "count": self.count}
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "message": self.message, "count": self.count}
         if self.rule:
             d["rule"] = self.rule
         return d
@@ -61,7 +62,7 @@ class Notes:
     def of(self, kind: NoteKind) -> list[Note]:
         return [n for n in self.items if n.kind == kind]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Note]:
         return iter(self.items)
 
     def __len__(self) -> int:
@@ -70,5 +71,5 @@ class Notes:
     def __bool__(self) -> bool:
         return bool(self.items)
 
-    def as_list(self) -> list[dict]:
+    def as_list(self) -> list[dict[str, Any]]:
         return [n.as_dict() for n in self.items]

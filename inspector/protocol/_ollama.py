@@ -10,7 +10,7 @@ from ._anthropic import MessageStreamEncoder
 from ._decoders import LineDecoder
 from ._form import BackendForm, StreamProcessor
 from ._notes import Notes
-from ._options import TranslateOptions
+from ._options import DEFAULT_OPTIONS, TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
 from ._system import merge_system_turns
@@ -32,7 +32,7 @@ def _images(images: list[Image], notes: Notes) -> list[str]:
     return out
 
 
-def ollama_request(req: AnthropicRequest, *, model: str, options: TranslateOptions = TranslateOptions(),
+def ollama_request(req: AnthropicRequest, *, model: str, options: TranslateOptions = DEFAULT_OPTIONS,
                    ) -> dict[str, Any]:
     """The ``/api/chat`` body for a parsed Anthropic request."""
     notes = req.notes

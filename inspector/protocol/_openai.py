@@ -10,7 +10,7 @@ from ._anthropic import MessageStreamEncoder
 from ._decoders import ServerSentEvent, SSEDecoder
 from ._form import BackendForm, StreamProcessor
 from ._notes import Notes
-from ._options import TranslateOptions
+from ._options import DEFAULT_OPTIONS, TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
 from ._system import merge_system_turns
@@ -37,7 +37,7 @@ def _effort(req: AnthropicRequest, options: TranslateOptions) -> str | None:
     return None
 
 
-def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptions = TranslateOptions(),
+def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptions = DEFAULT_OPTIONS,
                    names: ToolNames | None = None) -> dict[str, Any]:
     """The ``/v1/chat/completions`` body for a parsed Anthropic request."""
     notes = req.notes
@@ -95,18 +95,18 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
         elif isinstance(turn, AssistantTurn):
             settle()
             # "" not null: chat templates concatenate and test content (Qwen 3, QwQ, SmolLM2 raise on null)
-            msg: dict[str, Any] = {"role": "assistant", "content": turn.text}
+            reply: dict[str, Any] = {"role": "assistant", "content": turn.text}
             if turn.tool_calls:
-                msg["tool_calls"] = [
+                reply["tool_calls"] = [
                     {"id": c.id, "type": "function", "function": {
                         "name": names.outgoing(c.name), "arguments": orjson.dumps(c.input).decode()}}
                     for c in turn.tool_calls
                 ]
                 pending.extend(c.id for c in turn.tool_calls)
                 if turn.thinking:  # DeepSeek-style servers need it back on tool-call turns
-                    msg["reasoning_content"] = "\n\n".join(turn.thinking)
+                    reply["reasoning_content"] = "\n\n".join(turn.thinking)
             if turn.texts or turn.tool_calls:
-                messages.append(msg)
+                messages.append(reply)
             elif turn.thinking:
                 notes.dropped("thinking-only assistant turn")
     if pending:

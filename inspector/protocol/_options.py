@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TranslateOptions"]
+__all__ = ["DEFAULT_OPTIONS", "TranslateOptions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +24,6 @@ class TranslateOptions:
     reasoning_effort: str = ""
     #: Repair tool calls: text-form calls converted, argument JSON repaired, schema types coerced.
     repair: bool = True
+
+
+DEFAULT_OPTIONS = TranslateOptions()

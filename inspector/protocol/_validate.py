@@ -20,7 +20,7 @@ __all__ = ["check_arguments"]
 
 
 @functools.lru_cache(maxsize=256)
-def _validator(schema_json: bytes):
+def _validator(schema_json: bytes) -> Any:
     from jsonschema import validators
 
     schema = orjson.loads(schema_json)

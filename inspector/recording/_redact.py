@@ -274,8 +274,9 @@ class Redactor:
                     _count(found, kind)
                 return memo[0]
         spans = self.spans(text) if text else []
+        kinds: tuple[str, ...] = ()
         if not spans:
-            result, kinds = text, ()
+            result = text
         else:
             out, last = [], 0
             for f in spans:

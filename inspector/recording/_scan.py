@@ -9,6 +9,7 @@ finding says what kind of secret and where, never the secret itself.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import re
 import subprocess
 from collections import Counter
@@ -120,10 +121,8 @@ def scan_blob(name: str, data: bytes, *, redactor: Redactor | None = None) -> li
     starts = [0, *(m.end() for m in re.finditer("\n", text))] if spans else [0]
     found = [ScanFinding(name, _line_col(f.start, starts), f.kind, f.end - f.start) for f in spans]
     if name.endswith(".json"):
-        try:
+        with contextlib.suppress(orjson.JSONDecodeError):
             found += [ScanFinding(name, where, kind, n) for where, kind, n in _fields(orjson.loads(data), "", r)]
-        except orjson.JSONDecodeError:
-            pass
     elif name.endswith(".jsonl"):
         chunks: list[str] = []
         for n, line in enumerate(data.splitlines(), 1):

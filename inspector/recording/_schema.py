@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ def utc_iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def session_id_of(headers: dict[str, str], body: dict[str, Any] | None) -> tuple[str | None, str]:
+def session_id_of(headers: Mapping[str, str], body: dict[str, Any] | None) -> tuple[str | None, str]:
     """Claude Code's session id and where it came from (``header`` | ``metadata``), or (None, "none")."""
     sid = headers.get("x-claude-code-session-id")
     if sid:

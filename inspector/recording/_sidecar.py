@@ -17,6 +17,7 @@ the pipe holds, writes it, and exits at end-of-file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import pickle
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class SidecarExchange:
         self.id = ident
         self.t0 = t0
 
-    def requests(self, client: dict[str, Any], backend: dict[str, Any] | None) -> None:
+    def requests(self, client: Mapping[str, Any], backend: Mapping[str, Any] | None) -> None:
         self.store.send(("requests", self.id, _snapshot(client), _snapshot(backend) if backend else None))
 
     def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]],
@@ -62,7 +63,7 @@ class SidecarExchange:
         self.store.send(("finish", self.id, meta))
 
 
-def _snapshot(r: dict[str, Any]) -> dict[str, Any]:
+def _snapshot(r: Mapping[str, Any]) -> dict[str, Any]:
     # The raw body goes as it is (a copy of bytes is cheaper than pickling the parsed JSON); the
     # sidecar parses it again.
     return {k: v for k, v in r.items() if k != "json"}
@@ -172,10 +173,8 @@ class SidecarStore:
             self._loop.remove_writer(self._out)
         self._write(blocking=True)
         self._broken = True
-        try:
+        with contextlib.suppress(OSError):
             os.close(self._out)
-        except OSError:
-            pass
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

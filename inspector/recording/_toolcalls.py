@@ -12,6 +12,7 @@ it answers.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ class ModelToolStats:
                 "by_shape": self.by_shape, "by_rule": dict(self.by_rule)}
 
 
-def _failed(meta: dict[str, Any]) -> bool:
+def _failed(meta: Mapping[str, Any]) -> bool:
     status = (meta.get("status") or {}).get("client")
     return bool(meta.get("error")) or (isinstance(status, int) and status >= 400)
 

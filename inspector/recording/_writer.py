@@ -24,7 +24,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -85,7 +85,7 @@ class _ChunkLog:
     """``{"t": seconds, "text": "..."}`` per chunk (``"b64"`` when a chunk is not UTF-8)."""
 
     def __init__(self, path: Path, redactor: Redactor, found: Counter[str]) -> None:
-        self.file: BinaryIO = open(path, "ab", buffering=0, opener=_private)
+        self.file: BinaryIO = open(path, "ab", buffering=0, opener=_private)  # noqa: SIM115 - open while it streams
         self.redactor = redactor
         self.found = found
         self.decoder = codecs.getincrementaldecoder("utf-8")()
@@ -139,7 +139,7 @@ class ExchangeWriter:
             self.store.report(f"cannot write {what} in {self.path} ({e.strerror or e}); traffic is "
                               f"unaffected, this exchange is not fully recorded")
 
-    def requests(self, client: dict[str, Any], backend: dict[str, Any] | None) -> None:
+    def requests(self, client: Mapping[str, Any], backend: Mapping[str, Any] | None) -> None:
         def write() -> None:
             _mkdir_private(self.path)
             # Written once: a plain write (a killed gateway's half file is reported by the reader).
@@ -149,7 +149,7 @@ class ExchangeWriter:
                                                                            option=_JSON_OPTS))
         self._guard("the requests", write)
 
-    def _request(self, r: dict[str, Any]) -> dict[str, Any]:
+    def _request(self, r: Mapping[str, Any]) -> dict[str, Any]:
         return self.store.redactor.request({
             "method": r["method"], "url": r.get("url"), "path": r.get("path"),
             "headers": list(r.get("headers", ())),

@@ -42,7 +42,7 @@ _TRUE = ("1", "true", "yes", "on")
 def why_unavailable() -> str | None:
     """None when the OpenTelemetry SDK and OTLP/HTTP exporter are importable, else what to install."""
     try:
-        import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter
         import opentelemetry.sdk.trace  # noqa: F401
     except ImportError as e:
         return f"OTLP export needs the optional 'otel' extra (import failed: {e}): {INSTALL_HINT}"
@@ -233,7 +233,7 @@ def _watched_span_exporter(inner: Any, health: _Health) -> Any:
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
     class Watched(SpanExporter):
-        def export(self, spans):  # type: ignore[no-untyped-def]
+        def export(self, spans):
             health.words.first = ""
             try:
                 result = inner.export(spans)
@@ -260,7 +260,7 @@ def _watched_metric_exporter(inner: Any, health: _Health) -> Any:
             super().__init__(preferred_temporality=inner._preferred_temporality,
                              preferred_aggregation=inner._preferred_aggregation)
 
-        def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs):  # type: ignore[no-untyped-def]
+        def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs):
             points = sum(len(m.data.data_points) for rm in metrics_data.resource_metrics
                          for sm in rm.scope_metrics for m in sm.metrics)
             health.words.first = ""
@@ -275,7 +275,7 @@ def _watched_metric_exporter(inner: Any, health: _Health) -> Any:
         def force_flush(self, timeout_millis: float = 10_000) -> bool:
             return bool(inner.force_flush(timeout_millis))
 
-        def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
             inner.shutdown(timeout_millis=timeout_millis)
 
     return Watched()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..recording import ExchangeRecord, Redactor, SessionRecord, list_sessions, open_target
 from ._genai import ExchangeTelemetry, telemetry_for
@@ -14,7 +15,7 @@ from ._genai import ExchangeTelemetry, telemetry_for
 __all__ = ["RecordedTelemetry", "exchange_start", "recorded_telemetry", "resolve_targets", "run_export"]
 
 
-def exchange_start(meta: dict) -> float | None:
+def exchange_start(meta: Mapping[str, Any]) -> float | None:
     """``started`` (UTC ISO-8601) in epoch seconds, or None when absent or unreadable."""
     text = meta.get("started")
     if not isinstance(text, str):

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..transport import Reply, Request, ThreadedServer
+from ..transport import Reply as HttpReply
+from ..transport import Request, ThreadedServer
 
 
 @dataclass
@@ -100,7 +101,7 @@ def openai_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
         if reply.calls:
             msg["tool_calls"] = [{"id": c.id or f"call_{i}", "type": "function",
                                   "function": {"name": c.name, "arguments": a}}
-                                 for i, (c, a) in enumerate(zip(reply.calls, args))]
+                                 for i, (c, a) in enumerate(zip(reply.calls, args, strict=True))]
         return [json.dumps({"id": cid, "object": "chat.completion", "created": 1, "model": model,
                             "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
                             "usage": usage}).encode()]
@@ -113,7 +114,7 @@ def openai_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
     events = [chunk({"role": "assistant", "content": ""})]
     events += [chunk({"reasoning_content": t}) for t in _pieces(reply.thinking)]
     events += [chunk({"content": t}) for t in _pieces(reply.text, reply.pieces)]
-    for i, (c, a) in enumerate(zip(reply.calls, args)):
+    for i, (c, a) in enumerate(zip(reply.calls, args, strict=True)):
         events.append(chunk({"tool_calls": [{"index": i, "id": c.id or f"call_{i}", "type": "function",
                                              "function": {"name": c.name, "arguments": ""}}]}))
         events += [chunk({"tool_calls": [{"index": i, "function": {"arguments": p}}]}) for p in _pieces(a, 4)]
@@ -228,7 +229,7 @@ class ScriptedBackend:
         self.received.append(rec)
         return rec
 
-    async def _serve(self, request: Request, reply: Reply) -> None:
+    async def _serve(self, request: Request, reply: HttpReply) -> None:
         path = request.path
         if request.method in ("GET", "HEAD"):
             self._record(request)
@@ -300,9 +301,9 @@ def has_tool_result(form: str, body: dict[str, Any]) -> bool:
     for m in body.get("messages") or []:
         if form != "anthropic" and m.get("role") == "tool":
             return True
-        if form == "anthropic" and isinstance(m.get("content"), list):
-            if any(b.get("type") == "tool_result" for b in m["content"] if isinstance(b, dict)):
-                return True
+        if form == "anthropic" and isinstance(m.get("content"), list) and any(
+                b.get("type") == "tool_result" for b in m["content"] if isinstance(b, dict)):
+            return True
     return False
 
 

@@ -30,6 +30,7 @@ def _exchange(store: RecordingStore, body: object, *, status: int = 200, chunks:
               meta: dict | None = None):
     w = store.exchange(session_id="badshape-0000", id_source="header", client="claude-cli/2.1.328", kind="messages",
                        meta={"started": "2026-11-21T16:56:00.000000Z"})
+    assert w is not None
     raw = orjson.dumps(body)
     w.requests({"method": "POST", "path": "/v1/messages", "url": "http://127.0.0.1:4000/v1/messages",
                 "headers": [("content-type", "application/json")], "body": raw}, None)

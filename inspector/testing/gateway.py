@@ -75,7 +75,7 @@ class Gateway:
                                      cwd=ROOT if (ROOT / "addons").is_dir() else None)
         try:
             wait_port(self.port, proc=self.proc)
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever it was, the log says why
             self.proc.kill()
             raise RuntimeError(f"gateway did not start:\n{self.log()}") from None
         return self

@@ -95,8 +95,8 @@ class InProcessGateway:
         base = self.backend_url if self.mode.type_name == "reverse" else "https://api.anthropic.com"
         flow = tflow.tflow()
         flow.client_conn.proxy_mode = self.mode
-        flow.request = http.Request.make(method, base + path, body,
-                                         {"content-type": "application/json", **(headers or {})})
+        fields = {"content-type": "application/json", **(headers or {})}
+        flow.request = http.Request.make(method, base + path, body, [(k.encode(), v.encode()) for k, v in fields.items()])
         t0 = time.monotonic()
         self._hooks("requestheaders", flow)
         if flow.response is None:
@@ -109,15 +109,16 @@ class InProcessGateway:
         url = f"http://{r.host}:{r.port}{r.path}"
         pieces: list[bytes] = []
         times: list[float] = []
-        async with self.client.stream(r.method, url, headers=dict(r.headers), content=r.content) as resp:
-            flow.response = http.Response.make(resp.status_code, b"", dict(resp.headers))
+        async with self.client.stream(r.method, url, headers=dict(r.headers), content=r.content) as answer:
+            flow.response = http.Response.make(answer.status_code, b"",
+                                               [(k.encode(), v.encode()) for k, v in answer.headers.items()])
             self._hooks("responseheaders", flow)
-            async for piece in resp.aiter_raw():
+            async for piece in answer.aiter_raw():
                 pieces.append(piece)
                 times.append(time.monotonic() - t0)
                 if read is not None and len(pieces) >= read:
                     break
-            status, hdrs = resp.status_code, dict(resp.headers)
+            status, hdrs = answer.status_code, dict(answer.headers)
         if read is not None and len(pieces) >= read:
             flow.error = flow.error or Error("client disconnected")
             self._hooks("error", flow)

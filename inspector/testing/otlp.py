@@ -62,7 +62,7 @@ class OtlpReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 encoding = self.headers.get("content-encoding", "")
                 if encoding == "gzip":

@@ -21,7 +21,8 @@ def accumulate(sse: bytes) -> anthropic.types.Message:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse)
 
-    with _client(handler).messages.stream(**REQUEST) as stream:
+    with _client(handler).messages.stream(model="claude-inspector-test", max_tokens=1024,
+                                          messages=[{"role": "user", "content": "hi"}]) as stream:
         for _ in stream:
             pass
         return stream.get_final_message()
@@ -32,7 +33,8 @@ def parse_message(body: dict[str, Any]) -> anthropic.types.Message:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=body)
 
-    return _client(handler).messages.create(**REQUEST)
+    return _client(handler).messages.create(model="claude-inspector-test", max_tokens=1024,
+                                            messages=[{"role": "user", "content": "hi"}])
 
 
 def feed_split(translator, raw: bytes, cuts=()) -> bytes:

@@ -103,7 +103,7 @@ class BackendResponse:
                                      answered=True) from None
             raise
         if type(event) is h11.Data:
-            return bytes(event.data)  # type: ignore[attr-defined]
+            return bytes(event.data)
         if type(event) is h11.EndOfMessage:
             self._done = True
             return None

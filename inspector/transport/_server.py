@@ -161,10 +161,10 @@ class _Connection(asyncio.Protocol):
             if self.lost:
                 raise ConnectionResetError("the peer went away")
 
-    def send(self, event: object) -> None:
+    def send(self, event: h11.Response | h11.Data | h11.EndOfMessage) -> None:
         if self.lost or self.transport is None:
             return
-        data = self.h11.send(event)  # type: ignore[arg-type]
+        data = self.h11.send(event)
         if data:
             self.transport.write(data)
 
@@ -223,7 +223,7 @@ class _Connection(asyncio.Protocol):
             if not self.lost:
                 self._close()  # cancelled by stop(): the response cannot be completed
             return
-        except Exception:  # noqa: BLE001 - one bad request never takes the server down
+        except Exception:
             log.exception("loopback server: the handler failed")
             if not reply.started and not self.lost:
                 reply.whole(500, b"internal error", [("content-type", "text/plain")])

@@ -10,6 +10,7 @@ No Textual here: the HTML report uses the same summaries.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -104,7 +105,7 @@ class Figures:
     context_source: str | None = None
 
     @classmethod
-    def of(cls, meta: dict[str, Any]) -> Figures:
+    def of(cls, meta: Mapping[str, Any]) -> Figures:
         usage = _dict(meta.get("usage"))
         perf = _dict(meta.get("performance"))
         prefix = _dict(meta.get("prefix"))
@@ -221,7 +222,7 @@ class ExchangeSummary:
             self.search += " " + " ".join(names).lower()
 
 
-def _tool_errors(meta: dict[str, Any]) -> list[str] | None:
+def _tool_errors(meta: Mapping[str, Any]) -> list[str] | None:
     results = meta.get("tool_results")
     if not isinstance(results, list):
         return None

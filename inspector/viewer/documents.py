@@ -6,6 +6,7 @@ Every long string is folded to its start (``u`` unfolds it, ``U`` all of them) a
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,7 +136,7 @@ def _turn_item(turn: Turn) -> Item:
     return Item.of(full, folded=folded, bar=bar, gap=1, tag=turn.kind)
 
 
-def conversation_items(request: Any, response: Any, notes: list[dict[str, Any]]) -> list[Item]:
+def conversation_items(request: Any, response: Any, notes: Sequence[Mapping[str, Any]]) -> list[Item]:
     items = [_turn_item(t) for t in conversation(request, response, notes)]
     return items or [Item.of(Text("(no conversation: not a Messages request)", "dim"))]
 
@@ -167,7 +168,7 @@ def events_items(ex: ExchangeRecord) -> list[Item]:
     return items or [Item.of(Text("(no response recorded)", "dim"))]
 
 
-def notes_items(meta: dict[str, Any], tool_errors: list[str] | None = None) -> list[Item]:
+def notes_items(meta: Mapping[str, Any], tool_errors: list[str] | None = None) -> list[Item]:
     items: list[Item] = []
     for n in meta.get("notes") or []:
         if not isinstance(n, dict):

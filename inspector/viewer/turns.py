@@ -8,6 +8,7 @@ under it. Pure data: no Textual, no HTML.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ def _size(n: int) -> str:
 
 
 class _Builder:
-    def __init__(self, notes: list[dict[str, Any]]) -> None:
+    def __init__(self, notes: Sequence[Mapping[str, Any]]) -> None:
         self.notes = [n for n in notes if isinstance(n, dict)]
         self.turns: list[Turn] = []
         self.tool_names: dict[str, str] = {}
@@ -122,7 +123,7 @@ class _Builder:
                                error=any(k == "error" for k, _ in notes), answer=answer))
 
 
-def conversation(request: Any, response: Any, notes: list[dict[str, Any]] | None = None) -> list[Turn]:
+def conversation(request: Any, response: Any, notes: Sequence[Mapping[str, Any]] | None = None) -> list[Turn]:
     """``request`` is the client's JSON, ``response`` the reassembled Message (or an error body, or text)."""
     b = _Builder(notes or [])
     req = request if isinstance(request, dict) else {}

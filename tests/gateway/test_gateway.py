@@ -257,8 +257,9 @@ def test_regular_mode_intercepts_api_anthropic_com_and_retargets(tmp_path):
                 if ca.exists():
                     break
                 time.sleep(0.1)
-            import httpx2
             import ssl
+
+            import httpx2
             http = httpx2.Client(proxy=gw.url, verify=ssl.create_default_context(cafile=str(ca)))
             c = anthropic.Anthropic(api_key="sk-ant-x", max_retries=0, http_client=http)
             msg = c.messages.create(**ASK)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspector.protocol import LineDecoder, SSEDecoder, ServerSentEvent
+from inspector.protocol import LineDecoder, ServerSentEvent, SSEDecoder
 
 FIXTURES = sorted((Path(__file__).parent.parent / "data" / "anthropic").glob("*.[ts][xs][te]"))
 

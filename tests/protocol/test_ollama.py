@@ -4,7 +4,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.protocol import (
-    OllamaStreamTranslator, TranslateOptions, ollama_request, ollama_response, parse_request, stream_problems,
+    OllamaStreamTranslator,
+    TranslateOptions,
+    ollama_request,
+    ollama_response,
+    parse_request,
+    stream_problems,
 )
 from inspector.testing.backends import Call, Reply, ollama_chunks
 from inspector.testing.sdk import accumulate, feed_split, parse_message

@@ -6,7 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.protocol import (
-    OpenAIStreamTranslator, ToolNames, TranslateOptions, openai_request, openai_response, parse_request,
+    OpenAIStreamTranslator,
+    ToolNames,
+    TranslateOptions,
+    openai_request,
+    openai_response,
+    parse_request,
     stream_problems,
 )
 from inspector.testing.backends import Call, Reply, openai_chunks

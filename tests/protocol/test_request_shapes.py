@@ -9,7 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from inspector.protocol import (
-    InvalidRequest, TranslateOptions, count_tokens, ollama_request, openai_request, parse_request, validate_request,
+    InvalidRequest,
+    TranslateOptions,
+    count_tokens,
+    ollama_request,
+    openai_request,
+    parse_request,
+    validate_request,
 )
 from inspector.testing.request_shapes import mutated_requests, names_a_problem, spec_problems, valid_requests
 

@@ -5,8 +5,14 @@ import pytest
 
 from inspector.cli import main
 from inspector.recording import (
-    ReplayIndex, exchange_view, list_sessions, readable_request, readable_response, response_message,
-    session_to_har, toolcall_report,
+    ReplayIndex,
+    exchange_view,
+    list_sessions,
+    readable_request,
+    readable_response,
+    response_message,
+    session_to_har,
+    toolcall_report,
 )
 from inspector.testing.bad_recordings import SHAPES, bad_session
 

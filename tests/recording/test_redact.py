@@ -6,8 +6,7 @@ from collections import Counter
 import orjson
 import pytest
 
-from inspector.recording import RecordingStore, Redactor, list_sessions
-from inspector.recording import _redact
+from inspector.recording import RecordingStore, Redactor, _redact, list_sessions
 
 # Secret-shaped values, assembled so that no literal secret sits in the source.
 A = "A1b2C3d4E5f6G7h8"

@@ -5,8 +5,7 @@ import threading
 import orjson
 import pytest
 
-from inspector.recording import Match, Miss, RecordingStore, ReplayIndex, conversation_key, list_sessions
-from inspector.recording import _replay
+from inspector.recording import Match, Miss, RecordingStore, ReplayIndex, _replay, conversation_key, list_sessions
 from inspector.testing.samples import samples_dir
 
 SAMPLES = samples_dir()

@@ -46,7 +46,7 @@ def test_the_sample_round_trip_as_a_page():
     assert kinds[0] == "system" and "tool-call" in kinds and "tool-result" in kinds and kinds[-1] == "stop"
     result = next(t for t in second["turns"] if t["k"] == "tool-result")
     assert "e" not in result and result["x"].startswith("File created successfully at: /")
-    assert any("dropped" == n[0] for n in first["notes"]) and first["events"][0]["d"] == "backend"
+    assert any(n[0] == "dropped" for n in first["notes"]) and first["events"][0]["d"] == "backend"
     assert data["openAll"] is True
     # Claude Code resends the conversation: the system prompt, and every turn both carry, is stored once.
     system = [t["x"] for ex in data["exchanges"] for t in ex["turns"] if t["k"] == "system"]

@@ -12,7 +12,6 @@ from inspector.testing.gateway import free_port
 from inspector.testing.otlp import OtlpReceiver
 from tests.telemetry.test_genai import SSE, STARTED, summary
 
-
 # -- settings -------------------------------------------------------------------------------------------
 
 def test_the_option_wins_and_names_both_signal_paths():

@@ -4,9 +4,9 @@ import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
+from inspector.testing.bad_recordings import SHAPES, bad_session
 from inspector.viewer import InspectorApp
 from inspector.viewer.screens import ExchangeScreen, ExchangesScreen, SessionsScreen
-from inspector.testing.bad_recordings import SHAPES, bad_session
 
 pytestmark = pytest.mark.anyio
 

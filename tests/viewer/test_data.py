@@ -4,9 +4,9 @@ import orjson
 import pytest
 
 from inspector.recording import list_sessions
-from inspector.viewer.data import Figures, fmt_ms, request_tool_errors, summarize_session
 from inspector.testing.samples import samples_dir
 from inspector.testing.synth import Spec, retry_storm, write_session
+from inspector.viewer.data import Figures, fmt_ms, request_tool_errors, summarize_session
 
 SAMPLES = samples_dir()
 

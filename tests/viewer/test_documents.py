@@ -3,9 +3,9 @@
 import orjson
 
 from inspector.recording import list_sessions
+from inspector.testing.samples import samples_dir
 from inspector.viewer.documents import conversation_items, diff_items, json_lines, load_exchange, request_items
 from inspector.viewer.turns import conversation
-from inspector.testing.samples import samples_dir
 
 SAMPLES = samples_dir()
 

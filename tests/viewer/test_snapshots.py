@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from inspector.recording import list_sessions
-from inspector.viewer import InspectorApp
 from inspector.testing.samples import samples_dir
 from inspector.testing.synth import Spec, retry_storm, write_session
+from inspector.viewer import InspectorApp
 
 SIZE = (150, 36)
 

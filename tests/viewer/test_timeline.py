@@ -5,9 +5,9 @@ import io
 from rich.console import Console
 
 from inspector.recording import list_sessions
+from inspector.testing.synth import Spec, retry_storm, write_session
 from inspector.viewer.data import summarize_session
 from inspector.viewer.widgets.timeline import TimelineChart
-from inspector.testing.synth import Spec, retry_storm, write_session
 
 
 def lanes(text: str) -> list[str]:

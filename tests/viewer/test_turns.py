@@ -1,8 +1,8 @@
 """The conversation as a person reads it: turns shared by the viewer and the HTML report."""
 
 from inspector.recording import list_sessions, response_message
-from inspector.viewer.turns import conversation
 from inspector.testing.samples import samples_dir
+from inspector.viewer.turns import conversation
 
 SAMPLES = samples_dir()
 
