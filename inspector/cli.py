@@ -10,16 +10,28 @@ from pathlib import Path
 
 from rich.console import Console
 
+from .protocol import FORM_NAMES
+
 __all__ = ["main"]
+
+DEFAULT_OLLAMA = "http://127.0.0.1:11434"
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = ROOT / "addons" / "translate.py"
+REPLAY_ADDON = ROOT / "addons" / "replay.py"
+PACKAGE = Path(__file__).resolve().parent
 
 
 def _addon_script() -> Path:
     if ADDON.exists():
         return ADDON
-    return Path(__file__).resolve().parent / "gateway" / "script.py"  # non-editable installs
+    return PACKAGE / "gateway" / "script.py"  # installed from a wheel: the scripts ship in the package
+
+
+def _replay_script() -> Path:
+    if REPLAY_ADDON.exists():
+        return REPLAY_ADDON
+    return PACKAGE / "gateway" / "replay_script.py"
 
 
 def _mitmdump() -> str:
@@ -52,22 +64,37 @@ def gateway_command(args: argparse.Namespace) -> list[str]:
 
 
 def client_env(args: argparse.Namespace) -> list[tuple[str, str, str]]:
-    """(name, value, comment) lines a user pastes into Claude Code's shell."""
+    """(name, value, comment) lines a user pastes into Claude Code's shell.
+
+    ``ANTHROPIC_MODEL`` is named only when the model is known (``--model``, or what the backend
+    lists): a placeholder would be pasted literally."""
+    from .protocol import get_form
+
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     env = [("ANTHROPIC_BASE_URL", f"http://{host}:{args.port}", "the gateway"),
-           ("ANTHROPIC_AUTH_TOKEN", "inspector-local",
+           ("ANTHROPIC_AUTH_TOKEN", getattr(args, "token", "") or "inspector-local",
+            "the gateway's token" if getattr(args, "token", "") else
             "any value: Claude Code needs one; it is not sent to translated backends")]
-    if args.backend != "anthropic":
-        model = args.model or "<backend model, e.g. qwen3:8b>"
-        env.append(("ANTHROPIC_MODEL", model,
-                    "what Claude Code asks for; the gateway routes every request to it"
-                    if args.model else "or restart the gateway with MODEL=NAME"))
-        env.append(("ANTHROPIC_DEFAULT_HAIKU_MODEL", model, "background requests (titles, summaries)"))
+    if get_form(args.backend).translates and args.model:
+        env.append(("ANTHROPIC_MODEL", args.model, "what Claude Code asks for; the gateway routes every request to it"))
+        env.append(("ANTHROPIC_DEFAULT_HAIKU_MODEL", args.model, "background requests (titles, summaries)"))
     env.append(("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1", "no telemetry to the gateway"))
     return env
 
 
-DEFAULT_OLLAMA = "http://127.0.0.1:11434"
+def backend_models(backend: str, backend_url: str, timeout: float = 1.5) -> list[str] | None:
+    """The models the backend lists (Ollama /api/tags, OpenAI-form /v1/models), None if it did not answer."""
+    import json
+    import urllib.request
+
+    from .protocol import get_form
+
+    form = get_form(backend)
+    try:
+        with urllib.request.urlopen(backend_url.rstrip("/") + form.models_path, timeout=timeout) as r:
+            return form.model_names(json.loads(r.read()))
+    except (OSError, ValueError):
+        return None
 
 
 def _answers(url: str, timeout: float = 1.0) -> bool:
@@ -124,17 +151,35 @@ def subprocess_run(cmd: list[str]) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
     server = None
+    embedded_would_start = False
     if (args.embedded == "on" or (args.embedded == "auto" and args.backend == "ollama"
                                   and args.backend_url.rstrip("/") == DEFAULT_OLLAMA
                                   and not _answers(args.backend_url + "/api/version"))):
         if args.dry_run:
+            from . import embedded
             console.print(f"(dry run) nothing answers at {args.backend_url}: the embedded backend would start")
+            embedded_would_start = True
+            args.backend, args.model = "openai", args.model or embedded.EmbeddedBackend.model
+            args.backend_url, args.max_context = "<the embedded backend's URL>", embedded.N_CTX
         else:
             server = _embedded_fallback(args, console)
-    target = {"ollama": "Ollama /api/chat", "openai": "OpenAI /v1/chat/completions",
-              "anthropic": "Anthropic /v1/messages (passthrough)"}[args.backend]
+    from .protocol import get_form
+
+    form = get_form(args.backend)
+    if not args.model and form.translates and server is None and not embedded_would_start:
+        models = backend_models(args.backend, args.backend_url)
+        if models:
+            args.model = models[0]
+            others = f"; the backend also has {', '.join(models[1:6])}" if len(models) > 1 else ""
+            console.print(f"[dim]model: {args.model}, the first the backend lists{others} — MODEL=NAME "
+                          f"(make) or --model NAME to choose[/]")
+        else:
+            what = "lists no models" if models == [] else f"did not answer at {args.backend_url}"
+            console.print(f"[yellow]no model chosen:[/] the backend {what}. Restart with MODEL=NAME (make) "
+                          f"or --model NAME; until then Claude Code's own model names are sent as they are.")
+    url = args.backend_url if not embedded_would_start else "the embedded backend (a free port, chosen at start)"
     console.print(f"[bold]inspector gateway[/]  Claude Code → http://{args.host}:{args.port} → "
-                  f"[cyan]{target}[/] at {args.backend_url}"
+                  f"[cyan]{form.label} {form.chat_path('', '/v1/messages')}[/] at {url}"
                   + (f"  model [green]{args.model}[/]" if args.model else ""))
     console.print("\nPaste into the shell where you run Claude Code:\n")
     for name, value, comment in client_env(args):
@@ -159,13 +204,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if _not_recordings(folder, console):
         return 2
-    cmd = [_mitmdump(), "-s", str(ROOT / "addons" / "replay.py"),
+    cmd = [_mitmdump(), "-s", str(_replay_script()),
            # The reverse target is never dialled: every request is answered from the recordings.
            "--mode", "reverse:http://127.0.0.1:9", "--listen-host", args.host, "-p", str(args.port),
            "--set", f"replay_dir={folder}", "--set", f"replay_speed={args.speed}", *args.mitmdump_args]
     console.print(f"[bold]inspector replay[/]  {folder} on http://{args.host}:{args.port} "
-                  f"(speed {args.speed}: {'instant' if args.speed == 0 else 'recorded timing'})")
-    console.print(f"  export ANTHROPIC_BASE_URL=http://{args.host}:{args.port}")
+                  f"(speed {args.speed:g}: {'instant' if args.speed == 0 else 'recorded timing'})")
+    console.print("\nPaste into the shell where you run Claude Code (an empty folder: replay moves the "
+                  "recorded working directory to yours):\n")
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    for name, value, comment in (
+            ("ANTHROPIC_BASE_URL", f"http://{host}:{args.port}", "the replay"),
+            ("ANTHROPIC_AUTH_TOKEN", "inspector-local", "any value: Claude Code needs one; replay checks none"),
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1", "as when it was recorded")):
+        console.print(f"  export {name}={shlex.quote(value)}  [dim]# {comment}[/]", soft_wrap=True)
     return _start(console, cmd, dry_run=args.dry_run)
 
 
@@ -333,15 +385,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inspector", description=__doc__,
                                      epilog="Arguments after -- are passed to mitmdump as they are.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="start the gateway in front of a backend")
-    run.add_argument("--backend", choices=("ollama", "openai", "anthropic"), default="ollama")
-    run.add_argument("--backend-url", default="http://127.0.0.1:11434")
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=4000)
-    run.add_argument("--model", default="")
-    run.add_argument("--model-map", dest="model_map", default="")
-    run.add_argument("--num-ctx", dest="num_ctx", type=int, default=0)
-    run.add_argument("--max-tokens-limit", dest="max_tokens_limit", type=int, default=0)
+    run = sub.add_parser("run", help="start the gateway in front of a backend",
+                         description="Start the gateway (mitmdump -s addons/translate.py) and print the environment "
+                                     "to paste into Claude Code's shell.")
+    run.add_argument("--backend", choices=FORM_NAMES, default="ollama",
+                     help="the backend's API: ollama (/api/chat), openai (/v1/chat/completions: vLLM, llama.cpp, "
+                          "LM Studio), anthropic (/v1/messages, passed through)")
+    run.add_argument("--backend-url", default=DEFAULT_OLLAMA, help=f"where the backend is (default: {DEFAULT_OLLAMA})")
+    run.add_argument("--host", default="127.0.0.1",
+                     help="the gateway's listen address (default: loopback; any other needs a token)")
+    run.add_argument("--port", type=int, default=4000, help="the gateway's port (default: 4000)")
+    run.add_argument("--model", default="",
+                     help="the backend model every request goes to (default: the first the backend lists)")
+    run.add_argument("--model-map", dest="model_map", default="",
+                     help="per-tier routing, first match wins: 'haiku=qwen2.5:0.5b,sonnet=qwen3:8b'")
+    run.add_argument("--num-ctx", dest="num_ctx", type=int, default=0,
+                     help="Ollama's num_ctx (its default silently truncates Claude Code's prompt; 65536 is good)")
+    run.add_argument("--max-tokens-limit", dest="max_tokens_limit", type=int, default=0,
+                     help="clamp max_tokens to what the backend allows")
     run.add_argument("--max-context", dest="max_context", type=int, default=0,
                      help="the backend's context window, when known: longer requests are refused at once")
     run.add_argument("--embedded", choices=("auto", "on", "off"), default="off",

@@ -22,12 +22,10 @@ from urllib.parse import urlsplit
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from .protocol import STATUS_PATH, ModelRouter
+from .protocol import STATUS_PATH, ModelRouter, get_form
 
 __all__ = ["Check", "Doctor", "mask"]
 
-#: What Claude Code asks for when no ANTHROPIC_*_MODEL is set (2.1.x defaults, by tier).
-DEFAULT_MODELS = {"ANTHROPIC_MODEL": "claude-sonnet-4-5", "ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-haiku-4-5"}
 MODEL_VARS = ("ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
               "ANTHROPIC_DEFAULT_HAIKU_MODEL", "ANTHROPIC_SMALL_FAST_MODEL")
 #: Claude Code's system prompt and tools alone are ~15k tokens; a context below this truncates them.
@@ -212,36 +210,58 @@ class Doctor:
         return None
 
     def check_backend(self, gw: dict[str, Any]) -> None:
-        form, backend = gw.get("backend"), (gw.get("backend_url") or "").rstrip("/")
+        try:
+            form = get_form(str(gw.get("backend")))
+        except ValueError:
+            self.add("warn", f"the gateway reports an unknown backend form {gw.get('backend')!r}", "",
+                     "update claude-code-inspector")
+            return
+        backend = (gw.get("backend_url") or "").rstrip("/")
         router = ModelRouter(model=gw.get("model") or "", model_map=gw.get("model_map") or "")
-        asked = {name: self.env.get(name, DEFAULT_MODELS.get(name, "")) for name in MODEL_VARS}
-        routes = {name: (m, router.route(m)) for name, m in asked.items() if m}
+        # What Claude Code asks for: the variables set here, and the names the gateway has seen it
+        # ask for (its defaults change by release; the running binary is the authority).
+        asked = {name: self.env[name] for name in MODEL_VARS if self.env.get(name)}
+        seen = [m for m in gw.get("requested_models") or [] if isinstance(m, str) and m not in asked.values()]
+        routes = {name: (m, router.route(m)) for name, m in asked.items()}
+        routes |= {f"asked by Claude Code: {m}": (m, router.route(m)) for m in seen}
+        if not form.translates:
+            self.add("pass", f"the gateway passes Anthropic requests through to {backend}")
+            return
         available: list[str] | None = None
         try:
-            if form == "ollama":
-                _, tags = _get(backend + "/api/tags", timeout=self.timeout)
-                available = [m.get("name", "") for m in (tags or {}).get("models", [])]
-            else:
-                _, listing = _get(backend + "/v1/models", timeout=self.timeout)
-                available = [m.get("id", "") for m in (listing or {}).get("data", [])] if isinstance(listing, dict) else None
+            _, listing = _get(backend + form.models_path, timeout=self.timeout)
+            available = form.model_names(listing)
         except (urllib.error.URLError, OSError) as e:
-            self.add("fail", f"the gateway is up but its {form} backend at {backend} is not",
+            self.add("fail", f"the gateway is up but its {form.label} backend at {backend} is not",
                      str(getattr(e, "reason", e)),
-                     "start it (ollama serve, or your server), or restart the gateway with BACKEND_URL=<where it runs>")
+                     f"{form.start_hint}, or restart the gateway with BACKEND_URL=<where it runs>")
             return
-        self.add("pass", f"the {form} backend at {backend} answers",
+        self.add("pass", f"the {form.label} backend at {backend} answers",
                  f"{len(available)} models" if available is not None else "")
+        if not routes:
+            self.add("warn", "no ANTHROPIC_MODEL is set and Claude Code has not asked the gateway for anything yet",
+                     "Claude Code's own default (a Claude model name) would be sent to the backend unless the "
+                     "gateway routes it",
+                     f"export ANTHROPIC_MODEL=<one of: {', '.join((available or [])[:5]) or 'the backend models'}>, "
+                     f"or restart the gateway with MODEL=NAME")
         for name, (requested, target) in routes.items():
-            source = self._from(name) if name in self.env else " (Claude Code's default)"
+            label = f"{name}={requested}{self._from(name)}" if name in self.env else name
             present = available is None or not available or _has_model(available, target)
             if present:
-                self.add("pass", f"{name}={requested}{source}", f"the gateway sends it to {target}")
+                self.add("pass", label, f"the gateway sends it to {target}")
+                continue
+            choices = ", ".join((available or [])[:5]) or "a model the backend serves"
+            if target.lower().startswith("claude"):
+                # A Claude model name reached the backend as it is: nothing to pull, route it instead.
+                fix = (f"restart the gateway with MODEL=<one of: {choices}>, or export "
+                       f"ANTHROPIC_MODEL=<one of them> in Claude Code's shell")
+            elif form.name == "ollama":
+                fix = form.missing_model_fix(target).removeprefix("run ").strip("`")
             else:
-                fix = (f"ollama pull {target}" if form == "ollama"
-                       else f"serve {target}, or restart the gateway with MODEL=<one of: {', '.join((available or [])[:5])}>")
-                self.add("fail", f"{name}={requested}{source} → {target}, which the backend does not have",
-                         f"available: {', '.join((available or [])[:8]) or 'none'}", fix)
-        if form == "ollama":
+                fix = f"serve {target}, or restart the gateway with MODEL=<one of: {choices}>"
+            self.add("fail", f"{label} → {target}, which the backend does not have",
+                     f"available: {', '.join((available or [])[:8]) or 'none'}", fix)
+        if form.name == "ollama":
             self._check_context(backend, gw, {t for _, t in routes.values()}, available or [])
 
     def _check_context(self, backend: str, gw: dict[str, Any], models: set[str], available: list[str]) -> None:

@@ -83,3 +83,49 @@ def test_run_falls_back_to_the_embedded_backend_only_when_ollama_is_absent(capsy
     monkeypatch.setattr(cli, "_answers", lambda url, timeout=1.0: True)
     assert main(["run", "--embedded", "auto", "--dry-run"]) == 0
     assert "embedded" not in capsys.readouterr().err
+
+
+def test_run_without_a_model_uses_what_the_backend_has(capsys):
+    from inspector.testing.backends import Reply, ScriptedBackend
+    with ScriptedBackend("ollama", [Reply(text="ok")]) as b:
+        b.models = ["qwen3:8b", "llama3.2:3b"]
+        assert main(["run", "--backend-url", b.url, "--dry-run"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "export ANTHROPIC_MODEL=qwen3:8b" in err and "export ANTHROPIC_DEFAULT_HAIKU_MODEL=qwen3:8b" in err
+    assert "the backend also has llama3.2:3b" in err and "<" not in err.split("Paste")[1].split("$")[0]
+
+
+def test_run_without_a_model_and_no_backend_names_no_placeholder(capsys):
+    from inspector.testing.gateway import free_port
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert main(["run", "--backend", "openai", "--backend-url", dead, "--dry-run"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "ANTHROPIC_MODEL" not in err, "a placeholder would be pasted literally"
+    assert f"did not answer at {dead}" in err and "MODEL=NAME" in err
+
+
+def test_a_dry_run_with_no_ollama_shows_the_embedded_backends_environment(capsys, monkeypatch):
+    import inspector.cli as cli
+    monkeypatch.setattr(cli, "_answers", lambda url, timeout=1.0: False)
+    assert main(["run", "--embedded", "auto", "--dry-run"]) == 0
+    out = capsys.readouterr()
+    err = " ".join(out.err.split())
+    assert "the embedded backend would start" in err
+    assert "export ANTHROPIC_MODEL=smollm2-135m-instruct" in err and "OpenAI-compatible" in err
+    assert "backend=openai" in out.out and "max_context=8192" in out.out
+
+
+def test_replay_prints_the_environment_to_paste(capsys, tmp_path):
+    from inspector.testing.samples import samples_dir
+    assert main(["replay", str(samples_dir()), "--dry-run", "--port", "4111"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    for line in ("export ANTHROPIC_BASE_URL=http://127.0.0.1:4111", "export ANTHROPIC_AUTH_TOKEN=inspector-local",
+                 "export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"):
+        assert line in err
+
+
+def test_every_run_option_says_what_it_does():
+    run = next(a for a in build_parser()._subparsers._group_actions[0].choices.values() if a.prog.endswith(" run"))
+    for action in run._actions:
+        if action.dest != "help":
+            assert action.help, f"--{action.dest} has no help text"

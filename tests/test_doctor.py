@@ -114,3 +114,20 @@ def test_exit_status(stack, tmp_path, monkeypatch, capsys):
 
 def test_mask():
     assert mask("sk-ant-api03-abcdefghijklmnop") == "sk-ant-…mnop" and mask("short") == "…" and mask("") == ""
+
+
+def test_doctor_learns_claude_codes_default_from_the_gateway_and_never_says_pull_a_claude_model(tmp_path):
+    """Issue 9.8: no ANTHROPIC_MODEL, no gateway MODEL: Claude Code's own default name reaches the
+    backend. Doctor knows that name from what the gateway saw, and the fix is to route it."""
+    import httpx
+    with ScriptedBackend("ollama", [Reply(status=404, error="model 'claude-opus-5-5' not found")]) as b:
+        with Gateway(b.url, backend="ollama") as gw:
+            env = {"ANTHROPIC_AUTH_TOKEN": "inspector-local", "ANTHROPIC_BASE_URL": gw.url}
+            before = doctor(env, tmp_path)
+            httpx.post(gw.url + "/v1/messages", json={"model": "claude-opus-5-5", "max_tokens": 5,
+                                                      "messages": [{"role": "user", "content": "hi"}]})
+            after = doctor(env, tmp_path)
+    assert find(before, "warn", "has not asked the gateway for anything yet")
+    (check,) = find(after, "fail", "claude-opus-5-5")
+    assert "asked by Claude Code: claude-opus-5-5" in check.title and "MODEL=" in check.fix
+    assert "ollama pull" not in check.fix and "qwen3:8b" in check.fix, "route it to what the backend has"
