@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -130,9 +131,10 @@ class Client:
 
 def start_mitmdump(target: str, *args: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
+    # FORCE_COLOR: the colour log renders as it does in a terminal (rich skips the styling for a pipe).
     proc = subprocess.Popen([str(MITMDUMP), "-q", "--mode", f"reverse:{target}", "--listen-host", "127.0.0.1",
                              "-p", str(port), *args], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                            cwd=ROOT)
+                            cwd=ROOT, env={**os.environ, "FORCE_COLOR": "1"})
     wait_port(port, proc=proc)
     time.sleep(0.5)  # let the loopback rebind and the relay start
     return proc, port
@@ -157,19 +159,19 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
     clients["bare mitmdump"] = Client(port, "/v1/messages?beta=true", anthropic_body)
     gateway = ["-s", str(ROOT / "addons" / "translate.py"), "--set", "model=bench-model"]
     quiet = ["--set", "record=false", "--set", "log_detail=off"]
+    # The headline: the defaults a user gets — recording and the colour log on.
+    defaults = ["--set", f"record_dir={tempfile.mkdtemp(prefix='bench-recordings-')}"]
     for form in ("ollama", "openai", "anthropic"):
-        p, port = start_mitmdump(backends[form].url, *gateway, "--set", f"backend={form}", *quiet)
+        p, port = start_mitmdump(backends[form].url, *gateway, "--set", f"backend={form}", *defaults)
         procs.append(p)
         clients[f"gateway {form}"] = Client(port, "/v1/messages?beta=true", anthropic_body)
     receiver = None
     if extras:
-        record_dir = tempfile.mkdtemp(prefix="bench-recordings-")
         # A loopback OTLP/HTTP receiver: the export's cost is the gateway's, not a remote collector's.
         receiver = OtlpReceiver().__enter__()
-        for name, args in (("+ recording", ["--set", f"record_dir={record_dir}", "--set", "log_detail=off"]),
-                           ("+ colour log", ["--set", "record=false", "--set", "log_detail=summary"]),
-                           ("+ otlp export", [*quiet, "--set", f"otlp_endpoint={receiver.url}"]),
-                           ("+ otlp with content", [*quiet, "--set", f"otlp_endpoint={receiver.url}",
+        for name, args in (("recording and log off", quiet),
+                           ("+ otlp export", [*defaults, "--set", f"otlp_endpoint={receiver.url}"]),
+                           ("+ otlp with content", [*defaults, "--set", f"otlp_endpoint={receiver.url}",
                                                     "--set", "otlp_capture_content=true"])):
             p, port = start_mitmdump(backends["ollama"].url, *gateway, "--set", "backend=ollama", *args)
             procs.append(p)
@@ -206,6 +208,96 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
         # Proof the export really ran: every measured exchange (and the warm-up) reached the receiver.
         out["gateway ollama + otlp export"]["spans_received"] = received
     return out
+
+
+class SlowBackend(CannedBackend):
+    """Streams its answer in 20 chunks 10 ms apart, as a model decodes: concurrent streams overlap."""
+
+    def __init__(self, form: str) -> None:
+        super().__init__(form)
+        reply = Reply(text="token " * 60, pieces=20)
+        self.chunks = RENDER[form](reply, "bench-model", True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: " + STREAM_TYPE[self.form]
+                             + b"\r\ntransfer-encoding: chunked\r\n\r\n")
+                for chunk in self.chunks:
+                    writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    await writer.drain()
+                    await asyncio.sleep(0.01)
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+def bench_parallel(n: int = 32, rounds: int = 5) -> dict[str, float]:
+    backend = SlowBackend("ollama")
+    backend.start()
+    body = json.dumps({**REQUEST, "model": "claude-opus-5-5"}).encode()
+    p, port = start_mitmdump(backend.url, "-s", str(ROOT / "addons" / "translate.py"), "--set", "model=bench-model",
+                             "--set", f"record_dir={tempfile.mkdtemp(prefix='bench-parallel-')}")
+    try:
+        single = Client(port, "/v1/messages?beta=true", body)
+        for _ in range(3):
+            single.once()
+        alone = [single.once()[1] for _ in range(20)]
+        clients = [Client(port, "/v1/messages?beta=true", body) for _ in range(n)]
+        together: list[float] = []
+        for _ in range(rounds):
+            barrier = threading.Barrier(n)
+            results: list[float] = []
+
+            def one(c: Client, barrier: threading.Barrier = barrier, results: list[float] = results) -> None:
+                barrier.wait()
+                results.append(c.once()[1])
+
+            threads = [threading.Thread(target=one, args=(c,)) for c in clients]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            together += results
+    finally:
+        p.terminate()
+        p.wait(15)
+    together.sort()
+    return {"single_p50_ms": statistics.median(alone) * 1000, "parallel_p50_ms": statistics.median(together) * 1000,
+            "parallel_p90_ms": together[int(len(together) * 0.9)] * 1000}
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_memory(total: int = 2000) -> dict[str, object]:
+    backend = CannedBackend("ollama")
+    backend.start()
+    body = json.dumps({**REQUEST, "model": "claude-opus-5-5"}).encode()
+    p, port = start_mitmdump(backend.url, "-s", str(ROOT / "addons" / "translate.py"), "--set", "model=bench-model",
+                             "--set", f"record_dir={tempfile.mkdtemp(prefix='bench-memory-')}")
+    rss: dict[int, float] = {}
+    try:
+        client = Client(port, "/v1/messages?beta=true", body)
+        for i in range(1, total + 1):
+            client.once()
+            if i in (100, 500, 1000, 1500, total):
+                rss[i] = _rss_mb(p.pid)
+        children = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+        sidecar = sum(_rss_mb(int(c)) for c in children)
+    finally:
+        p.terminate()
+        p.wait(15)
+    return {"rss_mb": rss, "sidecar_mb": sidecar}
 
 
 def bench_core() -> dict[str, float]:
@@ -264,10 +356,12 @@ def main() -> int:
     print(f"{'':36} {'p50 ms':>8} {'p90 ms':>8} {'× bare':>7}")
     for name, r in req.items():
         print(f"{name:36} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} {r['p50_ms'] / bare:7.2f}")
-    plain = req["gateway ollama"]["p50_ms"]
-    for name in ("gateway ollama + recording", "gateway ollama + colour log", "gateway ollama + otlp export",
-                 "gateway ollama + otlp with content"):
-        print(f"{name.removeprefix('gateway ollama ')} costs {req[name]['p50_ms'] / plain:.2f}× the gateway without it")
+    plain = req["gateway ollama recording and log off"]["p50_ms"]
+    print(f"the defaults (recording + colour log) cost {req['gateway ollama']['p50_ms'] / plain:.2f}× "
+          f"the gateway without them")
+    for name in ("gateway ollama + otlp export", "gateway ollama + otlp with content"):
+        print(f"{name.removeprefix('gateway ollama ')} costs {req[name]['p50_ms'] / req['gateway ollama']['p50_ms']:.2f}× "
+              f"the gateway (defaults) without it")
     print(f"(the OTLP receiver got {req['gateway ollama + otlp export']['spans_received']} spans "
           f"for {2 * (args.rounds + 5)} exchanges through the two exporting gateways)")
 
@@ -278,13 +372,24 @@ def main() -> int:
         print(f"{name:30} {r['first_delta_ms']:8.2f} ms  ({r['first_delta_ms'] - base:+.2f} ms vs bare mitmdump); "
               f"whole stream {r['p50_ms']:.1f} ms")
 
+    print("\n32 parallel streams through one gateway (defaults), backend streaming 20 chunks 10 ms apart:")
+    par = bench_parallel()
+    print(f"single stream p50 {par['single_p50_ms']:.1f} ms; 32 at once: p50 {par['parallel_p50_ms']:.1f} ms "
+          f"({par['parallel_p50_ms'] / par['single_p50_ms']:.2f}×), p90 {par['parallel_p90_ms']:.1f} ms")
+
+    print("\nmemory over 2,000 sequential requests (defaults), resident set size of the gateway:")
+    mem = bench_memory()
+    print("  " + ", ".join(f"after {n}: {mb:.1f} MB" for n, mb in mem["rss_mb"].items())
+          + f"; sidecar {mem['sidecar_mb']:.1f} MB")
+
     print("\npure core:")
     core = bench_core()
     for name, value in core.items():
         print(f"{name:28} {value:12,.1f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"requests": req, "first_delta": ttft, "core": core}, indent=1))
+        args.json.write_text(json.dumps({"requests": req, "first_delta": ttft, "parallel": par, "memory": mem,
+                                         "core": core}, indent=1))
     return 0
 
 

@@ -71,9 +71,10 @@ def client_env(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     from .protocol import get_form
 
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    token = os.environ.get("INSPECTOR_GATEWAY_TOKEN", "")
     env = [("ANTHROPIC_BASE_URL", f"http://{host}:{args.port}", "the gateway"),
-           ("ANTHROPIC_AUTH_TOKEN", getattr(args, "token", "") or "inspector-local",
-            "the gateway's token" if getattr(args, "token", "") else
+           ("ANTHROPIC_AUTH_TOKEN", token or "inspector-local",
+            "the gateway's token ($INSPECTOR_GATEWAY_TOKEN)" if token else
             "any value: Claude Code needs one; it is not sent to translated backends")]
     if get_form(args.backend).translates and args.model:
         env.append(("ANTHROPIC_MODEL", args.model, "what Claude Code asks for; the gateway routes every request to it"))

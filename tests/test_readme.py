@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +53,7 @@ COVERED = {
     "LANGFUSE_HOST": "test_the_langfuse_recipe",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:4318/v1/traces": "test_the_tempo_recipe",
     ".venv/bin/inspector export --otlp recordings/": "test_the_export_recipe",
+    "export INSPECTOR_GATEWAY_TOKEN=": "test_the_exposed_gateway_recipe",
 }
 
 
@@ -109,7 +111,18 @@ class Running:
     def __init__(self, command: str, *, cwd: Path, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        self.output = ""
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
 
     def wait_for_port(self, port: int, timeout: float = 600) -> None:
         wait_port(port, timeout=timeout, proc=self.proc)
@@ -117,10 +130,11 @@ class Running:
     def stop(self) -> str:
         os.killpg(self.proc.pid, signal.SIGINT)
         try:
-            self.output, _ = self.proc.communicate(timeout=30)
+            self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
-            self.output, _ = self.proc.communicate()
+            self.proc.wait()
+        self._reader.join(10)
         return self.output
 
 
@@ -280,3 +294,24 @@ def test_the_toolcalls_recipe(sandbox):
     out = sh(block(".venv/bin/inspector toolcalls recordings/"), cwd=sandbox)
     assert out.returncode == 0, out.stderr
     assert re.search(r"qwen2\.5-coder:7b\s*│\s*2\b", out.stdout), out.stdout
+
+
+def test_the_exposed_gateway_recipe(tmp_path):
+    """An exposed gateway, as the README starts it: the token it prints for Claude Code is the one it
+    requires, and a request without it is refused."""
+    need_ports(4000, 11434)
+    with ScriptedBackend("ollama", [Reply(text="hi")], port=11434):
+        run = Running(block("export INSPECTOR_GATEWAY_TOKEN=") + f" ARGS='-- --set record_dir={tmp_path}'",
+                      cwd=ROOT, env=make_env())
+        try:
+            run.wait_for_port(4000)
+            time.sleep(0.5)
+            ask = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+            refused = httpx.post("http://127.0.0.1:4000/v1/messages", json=ask)
+            token = exports(run.output).get("ANTHROPIC_AUTH_TOKEN", "")
+            accepted = httpx.post("http://127.0.0.1:4000/v1/messages", json=ask, headers={"authorization": f"Bearer {token}"})
+        finally:
+            printed = run.stop()
+    assert len(token) == 32 and "$INSPECTOR_GATEWAY_TOKEN" in printed, printed
+    assert refused.status_code == 401 and accepted.status_code == 200, accepted.text
+    assert "--listen-host 0.0.0.0" in printed and "gateway_public=true" in printed

@@ -104,7 +104,8 @@ def test_the_extra_the_readme_names_holds_the_official_packages():
 
 def test_the_phoenix_install_line_matches_make_phoenix():
     assert "pip install arize-phoenix" in PHOENIX_INSTALL and "~/phoenix/bin/phoenix serve" in PHOENIX_INSTALL
-    assert "pip install" in (ROOT / "Makefile").read_text().split("\nphoenix:", 1)[1].split("\n\n", 1)[0]
+    assert "pip install --quiet --progress-bar off arize-phoenix" in \
+        (ROOT / "Makefile").read_text().split("\n$(PHOENIX_STAMP):", 1)[1].split("\nphoenix:", 1)[0]
 
 
 def test_the_phoenix_gateway_recipe(sandbox):

@@ -91,7 +91,9 @@ class SidecarStore:
             pass
         cmd = [sys.executable, "-m", "inspector.recording._sidecar", str(self.root),
                ",".join(h for h in redact_headers if h.strip())]
-        self.proc = subprocess.Popen(cmd, stdin=read_end, stdout=subprocess.PIPE,
+        # A session of its own: Ctrl-C in the terminal, or a signal to the gateway's process group,
+        # must not stop it before it has written what the gateway sent; it ends at the pipe's end.
+        self.proc = subprocess.Popen(cmd, stdin=read_end, stdout=subprocess.PIPE, start_new_session=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         os.close(read_end)
         threading.Thread(target=self._listen, name="inspector-recorder-reports", daemon=True).start()
@@ -198,9 +200,12 @@ class SidecarStore:
 
 # -- the sidecar itself -----------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     from ._redact import Redactor
     from ._writer import ExchangeWriter, RecordingStore
-
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)  # it ends when the gateway closes the pipe (or dies): nothing lost
     args = sys.argv[1:] if argv is None else argv
     root, headers = Path(args[0]), args[1].split(",") if len(args) > 1 and args[1] else []
     out = sys.stdout.buffer

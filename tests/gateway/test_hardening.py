@@ -143,3 +143,41 @@ def test_one_exchange_prints_the_colour_log_line_and_nothing_of_mitmproxys_flow_
     assert len(exchange) == 1, out
     for noise in ("client connect", "server connect", "client disconnect", "<< 200", "POST http", "_inspector"):
         assert noise not in out, f"{noise!r} in the gateway's terminal:\n{out}"
+
+
+# -- what the terminal shows ------------------------------------------------------------------------------------
+def test_the_gateway_says_at_start_that_nothing_answers_at_the_backend():
+    dead = f"http://127.0.0.1:{free_port()}"
+    with Gateway(dead, backend="ollama", model="q") as gw:
+        for _ in range(50):
+            if "nothing answers at" in gw.log():
+                break
+            time.sleep(0.1)
+        log = gw.log()
+    assert f"nothing answers at {dead} (connection refused)" in log and "ollama serve" in log
+
+
+def test_the_colour_log_shows_no_secret_even_with_bodies():
+    secret = "sk-ant-api03-" + "x" * 40
+    with ScriptedBackend("ollama", [Reply(text=f"your key is {secret}")]) as b:
+        with Gateway(b.url, backend="ollama", model="q", log_detail="events", record=False) as gw:
+            httpx.post(gw.url + "/v1/messages?key=query-secret-123456",
+                       json={**ASK, "stream": True, "messages": [{"role": "user", "content": f"use {secret}"}]}).read()
+            time.sleep(0.5)
+            log = gw.log()
+    assert "claude-x → q [ollama]  200" in log and "[redacted:anthropic-key]" in log
+    assert secret not in log and "query-secret-123456" not in log
+
+
+def test_a_client_that_leaves_stops_the_backend_through_the_real_mitmdump():
+    reply = Reply(text="a long answer nobody will read " * 50, pieces=200, gap=0.02)
+    with ScriptedBackend("openai", [reply]) as b:
+        with Gateway(b.url, backend="openai", model="q") as gw:
+            with httpx.stream("POST", gw.url + "/v1/messages", json={**ASK, "stream": True}, timeout=10) as r:
+                it = r.iter_raw()
+                next(it), next(it)
+            for _ in range(100):
+                if b.aborted:
+                    break
+                time.sleep(0.02)
+    assert b.aborted and b.aborted[0] < 50, "the backend was stopped long before its 200 chunks"

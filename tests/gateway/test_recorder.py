@@ -100,3 +100,23 @@ def test_recording_can_be_turned_off(tmp_path):
         with Gateway(b.url, backend="ollama", model="q", record_dir=str(tmp_path), record=False) as gw:
             httpx.post(gw.url + "/v1/messages", json=ASK).read()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_to_the_whole_process_group_loses_no_recording(tmp_path):
+    """A terminal's Ctrl-C reaches every process of the foreground group: the recording sidecar must
+    still write everything the gateway sent before it stops."""
+    import subprocess
+
+    from inspector.testing.gateway import MITMDUMP, SCRIPT, free_port, wait_port
+    with ScriptedBackend("ollama", [Reply(text="recorded before the Ctrl-C")]) as b:
+        port = free_port()
+        proc = subprocess.Popen([str(MITMDUMP), "-q", "-s", str(SCRIPT), "--mode", f"reverse:{b.url}",
+                                 "--listen-host", "127.0.0.1", "-p", str(port), "--set", "model=q",
+                                 "--set", f"record_dir={tmp_path}"], start_new_session=True)
+        wait_port(port, proc=proc)
+        for _ in range(5):
+            httpx.post(f"http://127.0.0.1:{port}/v1/messages", json=ASK).read()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(20)
+    exchanges = list_sessions(tmp_path)[0].exchanges()
+    assert len(exchanges) == 5 and all(e.complete for e in exchanges)
