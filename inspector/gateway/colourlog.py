@@ -15,7 +15,7 @@ from typing import Any
 from mitmproxy import addonmanager, ctx, exceptions
 from rich.console import Console
 
-from ..log import BodyView, EventLine, ExchangeLine
+from ..log import BodyView, EventLine, ExchangeLine, print_lines
 from ..protocol import LineDecoder, SSEDecoder
 from ..recording import Redactor
 from .exchange import Direction, Exchange
@@ -84,11 +84,11 @@ class ColourLog:
         text = self.redactor.text
         for item in decoder.decode(data):
             if isinstance(item, bytes):
-                self.console.print(EventLine(direction, "line", text(item.decode("utf-8", "replace"))))
+                print_lines(self.console, EventLine(direction, "line", text(item.decode("utf-8", "replace"))))
             elif item.comment is not None:
-                self.console.print(EventLine(direction, "keep-alive", item.comment))
+                print_lines(self.console, EventLine(direction, "keep-alive", item.comment))
             else:
-                self.console.print(EventLine(direction, item.event or "data", text(item.data)))
+                print_lines(self.console, EventLine(direction, item.event or "data", text(item.data)))
 
     def exchange_ended(self, ex: Exchange) -> None:
         self._decoders.pop(id(ex), None)
@@ -104,7 +104,7 @@ class ColourLog:
                     self._said.add(key)
                     fresh.append(n)
             summary = {**summary, "notes_shown": fresh}
-        self.console.print(ExchangeLine(self.redactor.json(summary), when=ex.started_wall))
+        print_lines(self.console, ExchangeLine(self.redactor.json(summary), when=ex.started_wall))
         if self.detail in ("bodies", "events"):
             self._bodies(ex)
 

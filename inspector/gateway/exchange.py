@@ -204,11 +204,11 @@ class Listeners:
             except Exception:  # noqa: BLE001
                 self._broken(listener, "exchange_chunk")
 
-    def release(self, ex: Exchange) -> dict[str, Any]:
-        """One party is done with ``ex``; the last one ends it (the summary so far, else)."""
+    def release(self, ex: Exchange) -> dict[str, Any] | None:
+        """One party is done with ``ex``; the last one ends it and gets the summary (the others None)."""
         ex.holds -= 1
         if ex.holds > 0:
-            return ex.summary()
+            return None
         if not ex.told_start:
             self.started(ex)
         return self.ended(ex)

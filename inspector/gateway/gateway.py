@@ -361,13 +361,14 @@ class Gateway:
         if live is not None:
             token, job = live
             ex = job.exchange
-            tell = self.relay.listeners
             if self.relay.forget(token) is not None:  # the relay never saw it: mitmproxy failed first
                 ex.incomplete = str(flow.error) if flow.error else "the relay was not reached"
                 ex.notes.error(f"exchange aborted: {ex.incomplete}")
-                tell.release(ex)  # for the pipeline that never ran
-            flow.metadata["inspector"] = tell.release(ex)
+                self.relay.listeners.release(ex)  # for the pipeline that never ran
             _show_backend_request(flow, job)
+            # mitmproxy sends the client the answer's last bytes once this hook returns: the recorder's
+            # and colour log's end-of-exchange work waits until then.
+            asyncio.get_running_loop().call_soon(self._let_go, flow, ex)
             return
         seen = self.observed.pop(flow.id, None)
         if seen is None:
@@ -388,6 +389,10 @@ class Gateway:
             ex.incomplete = str(flow.error)
             ex.notes.error(f"exchange aborted: {flow.error}")
         flow.metadata["inspector"] = tell.ended(ex)
+
+    def _let_go(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        summary = self.relay.listeners.release(ex)
+        flow.metadata["inspector"] = summary if summary is not None else ex.summary()
 
     def _observe(self, flow: http.HTTPFlow, kind: Any, client_request: Any) -> None:
         ex = Exchange(form=self.form, kind=kind, backend=f"https://{flow.request.pretty_host}", mode="regular")

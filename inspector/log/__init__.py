@@ -1,5 +1,6 @@
-"""The colour log: exchanges rendered for a terminal with rich (renderables only, no I/O)."""
+"""The colour log: exchanges rendered for a terminal with rich (renderables, and ``print_lines``,
+the gateway's fast path for printing the one-line ones)."""
 
-from .render import BodyView, EventLine, ExchangeLine, fold
+from .render import BodyView, EventLine, ExchangeLine, fold, print_lines
 
-__all__ = ["BodyView", "EventLine", "ExchangeLine", "fold"]
+__all__ = ["BodyView", "EventLine", "ExchangeLine", "fold", "print_lines"]

@@ -67,6 +67,14 @@ def exchange_dirname(seq: int, kind: str) -> str:
     return f"{seq:04d}_{_SAFE.sub('-', kind)}"
 
 
+def _system_text(system: Any) -> str:
+    if isinstance(system, str):
+        return system
+    if isinstance(system, list):
+        return " ".join(b.get("text", "") for b in system if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return ""
+
+
 def purpose_of(kind: str, body: dict[str, Any] | None) -> str:
     """What a request is for, heuristically: main | background | title | quota | side."""
     if kind != "messages" or not isinstance(body, dict):
@@ -75,8 +83,7 @@ def purpose_of(kind: str, body: dict[str, Any] | None) -> str:
     if (body.get("max_tokens") == 1 and isinstance(messages, list) and len(messages) == 1
             and isinstance(messages[0], dict) and messages[0].get("content") == "quota"):
         return "quota"
-    system = orjson.dumps(body.get("system") or "").decode().lower()
-    if "title" in system and not body.get("tools"):
+    if not body.get("tools") and "title" in _system_text(body.get("system")).lower():
         return "title"
     if not body.get("tools") and "haiku" in str(body.get("model", "")).lower():
         return "background"

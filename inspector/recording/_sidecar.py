@@ -17,6 +17,7 @@ the pipe holds, writes it, and exits at end-of-file.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import os
@@ -79,8 +80,8 @@ class SidecarStore:
         self._ids = itertools.count(1)
         self._acks: dict[int, threading.Event] = {}
         self._buf: list[bytes] = []
-        self._pending = b""  # what the pipe could not take yet
-        self._scheduled = False
+        self._pending: collections.deque[memoryview] = collections.deque()  # what the pipe could not take yet
+        self._scheduled = False  # a _write is due this loop turn, or the pipe is full and we wait for it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broken = False
         read_end, self._out = os.pipe()
@@ -127,28 +128,37 @@ class SidecarStore:
         loop.call_soon(self._write)
 
     def _write(self, blocking: bool = False) -> None:
-        self._scheduled = False
-        data = self._pending + b"".join(self._buf)
-        self._buf.clear()
-        self._pending = b""
-        if not data or self._broken:
+        if self._buf:
+            self._pending.append(memoryview(b"".join(self._buf)))
+            self._buf.clear()
+        if self._broken:
+            self._pending.clear()
+            return
+        if not self._pending:
+            self._scheduled = False
             return
         try:
             if blocking:
                 os.set_blocking(self._out, True)
-            view = memoryview(data)
-            while view:
+            while self._pending:
+                view = self._pending[0]
                 try:
                     n = os.write(self._out, view)
                 except BlockingIOError:
-                    # The sidecar is behind (a slow disk): keep the rest, go on when it can take it.
-                    self._pending = bytes(view)
+                    # The sidecar is behind (a slow disk, a busy machine): keep the rest, without
+                    # copying it, and go on when the pipe can take more; new frames queue meanwhile.
                     if self._loop is not None:
                         self._loop.add_writer(self._out, self._writable)
                     return
-                view = view[n:]
+                if n < len(view):
+                    self._pending[0] = view[n:]
+                else:
+                    self._pending.popleft()
+            self._scheduled = False
         except OSError as e:
             self._broken = True
+            self._scheduled = False
+            self._pending.clear()
             self._report(f"the recorder stopped ({e.strerror or e}); traffic is unaffected, "
                          f"nothing more is being recorded")
         finally:

@@ -39,3 +39,24 @@ def test_fold_and_body_view():
 
 def test_event_line():
     assert "→ content_block_delta" in render(EventLine("client", "content_block_delta", '{"delta": 1}'))
+
+
+def test_print_lines_writes_what_console_print_writes():
+    import io
+
+    from inspector.log import print_lines
+
+    meta = {**list_sessions(SAMPLES)[2].exchanges()[0].meta, "notes_shown": None}
+    meta.pop("notes_shown")
+    for renderable in (ExchangeLine(meta, when=1e9), EventLine("client", "content_block_delta", '{"text": "hi"}')):
+        for colours in ("truecolor", "256", None):
+            fast, slow = io.StringIO(), io.StringIO()
+            def make(f, colours=colours):
+                return Console(file=f, width=80, force_terminal=colours is not None, color_system=colours,
+                               highlight=False, soft_wrap=True)
+
+            print_lines(make(fast), renderable)
+            make(slow).print(renderable)
+            assert fast.getvalue() == slow.getvalue() and fast.getvalue().endswith("\n")
+            lines = sum(1 for _ in renderable.lines())
+            assert fast.getvalue().count("\n") == lines  # lines longer than the width are never wrapped

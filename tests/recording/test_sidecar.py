@@ -1,0 +1,53 @@
+"""The recording sidecar: frames leave the event loop without blocking it, in order, and none are lost
+when the sidecar falls behind (a slow disk, a busy machine) and the pipe fills."""
+
+import asyncio
+import os
+import signal
+
+from inspector.recording import list_sessions
+from inspector.recording._sidecar import _PIPE_SIZE, SidecarStore
+
+REQ = {"method": "POST", "path": "/v1/messages", "url": "http://127.0.0.1/v1/messages",
+       "headers": [("content-type", "application/json"), ("x-api-key", "sk-ant-never-on-disk")],
+       "body": b'{"model":"m","max_tokens":5,"messages":[]}', "content_type": "application/json"}
+
+
+def test_a_sidecar_that_falls_behind_loses_nothing_and_never_blocks_the_loop(tmp_path):
+    store = SidecarStore(tmp_path, redact_headers=["x-api-key"])
+    piece = b"x" * 65_000 + b"\n"
+    pieces = 3 * _PIPE_SIZE // len(piece)  # three pipes' worth: the pipe must fill while the sidecar is stopped
+    os.kill(store.proc.pid, signal.SIGSTOP)
+    try:
+        async def produce() -> float:
+            loop = asyncio.get_running_loop()
+            ex = store.exchange(session_id="5e55104d-1111", id_source="header", client="test", kind="messages",
+                                meta={"started": "2026-12-02T00:00:00.000000Z"})
+            ex.requests(REQ, None)
+            ex.response_head("client", 200, [("content-type", "text/plain")])
+            slowest = 0.0
+            for i in range(pieces):
+                t = loop.time()
+                ex.chunk("client", b"%06d" % i + piece)
+                await asyncio.sleep(0)  # a loop turn: the frames go to the pipe (or wait for it)
+                slowest = max(slowest, loop.time() - t)
+            assert store._pending, "the pipe should be full while the sidecar is stopped"
+            os.kill(store.proc.pid, signal.SIGCONT)
+            while store._pending or store._buf:
+                await asyncio.sleep(0.01)
+            ex.finish({"kind": "messages", "complete": True})
+            await asyncio.sleep(0)
+            return slowest
+
+        slowest = asyncio.run(produce())
+    finally:
+        os.kill(store.proc.pid, signal.SIGCONT)
+        store.close()
+    assert slowest < 0.5, f"a loop turn took {slowest:.3f}s: the writer blocked the event loop"
+    assert store.proc.returncode == 0
+    (session,) = list_sessions(tmp_path)
+    (ex,) = session.exchanges()
+    body = ex.body("client")
+    assert body == b"".join(b"%06d" % i + piece for i in range(pieces))
+    assert ex.complete
+    assert b"sk-ant-never-on-disk" not in b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
