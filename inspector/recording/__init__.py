@@ -27,7 +27,7 @@ from ._redact import (
 )
 from ._regression import Regression, retranslate
 from ._replay import Answer, Match, Miss, ReplayIndex, closest_miss, conversation_key
-from ._schema import SCHEMA, purpose_of, session_id_of, utc_iso
+from ._schema import SCHEMA, epoch_of, purpose_of, session_id_of, utc_iso
 from ._toolcalls import ModelToolStats, toolcall_report
 from ._writer import ExchangeWriter, RecordingStore, body_for_disk
 
@@ -36,6 +36,7 @@ __all__ = [
     "Chunk",
     "Comparison",
     "Finding",
+    "epoch_of",
     "DEFAULT_SECRET_HEADERS",
     "REDACTED",
     "SCHEMA",

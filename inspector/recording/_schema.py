@@ -12,7 +12,7 @@ import orjson
 
 __all__ = [
     "EXCHANGE_FILE", "SCHEMA", "SESSION_FILE", "exchange_dirname", "purpose_of", "session_dirname",
-    "session_id_of", "utc_iso",
+    "epoch_of", "session_id_of", "utc_iso",
 ]
 
 SCHEMA = "inspector.recording/1"
@@ -29,6 +29,16 @@ _LEGACY_SESSION = re.compile(r"_session_([0-9a-fA-F-]{8,})")
 
 def utc_iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def epoch_of(iso: Any) -> float | None:
+    """A recorded UTC ISO-8601 time (``started``) in epoch seconds; None when absent or unreadable."""
+    if not isinstance(iso, str):
+        return None
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None
 
 
 def session_id_of(headers: Mapping[str, str], body: dict[str, Any] | None) -> tuple[str | None, str]:

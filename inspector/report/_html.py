@@ -28,6 +28,7 @@ import orjson
 from .. import __version__
 from ..recording import REDACTED, ExchangeRecord, Redactor, SessionRecord, response_message
 from ..viewer.data import (
+    EXCHANGE_COLUMNS,
     ExchangeSummary,
     Figures,
     SessionSummary,
@@ -236,20 +237,15 @@ def _flags(flags: set[str]) -> str:
     return " ".join(f'<span class="flag f-{_e(f)}">{_e(f)}</span>' for f in sorted(flags))
 
 
-_COLUMNS = ("#", "start", "kind", "model", "status", "ttft", "duration", "tokens", "tok/s", "stop", "tool calls",
-            "flags")
+_ROW_CLASS = {"error": "err", "warning": "warn", "side": "side", "": ""}
 
 
 def _row_class(row: ExchangeSummary) -> str:
-    if row.flags & {"error", "corrupt"}:
-        return "err"
-    if row.flags & {"incomplete", "repaired", "call-error", "tool-error"}:
-        return "warn"
-    return "side" if row.side else ""
+    return _ROW_CLASS[row.severity]
 
 
 def _table(rows: list[ExchangeSummary]) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in _COLUMNS)
+    head = "".join(f"<th>{_e(c)}</th>" for c in EXCHANGE_COLUMNS)
     body = []
     for r in rows:
         cells = r.cells()

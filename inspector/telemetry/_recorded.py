@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..recording import ExchangeRecord, Redactor, SessionRecord, list_sessions, open_target
+from ..recording import ExchangeRecord, Redactor, SessionRecord, epoch_of, list_sessions, open_target
 from ._genai import ExchangeTelemetry, telemetry_for
 
 __all__ = ["RecordedTelemetry", "exchange_start", "recorded_telemetry", "resolve_targets", "run_export"]
@@ -17,13 +16,7 @@ __all__ = ["RecordedTelemetry", "exchange_start", "recorded_telemetry", "resolve
 
 def exchange_start(meta: Mapping[str, Any]) -> float | None:
     """``started`` (UTC ISO-8601) in epoch seconds, or None when absent or unreadable."""
-    text = meta.get("started")
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
+    return epoch_of(meta.get("started"))
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..recording import ExchangeRecord, SessionRecord, list_sessions
+from ..recording import ExchangeRecord, SessionRecord, epoch_of, list_sessions
 
 __all__ = [
     "Bar", "ExchangeSummary", "Figures", "SessionSummary", "Timeline", "fmt_ms", "request_tool_errors", "scan",
@@ -38,15 +38,6 @@ def _when(name: str) -> str:
 def _name_epoch(name: str) -> float | None:
     try:
         return datetime.strptime(name.split("_", 1)[0] + "+0000", "%Y%m%dT%H%M%SZ%z").timestamp()
-    except ValueError:
-        return None
-
-
-def _epoch(iso: Any) -> float | None:
-    if not isinstance(iso, str):
-        return None
-    try:
-        return datetime.fromisoformat(iso).timestamp()
     except ValueError:
         return None
 
@@ -167,6 +158,11 @@ class Figures:
                                             self.exact, self.context_tokens))
 
 
+#: The exchange table's columns: ``ExchangeSummary.cells()`` in order (the viewer and the report).
+EXCHANGE_COLUMNS = ("#", "start", "kind", "model", "status", "ttft", "duration", "tokens", "tok/s", "stop",
+                    "tool calls", "flags")
+
+
 @dataclass(slots=True)
 class ExchangeSummary:
     exchange: ExchangeRecord
@@ -201,6 +197,15 @@ class ExchangeSummary:
     @property
     def side(self) -> bool:
         return self.kind.split("/")[0] in SIDE_KINDS or self.purpose in SIDE_PURPOSES
+
+    @property
+    def severity(self) -> str:
+        """error | warning | side | "" (ordinary): how a table colours the row."""
+        if self.flags & {"error", "corrupt"}:
+            return "error"
+        if self.flags & {"incomplete", "repaired", "call-error", "tool-error"}:
+            return "warning"
+        return "side" if self.side else ""
 
     @property
     def ended_at(self) -> float | None:
@@ -293,7 +298,7 @@ def summarize_exchange(ex: ExchangeRecord) -> ExchangeSummary:
         tokens=tokens, stop=str(m.get("stop_reason") or ""), tools=", ".join(str(c.get("name", "?")) for c in calls),
         flags=flags, form=str(m.get("form") or ""), purpose=purpose,
         input_tokens=inp if isinstance(inp, int) else 0, output_tokens=out if isinstance(out, int) else 0,
-        total_ms=_num(timing.get("total")) or 0.0, started_at=_epoch(m.get("started")), error=error_text,
+        total_ms=_num(timing.get("total")) or 0.0, started_at=epoch_of(m.get("started")), error=error_text,
         decode="" if figures.decode_tps is None else f"{figures.decode_tps:.0f}", figures=figures,
     )
     words = [requested, backend, purpose, row.form, error_text, str(m.get("incomplete") or "")]

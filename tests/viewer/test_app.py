@@ -12,8 +12,8 @@ from inspector.recording import ExchangeRecord, list_sessions
 from inspector.testing.samples import samples_dir
 from inspector.testing.synth import Spec, retry_storm, with_repairs, write_session
 from inspector.viewer import InspectorApp
+from inspector.viewer.data import EXCHANGE_COLUMNS
 from inspector.viewer.screens import DiffScreen, ExchangeScreen, ExchangesScreen, HelpScreen, SessionsScreen
-from inspector.viewer.screens.exchanges import COLUMNS as EXCHANGE_COLUMNS
 from inspector.viewer.screens.help import HELP
 from inspector.viewer.screens.sessions import COLUMNS as SESSION_COLUMNS
 from inspector.viewer.widgets import TimelineView

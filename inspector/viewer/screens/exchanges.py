@@ -11,21 +11,14 @@ from textual.worker import get_current_worker
 
 from ...recording import ExchangeRecord
 from ..app import InspectorApp
-from ..data import ExchangeSummary, SessionSummary, request_tool_errors, summarize_session
+from ..data import EXCHANGE_COLUMNS, ExchangeSummary, SessionSummary, request_tool_errors, summarize_session
 from ..widgets import FilterTable, TimelineView
 
-COLUMNS = ("#", "start", "kind", "model", "status", "ttft", "duration", "tokens", "tok/s", "stop", "tool calls",
-           "flags")
+_STYLE = {"error": "red", "warning": "yellow", "side": "dim", "": ""}
 
 
 def _style(row: ExchangeSummary) -> str:
-    if row.flags & {"error", "corrupt"}:
-        return "red"
-    if row.flags & {"incomplete", "repaired", "call-error", "tool-error"}:
-        return "yellow"
-    if row.side:
-        return "dim"
-    return ""
+    return _STYLE[row.severity]
 
 
 class ExchangesScreen(Screen[None]):
@@ -48,7 +41,7 @@ class ExchangesScreen(Screen[None]):
         yield Header()
         yield Static(self._where(), id="where")
         yield TimelineView(self.summary.timeline(), id="timeline")
-        yield FilterTable(COLUMNS, id="exchanges",
+        yield FilterTable(EXCHANGE_COLUMNS, id="exchanges",
                           placeholder="filter: words that must all appear (kinds, models, tools, error text…; "
                                       "Esc clears)")
         yield Static("", id="marked")
