@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -195,9 +195,26 @@ class Gateway:
         return None
 
     # -- hooks -----------------------------------------------------------------------------------
-    def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if flow.response or not self.handles(flow):
+            return None
+        if not self.relay.port:
+            # mitmproxy accepts connections before every addon's ``running`` hook has run: a request
+            # that arrives first waits for the relay rather than going to port 0. (A coroutine only
+            # then: an async hook costs every request a task.)
+            return self._request_when_ready(flow)
+        self._handle(flow)
+        return None
+
+    async def _request_when_ready(self, flow: http.HTTPFlow) -> None:
+        try:
+            await self.relay.ready()
+        except RuntimeError as e:
+            flow.response = anthropic_error(GatewayError(503, "api_error", f"{e}; restart the gateway"))
             return
+        self._handle(flow)
+
+    def _handle(self, flow: http.HTTPFlow) -> None:
         try:
             self._request(flow)
         except Exception as e:

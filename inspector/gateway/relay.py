@@ -14,6 +14,7 @@ Transport only: the relay knows nothing of formats — the pipeline and the back
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 
@@ -47,6 +48,7 @@ class Relay:
         self.pipeline = Pipeline(self.client, self.listeners)
         self.server = LoopbackServer(self._serve)
         self.jobs: dict[str, Job] = {}
+        self._started: asyncio.Event | None = None
 
     def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option("ping_interval", str, "5",
@@ -68,6 +70,23 @@ class Relay:
                                 if isinstance(a, ExchangeListener)]
         if not self.server.port:
             await self.server.start()
+        self._event().set()
+
+    def _event(self) -> asyncio.Event:
+        if self._started is None:
+            self._started = asyncio.Event()
+        return self._started
+
+    async def ready(self) -> None:
+        """Wait until the loopback server listens: mitmproxy accepts connections before the
+        addons' ``running`` hooks have all run, so a request can arrive first."""
+        if self.server.port:
+            return
+        try:
+            async with asyncio.timeout(30):
+                await self._event().wait()
+        except TimeoutError:
+            raise RuntimeError("the gateway's relay did not start within 30 s") from None
 
     async def done(self) -> None:
         await self.server.stop()  # open exchanges end at once, each with a clean ending

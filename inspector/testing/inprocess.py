@@ -13,6 +13,7 @@ end-to-end tests that run the real mitmdump.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from dataclasses import dataclass, field
@@ -80,13 +81,19 @@ class InProcessGateway:
                 if hasattr(out, "__await__"):
                     await out
 
-    def _hooks(self, name: str, flow: http.HTTPFlow) -> None:
+    async def _hooks(self, name: str, flow: http.HTTPFlow) -> None:
         for a in self.addons:
             hook = getattr(a, name, None)
             if hook is not None:
-                hook(flow)
+                out = hook(flow)
+                if hasattr(out, "__await__"):  # mitmproxy awaits async hooks
+                    await out
             if flow.response is not None and name in ("requestheaders", "request"):
                 return
+        if name in ("response", "error"):
+            # mitmproxy's next read of the client happens at least one loop turn later: what the
+            # addons deferred until the client had its answer (the exchange's end) has run by then.
+            await asyncio.sleep(0)
 
     async def send(self, method: str, path: str, *, json: Any = None, content: bytes | None = None,
                    headers: dict[str, str] | None = None, read: int | None = None) -> Result:
@@ -98,11 +105,11 @@ class InProcessGateway:
         fields = {"content-type": "application/json", **(headers or {})}
         flow.request = http.Request.make(method, base + path, body, [(k.encode(), v.encode()) for k, v in fields.items()])
         t0 = time.monotonic()
-        self._hooks("requestheaders", flow)
+        await self._hooks("requestheaders", flow)
         if flow.response is None:
-            self._hooks("request", flow)
+            await self._hooks("request", flow)
         if flow.response is not None:
-            self._hooks("response", flow)
+            await self._hooks("response", flow)
             resp = flow.response
             return Result(resp.status_code, dict(resp.headers), resp.content or b"", [], flow)
         r = flow.request
@@ -112,7 +119,7 @@ class InProcessGateway:
         async with self.client.stream(r.method, url, headers=dict(r.headers), content=r.content) as answer:
             flow.response = http.Response.make(answer.status_code, b"",
                                                [(k.encode(), v.encode()) for k, v in answer.headers.items()])
-            self._hooks("responseheaders", flow)
+            await self._hooks("responseheaders", flow)
             async for piece in answer.aiter_raw():
                 pieces.append(piece)
                 times.append(time.monotonic() - t0)
@@ -121,9 +128,9 @@ class InProcessGateway:
             status, hdrs = answer.status_code, dict(answer.headers)
         if read is not None and len(pieces) >= read:
             flow.error = flow.error or Error("client disconnected")
-            self._hooks("error", flow)
+            await self._hooks("error", flow)
         else:
-            self._hooks("response", flow)
+            await self._hooks("response", flow)
         return Result(status, hdrs, b"".join(pieces), times, flow)
 
 
