@@ -7,6 +7,7 @@ proxy on 8080): a test skips, naming the port, when one is taken on this machine
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -125,10 +126,15 @@ class Running:
         return "".join(self.lines)
 
     def wait_for_port(self, port: int, timeout: float = 600) -> None:
-        wait_port(port, timeout=timeout, proc=self.proc)
+        try:
+            wait_port(port, timeout=timeout, proc=self.proc)
+        except (RuntimeError, TimeoutError) as e:
+            self._reader.join(5)
+            raise RuntimeError(f"{e}\n--- what the command printed ---\n{self.output}") from None
 
     def stop(self) -> str:
-        os.killpg(self.proc.pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):  # it has already ended: what it printed says why
+            os.killpg(self.proc.pid, signal.SIGINT)
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -138,8 +144,13 @@ class Running:
         return self.output
 
 
+#: What ``make test VAR=…`` puts in the environment and a pasted ``make run`` must not inherit.
+MAKE_RUN_VARIABLES = ("ARGS", "BACKEND", "BACKEND_URL", "MODEL", "MODEL_MAP", "NUM_CTX", "HOST", "PORT")
+
+
 def make_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS", "PYTEST"))}
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("MAKE", "MFLAGS", "PYTEST")) and k not in MAKE_RUN_VARIABLES}
 
 
 # -- make run -----------------------------------------------------------------------------------------
@@ -301,7 +312,7 @@ def test_the_exposed_gateway_recipe(tmp_path):
     requires, and a request without it is refused."""
     need_ports(4000, 11434)
     with ScriptedBackend("ollama", [Reply(text="hi")], port=11434):
-        run = Running(block("export INSPECTOR_GATEWAY_TOKEN=") + f" ARGS='-- --set record_dir={tmp_path}'",
+        run = Running(block("export INSPECTOR_GATEWAY_TOKEN=").rstrip() + f" ARGS='-- --set record_dir={tmp_path}'",
                       cwd=ROOT, env=make_env())
         try:
             run.wait_for_port(4000)
@@ -313,5 +324,6 @@ def test_the_exposed_gateway_recipe(tmp_path):
         finally:
             printed = run.stop()
     assert len(token) == 32 and "$INSPECTOR_GATEWAY_TOKEN" in printed, printed
+    assert any(tmp_path.iterdir()), "recorded where ARGS said, not into the repository's recordings/"
     assert refused.status_code == 401 and accepted.status_code == 200, accepted.text
     assert "--listen-host 0.0.0.0" in printed and "gateway_public=true" in printed
