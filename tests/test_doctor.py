@@ -131,3 +131,26 @@ def test_doctor_learns_claude_codes_default_from_the_gateway_and_never_says_pull
     (check,) = find(after, "fail", "claude-opus-5-5")
     assert "asked by Claude Code: claude-opus-5-5" in check.title and "MODEL=" in check.fix
     assert "ollama pull" not in check.fix and "qwen3:8b" in check.fix, "route it to what the backend has"
+
+
+def test_claude_code_not_told_the_window_is_warned_with_the_fix(stack, tmp_path):
+    b, gw = stack  # qwen3:8b trained for 40,960; the gateway asks num_ctx=65536, which Ollama caps
+    env = {**GOOD, "ANTHROPIC_BASE_URL": gw.url, "ANTHROPIC_MODEL": "qwen3:8b"}
+    d = doctor(env, tmp_path)
+    (check,) = find(d, "warn", "does not know qwen3:8b's context window")
+    assert "40,960 tokens" in check.title and "capped by Ollama" in check.title
+    assert check.fix == "export CLAUDE_CODE_MAX_CONTEXT_TOKENS=40960"
+    assert find(doctor({**env, "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "40960"}, tmp_path), "pass",
+                "CLAUDE_CODE_MAX_CONTEXT_TOKENS=40960")
+    too_big = doctor({**env, "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "200000"}, tmp_path)
+    assert find(too_big, "fail", "larger than the backend's window of 40,960") and too_big.failed
+    low = doctor({**env, "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "40960", "CLAUDE_CODE_AUTO_COMPACT_WINDOW": "40960"},
+                 tmp_path)
+    assert find(low, "warn", "under Claude Code's minimum")
+
+
+def test_a_claude_model_name_keeps_claude_codes_own_window(stack, tmp_path):
+    b, gw = stack
+    d = doctor({**GOOD, "ANTHROPIC_BASE_URL": gw.url}, tmp_path)  # ANTHROPIC_MODEL=claude-sonnet-4-5
+    assert find(d, "warn", "export ANTHROPIC_MODEL=qwen3:8b")
+    assert not d.failed

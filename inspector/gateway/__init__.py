@@ -4,6 +4,8 @@
 ``relay``     Relay — the loopback hop; runs each exchange through ``pipeline``
 ``side``      SideTraffic — count_tokens, models, hello, telemetry, status answered locally
 ``gateway``   Gateway — Messages calls translated (or passed through) and sent to the relay
+``discovery`` Discovery — each routed model's real context window, capabilities and tokenizer, asked once
+``tokens``    TokenBook, PrefixBook — estimates corrected by real counts; the previous request, for prefix stability
 ``recorder``  Recorder — every exchange saved (inspector/recording/SCHEMA.md)
 ``colourlog`` ColourLog — one line per exchange in the terminal
 ``otlp``      OtlpExport — every exchange as an OpenTelemetry GenAI span and metrics
@@ -26,12 +28,14 @@ def all_addons() -> list[Any]:
     from .recorder import Recorder
     from .relay import Relay
     from .side import SideTraffic
+    from .tokens import TokenBook
 
     relay = Relay()
-    gateway = Gateway(relay)
-    # Listeners (recorder, colour log, OpenTelemetry export) are found by the relay at start: any
-    # loaded addon with the four exchange_* methods is told about every exchange.
-    return [GatewayAuth(), relay, Recorder(), ColourLog(), OtlpExport(), SideTraffic(gateway), gateway]
+    tokens = TokenBook()
+    gateway = Gateway(relay, tokens)
+    # Listeners (recorder, colour log, OpenTelemetry export, the token book) are found by the relay at
+    # start: any loaded addon with the four exchange_* methods is told about every exchange.
+    return [GatewayAuth(), relay, Recorder(), ColourLog(), OtlpExport(), tokens, SideTraffic(gateway), gateway]
 
 
 def replay_addons() -> list[Any]:

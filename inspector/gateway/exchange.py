@@ -9,7 +9,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
-from ..protocol import BackendForm, Notes, RequestKind, StreamProcessor, StreamResult, ToolNames, TranslateOptions
+from ..protocol import (
+    BackendForm,
+    BackendUsage,
+    ModelFacts,
+    Notes,
+    PrefixReport,
+    RequestKind,
+    StreamProcessor,
+    StreamResult,
+    TokenCount,
+    ToolNames,
+    TranslateOptions,
+)
 
 
 class RecordingHandle(Protocol):
@@ -70,6 +82,12 @@ class Exchange:
     names: ToolNames | None = None  # OpenAI-form tool name mapping
     input_estimate: int = 0
     tool_results: list[dict[str, Any]] = field(default_factory=list)
+    # -- what the backend says (SCHEMA.md: token_counts, context_window, prefix, performance) -------
+    facts: ModelFacts | None = None
+    token_count: TokenCount | None = None  # the request's input tokens as the gateway counted them
+    context: tuple[int, str] | None = None  # (tokens, source) of the context window it was checked against
+    prefix: PrefixReport | None = None  # against the previous request of this session, model and purpose
+    backend_usage: BackendUsage | None = None  # what a whole (non-streamed) answer said
     # -- live handles ----------------------------------------------------------------------------------
     processor: StreamProcessor | None = None  # translator or passthrough observer, while streaming
     answer: dict[str, Any] | None = None  # a whole (non-streamed) Message or error body sent to the client
@@ -81,6 +99,7 @@ class Exchange:
     aborted_by: Literal["client", "backend", "gateway"] | None = None
     started_wall: float = field(default_factory=time.time)
     started: float = field(default_factory=time.monotonic)
+    sent: float | None = None  # the request went to the backend
     first_byte: float | None = None  # the backend's response head
     first_token: float | None = None  # the first content delta sent to the client
     ended: float | None = None
@@ -98,12 +117,41 @@ class Exchange:
         a = self.answer
         if isinstance(a, dict) and a.get("type") == "message":
             usage = a["usage"] if isinstance(a.get("usage"), dict) else {}
+            known = self.backend_usage
+            said = {"cache_read_input_tokens": known is not None and known.cached_tokens is not None,
+                    "cache_creation_input_tokens": known is not None and known.cache_write_tokens is not None}
             return StreamResult(
                 message_id=a.get("id"), stop_reason=a.get("stop_reason"),
-                usage={k: v for k, v in usage.items() if isinstance(v, int)},
+                # A translated answer's cache fields are zeros unless the backend said something.
+                usage={k: v for k, v in usage.items() if isinstance(v, int)
+                       and (not self.form.translates or said.get(k, True))},
                 tool_calls=[{"name": b.get("name"), "id": b.get("id"), "input": b.get("input")}
-                            for b in a.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"])
+                            for b in a.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"],
+                backend=known)
         return StreamResult()
+
+    def performance(self, r: StreamResult) -> dict[str, Any] | None:
+        """Where the seconds went: the backend's own figures when it gave them (Ollama's durations,
+        llama.cpp's ``timings``), else what the gateway measured — never an invented figure."""
+        b = r.backend
+        if b is not None and b.has_timings:
+            perf: dict[str, Any] = {"load_ms": b.load_ms, "prompt_tokens": b.prompt_eval_tokens, "prompt_ms": b.prompt_ms,
+                                    "decode_tokens": b.decode_tokens, "decode_ms": b.decode_ms, "source": b.source}
+        elif (self.stream and self.kind == "messages" and not self.local and self.sent is not None
+              and self.first_token is not None and self.ended is not None and r.stop_reason):
+            # Only a stream shows when the prompt was done (its first token); a whole answer cannot be split.
+            evaluated = None
+            if b is not None and b.prompt_tokens is not None:
+                evaluated = b.prompt_tokens - (b.cached_tokens or 0)
+            perf = {"load_ms": None, "prompt_tokens": evaluated,
+                    "prompt_ms": round((self.first_token - self.sent) * 1000, 1),
+                    "decode_tokens": b.output_tokens if b is not None else None,
+                    "decode_ms": round((self.ended - self.first_token) * 1000, 1), "source": "gateway"}
+        else:
+            return None
+        perf["prompt_tokens_per_s"] = _rate(perf["prompt_tokens"], perf["prompt_ms"])
+        perf["decode_tokens_per_s"] = _rate(perf["decode_tokens"], perf["decode_ms"])
+        return perf
 
     @property
     def error(self) -> dict[str, str] | None:
@@ -136,13 +184,34 @@ class Exchange:
             "notes": self.notes.as_list(),
             "translate_options": _options_dict(self.options),
         }
+        if self.token_count is not None:
+            out["token_counts"] = self.token_count.as_dict()
+        if self.form.translates and r.usage:
+            said = r.backend
+            out["usage_source"] = "backend" if said is not None and said.prompt_tokens is not None else "gateway"
+        if self.context is not None:
+            out["context_window"] = {"tokens": self.context[0], "source": self.context[1]}
+        if self.prefix is not None:
+            out["prefix"] = self.prefix.as_dict()
+        performance = self.performance(r)
+        if performance is not None:
+            out["performance"] = performance
         return out
+
+
+def _rate(tokens: int | None, ms: float | None) -> float | None:
+    if tokens is None or not ms or ms <= 0:
+        return None
+    return round(tokens / (ms / 1000), 1)
 
 
 def _options_dict(options: TranslateOptions | None) -> dict[str, Any] | None:
     if options is None:
         return None
-    return {name: getattr(options, name) for name in options.__dataclass_fields__}
+    out = {name: getattr(options, name) for name in options.__dataclass_fields__}
+    if out.get("capabilities") is not None:
+        out["capabilities"] = list(out["capabilities"])
+    return out
 
 
 @runtime_checkable

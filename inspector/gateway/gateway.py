@@ -10,9 +10,10 @@ traffic to Anthropic's API is only observed: it goes on unchanged and is told to
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -27,7 +28,10 @@ from ..protocol import (
     BackendForm,
     GatewayError,
     InvalidRequest,
+    ModelFacts,
     ModelRouter,
+    PrefixSnapshot,
+    TokenCount,
     ToolNames,
     TranslateOptions,
     get_form,
@@ -38,10 +42,12 @@ from ..protocol import (
     validate_request,
 )
 from ..protocol._request import UserTurn
+from .discovery import Discovery
 from .exchange import Exchange
 from .flows import anthropic_error, identify, mode_of, path_of, snapshot, split_backend
 from .pipeline import Job
 from .relay import Relay
+from .tokens import PrefixBook, TokenBook
 
 __all__ = ["Gateway", "is_anthropic_host"]
 
@@ -60,6 +66,35 @@ def is_anthropic_host(host: str | None) -> bool:
     return host == "anthropic.com" or host.endswith(".anthropic.com")
 
 
+class ContextTooLong(InvalidRequest):
+    """A request that cannot fit the backend's context window: refused before it is sent."""
+
+    def __init__(self, message: str, count: TokenCount, window: tuple[int, str], *, requested: str = "",
+                 model: str = "") -> None:
+        super().__init__(message)
+        self.count = count
+        self.window = window
+        self.requested = requested
+        self.model = model
+
+
+def too_long(model: str, count: TokenCount, window: tuple[int, str], requested: str = "") -> ContextTooLong:
+    """Claude Code's auto-compaction looks for "Prompt is too long" (docs/en/llm-gateway-connect.md)."""
+    size = f"{count.tokens:,} tokens (counted by {count.source})" if count.exact else \
+        f"≈{count.tokens:,} tokens (estimated)"
+    return ContextTooLong(
+        f"Prompt is too long for model {model!r}: the request is {size} but the backend's context window is "
+        f"{window[0]:,} tokens ({window[1]}). Use a model with a larger context, or a shorter prompt.",
+        count, window, requested=requested, model=model)
+
+
+def with_facts(options: TranslateOptions, facts: ModelFacts | None) -> TranslateOptions:
+    """The translation settings for one model: what the backend said it can do."""
+    if facts is None or (facts.capabilities is None and not facts.think_levels):
+        return options
+    return dataclasses.replace(options, capabilities=facts.capabilities, think_levels=facts.think_levels)
+
+
 def _last_tool_results(req_turns: Iterable[object]) -> list[dict[str, Any]]:
     last = None
     for turn in req_turns:
@@ -71,8 +106,11 @@ def _last_tool_results(req_turns: Iterable[object]) -> list[dict[str, Any]]:
 
 
 class Gateway:
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: Relay, tokens: TokenBook | None = None) -> None:
         self.relay = relay
+        self.discovery = Discovery(relay.client)
+        self.tokens = tokens if tokens is not None else TokenBook()
+        self.prefixes = PrefixBook()
         self.router = ModelRouter()
         self.translate = TranslateOptions()
         self.form: BackendForm = get_form("ollama")
@@ -106,8 +144,9 @@ class Gateway:
                           "Ollama options.num_ctx (0: Ollama's default, which silently truncates "
                           "Claude Code's prompt — 65536 is a good value).")
         loader.add_option("max_context", int, 0,
-                          "The backend's context window in tokens, when known (0: unknown). A request "
-                          "estimated larger is answered at once with 'Prompt is too long', naming both sizes.")
+                          "The backend's context window in tokens (0: ask the backend — Ollama /api/show and "
+                          "/api/ps, llama.cpp /props, vLLM /v1/models). A larger request is answered at once "
+                          "with 'Prompt is too long', naming both sizes.")
         loader.add_option("max_tokens_limit", int, 0,
                           "Clamp max_tokens to the backend's limit (0: no clamp).")
         loader.add_option("think", str, "auto",
@@ -144,6 +183,8 @@ class Gateway:
         for name in ("num_ctx", "max_tokens_limit", "max_context"):
             if name in updated and getattr(o, name) < 0:
                 raise exceptions.OptionsError(f"{name} must be >= 0")
+        if "backend_api_key" in updated:  # a server that wants the key for chats wants it for its model list
+            self.discovery.headers = [("authorization", f"Bearer {o.backend_api_key}")] if o.backend_api_key else []
         self.translate = TranslateOptions(
             num_ctx=o.num_ctx, max_tokens_limit=o.max_tokens_limit, think=o.think,
             system_messages=o.system_messages, reasoning_effort=o.reasoning_effort, repair=o.repair)
@@ -154,6 +195,19 @@ class Gateway:
 
     async def running(self) -> None:
         asyncio.ensure_future(self._say_if_backend_is_down())
+
+    def _default_backend(self) -> str:
+        o = ctx.options
+        url = o.backend_url or next((ReverseMode.parse(m).data for m in o.mode if m.startswith("reverse:")), "")
+        return url.rstrip("/")
+
+    async def _ask_about_models(self) -> None:
+        """The routed models' windows and capabilities, asked at start so the first request waits for nothing."""
+        backend = self._default_backend()
+        if not backend or not self.form.translates:
+            return
+        await asyncio.gather(*(self.discovery.facts(self.form, backend, m, self.translate)
+                               for m in self.router.targets if m), return_exceptions=True)
 
     async def _say_if_backend_is_down(self) -> None:
         o = ctx.options
@@ -170,6 +224,8 @@ class Gateway:
                 "no answer" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__))
             log.warning(f"gateway: nothing answers at {url} ({reason}): {self.form.start_hint}, or point the "
                         f"gateway at your {self.form.label} server. Claude Code will be told the same.")
+            return
+        await self._ask_about_models()
 
     def status(self, flow: http.HTTPFlow) -> dict[str, Any]:
         """What ``GET /_inspector/status`` says: enough for ``inspector doctor`` to check the setup."""
@@ -178,7 +234,8 @@ class Gateway:
                 "backend_url": self._backend(flow), "model": o.model, "model_map": o.model_map,
                 "num_ctx": o.num_ctx, "max_tokens_limit": o.max_tokens_limit, "max_context": o.max_context,
                 "repair": o.repair, "record": o.record, "record_dir": o.record_dir,
-                "requested_models": self.requested}
+                "requested_models": self.requested,
+                "models": [facts.as_dict() for facts in self.discovery.known()]}
 
     # -- which flows -----------------------------------------------------------------------------
     def handles(self, flow: http.HTTPFlow) -> bool:
@@ -195,35 +252,18 @@ class Gateway:
         return None
 
     # -- hooks -----------------------------------------------------------------------------------
-    def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+    async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or not self.handles(flow):
-            return None
-        if not self.relay.port:
-            # mitmproxy accepts connections before every addon's ``running`` hook has run: a request
-            # that arrives first waits for the relay rather than going to port 0. (A coroutine only
-            # then: an async hook costs every request a task.)
-            return self._request_when_ready(flow)
-        self._handle(flow)
-        return None
-
-    async def _request_when_ready(self, flow: http.HTTPFlow) -> None:
-        try:
-            await self.relay.ready()
-        except RuntimeError as e:
-            flow.response = anthropic_error(GatewayError(503, "api_error", f"{e}; restart the gateway"))
             return
-        self._handle(flow)
-
-    def _handle(self, flow: http.HTTPFlow) -> None:
         try:
-            self._request(flow)
+            await self._request(flow)
         except Exception as e:
             log.exception("gateway: failed to translate a request")
             flow.response = anthropic_error(GatewayError(
                 500, "api_error", f"the inspector gateway failed on this request ({type(e).__name__}: {e}); "
                                   f"the gateway's log has the details"))
 
-    def _request(self, flow: http.HTTPFlow) -> None:
+    async def _request(self, flow: http.HTTPFlow) -> None:
         form = self.form
         backend = self._backend(flow)
         kind = request_kind(flow.request.method, path_of(flow))
@@ -243,7 +283,7 @@ class Gateway:
                 raise InvalidRequest(f"the request body could not be decoded "
                                      f"(content-encoding {flow.request.headers.get('content-encoding')!r}: {e})") \
                     from None
-            job, client_json, backend_json = self._translate(flow, kind, backend, body) if form.translates \
+            job, client_json, backend_json = await self._translate(flow, kind, backend, body) if form.translates \
                 else self._passthrough(flow, kind, backend, body)
         except InvalidRequest as e:
             self._refuse(flow, kind, backend, client_request, e)
@@ -257,6 +297,7 @@ class Gateway:
         if ex.client_model and ex.client_model not in self.requested:
             self.requested.append(ex.client_model)
             del self.requested[:-20]
+        await self.relay.ready()
         token = self.relay.register(job)
         ex.holds = 2  # the relay's pipeline and this flow; the pipeline tells the listeners it started
         self.live[flow.id] = (token, job)
@@ -273,7 +314,12 @@ class Gateway:
         ex = Exchange(form=self.form, kind=kind, backend=backend, local=True, mode=mode_of(flow))
         identify(ex, flow, None)
         ex.client_request = client_request
-        ex.notes.error(f"invalid request: {e}", rule="request:invalid")
+        if isinstance(e, ContextTooLong):
+            ex.token_count, ex.context = e.count, e.window
+            ex.client_model, ex.backend_model = e.requested, e.model
+            ex.notes.error(str(e), rule="context:too-long")
+        else:
+            ex.notes.error(f"invalid request: {e}", rule="request:invalid")
         ex.answer = orjson.loads(flow.response.content or b"{}")
         tell = self.relay.listeners
         tell.started(ex)
@@ -281,30 +327,47 @@ class Gateway:
         tell.chunk(ex, "client", flow.response.content or b"")
         flow.metadata["inspector"] = tell.ended(ex)
 
-    def _translate(self, flow: http.HTTPFlow, kind: Any, backend: str, body: bytes) -> tuple[Job, Any, Any]:
+    async def _translate(self, flow: http.HTTPFlow, kind: Any, backend: str, body: bytes) -> tuple[Job, Any, Any]:
         form = self.form
         if kind != "messages":  # side traffic is answered before this; anything else is not ours
             raise InvalidRequest(f"{flow.request.method} {path_of(flow)} is not a Messages call")
         req = parse_request(body)
-        limit = ctx.options.max_context
-        if limit and req.estimated_input_tokens > limit:
-            raise InvalidRequest(
-                f"Prompt is too long for model {self.router.route(req.model)!r}: the request is "
-                f"≈{req.estimated_input_tokens:,} tokens (estimated) but the backend's context window is "
-                f"{limit:,} tokens. Use a model with a larger context, or a shorter prompt.")
+        model = self.router.route(req.model)
+        facts = self.discovery.cached(form, backend, model, self.translate) or \
+            await self.discovery.facts(form, backend, model, self.translate)
+        options = with_facts(self.translate, facts)
         ex = Exchange(form=form, kind="messages", client_model=req.model, backend=backend,
-                      backend_model=self.router.route(req.model), stream=req.stream, notes=req.notes,
+                      backend_model=model, stream=req.stream, notes=req.notes,
                       input_estimate=req.estimated_input_tokens, mode=mode_of(flow))
         identify(ex, flow, req.raw)
-        ex.options = self.translate
+        ex.options = options
+        ex.facts = facts
         ex.tools = req.tools
         ex.tool_results = _last_tool_results(req.turns)
         ex.names = ToolNames() if form.uses_tool_names() else None
-        backend_body = form.build_request(req, model=ex.backend_model, options=self.translate, names=ex.names)
+        backend_body = form.build_request(req, model=model, options=options, names=ex.names)
+        count = self.tokens.estimate(ex.session_id, model, req.estimated_input_tokens)
+        limit = ctx.options.max_context
+        window = (limit, "--set max_context") if limit else \
+            (facts.window, facts.window_source or "the backend") if facts.window else None
+        # The backend's tokenizer counts the session's first request (the estimate alone can be off by
+        # half or more), and any request that may not fit; afterwards the estimate corrected by the
+        # counts its answers carried is within a few per cent (make bench), at no cost per request.
+        over = window is not None and count.tokens > window[0]
+        counting = asyncio.ensure_future(self.discovery.count(form, backend, facts, backend_body)) \
+            if facts.tokenizer and (over or not self.tokens.calibrated(ex.session_id, model)) else None
+        if window is not None and over:
+            exact = await counting if counting is not None else None  # an estimate never refuses what fits
+            count = exact or count
+            if count.tokens > window[0]:
+                raise too_long(model, count, window, requested=req.model)
+        ex.token_count, ex.context = count, window
+        ex.prefix = self.prefixes.compare((ex.session_id, model, ex.purpose),
+                                          PrefixSnapshot(*form.prefix_sections(backend_body)))
         if req.stream:
             ex.processor = form.stream_processor(
-                options=self.translate, names=ex.names, model=ex.client_model, backend_model=ex.backend_model,
-                backend=backend, input_tokens=ex.input_estimate, notes=ex.notes, tools=ex.tools)
+                options=options, names=ex.names, model=ex.client_model, backend_model=ex.backend_model,
+                backend=backend, input_tokens=count.tokens, notes=ex.notes, tools=ex.tools)
         headers = [("content-type", "application/json"), ("accept", form.accept(req.stream))]
         if ua := flow.request.headers.get("user-agent"):
             headers.append(("user-agent", ua))
@@ -312,7 +375,7 @@ class Gateway:
             headers.append(("authorization", f"Bearer {key}"))
         origin, base_path = split_backend(backend)
         job = Job(ex, "POST", origin + base_path + form.chat_path(base_path, flow.request.path), headers,
-                  orjson.dumps(backend_body))
+                  orjson.dumps(backend_body), count=counting)
         return job, req.raw, backend_body
 
     def _passthrough(self, flow: http.HTTPFlow, kind: Any, backend: str, body: bytes) -> tuple[Job, Any, Any]:
@@ -342,6 +405,9 @@ class Gateway:
             headers += [("x-api-key", key), ("authorization", f"Bearer {key}")]
         if ex.stream:
             ex.processor = AnthropicStreamObserver(model=ex.backend_model, backend=backend, notes=ex.notes)
+        if kind == "messages" and data is not None:
+            ex.prefix = self.prefixes.compare((ex.session_id, ex.backend_model, ex.purpose),
+                                              PrefixSnapshot(*form.prefix_sections(data)))
         job = Job(ex, r.method, origin + form.chat_path(base_path, path), headers, body)
         return job, client_json, data
 
@@ -410,6 +476,18 @@ class Gateway:
     def _let_go(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         summary = self.relay.listeners.release(ex)
         flow.metadata["inspector"] = summary if summary is not None else ex.summary()
+        self._learn(ex)
+
+    def _learn(self, ex: Exchange) -> None:
+        """After an exchange: what the backend said may change what is known about its model."""
+        if not ex.form.translates or ex.kind != "messages" or ex.options is None:
+            return
+        options = self.translate
+        err = ex.error
+        if err and err.get("message", "").startswith("Prompt is too long"):
+            self.discovery.forget(ex.form, ex.backend, ex.backend_model, options)  # ask again next time
+        elif ex.client_status == 200:
+            self.discovery.refresh_later(ex.form, ex.backend, ex.backend_model, options)
 
     def _observe(self, flow: http.HTTPFlow, kind: Any, client_request: Any) -> None:
         ex = Exchange(form=self.form, kind=kind, backend=f"https://{flow.request.pretty_host}", mode="regular")

@@ -28,7 +28,7 @@ from typing import Literal
 
 import orjson
 
-from ..protocol import GatewayError, sse_event
+from ..protocol import GatewayError, TokenCount, sse_event
 from ..transport import BackendClient, BackendFailure, BackendResponse, Reply
 from .exchange import Exchange, Listeners
 
@@ -52,6 +52,9 @@ class Job:
     url: str
     headers: list[tuple[str, str]]
     body: bytes
+    #: The backend's own count of the request's tokens, asked alongside it; used for message_start
+    #: when it is there before the stream starts, and never waited for.
+    count: asyncio.Future[TokenCount | None] | None = None
 
 
 def request_id() -> str:
@@ -99,7 +102,7 @@ class Pipeline:
 
 
 class _Run:
-    __slots__ = ("p", "job", "ex", "reply", "response", "processor", "tell", "rid")
+    __slots__ = ("p", "job", "ex", "reply", "response", "processor", "tell", "rid", "counted")
 
     def __init__(self, pipeline: Pipeline, job: Job, reply: Reply) -> None:
         self.p = pipeline
@@ -110,6 +113,28 @@ class _Run:
         self.processor = self.ex.processor
         self.tell = pipeline.listeners
         self.rid = request_id()
+        self.counted = job.count is None
+
+    def use_count(self) -> None:
+        """The backend's token count, if it has arrived, for message_start (once, before it goes out)."""
+        if self.counted:
+            return
+        self.counted = True
+        task, ex = self.job.count, self.ex
+        assert task is not None
+        if not task.done():
+            task.cancel()  # too late to matter: the estimate went out
+            return
+        count = None if task.cancelled() or task.exception() is not None else task.result()
+        if count is None:
+            return
+        ex.token_count = count
+        if self.processor is not None:
+            self.processor.use_input_count(count.tokens)
+        if count.tools_dropped:
+            ex.notes.warning("the backend's chat template renders none of the tools offered: the model never "
+                             "sees Claude Code's tools (start llama-server with --jinja, or use a model whose "
+                             "template takes tools)", rule="template:tools-dropped")
 
     # -- writing to the client ---------------------------------------------------------------------
     def commit(self) -> None:
@@ -160,6 +185,7 @@ class _Run:
     # -- the exchange ------------------------------------------------------------------------------
     async def go(self) -> None:
         job, ex = self.job, self.ex
+        ex.sent = time.monotonic()
         send = asyncio.ensure_future(self.p.client.send(job.method, job.url, job.headers, job.body))
         self.tell.started(ex)  # while the backend reads the request
         try:
@@ -207,6 +233,7 @@ class _Run:
                 raise _Idle()
             assert self.processor is not None
             self.commit()
+            self.use_count()
             self.write(self.processor.keepalive())
 
     async def _stream(self, response: BackendResponse) -> None:
@@ -236,11 +263,14 @@ class _Run:
                 self.write(processor.interrupt(str(e)))
                 break
             if data is None:
+                self.use_count()
                 self.write(processor.flush())
                 if processor.cut:
                     ex.incomplete = "the backend's stream ended before it said it was done"
                 break
             silent = 0.0
+            if not self.counted:
+                self.use_count()
             self.write(processor.feed(data))
             if tell:
                 tell.chunk(ex, "backend", data)
@@ -303,8 +333,14 @@ class _Run:
                                  model=ex.backend_model, backend=ex.backend))
             return
         assert ex.options is not None
+        if self.job.count is not None and not self.job.count.done():
+            # Nothing has gone to the client yet: the count (bounded by the probe timeout) can be waited for.
+            await asyncio.wait({self.job.count})
+        self.use_count()
+        ex.backend_usage = form.read_usage(data)
+        count = ex.token_count.tokens if ex.token_count is not None else ex.input_estimate
         message = form.whole_response(data, options=ex.options, names=ex.names, model=ex.client_model,
-                                      input_tokens=ex.input_estimate, notes=ex.notes, tools=ex.tools)
+                                      input_tokens=count, notes=ex.notes, tools=ex.tools)
         ex.answer = message
         self.whole(200, [*_JSON, ("request-id", self.rid)], orjson.dumps(message))
 
@@ -322,6 +358,8 @@ class _Run:
                 ex.answer = parsed if isinstance(parsed, dict) else None
             except orjson.JSONDecodeError:
                 pass
+            if ex.answer is not None and response.status == 200:
+                ex.backend_usage = ex.form.read_usage(ex.answer)
         if response.status >= 400:
             ex.notes.error(f"the backend answered HTTP {response.status}: {body[:300].decode('utf-8', 'replace')}")
         self.whole(response.status, headers, body)
@@ -348,6 +386,8 @@ class _Run:
                                                             "retry once it is back", retry=True))
 
     def close(self) -> None:
+        if not self.counted and self.job.count is not None:
+            self.job.count.cancel()
         if self.response is not None:
             self.response.close()  # back to the pool when finished, else closed: the backend stops
         if not self.reply.gone and self.reply.started and not self.reply.ended:

@@ -116,6 +116,17 @@ class ExchangeLine:
         usage = s.get("usage") or {}
         if usage:
             t.append(f"  in {usage.get('input_tokens', '?')} out {usage.get('output_tokens', '?')}", style="dim")
+        counted = s.get("token_counts") or {}
+        if s.get("kind") == "count_tokens" and isinstance(counted.get("input_tokens"), int):
+            exact = counted.get("exact") is True
+            t.append(f"  count {'' if exact else '≈'}{counted['input_tokens']:,} {'exact' if exact else 'est'}",
+                     style="dim")
+        truth = _cache_text(s)
+        if truth:
+            t.append("  " + truth, style=_prefix_style(s.get("prefix")))
+        speed = _speed_text(s.get("performance"))
+        if speed:
+            t.append("  " + speed, style="dim")
         if s.get("stop_reason"):
             t.append(f"  {s['stop_reason']}", style="magenta" if s["stop_reason"] == "tool_use" else "")
         for call in s.get("tool_calls") or []:
@@ -137,8 +148,51 @@ class ExchangeLine:
                 style = "red" if n["kind"] == "error" else "yellow"
                 yield Text(f"    {n['kind']}: {n['message']}" + (f" (×{n['count']})" if n.get("count", 1) > 1 else ""),
                            style=style)
+        prefix: dict[str, Any] = s["prefix"] if isinstance(s.get("prefix"), dict) else {}
+        if prefix.get("first_difference") and prefix.get("reason"):
+            yield Text(f"    prefix: {prefix['first_difference']} differs from the previous request: {prefix['reason']}",
+                       style="yellow")
         if s.get("incomplete"):
             yield Text(f"    incomplete: {s['incomplete']}", style="red")
+
+
+def _share(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, (int, float)) else "unknown"
+
+
+def _cache_text(s: dict[str, Any]) -> str:
+    """``prefix kept 97% · cache 11,800 tok`` — each part only when known."""
+    parts = []
+    prefix = s.get("prefix")
+    if isinstance(prefix, dict) and isinstance(prefix.get("kept"), (int, float)):
+        parts.append(f"prefix kept {_share(prefix['kept'])}")
+    read = (s.get("usage") or {}).get("cache_read_input_tokens")
+    if isinstance(read, int):
+        parts.append(f"cache {read:,} tok")
+    return " · ".join(parts)
+
+
+def _prefix_style(prefix: Any) -> str:
+    kept = prefix.get("kept") if isinstance(prefix, dict) else None
+    return "yellow" if isinstance(kept, (int, float)) and kept < 0.9 else "dim"
+
+
+def _rate(value: Any) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _speed_text(perf: Any) -> str:
+    """``prompt 850 tok/s · decode 21.3 tok/s · load 1.20s`` — only what the backend or gateway measured."""
+    if not isinstance(perf, dict):
+        return ""
+    parts = []
+    for key, label in (("prompt_tokens_per_s", "prompt"), ("decode_tokens_per_s", "decode")):
+        if isinstance(perf.get(key), (int, float)):
+            parts.append(f"{label} {_rate(perf[key])} tok/s")
+    load = perf.get("load_ms")
+    if isinstance(load, (int, float)) and load >= 100:
+        parts.append(f"load {load / 1000:.2f}s")
+    return " · ".join(parts)
 
 
 class BodyView:

@@ -16,14 +16,16 @@ from ._anthropic import (
 )
 from ._decoders import LineDecoder, ServerSentEvent, SSEDecoder
 from ._errors import GatewayError, backend_error, backend_unreachable, error_message_of, garbage_error
+from ._facts import Answer, BackendUsage, ModelFacts, Probe, TokenCount, run_steps
 from ._form import BackendForm, FormName, StreamProcessor, StreamResult
 from ._forms import FORM_NAMES, FORMS, get_form, stream_translator
 from ._grammar import stream_problems
 from ._notes import Note, NoteKind, Notes
-from ._ollama import OLLAMA, OllamaForm, OllamaStreamTranslator, ollama_request, ollama_response
-from ._openai import OPENAI, OpenAIForm, OpenAIStreamTranslator, openai_request, openai_response
+from ._ollama import OLLAMA, OllamaForm, OllamaStreamTranslator, ollama_facts, ollama_request, ollama_response, ollama_usage
+from ._openai import OPENAI, OpenAIForm, OpenAIStreamTranslator, openai_facts, openai_request, openai_response, openai_usage
 from ._options import TranslateOptions
 from ._passthrough import ANTHROPIC, AnthropicForm, AnthropicStreamObserver
+from ._prefix import PrefixReport, PrefixSnapshot, compare_prefix
 from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request, validate_request
 from ._routing import ModelRouter, parse_model_map
 from ._side import STATUS_PATH, RequestKind, SideAnswer, count_tokens, models_page, request_kind, side_answer
@@ -38,16 +40,19 @@ __all__ = [
     "OLLAMA",
     "OPENAI",
     "STATUS_PATH",
+    "Answer",
     "AnthropicForm",
     "AnthropicRequest",
     "AnthropicStreamObserver",
     "BackendForm",
+    "BackendUsage",
     "FormName",
     "GatewayError",
     "InvalidRequest",
     "LineDecoder",
     "MessageAccumulator",
     "MessageStreamEncoder",
+    "ModelFacts",
     "ModelRouter",
     "Note",
     "NoteKind",
@@ -56,6 +61,9 @@ __all__ = [
     "OllamaStreamTranslator",
     "OpenAIForm",
     "OpenAIStreamTranslator",
+    "PrefixReport",
+    "PrefixSnapshot",
+    "Probe",
     "RequestKind",
     "SSEDecoder",
     "ServerSentEvent",
@@ -63,10 +71,12 @@ __all__ = [
     "StreamProcessor",
     "StreamResult",
     "StreamTranslator",
+    "TokenCount",
     "ToolNames",
     "TranslateOptions",
     "backend_error",
     "backend_unreachable",
+    "compare_prefix",
     "count_tokens",
     "error_body",
     "error_message_of",
@@ -77,14 +87,19 @@ __all__ = [
     "models_page",
     "new_message_id",
     "new_tool_use_id",
+    "ollama_facts",
     "ollama_request",
     "ollama_response",
+    "ollama_usage",
+    "openai_facts",
     "openai_request",
     "openai_response",
+    "openai_usage",
     "parse_arguments",
     "parse_model_map",
     "parse_request",
     "request_kind",
+    "run_steps",
     "side_answer",
     "sse_event",
     "stream_problems",

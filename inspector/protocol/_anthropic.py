@@ -81,7 +81,7 @@ class MessageStreamEncoder:
     __slots__ = (
         "model", "id", "input_tokens", "started", "finished", "content",
         "_open", "_open_type", "_pending_ws", "_out_chars", "stop_reason",
-        "stop_sequence", "output_tokens", "tool_calls",
+        "stop_sequence", "output_tokens", "tool_calls", "cache_read", "cache_creation",
     )
 
     def __init__(self, *, model: str, message_id: str | None = None, input_tokens: int = 0) -> None:
@@ -99,6 +99,9 @@ class MessageStreamEncoder:
         self.stop_sequence: str | None = None
         self.output_tokens: int | None = None
         self.tool_calls = 0
+        #: What the backend said it read from / wrote to its prompt cache (None: it did not say).
+        self.cache_read: int | None = None
+        self.cache_creation: int | None = None
 
     # -- events ---------------------------------------------------------------------------------
     def start(self) -> bytes:
@@ -156,7 +159,11 @@ class MessageStreamEncoder:
         stop_sequence: str | None = None,
         input_tokens: int | None = None,
         output_tokens: int | None = None,
+        cache_read: int | None = None,
+        cache_creation: int | None = None,
     ) -> bytes:
+        """``input_tokens`` excludes ``cache_read`` and ``cache_creation``: Anthropic counts the three
+        disjointly (total input = input + cache_creation + cache_read)."""
         if self.finished:
             return b""
         out = self.start() + self._close()
@@ -165,10 +172,15 @@ class MessageStreamEncoder:
         self.stop_sequence = stop_sequence
         if input_tokens is not None:
             self.input_tokens = input_tokens
+        self.cache_read, self.cache_creation = cache_read, cache_creation
         self.output_tokens = output_tokens if output_tokens is not None else self.estimated_output_tokens
         usage: dict[str, Any] = {"output_tokens": self.output_tokens}
         if input_tokens is not None:
             usage["input_tokens"] = input_tokens
+        if cache_read is not None:
+            usage["cache_read_input_tokens"] = cache_read
+        if cache_creation is not None:
+            usage["cache_creation_input_tokens"] = cache_creation
         return out + sse_event("message_delta", {
             "type": "message_delta",
             "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
@@ -208,7 +220,8 @@ class MessageStreamEncoder:
                 "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens if self.output_tokens is not None
                 else self.estimated_output_tokens,
-                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": self.cache_creation or 0,
+                "cache_read_input_tokens": self.cache_read or 0,
             },
         }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from ._errors import GatewayError, backend_error, backend_unreachable, garbage_error
+from ._facts import BackendUsage, CountSteps, DiscoverySteps, ModelFacts, no_count
 from ._notes import Notes
 from ._options import TranslateOptions
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from ._request import AnthropicRequest
     from ._tools import ToolNames
 
-__all__ = ["BackendForm", "FormName", "StreamProcessor", "StreamResult"]
+__all__ = ["BackendForm", "FormName", "StreamProcessor", "StreamResult", "chat_sections"]
 
 FormName = Literal["ollama", "openai", "anthropic"]
 
@@ -35,6 +36,8 @@ class StreamResult:
     usage: dict[str, int] | None = None
     #: ``[{"name", "id", "input"}]``
     tool_calls: list[dict[str, Any]] | None = None
+    #: What the backend itself said about tokens, its prompt cache and its timings (None: nothing).
+    backend: BackendUsage | None = None
 
 
 class StreamProcessor(Protocol):
@@ -66,6 +69,11 @@ class StreamProcessor(Protocol):
     def fail(self, err: GatewayError) -> bytes: ...
 
     def keepalive(self) -> bytes: ...
+
+    def use_input_count(self, tokens: int) -> None:
+        """A better count of the request's input tokens (the backend's tokenizer) for
+        ``message_start``, when it arrives before the stream has started; ignored after."""
+        ...
 
     def result(self) -> StreamResult: ...
 
@@ -140,6 +148,27 @@ class BackendForm:
         return garbage_error(label=self.label, form=self.name, backend=backend, sample=sample,
                              expected=self.expected)
 
+    # -- what the backend says about itself (run by the gateway, doctor and ``inspector run``) ------
+    def discover(self, model: str, *, options: TranslateOptions, base_path: str = "") -> DiscoverySteps:
+        """The probes that find ``model``'s real context window, capabilities and tokenizer, and
+        what their answers mean (see ``_facts.py`` for how the steps are driven)."""
+        return _nothing_known(model)
+
+    def count_tokens(self, facts: ModelFacts, body: dict[str, Any], *, base_path: str = "") -> CountSteps:
+        """Have the backend's own tokenizer count a translated request ``body`` (the steps return
+        None when it cannot)."""
+        return no_count()
+
+    def read_usage(self, data: dict[str, Any]) -> BackendUsage | None:
+        """Tokens, prompt cache and timings in one answer — a whole answer, or the stream's chunk
+        that carries them. None when it says nothing."""
+        return None
+
+    def prefix_sections(self, body: dict[str, Any]) -> tuple[list[tuple[str, Any]], Any]:
+        """A translated request as a prompt cache sees it — (name, value) sections in the order a
+        template renders them — and the settings whose change empties the cache (``_prefix.py``)."""
+        raise NotImplementedError
+
     # -- models ----------------------------------------------------------------------------------
     def model_names(self, listing: Any) -> list[str] | None:
         """The model names in the answer to ``GET models_path`` (None: not such an answer)."""
@@ -149,3 +178,22 @@ class BackendForm:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
+
+
+def _nothing_known(model: str) -> DiscoverySteps:
+    return ModelFacts(model)
+    yield []  # pragma: no cover - makes this a generator
+
+
+def chat_sections(body: dict[str, Any], settings: dict[str, Any]) -> tuple[list[tuple[str, Any]], Any]:
+    """``prefix_sections`` of a chat-completions-shaped body (Ollama, OpenAI): the system message,
+    the tools (templates render them with the system prompt), then each message."""
+    messages = body.get("messages") or []
+    sections: list[tuple[str, Any]] = []
+    start = 0
+    if messages and isinstance(messages[0], dict) and messages[0].get("role") == "system":
+        sections.append(("system", messages[0].get("content")))
+        start = 1
+    sections.append(("tools", body.get("tools") or []))
+    sections.extend((f"messages.{i}", m) for i, m in enumerate(messages) if i >= start)
+    return sections, settings

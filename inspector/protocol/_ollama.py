@@ -8,7 +8,8 @@ import orjson
 
 from ._anthropic import MessageStreamEncoder
 from ._decoders import LineDecoder
-from ._form import BackendForm, StreamProcessor
+from ._facts import Answer, BackendUsage, DiscoverySteps, ModelFacts, Probe, as_object
+from ._form import BackendForm, StreamProcessor, chat_sections
 from ._notes import Notes
 from ._options import DEFAULT_OPTIONS, TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
@@ -16,7 +17,8 @@ from ._stream import Emitter, StreamTranslator
 from ._system import merge_system_turns
 from ._tools import ToolNames
 
-__all__ = ["OLLAMA", "OllamaForm", "OllamaStreamTranslator", "ollama_request", "ollama_response"]
+__all__ = ["OLLAMA", "OllamaForm", "OllamaStreamTranslator", "ollama_facts", "ollama_request", "ollama_response",
+           "ollama_usage"]
 
 #: Ollama's smallest default context (GPUs under 24 GiB): prompts above it get truncated.
 OLLAMA_SMALL_DEFAULT_CTX = 4096
@@ -115,7 +117,7 @@ def ollama_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
     if opts:
         body["options"] = opts
 
-    think = _think(req, options)
+    think = _think(req, options, model)
     if think is not None:
         body["think"] = think
     return body
@@ -128,8 +130,36 @@ def _clamp(max_tokens: int, options: TranslateOptions, notes: Notes) -> int:
     return max_tokens
 
 
-def _think(req: AnthropicRequest, options: TranslateOptions) -> bool | str | None:
+#: Ollama's thinking levels for models that take levels instead of on/off (gpt-oss).
+_LEVELS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high", "minimal": "low"}
+
+
+def _think(req: AnthropicRequest, options: TranslateOptions, model: str) -> bool | str | None:
+    """Ollama's ``think``. A model whose /api/show capabilities lack "thinking" is never sent one:
+    Ollama answers any truthy ``think`` with 400 "does not support thinking". gpt-oss takes levels
+    only (booleans are ignored; docs/capabilities/thinking.mdx): Claude Code's effort or thinking
+    budget becomes the level."""
     mode = options.think
+    notes = req.notes
+    caps = options.capabilities
+    if caps is not None and "thinking" not in caps:
+        if mode in ("on", "low", "medium", "high"):
+            notes.dropped(f"think={mode}: {model!r} has no thinking capability (Ollama /api/show), and Ollama "
+                          f"answers 400 to a model asked to think that cannot", rule="think:unsupported")
+        return None
+    if options.think_levels:
+        if mode in ("low", "medium", "high"):
+            return mode
+        disabled = mode == "off" or bool(req.thinking and req.thinking.get("type") == "disabled")
+        if disabled:
+            notes.converted(f"thinking off: {model!r} cannot stop thinking (Ollama takes levels only for it); "
+                            f"sent the lowest level", rule="think:level")
+            return "low"
+        level = _LEVELS.get(req.effort or "", "medium" if mode == "on" else None)
+        if level is not None:
+            notes.converted(f"Claude Code's effort {req.effort or 'on'!r} sent as Ollama think level {level!r}",
+                            rule="think:level")
+        return level
     if mode == "on":
         return True
     if mode == "off":
@@ -185,9 +215,44 @@ def ollama_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
     _emit_message(emit, data.get("message") or {})
     emit.flush(truncated=data.get("done_reason") == "length")
     _usage_checks(data, notes, num_ctx, input_tokens)
-    enc.finish(_stop_reason(data.get("done_reason"), enc.tool_calls),
-               input_tokens=data.get("prompt_eval_count"), output_tokens=data.get("eval_count"))
+    usage = ollama_usage(data)
+    enc.finish(_stop_reason(data.get("done_reason"), enc.tool_calls), input_tokens=usage.input_tokens,
+               output_tokens=usage.output_tokens, cache_read=usage.cached_tokens)
     return enc.message()
+
+
+def ollama_usage(data: dict[str, Any]) -> BackendUsage:
+    """The final chunk's metrics (docs/api/usage.mdx; durations in nanoseconds). Since Ollama's
+    PR #17943 ``prompt_eval_count`` is the whole prompt and ``prompt_eval_cached_count`` the part
+    read from the cache; ``prompt_eval_duration`` covers only what was evaluated."""
+    total, cached = data.get("prompt_eval_count"), data.get("prompt_eval_cached_count")
+    usage = BackendUsage.counts("ollama", prompt=total, cached=cached, output=data.get("eval_count"))
+    evaluated = usage.prompt_tokens - (usage.cached_tokens or 0) if usage.prompt_tokens is not None else None
+    return usage.timings(load_ns=data.get("load_duration"), prompt_n=evaluated,
+                         prompt_ns=data.get("prompt_eval_duration"), decode_n=data.get("eval_count"),
+                         decode_ns=data.get("eval_duration"))
+
+
+def _context_length(info: Any) -> int | None:
+    if not isinstance(info, dict):
+        return None
+    for key, value in info.items():
+        if key.endswith(".context_length") and isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _loaded_context(ps: Any, model: str) -> int | None:
+    """``GET /api/ps``: the context a loaded model runs with (``context_length``, api/types.go
+    ProcessModelResponse)."""
+    if not isinstance(ps, dict) or not isinstance(ps.get("models"), list):
+        return None
+    names = {model, f"{model}:latest"}
+    for m in ps["models"]:
+        if isinstance(m, dict) and (m.get("name") in names or m.get("model") in names):
+            n = m.get("context_length")
+            return n if isinstance(n, int) and n > 0 else None
+    return None
 
 
 class OllamaForm(BackendForm):
@@ -225,6 +290,25 @@ class OllamaForm(BackendForm):
     def missing_model_fix(self, model: str) -> str:
         return f"run `ollama pull {model}`"
 
+    def discover(self, model: str, *, options: TranslateOptions, base_path: str = "") -> DiscoverySteps:
+        """``POST /api/show`` (``model_info.<arch>.context_length``, ``capabilities``, docs/api.md) and
+        ``GET /api/ps`` (a loaded model's ``context_length``). Ollama caps ``num_ctx`` at the trained
+        length (llm/server.go: "requested context size too large for model"), so with ``num_ctx``
+        set the window is the smaller of the two; without it, the loaded model's context, or at
+        most the trained length when it is not loaded yet."""
+        show, ps = yield [Probe("show", "POST", base_path + "/api/show", {"model": model}),
+                          Probe("ps", "GET", base_path + "/api/ps")]
+        return ollama_facts(model, show, ps, num_ctx=options.num_ctx)
+
+    def read_usage(self, data: dict[str, Any]) -> BackendUsage | None:
+        return ollama_usage(data)
+
+    def prefix_sections(self, body: dict[str, Any]) -> tuple[list[tuple[str, Any]], Any]:
+        opts = body.get("options") or {}
+        # A num_ctx change reloads the model (server/sched.go): the cache is gone whatever follows.
+        return chat_sections(body, {"model": body.get("model"), "num_ctx": opts.get("num_ctx"),
+                                    "think": body.get("think")})
+
     def model_names(self, listing: Any) -> list[str] | None:
         if isinstance(listing, dict) and isinstance(listing.get("models"), list):
             return [str(m.get("name") or m.get("model")) for m in listing["models"]
@@ -233,6 +317,30 @@ class OllamaForm(BackendForm):
 
 
 OLLAMA = OllamaForm()
+
+
+def ollama_facts(model: str, show: Answer, ps: Answer, *, num_ctx: int = 0) -> ModelFacts:
+    data = show.data if show.ok and isinstance(show.data, dict) else {}
+    trained = _context_length(data.get("model_info"))
+    caps = data.get("capabilities")
+    capabilities = tuple(str(c) for c in caps) if isinstance(caps, list) else None
+    details = as_object(data.get("details"))
+    arch = as_object(data.get("model_info")).get("general.architecture")
+    levels = details.get("family") in ("gptoss", "gpt-oss") or arch in ("gptoss", "gpt-oss")
+    facts = ModelFacts(model, trained=trained, capabilities=capabilities, think_levels=levels,
+                       server="ollama" if show.status else None)
+    if num_ctx:
+        if trained and num_ctx > trained:
+            return facts.with_window(trained, f"num_ctx {num_ctx:,} capped by Ollama at the trained "
+                                              f"{trained:,} (ollama /api/show)")
+        return facts.with_window(num_ctx, "num_ctx (--set num_ctx)")
+    loaded = _loaded_context(ps.data if ps.ok else None, model)
+    if loaded:
+        return facts.with_window(loaded, "ollama /api/ps (the loaded model's context)")
+    if trained:
+        return facts.with_window(trained, "ollama /api/show (trained length; num_ctx not set, so Ollama's "
+                                          "default context may be smaller)", provisional=True)
+    return facts
 
 
 class OllamaStreamTranslator(StreamTranslator):
@@ -278,7 +386,8 @@ class OllamaStreamTranslator(StreamTranslator):
         if data.get("done"):
             out += self.emit.flush(truncated=data.get("done_reason") == "length")
             _usage_checks(data, self.notes, self._num_ctx, self._estimate)
+            self.usage = usage = ollama_usage(data)
             out += self.encoder.finish(
-                _stop_reason(data.get("done_reason"), self.encoder.tool_calls),
-                input_tokens=data.get("prompt_eval_count"), output_tokens=data.get("eval_count"))
+                _stop_reason(data.get("done_reason"), self.encoder.tool_calls), input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens, cache_read=usage.cached_tokens)
         return out

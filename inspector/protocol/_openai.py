@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
 from ._anthropic import MessageStreamEncoder
 from ._decoders import ServerSentEvent, SSEDecoder
-from ._form import BackendForm, StreamProcessor
+from ._facts import Answer, BackendUsage, CountSteps, DiscoverySteps, ModelFacts, Probe, TokenCount, as_object
+from ._form import BackendForm, StreamProcessor, chat_sections
 from ._notes import Notes
 from ._options import DEFAULT_OPTIONS, TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
@@ -16,7 +19,8 @@ from ._stream import Emitter, StreamTranslator
 from ._system import merge_system_turns
 from ._tools import ToolNames
 
-__all__ = ["OPENAI", "OpenAIForm", "OpenAIStreamTranslator", "openai_request", "openai_response"]
+__all__ = ["OPENAI", "OpenAIForm", "OpenAIStreamTranslator", "openai_facts", "openai_request", "openai_response",
+           "openai_usage"]
 
 FINISH_TO_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                   "function_call": "tool_use", "content_filter": "end_turn"}
@@ -28,12 +32,14 @@ def _image_part(image: Image) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
+_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high", "minimal": "low"}
+
+
 def _effort(req: AnthropicRequest, options: TranslateOptions) -> str | None:
     if options.reasoning_effort in ("low", "medium", "high"):
         return options.reasoning_effort
-    if options.reasoning_effort == "auto" and req.thinking and req.thinking.get("type") == "enabled":
-        budget = req.thinking.get("budget_tokens") or 0
-        return "low" if budget <= 1024 else "medium" if budget <= 8192 else "high"
+    if options.reasoning_effort == "auto" and req.thinking and req.thinking.get("type") in ("enabled", "adaptive"):
+        return _EFFORTS.get(req.effort or "")
     return None
 
 
@@ -166,10 +172,37 @@ def _reasoning(obj: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _usage(usage: Any) -> tuple[int | None, int | None]:
-    if not isinstance(usage, dict):
-        return None, None
-    return usage.get("prompt_tokens"), usage.get("completion_tokens")
+def openai_usage(chunk: dict[str, Any]) -> BackendUsage | None:
+    """``usage`` (OpenAI: ``prompt_tokens`` includes ``prompt_tokens_details.cached_tokens``) and
+    llama.cpp's ``timings`` (tools/server/server-task.cpp result_timings: ``cache_n`` tokens reused,
+    ``prompt_n`` evaluated in ``prompt_ms``, ``predicted_n`` in ``predicted_ms``) of one chunk or
+    whole answer; None when it has neither."""
+    usage, timings = chunk.get("usage"), chunk.get("timings")
+    out = None
+    if isinstance(usage, dict):
+        details = usage.get("prompt_tokens_details")
+        details = details if isinstance(details, dict) else {}
+        out = BackendUsage.counts("openai", prompt=usage.get("prompt_tokens"), cached=details.get("cached_tokens"),
+                                  cache_write=details.get("cache_write_tokens"),
+                                  output=usage.get("completion_tokens"))
+    if isinstance(timings, dict):
+        t = BackendUsage("llama.cpp").timings(prompt_n=timings.get("prompt_n"), prompt_ns=timings.get("prompt_ms"),
+                                              decode_n=timings.get("predicted_n"),
+                                              decode_ns=timings.get("predicted_ms"), scale=1.0)
+        cache_n = timings.get("cache_n")
+        if isinstance(cache_n, int) and cache_n >= 0 and (out is None or out.cached_tokens is None):
+            t.cached_tokens = cache_n
+        if (out is None or out.prompt_tokens is None) and t.prompt_eval_tokens is not None:
+            t.prompt_tokens = t.prompt_eval_tokens + (t.cached_tokens or 0)
+        out = t if out is None else out.merge(t)
+    return out
+
+
+def _finish_usage(enc: MessageStreamEncoder, stop: str, usage: BackendUsage | None) -> bytes:
+    if usage is None:
+        return enc.finish(stop)
+    return enc.finish(stop, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                      cache_read=usage.cached_tokens, cache_creation=usage.cache_write_tokens)
 
 
 def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
@@ -194,10 +227,9 @@ def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
         emit.tool(call.get("id"), fn.get("name") or "unknown", fn.get("arguments"))
-    prompt, completion = _usage(data.get("usage"))
     finish = choice.get("finish_reason")
     stop = "tool_use" if enc.tool_calls else FINISH_TO_STOP.get(finish or "stop", "end_turn")
-    enc.finish(stop, input_tokens=prompt, output_tokens=completion)
+    _finish_usage(enc, stop, openai_usage(data))
     return enc.message()
 
 
@@ -245,8 +277,111 @@ class OpenAIForm(BackendForm):
         return openai_response(data, model=model, input_tokens=input_tokens, notes=notes, names=names,
                                tools=tools, repair=options.repair)
 
+    def discover(self, model: str, *, options: TranslateOptions, base_path: str = "") -> DiscoverySteps:
+        """OpenAI-compatible servers say their window each in their own way: llama.cpp server
+        ``GET /props`` → ``default_generation_settings.n_ctx`` (tools/server/README.md; the per-slot
+        context, what one request gets), vLLM ``GET /v1/models`` → ``max_model_len``, LM Studio
+        ``GET /api/v0/models/{model}`` → ``loaded_context_length`` / ``max_context_length`` (REST API
+        v0). llama.cpp's ``/v1/models`` adds ``meta.n_ctx_train``."""
+        root = _root(base_path)
+        props, models, lmstudio = yield [
+            Probe("props", "GET", root + "/props"),
+            Probe("models", "GET", base_path + "/models" if base_path.endswith("/v1") else base_path + "/v1/models"),
+            Probe("lmstudio", "GET", f"{root}/api/v0/models/{quote(model, safe='')}"),
+        ]
+        return openai_facts(model, props, models, lmstudio)
+
+    def count_tokens(self, facts: ModelFacts, body: dict[str, Any], *, base_path: str = "") -> CountSteps:
+        """llama.cpp: ``POST /apply-template`` renders the messages (and tools) with the server's own
+        chat template, ``POST /tokenize`` counts that prompt (``add_special`` as its chat endpoint
+        tokenizes). vLLM: ``POST /tokenize`` takes the messages themselves (TokenizeChatRequest)."""
+        root = _root(base_path)
+        chat = {"messages": body.get("messages") or []}
+        if body.get("tools"):
+            chat["tools"] = body["tools"]
+        if facts.tokenizer == "llama.cpp":
+            (rendered,) = yield [Probe("apply-template", "POST", root + "/apply-template", chat)]
+            prompt = rendered.data.get("prompt") if rendered.ok and isinstance(rendered.data, dict) else None
+            if not isinstance(prompt, str):
+                return None
+            (tokens,) = yield [Probe("tokenize", "POST", root + "/tokenize",
+                                      {"content": prompt, "add_special": True})]
+            ids = tokens.data.get("tokens") if tokens.ok and isinstance(tokens.data, dict) else None
+            if not isinstance(ids, list):
+                return None
+            marks = _tool_marks(chat.get("tools") or [])
+            dropped = bool(marks) and not any(m in prompt for m in marks)
+            return TokenCount(len(ids), True, "llama.cpp /apply-template + /tokenize", tools_dropped=dropped)
+        if facts.tokenizer == "vllm":
+            (counted,) = yield [Probe("tokenize", "POST", root + "/tokenize",
+                                      {"model": body.get("model"), **chat, "add_generation_prompt": True})]
+            n = counted.data.get("count") if counted.ok and isinstance(counted.data, dict) else None
+            return TokenCount(n, True, "vllm /tokenize") if isinstance(n, int) else None
+        return None
+
+    def read_usage(self, data: dict[str, Any]) -> BackendUsage | None:
+        return openai_usage(data)
+
+    def prefix_sections(self, body: dict[str, Any]) -> tuple[list[tuple[str, Any]], Any]:
+        return chat_sections(body, {"model": body.get("model"), "reasoning_effort": body.get("reasoning_effort")})
+
 
 OPENAI = OpenAIForm()
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9 ,.]{24,}")
+
+
+def _tool_marks(tools: list[Any]) -> list[str]:
+    """Stretches of the tools' descriptions that any rendering shows as they are (no quotes or
+    newlines to escape): a prompt without one of them shows the model no tool. Tool names alone
+    prove nothing — Claude Code's system prompt names its tools."""
+    marks = []
+    for t in tools:
+        fn = as_object(as_object(t).get("function"))
+        m = _PLAIN.search(str(fn.get("description") or ""))
+        if m:
+            marks.append(m.group(0)[:40])
+    return marks
+
+
+def _root(base_path: str) -> str:
+    """Where a server's own (non-OpenAI) endpoints live: /props, /tokenize… sit beside /v1."""
+    return base_path[:-3] if base_path.endswith("/v1") else base_path
+
+
+def _model_entry(models: Answer, model: str) -> dict[str, Any] | None:
+    data = models.data.get("data") if models.ok and isinstance(models.data, dict) else None
+    if not isinstance(data, list):
+        return None
+    entries = [m for m in data if isinstance(m, dict)]
+    exact = next((m for m in entries if m.get("id") == model), None)
+    return exact or (entries[0] if len(entries) == 1 else None)  # llama.cpp lists its one model by path
+
+
+def _positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def openai_facts(model: str, props: Answer, models: Answer, lmstudio: Answer) -> ModelFacts:
+    entry = _model_entry(models, model) or {}
+    meta = as_object(entry.get("meta"))
+    trained = _positive(meta.get("n_ctx_train"))
+    p = props.data if props.ok and isinstance(props.data, dict) else None
+    if p is not None and isinstance(p.get("default_generation_settings"), dict):
+        n_ctx = _positive(p["default_generation_settings"].get("n_ctx")) or _positive(p.get("n_ctx"))
+        facts = ModelFacts(model, trained=trained, tokenizer="llama.cpp", server="llama.cpp")
+        return facts.with_window(n_ctx, "llama.cpp /props (n_ctx per slot)") if n_ctx else facts
+    vllm = _positive(entry.get("max_model_len"))
+    if vllm:
+        return ModelFacts(model, vllm, "vllm /v1/models max_model_len", tokenizer="vllm", server="vllm")
+    lm = lmstudio.data if lmstudio.ok and isinstance(lmstudio.data, dict) else {}
+    loaded, most = _positive(lm.get("loaded_context_length")), _positive(lm.get("max_context_length"))
+    if loaded or most:
+        source = "lmstudio /api/v0/models loaded_context_length" if loaded else \
+            "lmstudio /api/v0/models max_context_length (the model is not loaded)"
+        return ModelFacts(model, loaded or most, source, trained=most, server="lmstudio")
+    return ModelFacts(model, trained=trained, server="openai" if models.status else None)
 
 
 class OpenAIStreamTranslator(StreamTranslator):
@@ -267,7 +402,6 @@ class OpenAIStreamTranslator(StreamTranslator):
         self._names = names
         self._call: _Call | None = None
         self._finish: str | None = None
-        self._usage: tuple[int | None, int | None] = (None, None)
 
     def feed(self, chunk: bytes) -> bytes:
         events = self._sse.decode(chunk)
@@ -305,8 +439,9 @@ class OpenAIStreamTranslator(StreamTranslator):
                                              else None)
             return self._backend_error(status if isinstance(status, int) else 500, chunk)
         out = self.encoder.start() if not self.encoder.started else b""
-        if chunk.get("usage"):
-            self._usage = _usage(chunk["usage"])
+        if chunk.get("usage") or "timings" in chunk:
+            usage = openai_usage(chunk)
+            self.usage = usage if self.usage is None else self.usage.merge(usage)
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
@@ -358,8 +493,7 @@ class OpenAIStreamTranslator(StreamTranslator):
     def _done(self) -> bytes:
         out = self.emit.flush(truncated=self._finish == "length") + self._emit_call()
         stop = "tool_use" if self.encoder.tool_calls else FINISH_TO_STOP.get(self._finish or "stop", "end_turn")
-        prompt, completion = self._usage
-        if prompt is None and self._finish is not None:
+        if (self.usage is None or self.usage.prompt_tokens is None) and self._finish is not None:
             self.notes.warning("the backend reported no usage (stream_options.include_usage "
                                "ignored?): token counts are estimates")
-        return out + self.encoder.finish(stop, input_tokens=prompt, output_tokens=completion)
+        return out + _finish_usage(self.encoder, stop, self.usage)

@@ -24,6 +24,11 @@ class TranslateOptions:
     reasoning_effort: str = ""
     #: Repair tool calls: text-form calls converted, argument JSON repaired, schema types coerced.
     repair: bool = True
+    #: The routed model's capabilities as the backend reported them (Ollama /api/show
+    #: ``capabilities``); None when unknown. A model without "thinking" is never sent ``think``.
+    capabilities: tuple[str, ...] | None = None
+    #: The model takes thinking levels (low/medium/high), not on/off: gpt-oss on Ollama.
+    think_levels: bool = False
 
 
 DEFAULT_OPTIONS = TranslateOptions()

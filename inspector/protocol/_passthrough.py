@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ._accumulate import MessageAccumulator
 from ._anthropic import sse_event
 from ._errors import GatewayError
+from ._facts import BackendUsage
 from ._form import BackendForm, StreamProcessor, StreamResult
 from ._notes import Notes
 from ._options import TranslateOptions
@@ -54,8 +55,42 @@ class AnthropicForm(BackendForm):
                        tools: list[dict[str, Any]] | None) -> dict[str, Any]:
         return data
 
+    def read_usage(self, data: dict[str, Any]) -> BackendUsage | None:
+        """A Message's ``usage``: input, cache reads and cache writes are disjoint (Anthropic)."""
+        return anthropic_usage(data.get("usage"))
+
+    def prefix_sections(self, body: dict[str, Any]) -> tuple[list[tuple[str, Any]], Any]:
+        # Anthropic's prompt-cache prefix order: tools, then system, then messages. A string is the
+        # same prompt as one text block, and cache_control marks a breakpoint without being prompt.
+        sections: list[tuple[str, Any]] = [("tools", [_plain(t) for t in body.get("tools") or []]),
+                                           ("system", _blocks(body.get("system") or []))]
+        sections.extend((f"messages.{i}", {"role": m.get("role"), "content": _blocks(m.get("content"))})
+                        for i, m in enumerate(body.get("messages") or []) if isinstance(m, dict))
+        return sections, {"model": body.get("model")}
+
 
 ANTHROPIC = AnthropicForm()
+
+
+def _plain(block: Any) -> Any:
+    return {k: v for k, v in block.items() if k != "cache_control"} if isinstance(block, dict) else block
+
+
+def _blocks(content: Any) -> Any:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [_plain(b) for b in content] if isinstance(content, list) else content
+
+
+def anthropic_usage(usage: Any) -> BackendUsage | None:
+    if not isinstance(usage, dict):
+        return None
+    parts = [usage.get(k) for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")]
+    ints = [p for p in parts if isinstance(p, int) and not isinstance(p, bool)]
+    return BackendUsage.counts("anthropic", prompt=sum(ints) if ints else None,
+                               cached=usage.get("cache_read_input_tokens"),
+                               cache_write=usage.get("cache_creation_input_tokens"),
+                               output=usage.get("output_tokens"))
 
 
 def _boundary(buf: bytes) -> int:
@@ -146,6 +181,9 @@ class AnthropicStreamObserver:
         self.notes.error(err.message)
         return sse_event("error", err.body())
 
+    def use_input_count(self, tokens: int) -> None:
+        pass  # the backend's own message_start goes through as it is
+
     def keepalive(self) -> bytes:
         """An SSE comment (every client ignores it; it resets Claude Code's byte watchdog)."""
         return b"" if self._held or self._ended else _KEEPALIVE
@@ -168,7 +206,7 @@ class AnthropicStreamObserver:
             message_id=msg.get("id") if isinstance(msg.get("id"), str) else None,
             stop_reason=msg.get("stop_reason") if isinstance(msg.get("stop_reason"), str) else None,
             usage={k: v for k, v in usage.items() if k in _USAGE_KEYS and isinstance(v, int)} if usage else None,
-            tool_calls=calls)
+            tool_calls=calls, backend=anthropic_usage(usage) if self.acc.stopped else None)
 
     def message(self) -> dict[str, Any] | None:
         return self.acc.message if self.acc.stopped else None

@@ -113,6 +113,22 @@ class AnthropicRequest:
     def tool_names(self) -> set[str]:
         return {t["name"] for t in self.tools}
 
+    @property
+    def effort(self) -> str | None:
+        """How hard Claude Code asks the model to think: ``output_config.effort`` (low, medium,
+        high, max…), else the thinking budget (≤ 1,024 low, ≤ 8,192 medium, more high); None
+        when it says neither, or disabled thinking."""
+        if self.thinking and self.thinking.get("type") == "disabled":
+            return None
+        config = self.raw.get("output_config")
+        effort = config.get("effort") if isinstance(config, dict) else None
+        if isinstance(effort, str) and effort:
+            return effort
+        if self.thinking and self.thinking.get("type") == "enabled":
+            budget = self.thinking.get("budget_tokens") or 0
+            return "low" if budget <= 1024 else "medium" if budget <= 8192 else "high"
+        return None
+
 
 def _fail(msg: str) -> InvalidRequest:
     return InvalidRequest(msg)

@@ -73,11 +73,14 @@ def _json(status: int, data: Any) -> SideAnswer:
 
 
 def side_answer(kind: RequestKind, method: str, path: str, body: bytes, *, models: list[str],
-                served_by: str) -> SideAnswer:
+                served_by: str, input_tokens: int | None = None) -> SideAnswer:
     """The answer to a side request of ``kind`` (anything but ``messages`` and ``status``).
 
-    ``served_by`` completes "… is not served by …" for paths nobody answers."""
+    ``served_by`` completes "… is not served by …" for paths nobody answers; ``input_tokens`` is a
+    count_tokens answer better than the estimate (the backend's tokenizer)."""
     if kind == "count_tokens":
+        if input_tokens is not None:
+            return _json(200, {"input_tokens": input_tokens})
         try:
             return _json(200, count_tokens(body))
         except InvalidRequest as e:

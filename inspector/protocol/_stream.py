@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._anthropic import MessageStreamEncoder
 from ._errors import GatewayError
+from ._facts import BackendUsage
 from ._form import StreamResult
 from ._notes import Notes
 from ._textcalls import Marker, Segment, TextCallDetector, Thinking
@@ -15,7 +16,17 @@ from ._validate import check_arguments
 if TYPE_CHECKING:
     from ._form import BackendForm
 
-__all__ = ["Emitter", "StreamTranslator"]
+__all__ = ["Emitter", "StreamTranslator", "encoder_usage"]
+
+
+def encoder_usage(enc: MessageStreamEncoder) -> dict[str, int]:
+    """The usage the client was told, the cache fields only when the backend reported them."""
+    usage = {"input_tokens": enc.input_tokens, "output_tokens": enc.output_tokens or 0}
+    if enc.cache_read is not None:
+        usage["cache_read_input_tokens"] = enc.cache_read
+    if enc.cache_creation is not None:
+        usage["cache_creation_input_tokens"] = enc.cache_creation
+    return usage
 
 
 class Emitter:
@@ -116,6 +127,8 @@ class StreamTranslator:
         self.events_in = 0
         #: True when the input ended before the backend said it was done.
         self.cut = False
+        #: What the backend said about tokens, cache and timings (its final chunk).
+        self.usage: BackendUsage | None = None
 
     @property
     def finished(self) -> bool:
@@ -139,15 +152,19 @@ class StreamTranslator:
     def fail(self, err: GatewayError) -> bytes:
         return self._fail(err)
 
+    def use_input_count(self, tokens: int) -> None:
+        if not self.encoder.started:
+            self.encoder.input_tokens = tokens
+
     def result(self) -> StreamResult:
         enc = self.encoder
         usage = None
         if enc.finished and enc.stop_reason:
-            usage = {"input_tokens": enc.input_tokens, "output_tokens": enc.output_tokens or 0}
+            usage = encoder_usage(enc)
         calls = [{"name": b["name"], "id": b["id"], "input": b["input"]}
                  for b in enc.content if b.get("type") == "tool_use"]
         return StreamResult(message_id=enc.id if enc.started else None, stop_reason=enc.stop_reason,
-                            usage=usage, tool_calls=calls)
+                            usage=usage, tool_calls=calls, backend=self.usage)
 
     def message(self) -> dict[str, Any] | None:
         enc = self.encoder

@@ -28,6 +28,7 @@ from ._redact import (
 from ._regression import Regression, retranslate
 from ._replay import Answer, Match, Miss, ReplayIndex, closest_miss, conversation_key
 from ._schema import SCHEMA, epoch_of, purpose_of, session_id_of, utc_iso
+from ._stats import ModelStats, quantile, stats_report
 from ._toolcalls import ModelToolStats, toolcall_report
 from ._writer import ExchangeWriter, RecordingStore, body_for_disk
 
@@ -46,6 +47,7 @@ __all__ = [
     "ExchangeWriter",
     "Match",
     "Miss",
+    "ModelStats",
     "ModelToolStats",
     "RecordingStore",
     "Redactor",
@@ -71,10 +73,12 @@ __all__ = [
     "redactor",
     "retranslate",
     "session_to_har",
+    "stats_report",
     "toolcall_report",
     "view_lines",
     "word_diff",
     "purpose_of",
+    "quantile",
     "session_id_of",
     "utc_iso",
 ]

@@ -78,6 +78,7 @@ class ExchangeMeta(TypedDict, total=False):
     performance: dict[str, Any] | None
     prefix: dict[str, Any] | None
     token_counts: dict[str, Any] | None
+    usage_source: str | None
     context_window: dict[str, Any] | None
 
 
@@ -145,6 +146,7 @@ _EXCHANGE: dict[str, tuple[Any, str, Any]] = {
     "redacted": (_dict_of(values=_int), "an object", {}),
     "performance": (_opt(_dict_of()), "an object", None), "prefix": (_opt(_dict_of()), "an object", None),
     "token_counts": (_opt(_dict_of()), "an object", None),
+    "usage_source": (_opt(_str), "a string", None),
     "context_window": (_opt(_dict_of()), "an object", None),
 }
 _SESSION: dict[str, tuple[Any, str, Any]] = {

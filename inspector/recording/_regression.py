@@ -67,13 +67,19 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     if (meta.get("local") or form is None or not form.translates or meta.get("kind") != "messages"
             or not backend_req):
         return Regression(exchange, checked=False)
-    options = TranslateOptions(**(meta.get("translate_options") or {}))
+    settings = dict(meta.get("translate_options") or {})
+    if isinstance(settings.get("capabilities"), list):
+        settings["capabilities"] = tuple(settings["capabilities"])
+    options = TranslateOptions(**settings)
     model = (meta.get("model") or {})
     backend_model = model.get("backend") or None
     client_body = body_bytes((exchange.client_request or {}).get("body"))
     req = parse_request(client_body)
     names = ToolNames() if form.uses_tool_names() else None
     body = form.build_request(req, model=backend_model or req.model, options=options, names=names)
+    # message_start said the gateway's count (the backend's tokenizer, or a corrected estimate) when it had one.
+    counted = (meta.get("token_counts") or {}).get("input_tokens")
+    input_tokens = counted if isinstance(counted, int) else req.estimated_input_tokens
     diffs = [_diff("backend request", _json_lines(exchange.request_json("backend")), _json_lines(body))]
 
     status, _, chunks = exchange.response("backend")
@@ -83,7 +89,7 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     if status == 200 and meta.get("stream"):
         t = form.stream_processor(options=options, names=names, model=req.model,
                                   backend_model=backend_model or req.model, backend=backend,
-                                  input_tokens=req.estimated_input_tokens, notes=Notes(), tools=req.tools)
+                                  input_tokens=input_tokens, notes=Notes(), tools=req.tools)
         out = b"".join(t.feed(c.data) for c in chunks)
         out += t.interrupt("cut") if meta.get("aborted_by") == "backend" else t.flush()
         diffs.append(_diff("client stream", _event_lines(recorded_client), _event_lines(out)))
@@ -95,7 +101,7 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
             data = None
         if isinstance(data, dict) and "error" not in data:
             message = form.whole_response(data, options=options, names=names, model=req.model,
-                                          input_tokens=req.estimated_input_tokens, notes=Notes(), tools=req.tools)
+                                          input_tokens=input_tokens, notes=Notes(), tools=req.tools)
             try:
                 recorded = orjson.loads(recorded_client)
             except orjson.JSONDecodeError:

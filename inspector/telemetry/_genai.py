@@ -316,7 +316,10 @@ def exchange_telemetry(summary: Mapping[str, Any], started: float, *,
     counts = summary.get("token_counts")
     # "If instrumentation cannot efficiently obtain the number of tokens … it MUST NOT report usage":
     # an input count the gateway only estimated stays on the span (marked so), off the metric.
-    input_exact = not (isinstance(counts, Mapping) and counts.get("exact") is False)
+    # The input figure is the backend's own count when it gave one (usage_source "backend"); else the
+    # gateway's (token_counts), exact only when the backend's tokenizer made it.
+    input_exact = (summary.get("usage_source") != "gateway"
+                   or (isinstance(counts, Mapping) and counts.get("exact") is True))
     for kind, value in (("input", input_tokens if input_exact else None), ("output", output_tokens)):
         if value is not None:
             points.append(MetricPoint("gen_ai.client.token.usage", value,

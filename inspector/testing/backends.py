@@ -5,6 +5,27 @@ A backend answers each request with a ``Reply``: what the model "says" (text,
 thinking, tool calls) rendered in the backend's own format — Ollama NDJSON,
 OpenAI SSE chunks, Anthropic SSE — or raw bytes for broken-backend tests.
 Like Ollama, the streaming forms send no HTTP headers until the first chunk.
+
+``server=`` picks which OpenAI-compatible server it is, and so which of their own endpoints it
+answers, each as that server documents it:
+
+* ``ollama`` (the Ollama form): ``POST /api/show`` → ``model_info.<arch>.context_length``,
+  ``capabilities``, ``details.family`` (docs/api.md "Show Model Information"); ``GET /api/ps`` →
+  ``models[].context_length`` (api/types.go ProcessModelResponse); the final chunk's
+  ``load_duration``, ``prompt_eval_count``, ``prompt_eval_cached_count``, ``prompt_eval_duration``,
+  ``eval_count``, ``eval_duration`` in nanoseconds (docs/api/usage.mdx; PR #17943).
+* ``llama.cpp``: ``GET /props`` → ``default_generation_settings.n_ctx`` (tools/server/README.md),
+  ``POST /apply-template`` → ``{"prompt"}``, ``POST /tokenize`` → ``{"tokens"}``, ``GET /v1/models``
+  with ``meta.n_ctx_train``; answers carry ``timings`` {cache_n, prompt_n, prompt_ms, predicted_n,
+  predicted_ms, …} (server-task.cpp result_timings) and ``usage.prompt_tokens_details.cached_tokens``.
+* ``vllm``: ``GET /v1/models`` → ``max_model_len``; ``POST /tokenize`` (messages) → ``{"count",
+  "max_model_len", "tokens"}`` (vllm entrypoints TokenizeChatRequest / TokenizeResponse).
+* ``llama-cpp-python``: ``POST /extras/tokenize/count`` → ``{"count"}`` (llama_cpp/server/app.py).
+* ``lmstudio``: ``GET /api/v0/models/{model}`` → ``max_context_length``, ``loaded_context_length``.
+
+Their tokenizer is a scripted one (a word or punctuation mark is a token): what is checked is
+that the gateway asks the right endpoint and uses the answer, not a real vocabulary (the
+embedded backend is the real one).
 """
 
 from __future__ import annotations
@@ -12,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +65,11 @@ class Reply:
     cut_after: int | None = None  # drop the connection after N chunks
     content_type: str | None = None
     pieces: int = 3  # the text is streamed in this many deltas
+    cached_tokens: int | None = None  # of prompt_tokens, read from the prompt cache (None: not said)
+    #: Backend timings: Ollama's durations, llama.cpp's ``timings`` (ms). None: the server says none.
+    load_ms: float | None = 12.0
+    prompt_ms: float | None = 250.0
+    decode_ms: float | None = 350.0
 
 
 @dataclass
@@ -68,8 +95,13 @@ def ollama_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
     calls = [{"id": c.id, "function": {"index": i, "name": c.name, "arguments": c.arguments}}
              if c.id else {"function": {"index": i, "name": c.name, "arguments": c.arguments}}
              for i, c in enumerate(reply.calls)]
-    final = {**base, "done": True, "done_reason": reply.done_reason, "total_duration": 1000,
-             "prompt_eval_count": reply.prompt_tokens, "eval_count": reply.output_tokens}
+    final: dict[str, Any] = {**base, "done": True, "done_reason": reply.done_reason,
+                             "prompt_eval_count": reply.prompt_tokens, "eval_count": reply.output_tokens}
+    if reply.cached_tokens is not None:
+        final["prompt_eval_cached_count"] = reply.cached_tokens
+    ns = {"load_duration": reply.load_ms, "prompt_eval_duration": reply.prompt_ms, "eval_duration": reply.decode_ms}
+    final.update({k: int(v * 1_000_000) for k, v in ns.items() if v is not None})
+    final["total_duration"] = sum(int(v * 1_000_000) for v in ns.values() if v is not None) or 1000
     if not stream:
         msg: dict[str, Any] = {"role": "assistant", "content": reply.text}
         if reply.thinking:
@@ -88,11 +120,22 @@ def ollama_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
     return [json.dumps(line).encode() + b"\n" for line in lines]
 
 
-def openai_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
+def openai_chunks(reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
     cid = f"chatcmpl-{next(_ids)}"
     finish = "tool_calls" if reply.calls and reply.done_reason == "stop" else reply.done_reason
-    usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.output_tokens,
-             "total_tokens": reply.prompt_tokens + reply.output_tokens}
+    usage: dict[str, Any] = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.output_tokens,
+                             "total_tokens": reply.prompt_tokens + reply.output_tokens}
+    if reply.cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}
+    timings: dict[str, Any] | None = None
+    if server == "llama.cpp":
+        cached = reply.cached_tokens or 0
+        timings = {"cache_n": cached, "prompt_n": reply.prompt_tokens - cached, "prompt_ms": reply.prompt_ms,
+                   "predicted_n": reply.output_tokens, "predicted_ms": reply.decode_ms}
+        for n, ms, key in (("prompt_n", "prompt_ms", "prompt"), ("predicted_n", "predicted_ms", "predicted")):
+            if timings[ms]:
+                timings[f"{key}_per_token_ms"] = timings[ms] / max(1, timings[n])
+                timings[f"{key}_per_second"] = 1000 * timings[n] / timings[ms]
     args = [c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments) for c in reply.calls]
     if not stream:
         msg: dict[str, Any] = {"role": "assistant", "content": reply.text or None, "refusal": None}
@@ -102,9 +145,11 @@ def openai_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
             msg["tool_calls"] = [{"id": c.id or f"call_{i}", "type": "function",
                                   "function": {"name": c.name, "arguments": a}}
                                  for i, (c, a) in enumerate(zip(reply.calls, args, strict=True))]
-        return [json.dumps({"id": cid, "object": "chat.completion", "created": 1, "model": model,
-                            "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
-                            "usage": usage}).encode()]
+        whole = {"id": cid, "object": "chat.completion", "created": 1, "model": model,
+                 "choices": [{"index": 0, "message": msg, "finish_reason": finish}], "usage": usage}
+        if timings is not None:
+            whole["timings"] = timings
+        return [json.dumps(whole).encode()]
     base = {"id": cid, "object": "chat.completion.chunk", "created": 1, "model": model}
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
@@ -118,7 +163,10 @@ def openai_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
         events.append(chunk({"tool_calls": [{"index": i, "id": c.id or f"call_{i}", "type": "function",
                                              "function": {"name": c.name, "arguments": ""}}]}))
         events += [chunk({"tool_calls": [{"index": i, "function": {"arguments": p}}]}) for p in _pieces(a, 4)]
-    events.append(chunk({}, finish))
+    last = chunk({}, finish)
+    if timings is not None:  # llama.cpp puts its timings on the chunk that finishes
+        last["timings"] = timings
+    events.append(last)
     events.append({**base, "choices": [], "usage": usage})
     return [b"data: " + json.dumps(e).encode() + b"\n\n" for e in events] + [b"data: [DONE]\n\n"]
 
@@ -165,7 +213,26 @@ def anthropic_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
     return out
 
 
-RENDER = {"ollama": ollama_chunks, "openai": openai_chunks, "anthropic": anthropic_chunks}
+RENDER: dict[str, Callable[..., list[bytes]]] = {"ollama": ollama_chunks, "openai": openai_chunks,
+                                                 "anthropic": anthropic_chunks}
+_WORDS = re.compile(r"\w+|[^\w\s]")
+
+
+def scripted_tokens(text: str) -> list[int]:
+    """The scripted servers' tokenizer: each word or punctuation mark is one token."""
+    return [len(w) for w in _WORDS.findall(text)]
+
+
+def scripted_template(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+    """A ChatML-like rendering, tools in the system block, as a server's chat template would."""
+    out = []
+    if tools:
+        out.append("<|im_start|>system\n# Tools\n" + json.dumps(tools) + "<|im_end|>\n")
+    for m in messages:
+        content = m.get("content")
+        text = content if isinstance(content, str) else json.dumps(content)
+        out.append(f"<|im_start|>{m.get('role')}\n{text}<|im_end|>\n")
+    return "".join(out) + "<|im_start|>assistant\n"
 STREAM_TYPE = {"ollama": "application/x-ndjson", "openai": "text/event-stream",
                "anthropic": "text/event-stream"}
 
@@ -188,13 +255,28 @@ class ScriptedBackend:
     client walked away from, how many chunks had been sent when its connection went.
     """
 
-    def __init__(self, form: str, script: list[Reply] | Callable[[Received], Reply], *, port: int = 0) -> None:
+    def __init__(self, form: str, script: list[Reply] | Callable[[Received], Reply], *,
+                 server: str | None = None, port: int = 0) -> None:
         self.form = form
         self.script = script
+        #: Which server's own endpoints it answers (see the module docstring).
+        self.server = server if server is not None else ("ollama" if form == "ollama" else None)
         self.received: list[Received] = []
+        #: The probes the gateway sent (window, capabilities, tokenizer), kept apart from the chats.
+        self.probes: list[Received] = []
         #: What the listing endpoints report (/api/tags, /v1/models) and /api/show's context length.
         self.models: list[str] = ["qwen3:8b"]
         self.context_length = 40960
+        #: Ollama: /api/show capabilities and details.family; /api/ps: loaded model → context.
+        self.capabilities: list[str] | None = ["completion", "tools", "thinking"]
+        self.family = "qwen3"
+        self.loaded: dict[str, int] = {}
+        #: llama.cpp /props n_ctx; vLLM max_model_len; LM Studio's lengths.
+        self.n_ctx = 16384
+        self.max_model_len = 32768
+        self.lmstudio_context = {"max_context_length": 32768, "loaded_context_length": 8192}
+        #: llama.cpp's template renders tools (llama-server --jinja); False: it drops them.
+        self.template_tools = True
         #: Chunks sent before the client went away, one entry per abandoned answer.
         self.aborted: list[int] = []
         #: Streams still being sent right now.
@@ -218,7 +300,15 @@ class ScriptedBackend:
 
     @property
     def chat_requests(self) -> list[Received]:
-        return [r for r in self.received if r.method == "POST" and r.path != "/api/show"]
+        return [r for r in self.received if r.method == "POST"]
+
+    def _model_card(self, model: str) -> dict[str, Any]:
+        card: dict[str, Any] = {"id": model, "object": "model", "owned_by": self.server or "scripted"}
+        if self.server == "vllm":
+            card["max_model_len"] = self.max_model_len
+        elif self.server == "llama.cpp":
+            card["meta"] = {"n_ctx_train": self.context_length, "n_vocab": 32000}
+        return card
 
     def _record(self, request: Request) -> Received:
         try:
@@ -229,8 +319,56 @@ class ScriptedBackend:
         self.received.append(rec)
         return rec
 
+    def _probe(self, request: Request) -> tuple[int, Any] | None:
+        """A server's own endpoint (see the module docstring), or None when it is not one."""
+        path, method, server = request.path, request.method, self.server
+        try:
+            body = json.loads(request.body) if request.body else {}
+        except ValueError:
+            body = {}
+        if server == "ollama" and path == "/api/show" and method == "POST":
+            model = body.get("model", "")
+            if model not in self.models and f"{model}:latest" not in self.models:
+                return 404, {"error": f"model '{model}' not found"}
+            data: dict[str, Any] = {"details": {"family": self.family, "format": "gguf"},
+                                    "model_info": {"general.architecture": self.family,
+                                                   f"{self.family}.context_length": self.context_length}}
+            if self.capabilities is not None:
+                data["capabilities"] = self.capabilities
+            return 200, data
+        if server == "ollama" and path == "/api/ps" and method == "GET":
+            return 200, {"models": [{"name": m, "model": m, "size": 1, "context_length": n}
+                                    for m, n in self.loaded.items()]}
+        if server == "llama.cpp" and path == "/props" and method == "GET":
+            return 200, {"default_generation_settings": {"n_ctx": self.n_ctx, "params": {}}, "total_slots": 1,
+                         "model_path": f"/models/{self.models[0]}.gguf", "chat_template": "…"}
+        if server == "llama.cpp" and path == "/apply-template" and method == "POST":
+            tools = body.get("tools") if self.template_tools else None
+            return 200, {"prompt": scripted_template(body.get("messages") or [], tools)}
+        if server == "llama.cpp" and path == "/tokenize" and method == "POST":
+            return 200, {"tokens": scripted_tokens(body.get("content", ""))}
+        if server == "vllm" and path == "/tokenize" and method == "POST":
+            tokens = scripted_tokens(scripted_template(body.get("messages") or [], body.get("tools"))
+                                     if "messages" in body else body.get("prompt", ""))
+            return 200, {"count": len(tokens), "max_model_len": self.max_model_len, "tokens": tokens}
+        if server == "llama-cpp-python" and path == "/extras/tokenize/count" and method == "POST":
+            return 200, {"count": len(scripted_tokens(body.get("input", "")))}
+        if server == "lmstudio" and path.startswith("/api/v0/models/") and method == "GET":
+            return 200, {"id": path.rsplit("/", 1)[1], "object": "model", "type": "llm", "state": "loaded",
+                         **self.lmstudio_context}
+        return None
+
     async def _serve(self, request: Request, reply: HttpReply) -> None:
         path = request.path
+        probe = self._probe(request)
+        if probe is not None:
+            try:
+                body: Any = json.loads(request.body) if request.body else None
+            except ValueError:
+                body = request.body
+            self.probes.append(Received(request.method, request.target, dict(request.headers), body))
+            reply.whole(probe[0], json.dumps(probe[1]).encode(), [("content-type", "application/json")])
+            return
         if request.method in ("GET", "HEAD"):
             self._record(request)
             data: Any = None
@@ -239,25 +377,24 @@ class ScriptedBackend:
             elif path == "/api/tags" and self.form == "ollama":
                 data = {"models": [{"name": m, "model": m} for m in self.models]}
             elif path == "/v1/models" and self.form != "ollama":
-                data = {"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]}
+                data = {"object": "list", "data": [self._model_card(m) for m in self.models]}
             if data is None:
                 reply.whole(404 if request.method == "GET" else 200, b"")
             else:
                 reply.whole(200, json.dumps(data).encode(), [("content-type", "application/json")])
-            return
-        if path == "/api/show" and self.form == "ollama":
-            model = json.loads(request.body or b"{}").get("model", "")
-            found = model in self.models or f"{model}:latest" in self.models
-            data = ({"model_info": {"general.architecture": "qwen3", "qwen3.context_length": self.context_length}}
-                    if found else {"error": f"model '{model}' not found"})
-            reply.whole(200 if found else 404, json.dumps(data).encode(), [("content-type", "application/json")])
             return
         rec = self._record(request)
         reply_ = self.next_reply(rec)
         body = rec.body if isinstance(rec.body, dict) else {}
         stream = bool(body.get("stream", self.form == "ollama"))
         model = body.get("model", "m")
-        chunks = reply_.raw if reply_.raw is not None else RENDER[self.form](reply_, model, stream)
+        chunks: list[bytes | float]
+        if reply_.raw is not None:
+            chunks = reply_.raw
+        elif self.form == "openai":
+            chunks = list(openai_chunks(reply_, model, stream, self.server))
+        else:
+            chunks = list(RENDER[self.form](reply_, model, stream))
         ctype = reply_.content_type or (STREAM_TYPE[self.form] if stream else "application/json")
         sent = 0
         self.streaming += 1

@@ -281,3 +281,53 @@ async def test_the_sdk_accepts_every_form_streaming_and_not():
         assert msg.content[2].input == {"file_path": "/x", "content": "é\n"}
         assert whole.json()["content"][2]["input"] == {"file_path": "/x", "content": "é\n"}
         assert summary(streamed)["message_id"] == msg.id
+
+
+# -- where the seconds went, and the prompt cache, in exchange.json --------------------------------------
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+async def test_ollamas_durations_and_cache_reads_are_recorded(stream):
+    reply = Reply(text="Done.", prompt_tokens=12_000, cached_tokens=11_800, output_tokens=57,
+                  load_ms=1200.0, prompt_ms=400.0, decode_ms=2850.0)
+    with ScriptedBackend("ollama", [reply]) as b:
+        async with InProcessGateway(b.url, backend="ollama", model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=STREAM if stream else ASK)
+    s = summary(r)
+    assert s["usage"] == {"input_tokens": 200, "output_tokens": 57, "cache_read_input_tokens": 11_800}
+    assert s["performance"] == {"load_ms": 1200.0, "prompt_tokens": 200, "prompt_ms": 400.0, "decode_tokens": 57,
+                                "decode_ms": 2850.0, "source": "ollama", "prompt_tokens_per_s": 500.0,
+                                "decode_tokens_per_s": 20.0}
+    message = accumulate(r.body) if stream else r.json()
+    usage = message.usage if stream else message["usage"]
+    cache_read = usage.cache_read_input_tokens if stream else usage["cache_read_input_tokens"]
+    assert cache_read == 11_800, "Claude Code sees the cache figures too"
+
+
+async def test_llama_cpps_timings_are_recorded():
+    reply = Reply(text="Done.", prompt_tokens=2006, cached_tokens=1920, output_tokens=30, prompt_ms=43.0,
+                  decode_ms=600.0)
+    with ScriptedBackend("openai", [reply], server="llama.cpp") as b:
+        async with InProcessGateway(b.url, backend="openai", model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=STREAM)
+    perf = summary(r)["performance"]
+    assert perf["source"] == "llama.cpp" and perf["load_ms"] is None, "llama.cpp says nothing of loading"
+    assert (perf["prompt_tokens"], perf["prompt_tokens_per_s"], perf["decode_tokens_per_s"]) == (86, 2000.0, 50.0)
+    assert summary(r)["usage"]["cache_read_input_tokens"] == 1920
+
+
+async def test_a_backend_without_timings_is_measured_by_the_gateway():
+    with ScriptedBackend("openai", [Reply(text="Measured.", delay=0.2, gap=0.05, output_tokens=9)]) as b:
+        async with InProcessGateway(b.url, backend="openai", model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=STREAM)
+    s = summary(r)
+    perf = s["performance"]
+    assert perf["source"] == "gateway" and perf["load_ms"] is None
+    assert perf["prompt_ms"] >= 200 and perf["decode_ms"] > 0 and perf["decode_tokens"] == 9
+    assert perf["prompt_tokens"] == 42, "the backend's usage.prompt_tokens, no cache reported"
+    assert "cache_read_input_tokens" not in s["usage"], "the backend said nothing about its cache: nothing is shown"
+
+
+async def test_a_failed_exchange_has_no_made_up_figures():
+    with ScriptedBackend("ollama", [Reply(status=500, error="boom")]) as b:
+        async with InProcessGateway(b.url, backend="ollama", model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=STREAM)
+    assert r.status == 500 and "performance" not in summary(r)

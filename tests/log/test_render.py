@@ -60,3 +60,28 @@ def test_print_lines_writes_what_console_print_writes():
             assert fast.getvalue() == slow.getvalue() and fast.getvalue().endswith("\n")
             lines = sum(1 for _ in renderable.lines())
             assert fast.getvalue().count("\n") == lines  # lines longer than the width are never wrapped
+
+
+def test_the_line_says_what_the_backend_said_and_nothing_it_did_not():
+    meta = {**list_sessions(SAMPLES)[0].exchanges()[0].meta,
+            "usage": {"input_tokens": 200, "output_tokens": 57, "cache_read_input_tokens": 11_800},
+            "prefix": {"kept": 0.97, "first_difference": "messages.3",
+                       "reason": "the user message at messages.3 grew: text was appended to it"},
+            "performance": {"load_ms": 1200.0, "prompt_tokens_per_s": 850.4, "decode_tokens_per_s": 21.27}}
+    line = render(ExchangeLine(meta))
+    assert "prefix kept 97% · cache 11,800 tok" in line
+    assert "prompt 850 tok/s · decode 21.3 tok/s · load 1.20s" in line
+    assert "prefix: messages.3 differs from the previous request: the user message at messages.3 grew" in line
+    bare = render(ExchangeLine({**meta, "notes": [], "usage": {"input_tokens": 1, "output_tokens": 1}, "prefix": None,
+                                "performance": {"prompt_tokens_per_s": None, "decode_tokens_per_s": 4.0,
+                                                "load_ms": 20}}))
+    assert "prefix" not in bare and "cache" not in bare and "prompt" not in bare and "load" not in bare
+    assert "decode 4.0 tok/s" in bare
+
+
+def test_a_count_tokens_line_says_exact_or_estimate():
+    side = {"kind": "count_tokens", "local": True, "status": {"client": 200}, "form": "openai",
+            "token_counts": {"input_tokens": 4180, "exact": True, "source": "llama.cpp /apply-template + /tokenize"}}
+    assert "count 4,180 exact" in render(ExchangeLine(side))
+    side["token_counts"] = {"input_tokens": 13219, "exact": False, "source": "estimate"}
+    assert "count ≈13,219 est" in render(ExchangeLine(side))

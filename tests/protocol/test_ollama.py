@@ -4,10 +4,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.protocol import (
+    OLLAMA,
+    Answer,
     OllamaStreamTranslator,
     TranslateOptions,
+    ollama_facts,
     ollama_request,
     ollama_response,
+    ollama_usage,
     parse_request,
     stream_problems,
 )
@@ -177,3 +181,95 @@ def test_truncation_warning_from_prompt_eval_count():
     t = OllamaStreamTranslator(model="c", input_tokens=12000, num_ctx=4096)
     t.feed(b"".join(ollama_chunks(Reply(text="hi", prompt_tokens=4096), "q", True)))
     assert any("truncated" in str(n) for n in t.notes.of("warning"))
+
+
+# -- what Ollama says: the window, capabilities, cache figures and timings ----------------------------
+
+SHOW = Answer(200, {"details": {"family": "qwen3"}, "capabilities": ["completion", "tools"],
+                    "model_info": {"general.architecture": "qwen3", "qwen3.context_length": 8192}})
+
+
+@pytest.mark.parametrize("num_ctx, ps, window, source", [
+    (65536, [], 8192, "num_ctx 65,536 capped by Ollama at the trained 8,192"),  # llm/server.go caps it
+    (4096, [], 4096, "num_ctx"),
+    (0, [{"name": "qwen3:latest", "context_length": 4096}], 4096, "ollama /api/ps"),
+    (0, [], 8192, "trained length"),
+])
+def test_the_window_ollama_will_really_use(num_ctx, ps, window, source):
+    facts = ollama_facts("qwen3", SHOW, Answer(200, {"models": ps}), num_ctx=num_ctx)
+    assert facts.window == window and source in facts.window_source
+    assert facts.provisional == (not num_ctx and not ps), "an upper bound is asked again once the model is loaded"
+    assert facts.capabilities == ("completion", "tools") and facts.trained == 8192 and not facts.think_levels
+
+
+def test_a_model_ollama_does_not_have_says_nothing():
+    facts = ollama_facts("nope", Answer(404, {"error": "model 'nope' not found"}), Answer(200, {"models": []}))
+    assert facts.window is None and facts.capabilities is None
+
+
+def test_discovery_asks_show_and_ps():
+    steps = OLLAMA.discover("qwen3", options=TranslateOptions(num_ctx=65536), base_path="/ollama")
+    probes = next(steps)
+    assert [(p.method, p.path, p.body) for p in probes] == [("POST", "/ollama/api/show", {"model": "qwen3"}),
+                                                            ("GET", "/ollama/api/ps", None)]
+    with pytest.raises(StopIteration) as stop:
+        steps.send([SHOW, Answer(200, {"models": []})])
+    assert stop.value.value.window == 8192
+
+
+@pytest.mark.parametrize("mode", ["auto", "on", "high"])
+def test_think_is_never_sent_to_a_model_that_cannot_think(mode):
+    r = body(thinking={"type": "enabled", "budget_tokens": 4000})
+    out = ollama_request(r, model="llama3.2", options=TranslateOptions(think=mode, capabilities=("completion",)))
+    assert "think" not in out, "Ollama answers 400 'does not support thinking' to any truthy think"
+    if mode != "auto":
+        assert any(n.rule == "think:unsupported" for n in r.notes)
+
+
+@pytest.mark.parametrize("raw, mode, expected", [
+    ({"output_config": {"effort": "medium"}, "thinking": {"type": "adaptive"}}, "auto", "medium"),
+    ({"output_config": {"effort": "max"}}, "auto", "high"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 500}}, "auto", "low"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 30000}}, "on", "high"),
+    ({"thinking": {"type": "disabled"}}, "auto", "low"),  # gpt-oss cannot stop thinking
+    ({}, "off", "low"), ({}, "medium", "medium"), ({}, "auto", None), ({}, "on", "medium"),
+])
+def test_gpt_oss_takes_levels_from_claude_codes_effort(raw, mode, expected):
+    r = body(**raw)
+    out = ollama_request(r, model="gpt-oss:20b", options=TranslateOptions(
+        think=mode, capabilities=("completion", "tools", "thinking"), think_levels=True))
+    assert out.get("think") == expected
+
+
+def test_gpt_oss_is_recognised_by_its_family():
+    show = Answer(200, {"details": {"family": "gptoss"}, "capabilities": ["completion", "tools", "thinking"],
+                        "model_info": {"gptoss.context_length": 131072}})
+    assert ollama_facts("gpt-oss:20b", show, Answer(200, {"models": []})).think_levels
+
+
+def test_usage_cache_and_timings_from_the_final_chunk():
+    final = {"done": True, "prompt_eval_count": 12_000, "prompt_eval_cached_count": 11_800, "eval_count": 57,
+             "load_duration": 1_200_000_000, "prompt_eval_duration": 400_000_000, "eval_duration": 2_850_000_000}
+    u = ollama_usage(final)
+    assert (u.prompt_tokens, u.cached_tokens, u.input_tokens, u.output_tokens) == (12_000, 11_800, 200, 57)
+    assert (u.load_ms, u.prompt_eval_tokens, u.prompt_ms, u.decode_tokens, u.decode_ms) == (1200, 200, 400, 57, 2850)
+    assert OLLAMA.read_usage(final) == u
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_cache_reads_reach_anthropic_usage_disjointly(stream):
+    reply = Reply(text="Done.", prompt_tokens=12_000, cached_tokens=11_800, output_tokens=5)
+    raw = b"".join(ollama_chunks(reply, "qwen3", stream))
+    if stream:
+        msg = accumulate(translate(raw))
+    else:
+        msg = parse_message(ollama_response(orjson.loads(raw), model="claude-x"))
+    assert msg.usage.input_tokens == 200 and msg.usage.cache_read_input_tokens == 11_800
+    assert msg.usage.output_tokens == 5
+
+
+def test_without_a_cached_count_nothing_is_said_about_the_cache():
+    t = OllamaStreamTranslator(model="claude-x", input_tokens=50)
+    out = t.feed(b"".join(ollama_chunks(Reply(text="hi"), "q", True)))
+    assert b"cache_read_input_tokens\":0" in out  # message_start's seed, as Anthropic's own streams start
+    assert "cache_read_input_tokens" not in t.result().usage and t.result().backend.cached_tokens is None

@@ -6,11 +6,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.protocol import (
+    OPENAI,
+    Answer,
+    ModelFacts,
     OpenAIStreamTranslator,
     ToolNames,
     TranslateOptions,
+    openai_facts,
     openai_request,
     openai_response,
+    openai_usage,
     parse_request,
     stream_problems,
 )
@@ -117,11 +122,21 @@ def test_claude_code_request_merges_its_late_system_message_into_the_users_turn(
     ("auto", {"type": "enabled", "budget_tokens": 8000}, "medium"),
     ("auto", {"type": "enabled", "budget_tokens": 30000}, "high"),
     ("high", None, "high"),
+    ("auto", {"type": "adaptive"}, None),
 ])
 def test_reasoning_effort(option, thinking, expected):
     r = body(thinking=thinking) if thinking else body()
     assert openai_request(r, model="m", options=TranslateOptions(reasoning_effort=option)).get(
         "reasoning_effort") == expected
+
+
+def test_claude_codes_effort_becomes_reasoning_effort(claude_code_request):
+    """Claude Code 2.1.328 sends thinking {type: adaptive} with output_config.effort (medium here)."""
+    out = openai_request(parse_request(claude_code_request), model="m",
+                         options=TranslateOptions(reasoning_effort="auto"))
+    assert out["reasoning_effort"] == "medium"
+    r = body(thinking={"type": "adaptive"}, output_config={"effort": "max"})
+    assert openai_request(r, model="m", options=TranslateOptions(reasoning_effort="auto"))["reasoning_effort"] == "high"
 
 
 REPLIES = [
@@ -209,3 +224,95 @@ def test_error_chunk_and_garbage():
     assert b"Prompt is too long" in out and stream_problems(out) == []
     out = translate(b"data: {not json\n\n")
     assert b"not an OpenAI chat completion" in out
+
+
+# -- what OpenAI-form servers say: windows, tokenizers, cache figures, timings --------------------------
+LLAMA_PROPS = Answer(200, {"default_generation_settings": {"n_ctx": 16384, "params": {}}, "total_slots": 1})
+NO = Answer(404, {"error": "not found"})
+
+
+def test_llama_cpp_says_n_ctx_in_props_and_counts_with_its_template():
+    models = Answer(200, {"data": [{"id": "/m/q.gguf", "meta": {"n_ctx_train": 40960}}]})
+    facts = openai_facts("any", LLAMA_PROPS, models, NO)
+    assert (facts.window, facts.trained, facts.tokenizer, facts.server) == (16384, 40960, "llama.cpp", "llama.cpp")
+    request = {"model": "any", "messages": [{"role": "user", "content": "hi"}],
+               "tools": [{"type": "function", "function": {"name": "Write", "parameters": {},
+                                                           "description": "Writes a file to the local filesystem."}}]}
+    steps = OPENAI.count_tokens(facts, request, base_path="/v1")
+    (apply,) = next(steps)
+    assert (apply.method, apply.path) == ("POST", "/apply-template") and apply.body["tools"] == request["tools"]
+    prompt = "# Tools\nWrite: Writes a file to the local filesystem.\n<|im_start|>user\nhi"
+    (tokenize,) = steps.send([Answer(200, {"prompt": prompt})])
+    assert tokenize.path == "/tokenize" and tokenize.body == {"content": prompt, "add_special": True}
+    with pytest.raises(StopIteration) as stop:
+        steps.send([Answer(200, {"tokens": [1, 2, 3, 4]})])
+    assert stop.value.value.as_dict() == {"input_tokens": 4, "exact": True,
+                                          "source": "llama.cpp /apply-template + /tokenize"}
+    assert not stop.value.value.tools_dropped
+
+
+def test_a_template_that_renders_no_tools_is_caught():
+    facts = ModelFacts("m", tokenizer="llama.cpp")
+    tools = [{"function": {"name": "Write", "description": "Writes a file to the local filesystem."}}]
+    steps = OPENAI.count_tokens(facts, {"messages": [], "tools": tools})
+    next(steps)
+    steps.send([Answer(200, {"prompt": "<|im_start|>system\nUse the Write tool.<|im_end|>\n"})])
+    with pytest.raises(StopIteration) as stop:
+        steps.send([Answer(200, {"tokens": [1]})])
+    assert stop.value.value.tools_dropped
+
+
+def test_vllm_says_max_model_len_and_tokenizes_messages():
+    models = Answer(200, {"object": "list", "data": [{"id": "Qwen/Qwen3-8B", "max_model_len": 32768}]})
+    facts = openai_facts("Qwen/Qwen3-8B", NO, models, NO)
+    assert (facts.window, facts.tokenizer, facts.server) == (32768, "vllm", "vllm")
+    steps = OPENAI.count_tokens(facts, {"model": "Qwen/Qwen3-8B", "messages": [{"role": "user", "content": "hi"}]})
+    (probe,) = next(steps)
+    assert probe.path == "/tokenize" and probe.body == {"model": "Qwen/Qwen3-8B", "add_generation_prompt": True,
+                                                        "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(StopIteration) as stop:
+        steps.send([Answer(200, {"count": 9, "max_model_len": 32768, "tokens": list(range(9))})])
+    assert stop.value.value.tokens == 9 and stop.value.value.source == "vllm /tokenize"
+
+
+def test_lm_studio_says_its_loaded_context():
+    lm = Answer(200, {"id": "qwen", "state": "loaded", "max_context_length": 32768, "loaded_context_length": 8192})
+    facts = openai_facts("qwen", NO, Answer(200, {"data": [{"id": "qwen"}]}), lm)
+    assert facts.window == 8192 and "loaded_context_length" in facts.window_source and facts.tokenizer is None
+
+
+def test_a_plain_server_says_nothing_and_cannot_count():
+    facts = openai_facts("m", NO, Answer(200, {"data": [{"id": "m"}]}), NO)
+    assert facts.window is None and facts.tokenizer is None
+    assert next(OPENAI.discover("m", options=TranslateOptions(), base_path="/v1"))[1].path == "/v1/models"
+    with pytest.raises(StopIteration):
+        next(OPENAI.count_tokens(facts, {"messages": []}))
+
+
+def test_usage_with_cached_tokens_and_llama_cpp_timings():
+    u = openai_usage({"usage": {"prompt_tokens": 2006, "completion_tokens": 300,
+                                "prompt_tokens_details": {"cached_tokens": 1920}}})
+    assert (u.prompt_tokens, u.cached_tokens, u.input_tokens, u.output_tokens, u.source) == (2006, 1920, 86, 300,
+                                                                                              "openai")
+    t = openai_usage({"timings": {"cache_n": 1920, "prompt_n": 86, "prompt_ms": 43.0, "predicted_n": 300,
+                                  "predicted_ms": 6000.0}})
+    assert (t.prompt_tokens, t.cached_tokens, t.prompt_eval_tokens, t.prompt_ms, t.decode_ms, t.source) == (
+        2006, 1920, 86, 43.0, 6000.0, "llama.cpp")
+    assert openai_usage({"choices": []}) is None
+
+
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize("server", [None, "llama.cpp"])
+def test_cache_reads_reach_anthropic_usage_disjointly(stream, server):
+    reply = Reply(text="Done.", prompt_tokens=2006, cached_tokens=1920, output_tokens=3)
+    raw = b"".join(openai_chunks(reply, "m", stream, server))
+    if stream:
+        t = OpenAIStreamTranslator(model="claude-x", input_tokens=50)
+        msg = accumulate(t.feed(raw) + t.flush())
+        backend = t.result().backend
+    else:
+        msg = parse_message(openai_response(orjson.loads(raw), model="claude-x"))
+        backend = OPENAI.read_usage(orjson.loads(raw))
+    assert msg.usage.input_tokens == 86 and msg.usage.cache_read_input_tokens == 1920
+    assert backend.source == ("llama.cpp" if server else "openai")
+    assert (backend.prompt_ms is not None) == (server == "llama.cpp")

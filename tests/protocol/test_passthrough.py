@@ -70,3 +70,20 @@ def test_keepalives_only_between_events():
     assert obs.keepalive() == b"", "mid-event: nothing may be inserted"
     obs.feed(raw[first + 5: raw.index(b"\n\n", first) + 2])
     assert obs.keepalive() == b": keep-alive\n\n"
+
+
+def test_anthropic_usage_is_already_disjoint():
+    from inspector.protocol import ANTHROPIC
+    u = ANTHROPIC.read_usage({"usage": {"input_tokens": 200, "cache_read_input_tokens": 11_800,
+                                        "cache_creation_input_tokens": 50, "output_tokens": 57}})
+    assert (u.prompt_tokens, u.cached_tokens, u.cache_write_tokens, u.input_tokens) == (12_050, 11_800, 50, 200)
+    assert ANTHROPIC.read_usage({}) is None
+
+
+def test_the_observer_reports_what_the_stream_said_about_the_cache():
+    from inspector.protocol import AnthropicStreamObserver
+    from inspector.testing.backends import Reply, anthropic_chunks
+    obs = AnthropicStreamObserver()
+    obs.use_input_count(999)  # the backend's own message_start goes through untouched
+    out = b"".join(obs.feed(c) for c in anthropic_chunks(Reply(text="hi", prompt_tokens=30), "m", True))
+    assert b'"input_tokens": 30' in out and obs.result().backend.prompt_tokens == 30
