@@ -130,3 +130,18 @@ def test_claude_code_with_a_trimmed_setup_fits(backend, tmp_path, claude):
     text = "".join(b.get("text", "") for b in answer["content"] if b.get("type") == "text")
     assert answer["stop_reason"] in ("end_turn", "max_tokens")
     assert result.stdout.strip() == text.strip(), "Claude Code shows the local model's answer as it was sent"
+
+
+def test_a_sampled_answer_is_the_same_on_every_start(backend):
+    """llama-cpp-python's server seeds its sampler the same way on every start: a freshly started
+    embedded backend answers a sampled request exactly as the last fresh one did, so the README's
+    recipes (which sample) see the same answers every run and their tests cannot flake on them."""
+    import httpx
+    ask = {"model": embedded.EmbeddedBackend.model, "max_tokens": 24, "temperature": 1.0,
+           "messages": [{"role": "user", "content": "Tell me something about the sea."}]}
+    answers = []
+    for _ in range(2):
+        with embedded.EmbeddedBackend() as url:
+            r = httpx.post(url + "/v1/chat/completions", json=ask, timeout=120)
+            answers.append(r.json()["choices"][0]["message"]["content"])
+    assert answers[0] == answers[1] and answers[0].strip(), answers
