@@ -142,3 +142,25 @@ def test_the_readme_export_recipe_runs_as_written(tmp_path):
     assert (tmp_path / "session.html").read_text().startswith("<!doctype html>")
     assert orjson.loads((tmp_path / "session.har").read_bytes())["log"]["version"] == "1.2"
     assert "wrote session.html" in done.stderr
+
+
+def test_the_page_allows_nothing_but_its_own_inline_css_and_script():
+    """Self-contained by construction: the CSP says default-src 'none' and names the inline style and
+    script by hash, so a browser runs exactly those and fetches nothing (the browser test sees it)."""
+    import base64
+    import hashlib
+
+    page = session_report(list_sessions(SAMPLES)[1])
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page)
+    assert csp, "no Content-Security-Policy"
+    rules = dict(part.strip().split(" ", 1) for part in csp.group(1).replace("&#x27;", "'").split(";"))
+    assert rules["default-src"] == "'none'" and rules["img-src"] == "'none'"
+
+    def digest(text: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+    styles = re.findall(r"<style>(.*?)</style>", page, re.S)
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.S)  # the data block has a type: never run
+    assert len(styles) == 1 and len(scripts) == 1
+    assert rules["style-src"] == digest(styles[0]) and rules["script-src"] == digest(scripts[0])
+    assert not re.search(r"<(link|iframe|object|embed)\b|\s(src|href)=\"(https?:)?//", page, re.I)
