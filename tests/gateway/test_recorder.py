@@ -3,6 +3,7 @@
 import os
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -63,6 +64,27 @@ def test_a_cut_backend_stream_is_marked_incomplete(tmp_path):
     assert ex.body("client").rstrip().endswith(b"}") and b"event: error" in ex.body("client")
 
 
+def wait_for_sidecars(root: Path, timeout: float = 15.0) -> None:
+    """Until no recording sidecar writes under ``root``: a killed gateway's sidecar (a process of its
+    own) reads the pipe to its end and writes what the gateway sent, a moment after the gateway died."""
+    needle = str(root).encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                text = cmdline.read_bytes()
+            except OSError:
+                continue
+            if b"inspector.recording._sidecar" in text and needle in text:
+                running = True
+                break
+        if not running:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"a recording sidecar for {root} still runs after {timeout} s")
+
+
 def test_a_killed_gateway_keeps_what_arrived(tmp_path):
     with ScriptedBackend("ollama", [Reply(text="one two three four five six seven eight", gap=0.3)]) as b:
         gw = Gateway(b.url, backend="ollama", model="q", record_dir=str(tmp_path))
@@ -75,6 +97,7 @@ def test_a_killed_gateway_keeps_what_arrived(tmp_path):
                 with pytest.raises(httpx.HTTPError):
                     for _ in it:
                         pass
+    wait_for_sidecars(tmp_path)
     (ex,) = list_sessions(tmp_path)[0].exchanges()
     assert not ex.complete and ex.meta["incomplete"] == "never finished"  # no exchange.json: it just stopped
     assert ex.request_json()["messages"][0]["content"] == "hi"
@@ -118,5 +141,6 @@ def test_ctrl_c_to_the_whole_process_group_loses_no_recording(tmp_path):
             httpx.post(f"http://127.0.0.1:{port}/v1/messages", json=ASK).read()
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(20)
+    wait_for_sidecars(tmp_path)
     exchanges = list_sessions(tmp_path)[0].exchanges()
     assert len(exchanges) == 5 and all(e.complete for e in exchanges)
