@@ -6,11 +6,16 @@ import argparse
 import os
 import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from .protocol import FORM_NAMES
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["main"]
 
@@ -338,10 +343,26 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 1 if text else 0
 
 
-def cmd_toolcalls(args: argparse.Namespace) -> int:
+def _print_json(report: Iterable[Any]) -> None:
+    """A per-model report as JSON on stdout (``--json``)."""
     import orjson
+
+    print(orjson.dumps([item.as_dict() for item in report], option=orjson.OPT_INDENT_2).decode())
+
+
+def _per_model_table(title: str, columns: tuple[str, ...], *,
+                     left: tuple[str, ...] = ("model",)) -> tuple[Console, Table]:
+    """The console and the empty table of a per-model report: numbers right-aligned, names left."""
     from rich.table import Table
 
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right", no_wrap=column == "model")
+    return console, table
+
+
+def cmd_toolcalls(args: argparse.Namespace) -> int:
     from .recording import ModelToolStats, toolcall_report
 
     root = Path(args.dir)
@@ -349,15 +370,14 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
         return 2
     report = toolcall_report(root)
     if args.json:
-        print(orjson.dumps([s.as_dict() for s in report], option=orjson.OPT_INDENT_2).decode())
+        _print_json(report)
         return 0
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    table = Table(title=f"tool calls in {root}", title_justify="left")
     # "failed requests" were answered with an error (not turns); "failed results" are tool results
     # Claude Code sent back with is_error, for the model's own calls.
-    for column in ("model", "turns", "failed requests", "with calls", "calls", "printed as text", "JSON repaired",
-                   "types coerced", "schema violations", "unknown tool", "failed results"):
-        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=column == "model")
+    console, table = _per_model_table(
+        f"tool calls in {root}",
+        ("model", "turns", "failed requests", "with calls", "calls", "printed as text", "JSON repaired",
+         "types coerced", "schema violations", "unknown tool", "failed results"))
     for s in report:
         def count(prefix: str, s: ModelToolStats = s) -> str:
             n = len({r for rule, refs in s.by_rule.items() if rule.startswith(prefix) for r in refs})
@@ -384,9 +404,6 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """Per model: p50/p90 prompt and decode tokens/s, time to first token, prompt cache and prefix."""
-    import orjson
-    from rich.table import Table
-
     from .recording import stats_report
 
     root = Path(args.dir)
@@ -394,14 +411,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return 2
     report = stats_report(root)
     if args.json:
-        print(orjson.dumps([m.as_dict() for m in report], option=orjson.OPT_INDENT_2).decode())
+        _print_json(report)
         return 0
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    table = Table(title=f"where the seconds went in {root}", title_justify="left")
-    for column in ("model", "exchanges", "prompt tok/s p50", "p90", "decode tok/s p50", "p90", "TTFT p50", "p90",
-                   "cache hit share", "prefix kept p50", "figures from"):
-        table.add_column(column, justify="left" if column in ("model", "figures from") else "right",
-                         no_wrap=column == "model")
+    console, table = _per_model_table(
+        f"where the seconds went in {root}",
+        ("model", "exchanges", "prompt tok/s p50", "p90", "decode tok/s p50", "p90", "TTFT p50", "p90",
+         "cache hit share", "prefix kept p50", "figures from"), left=("model", "figures from"))
 
     def rate(value: float | None) -> str:
         return "unknown" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
