@@ -6,6 +6,7 @@ cyan — models; dim — side traffic (count_tokens, hello probes, telemetry, qu
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,6 @@ import orjson
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.json import JSON
 from rich.panel import Panel
-from rich.segment import Segment
 from rich.text import Text
 
 __all__ = ["BodyView", "EventLine", "ExchangeLine", "fold", "print_lines"]
@@ -33,24 +33,65 @@ def fold(value: Any, *, limit: int = 240) -> Any:
     return value
 
 
-def print_lines(console: Console, renderable: ExchangeLine | EventLine) -> None:
-    """Print a renderable made of whole lines of ``Text`` (``ExchangeLine``, ``EventLine``).
+#: A row of a one-line renderable: its pieces, each ``(text, style)`` (``""``: unstyled).
+Row = list[tuple[str, str]]
+#: What never reaches the terminal from a log line: C0 controls (escape sequences from a model's
+#: or a client's text could move the cursor or retitle the window), DEL and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7f, 0xa0))} | {0x09: " ", 0x0a: "⏎"}
+#: ``(style, colour system)`` → the escape codes before and after a piece in that style.
+_ANSI: dict[tuple[str, int], tuple[str, str]] = {}
 
-    What ``console.print`` would write for them, without its layout pass (wrapping, cropping,
-    measuring): on the gateway's hot path that is four-fifths of a log line's cost. A console that
+
+def _safe(row: Row) -> Row:
+    """``row`` with control characters shown, never sent: ``\\x1b``, ``⏎``."""
+    if not any(_CONTROL.search(text) for text, _ in row):
+        return row
+    return [(text.translate(_VISIBLE), style) for text, style in row]
+
+
+def _text(row: Row) -> Text:
+    t = Text(no_wrap=False)
+    for text, style in row:
+        t.append(text, style or None)
+    return t
+
+
+def _codes(console: Console, style: str, system: Any) -> tuple[str, str]:
+    key = (style, system.value)
+    codes = _ANSI.get(key)
+    if codes is None:
+        rendered = console.get_style(style).render("\0", color_system=system)
+        before, _, after = rendered.partition("\0")
+        codes = _ANSI[key] = (before, after)
+    return codes
+
+
+def print_lines(console: Console, renderable: ExchangeLine | EventLine) -> None:
+    """Print a renderable made of whole lines (``ExchangeLine``, ``EventLine``).
+
+    What ``console.print`` writes for them, without its layout pass (wrapping, cropping,
+    measuring) or rich's ``Text`` at all: each piece gets its style's escape codes, cached per
+    style. On the gateway's hot path this is a tenth of ``console.print``'s cost. A console that
     records or captures gets ``console.print`` itself.
     """
     if console.record or console._buffer_index or console.is_dumb_terminal:
         console.print(renderable)
         return
-    colours = console.color_system and console._color_system
+    system = console._color_system if console.color_system else None
     out: list[str] = []
-    for line in renderable.lines():
-        segments = line.render(console)
-        if line.style:
-            segments = Segment.apply_style(segments, console.get_style(line.style))
-        for seg in segments:
-            out.append(seg.style.render(seg.text, color_system=colours) if colours and seg.style else seg.text)
+    for row in renderable.rows():
+        if system is None:
+            out.extend(text for text, _ in row)
+        else:
+            for text, style in row:
+                if not text:
+                    continue
+                if style:
+                    before, after = _codes(console, style, system)
+                    out.append(before + text + after)
+                else:
+                    out.append(text)
         out.append("\n")
     with console._lock:
         console.file.write("".join(out))
@@ -83,55 +124,60 @@ class ExchangeLine:
 
     def lines(self) -> Iterator[Text]:
         """The line, then a line per repair, warning and error note."""
+        for row in self.rows():
+            yield _text(row)
+
+    def rows(self) -> list[Row]:
+        """``lines()`` as rows of ``(text, style)`` pieces (what ``print_lines`` writes)."""
         s = self.s
         side = s.get("local") or s.get("purpose") in ("side", "quota")
         status = (s.get("status") or {}).get("client")
         failed = bool(s.get("error")) or (status is not None and status >= 400) or bool(s.get("incomplete"))
-        t = Text(no_wrap=False)
-        t.append(time.strftime("%H:%M:%S ", time.localtime(self.when)), style="dim")
+        t: Row = []
+        t.append((time.strftime("%H:%M:%S ", time.localtime(self.when)), "dim"))
         sid = (s.get("session_id") or "--------")[:8]
-        t.append(f"{sid} ", style="dim")
+        t.append((f"{sid} ", "dim"))
         client = (s.get("client") or "").split(" ", 1)[0].replace("claude-cli/", "cc ")
         if client:
-            t.append(f"{client} ", style="dim")
-        t.append(f"{s.get('kind')}", style="bold" if not side else "")
+            t.append((f"{client} ", "dim"))
+        t.append((f"{s.get('kind')}", "bold" if not side else ""))
         if s.get("purpose") not in (None, "main", "side"):
-            t.append(f"/{s['purpose']}")
+            t.append((f"/{s['purpose']}", ""))
         model = s.get("model") or {}
         if model.get("requested"):
-            t.append("  ")
-            t.append(model["requested"], style="cyan")
+            t.append(("  ", ""))
+            t.append((model["requested"], "cyan"))
             if model.get("backend") and model["backend"] != model["requested"]:
-                t.append(" → ")
-                t.append(model["backend"], style="bold cyan")
-        t.append(f" [{s.get('form')}{' local' if s.get('local') else ''}]", style="dim")
+                t.append((" → ", ""))
+                t.append((model["backend"], "bold cyan"))
+        t.append((f" [{s.get('form')}{' local' if s.get('local') else ''}]", "dim"))
         if status is not None:
-            t.append(f"  {status}", style="bold red" if status >= 400 else "green")
+            t.append((f"  {status}", "bold red" if status >= 400 else "green"))
         timing = s.get("timing_ms") or {}
         if timing.get("first_token") is not None:
-            t.append(f"  ttft {timing['first_token']:.0f}ms", style="dim")
+            t.append((f"  ttft {timing['first_token']:.0f}ms", "dim"))
         if timing.get("total") is not None:
             total = timing["total"]
-            t.append(f"  {total / 1000:.2f}s" if total >= 1000 else f"  {total:.0f}ms")
+            t.append((f"  {total / 1000:.2f}s" if total >= 1000 else f"  {total:.0f}ms", ""))
         usage = s.get("usage") or {}
         if usage:
-            t.append(f"  in {usage.get('input_tokens', '?')} out {usage.get('output_tokens', '?')}", style="dim")
+            t.append((f"  in {usage.get('input_tokens', '?')} out {usage.get('output_tokens', '?')}", "dim"))
         counted = s.get("token_counts") or {}
         if s.get("kind") == "count_tokens" and isinstance(counted.get("input_tokens"), int):
             exact = counted.get("exact") is True
-            t.append(f"  count {'' if exact else '≈'}{counted['input_tokens']:,} {'exact' if exact else 'est'}",
-                     style="dim")
+            t.append((f"  count {'' if exact else '≈'}{counted['input_tokens']:,} {'exact' if exact else 'est'}",
+                      "dim"))
         truth = _cache_text(s)
         if truth:
-            t.append("  " + truth, style=_prefix_style(s.get("prefix")))
+            t.append(("  " + truth, _prefix_style(s.get("prefix"))))
         speed = _speed_text(s.get("performance"))
         if speed:
-            t.append("  " + speed, style="dim")
+            t.append(("  " + speed, "dim"))
         if s.get("stop_reason"):
-            t.append(f"  {s['stop_reason']}", style="magenta" if s["stop_reason"] == "tool_use" else "")
+            t.append((f"  {s['stop_reason']}", "magenta" if s["stop_reason"] == "tool_use" else ""))
         for call in s.get("tool_calls") or []:
-            t.append("  ")
-            t.append(_tool(call), style="bold magenta")
+            t.append(("  ", ""))
+            t.append((_tool(call), "bold magenta"))
         notes = s.get("notes") or []
         counts: dict[str, int] = {}
         for n in notes:
@@ -139,21 +185,22 @@ class ExchangeLine:
         for kind, style in (("dropped", "dim"), ("converted", "dim"), ("repaired", "yellow"),
                             ("warning", "yellow"), ("error", "red")):
             if counts.get(kind):
-                t.append(f"  {kind} {counts[kind]}", style=style)
+                t.append((f"  {kind} {counts[kind]}", style))
         if side and not failed:
-            t.stylize("dim")
-        yield t
+            t = [(text, f"{style} dim" if style else "dim") for text, style in t]
+        rows = [t]
         for n in s.get("notes_shown", notes):
             if n["kind"] in ("repaired", "warning", "error"):
                 style = "red" if n["kind"] == "error" else "yellow"
-                yield Text(f"    {n['kind']}: {n['message']}" + (f" (×{n['count']})" if n.get("count", 1) > 1 else ""),
-                           style=style)
+                rows.append([(f"    {n['kind']}: {n['message']}" + (f" (×{n['count']})" if n.get("count", 1) > 1
+                                                                           else ""), style)])
         prefix: dict[str, Any] = s["prefix"] if isinstance(s.get("prefix"), dict) else {}
         if prefix.get("first_difference") and prefix.get("reason"):
-            yield Text(f"    prefix: {prefix['first_difference']} differs from the previous request: {prefix['reason']}",
-                       style="yellow")
+            rows.append([(f"    prefix: {prefix['first_difference']} differs from the previous request: "
+                          f"{prefix['reason']}", "yellow")])
         if s.get("incomplete"):
-            yield Text(f"    incomplete: {s['incomplete']}", style="red")
+            rows.append([(f"    incomplete: {s['incomplete']}", "red")])
+        return [_safe(row) for row in rows]
 
 
 def _share(value: Any) -> str:
@@ -232,9 +279,12 @@ class EventLine:
         yield from self.lines()
 
     def lines(self) -> Iterator[Text]:
+        for row in self.rows():
+            yield _text(row)
+
+    def rows(self) -> list[Row]:
         arrow = "→" if self.direction == "client" else "←"
         style = "red" if self.name == "error" else "dim" if self.name in ("ping", "keep-alive") else ""
-        t = Text(f"    {arrow} ", style="dim")
-        t.append(self.name, style=style or ("magenta" if "tool" in self.data else "cyan"))
-        t.append(" " + _excerpt(self.data, self.limit), style="dim")
-        yield t
+        name = style or ("magenta" if "tool" in self.data else "cyan")
+        return [_safe([(f"    {arrow} ", "dim"), (self.name, f"dim {name}"),
+                       (" " + _excerpt(self.data, self.limit), "dim")])]

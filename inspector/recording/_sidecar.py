@@ -216,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     from ._writer import ExchangeWriter, RecordingStore
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # it ends when the gateway closes the pipe (or dies): nothing lost
+    with contextlib.suppress(OSError, AttributeError):
+        # Background work: on a busy machine (a local model on every core) the proxy and the client
+        # go first; the frames wait in the pipe meanwhile, so nothing is lost, only written later.
+        os.nice(10)
     args = sys.argv[1:] if argv is None else argv
     root, headers = Path(args[0]), args[1].split(",") if len(args) > 1 and args[1] else []
     out = sys.stdout.buffer

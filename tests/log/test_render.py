@@ -85,3 +85,21 @@ def test_a_count_tokens_line_says_exact_or_estimate():
     assert "count 4,180 exact" in render(ExchangeLine(side))
     side["token_counts"] = {"input_tokens": 13219, "exact": False, "source": "estimate"}
     assert "count ≈13,219 est" in render(ExchangeLine(side))
+
+
+def test_control_characters_from_traffic_are_shown_never_sent_to_the_terminal():
+    import io
+
+    from inspector.log import print_lines
+
+    meta = {**list_sessions(SAMPLES)[0].exchanges()[0].meta, "notes_shown": [],
+            "model": {"requested": "evil\x1b]0;retitled\x07\x1b[2J", "backend": "m"},
+            "incomplete": "cut\r\nhere"}
+    out = io.StringIO()
+    print_lines(Console(file=out, force_terminal=True, color_system="truecolor", highlight=False), ExchangeLine(meta))
+    text = out.getvalue()
+    assert "evil\\x1b]0;retitled\\x07\\x1b[2J" in text and "cut\\x0d⏎here" in text
+    # Every escape left is one of our own style codes (ESC [ … m), and no bell, no carriage return.
+    import re
+    assert not re.search(r"\x1b(?!\[[0-9;]*m)", text) and "\x07" not in text and "\r" not in text
+    assert EventLine("backend", "data", "a\x1bb").rows()[0][2][0] == " a\\x1bb"

@@ -140,3 +140,18 @@ def test_the_writer_redacts_everything_it_writes_and_keeps_it_private(tmp_path):
 
 def test_the_default_redactor_is_shared():
     assert _redact.redactor() is _redact.redactor()
+
+
+def test_a_failed_try_at_one_keyword_never_hides_a_secret_at_another():
+    # "secret" late in the text was tried first (keyword order) and failed; the password before it
+    # was then skipped as "already looked at". Keywords are now tried in the order of the text.
+    text = '"password": "' + A + 'x9"\'=secret'
+    assert Redactor().text(text) == '"password": "[redacted:secret-assignment]"\'=secret'
+
+
+def test_usage_fields_in_every_stream_event_cost_no_regex(monkeypatch):
+    chunk = ('event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+             '"usage":{"input_tokens":12000,"output_tokens":57,"cache_read_input_tokens":0}}\n\n')
+    tried = []
+    monkeypatch.setattr(Redactor, "_near", staticmethod(lambda *a: tried.append(a[0].kind) or a[2]))
+    assert Redactor().text(chunk) == chunk and tried == []
