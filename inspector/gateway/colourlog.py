@@ -16,7 +16,7 @@ from mitmproxy import addonmanager, ctx, exceptions
 from rich.console import Console
 
 from ..log import BodyView, EventLine, ExchangeLine, print_lines
-from ..protocol import LineDecoder, SSEDecoder
+from ..protocol import LineDecoder, NoteDict, SSEDecoder
 from ..recording import Redactor
 from .exchange import Direction, Exchange
 
@@ -95,16 +95,18 @@ class ColourLog:
         if self.detail == "off":
             return
         summary = ex.final or ex.summary()
+        fresh: list[NoteDict] | None = None
         if self.detail == "summary":
             # Detail lines for a note print once per run; the counts show on every line.
             fresh = []
-            for n in summary["notes"]:
+            for n in summary.get("notes", []):
                 key = n["kind"] + _DIGITS.sub("N", n["message"])
                 if n["kind"] == "error" or key not in self._said:
                     self._said.add(key)
                     fresh.append(n)
-            summary = {**summary, "notes_shown": fresh}
-        print_lines(self.console, ExchangeLine(self.redactor.json(summary), when=ex.started_wall))
+        redact = self.redactor.json
+        print_lines(self.console, ExchangeLine(redact(summary), when=ex.started_wall,
+                                               notes_shown=None if fresh is None else redact(fresh)))
         if self.detail in ("bodies", "events"):
             self._bodies(ex)
 

@@ -22,6 +22,7 @@ from ..protocol import (
     ToolNames,
     TranslateOptions,
 )
+from ..recording import ExchangeMeta
 
 
 class RecordingHandle(Protocol):
@@ -103,7 +104,7 @@ class Exchange:
     first_byte: float | None = None  # the backend's response head
     first_token: float | None = None  # the first content delta sent to the client
     ended: float | None = None
-    final: dict[str, Any] | None = None  # the summary, once the exchange has ended
+    final: ExchangeMeta | None = None  # the summary, once the exchange has ended
     #: Parties still working on it (the relay's pipeline, mitmproxy's flow): it ends when both let go.
     holds: int = 0
     told_start: bool = False
@@ -164,10 +165,10 @@ class Exchange:
         errors = self.notes.of("error")
         return {"type": "error", "message": errors[-1].message} if errors else None
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> ExchangeMeta:
         """What ``exchange.json`` and the colour log say about the exchange (SCHEMA.md)."""
         r = self.result()
-        out: dict[str, Any] = {
+        out: ExchangeMeta = {
             "form": self.form.name, "kind": self.kind, "purpose": self.purpose, "mode": self.mode,
             "local": self.local, "stream": self.stream, "client": self.client,
             "session_id": self.session_id,
@@ -273,7 +274,7 @@ class Listeners:
             except Exception:  # noqa: BLE001
                 self._broken(listener, "exchange_chunk")
 
-    def release(self, ex: Exchange) -> dict[str, Any] | None:
+    def release(self, ex: Exchange) -> ExchangeMeta | None:
         """One party is done with ``ex``; the last one ends it and gets the summary (the others None)."""
         ex.holds -= 1
         if ex.holds > 0:
@@ -282,7 +283,7 @@ class Listeners:
             self.started(ex)
         return self.ended(ex)
 
-    def ended(self, ex: Exchange) -> dict[str, Any]:
+    def ended(self, ex: Exchange) -> ExchangeMeta:
         if ex.final is not None:
             return ex.final
         if ex.ended is None:

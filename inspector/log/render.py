@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -113,11 +113,16 @@ def _tool(call: dict[str, Any]) -> str:
 
 
 class ExchangeLine:
-    """One line per exchange, from an exchange summary (``Exchange.summary()`` / exchange.json)."""
+    """One line per exchange, from an exchange summary (``Exchange.summary()`` / exchange.json).
 
-    def __init__(self, summary: dict[str, Any], *, when: float | None = None) -> None:
+    ``notes_shown``: the notes to print a detail line for (default: every repair, warning and
+    error); the counts on the line are always of all of them."""
+
+    def __init__(self, summary: Mapping[str, Any], *, when: float | None = None,
+                 notes_shown: Sequence[Mapping[str, Any]] | None = None) -> None:
         self.s = summary
         self.when = when or time.time()
+        self.notes_shown = notes_shown
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield from self.lines()
@@ -189,7 +194,7 @@ class ExchangeLine:
         if side and not failed:
             t = [(text, f"{style} dim" if style else "dim") for text, style in t]
         rows = [t]
-        for n in s.get("notes_shown", notes):
+        for n in notes if self.notes_shown is None else self.notes_shown:
             if n["kind"] in ("repaired", "warning", "error"):
                 style = "red" if n["kind"] == "error" else "yellow"
                 rows.append([(f"    {n['kind']}: {n['message']}" + (f" (×{n['count']})" if n.get("count", 1) > 1
@@ -207,7 +212,7 @@ def _share(value: Any) -> str:
     return f"{value:.0%}" if isinstance(value, (int, float)) else "unknown"
 
 
-def _cache_text(s: dict[str, Any]) -> str:
+def _cache_text(s: Mapping[str, Any]) -> str:
     """``prefix kept 97% · cache 11,800 tok`` — each part only when known."""
     parts = []
     prefix = s.get("prefix")

@@ -20,7 +20,7 @@ from ._facts import Answer, BackendUsage, ModelFacts, Probe, TokenCount, run_ste
 from ._form import BackendForm, FormName, StreamProcessor, StreamResult
 from ._forms import FORM_NAMES, FORMS, get_form, stream_translator
 from ._grammar import stream_problems
-from ._notes import Note, NoteKind, Notes
+from ._notes import Note, NoteDict, NoteKind, Notes
 from ._ollama import OLLAMA, OllamaForm, OllamaStreamTranslator, ollama_facts, ollama_request, ollama_response, ollama_usage
 from ._openai import OPENAI, OpenAIForm, OpenAIStreamTranslator, openai_facts, openai_request, openai_response, openai_usage
 from ._options import TranslateOptions
@@ -56,6 +56,7 @@ __all__ = [
     "ModelRouter",
     "Note",
     "NoteKind",
+    "NoteDict",
     "Notes",
     "OllamaForm",
     "OllamaStreamTranslator",

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal, NotRequired, TypedDict
 
-__all__ = ["Note", "Notes", "NoteKind"]
+__all__ = ["Note", "NoteDict", "Notes", "NoteKind"]
 
 NoteKind = Literal["dropped", "converted", "repaired", "warning", "error"]
+
+
+class NoteDict(TypedDict):
+    """A note as recordings keep it (``exchange.json``'s ``notes``)."""
+
+    kind: str
+    message: str
+    count: int
+    rule: NotRequired[str | None]
 
 
 @dataclass(slots=True)
@@ -21,8 +30,8 @@ class Note:
     def __str__(self) -> str:
         return self.message if self.count == 1 else f"{self.message} (×{self.count})"
 
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"kind": self.kind, "message": self.message, "count": self.count}
+    def as_dict(self) -> NoteDict:
+        d: NoteDict = {"kind": self.kind, "message": self.message, "count": self.count}
         if self.rule:
             d["rule"] = self.rule
         return d
@@ -71,5 +80,5 @@ class Notes:
     def __bool__(self) -> bool:
         return bool(self.items)
 
-    def as_list(self) -> list[dict[str, Any]]:
+    def as_list(self) -> list[NoteDict]:
         return [n.as_dict() for n in self.items]

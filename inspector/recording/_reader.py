@@ -15,10 +15,11 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import Any, TypedDict
 
 import orjson
 
+from ..protocol import NoteDict as Note
 from . import _schema as S
 
 __all__ = [
@@ -38,15 +39,10 @@ class ModelNames(TypedDict, total=False):
     backend: str | None
 
 
-class Note(TypedDict):
-    kind: str
-    message: str
-    count: int
-    rule: NotRequired[str | None]
-
-
 class ExchangeMeta(TypedDict, total=False):
-    """``exchange.json`` as readers see it (SCHEMA.md): every field optional, each of its type."""
+    """``exchange.json`` (SCHEMA.md): what the gateway writes (``Exchange.summary()``, plus the
+    writer's ``schema``/``seq``/``started``/``complete``/``chunks``/``redacted``) and readers see —
+    every field optional, each of its type."""
 
     schema: str
     seq: int
@@ -68,6 +64,8 @@ class ExchangeMeta(TypedDict, total=False):
     timing_ms: dict[str, float | None]
     usage: dict[str, int]
     stop_reason: str | None
+    message_id: str | None
+    aborted_by: str | None
     tool_calls: list[dict[str, Any]]
     tool_results: list[dict[str, Any]]
     error: dict[str, str] | None

@@ -229,48 +229,61 @@ def main(argv: list[str] | None = None) -> int:
         out.flush()
 
     store = RecordingStore(root, redactor=Redactor(headers), report=report)
+    store.batching = True
     writers: dict[int, ExchangeWriter] = {}
-    src = sys.stdin.buffer
-    read = src.read
+    fd = sys.stdin.fileno()
+    buf = bytearray()
     while True:
-        head = read(4)
-        if len(head) < 4:
+        # One read takes whatever the pipe holds (several exchanges' frames under load); its chunk
+        # lines then go to disk in one write per file, before the next read can wait.
+        # Nothing is held across a read, so a gateway that dies mid-exchange loses nothing here.
+        data = os.read(fd, _PIPE_SIZE)
+        if not data:
             return 0  # the gateway closed the pipe (or died): everything it sent is written
-        (size,) = _LEN.unpack(head)
-        frame = read(size)
-        if len(frame) < size:
-            return 0
-        message = pickle.loads(frame)
-        op, ident = message[0], message[1]
-        try:
-            if op == "chunk":
-                w = writers.get(ident)
-                if w is not None:
-                    w.chunk(message[2], message[3], message[4])
-            elif op == "head":
-                w = writers.get(ident)
-                if w is not None:
-                    w.response_head(message[2], message[3], message[4], message[5])
-            elif op == "start":
-                _, _, session_id, id_source, client, kind, meta = message
-                w = store.exchange(session_id=session_id, id_source=id_source, client=client, kind=kind,
-                                   meta=meta)
-                if w is not None:
-                    writers[ident] = w
-            elif op == "requests":
-                w = writers.get(ident)
-                if w is not None:
-                    w.requests(message[2], message[3])
-            elif op == "finish":
-                w = writers.pop(ident, None)
-                if w is not None:
-                    w.finish(message[2])
-            elif op == "flush":
-                out.write(b"ack %d\n" % ident)
-                out.flush()
-        except Exception as e:  # noqa: BLE001 - the sidecar outlives any one bad exchange
-            report(f"recording failed ({type(e).__name__}: {e}); traffic is unaffected")
+        buf += data
+        at = 0
+        while len(buf) - at >= 4:
+            (size,) = _LEN.unpack_from(buf, at)
+            if len(buf) - at - 4 < size:
+                break
+            message = pickle.loads(memoryview(buf)[at + 4:at + 4 + size])
+            at += 4 + size
+            _apply(message, store, writers, out, report)
+        del buf[:at]
+        store.write_batched()
 
+
+def _apply(message: tuple[Any, ...], store: Any, writers: dict[int, Any], out: Any,
+           report: Callable[[str], None]) -> None:
+    op, ident = message[0], message[1]
+    try:
+        if op == "chunk":
+            w = writers.get(ident)
+            if w is not None:
+                w.chunk(message[2], message[3], message[4])
+        elif op == "head":
+            w = writers.get(ident)
+            if w is not None:
+                w.response_head(message[2], message[3], message[4], message[5])
+        elif op == "start":
+            _, _, session_id, id_source, client, kind, meta = message
+            w = store.exchange(session_id=session_id, id_source=id_source, client=client, kind=kind, meta=meta)
+            if w is not None:
+                writers[ident] = w
+        elif op == "requests":
+            w = writers.get(ident)
+            if w is not None:
+                w.requests(message[2], message[3])
+        elif op == "finish":
+            w = writers.pop(ident, None)
+            if w is not None:
+                w.finish(message[2])
+        elif op == "flush":
+            store.write_batched()
+            out.write(b"ack %d\n" % ident)
+            out.flush()
+    except Exception as e:  # noqa: BLE001 - the sidecar outlives any one bad exchange
+        report(f"recording failed ({type(e).__name__}: {e}); traffic is unaffected")
 
 if __name__ == "__main__":
     sys.exit(main())

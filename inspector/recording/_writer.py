@@ -82,12 +82,18 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 class _ChunkLog:
-    """``{"t": seconds, "text": "..."}`` per chunk (``"b64"`` when a chunk is not UTF-8)."""
+    """``{"t": seconds, "text": "..."}`` per chunk (``"b64"`` when a chunk is not UTF-8).
 
-    def __init__(self, path: Path, redactor: Redactor, found: Counter[str]) -> None:
+    Each line goes to the OS as it is written, unless the store batches (the sidecar): then the
+    lines of one batch of frames — what one read of the pipe brought, a few milliseconds — go
+    in one write per file, at the batch's end (``RecordingStore.write_batched``)."""
+
+    def __init__(self, path: Path, redactor: Redactor, found: Counter[str], store: RecordingStore) -> None:
         self.file: BinaryIO = open(path, "ab", buffering=0, opener=_private)  # noqa: SIM115 - open while it streams
         self.redactor = redactor
         self.found = found
+        self.store = store
+        self.held: list[bytes] = []
         self.decoder = codecs.getincrementaldecoder("utf-8")()
         self.count = 0
         self.bytes = 0
@@ -104,13 +110,26 @@ class _ChunkLog:
                 record["b64"] = base64.b64encode(data).decode()
         self.count += 1
         self.bytes += len(data)
-        self.file.write(orjson.dumps(record) + b"\n")
+        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        if self.store.batching:
+            if not self.held:
+                self.store.held.append(self)
+            self.held.append(line)
+        else:
+            self.file.write(line)
+
+    def write_held(self) -> None:
+        if self.held:
+            data = b"".join(self.held)
+            self.held.clear()
+            self.file.write(data)
 
     def close(self) -> None:
         try:
             tail = self.decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             tail = ""
+        self.write_held()
         if tail:
             self.file.write(orjson.dumps({"t": None, "text": self.redactor.text(tail, self.found)}) + b"\n")
         self.file.close()
@@ -173,7 +192,7 @@ class ExchangeWriter:
         log = self.logs.get(direction)
         if log is None:
             name = S.BACKEND_RESPONSE if direction == "backend" else S.CLIENT_RESPONSE
-            log = self.logs[direction] = _ChunkLog(self.path / name, self.store.redactor, self.redacted)
+            log = self.logs[direction] = _ChunkLog(self.path / name, self.store.redactor, self.redacted, self.store)
         return log
 
     def finish(self, meta: dict[str, Any]) -> None:
@@ -206,6 +225,9 @@ class RecordingStore:
             self._queue = queue.SimpleQueue()
             threading.Thread(target=self._drain, name="inspector-recorder", daemon=True).start()
         self.redactor = redactor or Redactor()
+        #: Chunk lines held until ``write_batched`` (the sidecar's mode); else each is written at once.
+        self.batching = False
+        self.held: list[_ChunkLog] = []
         self._report = report
         self._reported: set[str] = set()
         self.sessions: dict[str, tuple[Path, list[int]]] = {}
@@ -233,6 +255,18 @@ class RecordingStore:
                 fn(*args)
             except Exception as e:  # noqa: BLE001 - the writer thread must outlive any one bug
                 self.report(f"recording failed ({type(e).__name__}: {e}); traffic is unaffected")
+
+    def write_batched(self) -> None:
+        """Write the chunk lines held since the last call: one write per file."""
+        logs, self.held = self.held, []
+        for log in logs:
+            try:
+                log.write_held()
+            except OSError as e:
+                self.report(f"cannot write a response in {log.file.name} ({e.strerror or e}); traffic is "
+                            f"unaffected, this exchange is not fully recorded")
+            except ValueError:  # closed meanwhile (its exchange finished): close() wrote what it held
+                pass
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything submitted so far is on disk (the gateway's ``done`` calls it)."""

@@ -46,8 +46,7 @@ def test_print_lines_writes_what_console_print_writes():
 
     from inspector.log import print_lines
 
-    meta = {**list_sessions(SAMPLES)[2].exchanges()[0].meta, "notes_shown": None}
-    meta.pop("notes_shown")
+    meta = list_sessions(SAMPLES)[2].exchanges()[0].meta
     for renderable in (ExchangeLine(meta, when=1e9), EventLine("client", "content_block_delta", '{"text": "hi"}')):
         for colours in ("truecolor", "256", None):
             fast, slow = io.StringIO(), io.StringIO()
@@ -92,11 +91,12 @@ def test_control_characters_from_traffic_are_shown_never_sent_to_the_terminal():
 
     from inspector.log import print_lines
 
-    meta = {**list_sessions(SAMPLES)[0].exchanges()[0].meta, "notes_shown": [],
+    meta = {**list_sessions(SAMPLES)[0].exchanges()[0].meta,
             "model": {"requested": "evil\x1b]0;retitled\x07\x1b[2J", "backend": "m"},
             "incomplete": "cut\r\nhere"}
     out = io.StringIO()
-    print_lines(Console(file=out, force_terminal=True, color_system="truecolor", highlight=False), ExchangeLine(meta))
+    print_lines(Console(file=out, force_terminal=True, color_system="truecolor", highlight=False),
+                ExchangeLine(meta, notes_shown=[]))
     text = out.getvalue()
     assert "evil\\x1b]0;retitled\\x07\\x1b[2J" in text and "cut\\x0d⏎here" in text
     # Every escape left is one of our own style codes (ESC [ … m), and no bell, no carriage return.

@@ -51,3 +51,31 @@ def test_a_sidecar_that_falls_behind_loses_nothing_and_never_blocks_the_loop(tmp
     assert body == b"".join(b"%06d" % i + piece for i in range(pieces))
     assert ex.complete
     assert b"sk-ant-never-on-disk" not in b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+
+
+def test_frames_read_in_one_batch_are_written_in_order_and_an_unfinished_exchange_keeps_them(tmp_path):
+    """The sidecar holds the chunk lines of one read of the pipe and writes them per file at the
+    batch's end; when the gateway goes away mid-exchange, what it held is still written."""
+    store = SidecarStore(tmp_path)
+    os.kill(store.proc.pid, signal.SIGSTOP)  # everything below arrives as one batch
+    try:
+        done = store.exchange(session_id="5e55104d-2222", id_source="header", client="test", kind="messages",
+                              meta={"started": "2026-12-02T00:00:00.000000Z"})
+        open_ = store.exchange(session_id="5e55104d-2222", id_source="header", client="test", kind="messages",
+                               meta={"started": "2026-12-02T00:00:01.000000Z"})
+        for ex in (done, open_):
+            ex.requests(REQ, None)
+            ex.response_head("client", 200, [("content-type", "text/event-stream")])
+        for i in range(300):
+            done.chunk("client", b"a%03d " % i)
+            open_.chunk("client", b"b%03d " % i)
+        done.finish({"kind": "messages", "complete": True})
+        store._write(blocking=True)
+    finally:
+        os.kill(store.proc.pid, signal.SIGCONT)
+    store.close()  # the gateway is gone: open_ never finished
+    assert store.proc.returncode == 0
+    (session,) = list_sessions(tmp_path)
+    first, second = session.exchanges()
+    assert first.complete and first.body("client") == b"".join(b"a%03d " % i for i in range(300))
+    assert not second.complete and second.body("client") == b"".join(b"b%03d " % i for i in range(300))
