@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-DEFAULT_OLLAMA = "http://127.0.0.1:11434"
+DEFAULT_OLLAMA = "http://127.0.0.1:11434"  # OllamaForm.default_url: run's default backend
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = ROOT / "addons" / "translate.py"
@@ -189,9 +189,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
     server = None
     embedded_would_start = False
-    if (args.embedded == "on" or (args.embedded == "auto" and args.backend == "ollama"
-                                  and args.backend_url.rstrip("/") == DEFAULT_OLLAMA
-                                  and not _answers(args.backend_url + "/api/version"))):
+    from .protocol import get_form
+
+    wanted = get_form(args.backend)
+    # The defaults (a local server of the default form, at its usual place) with nothing answering:
+    # a first run without Ollama gets the embedded backend instead of a dead end.
+    if (args.embedded == "on" or (args.embedded == "auto" and wanted.default_url is not None
+                                  and args.backend_url.rstrip("/") == wanted.default_url
+                                  and not _answers(args.backend_url + wanted.models_path))):
         if args.dry_run:
             from . import embedded
             console.print(f"(dry run) nothing answers at {args.backend_url}: the embedded backend would start")
@@ -200,8 +205,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.backend_url, args.max_context = "<the embedded backend's URL>", embedded.N_CTX
         else:
             server = _embedded_fallback(args, console)
-    from .protocol import get_form
-
     form = get_form(args.backend)
     if not args.model and form.translates and server is None and not embedded_would_start:
         models = backend_models(args.backend, args.backend_url)
@@ -229,9 +232,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif args.window is None and args.model and args.backend != "anthropic":
         console.print(f"  [dim]# the backend did not say {args.model}'s context window: Claude Code will assume 1M "
                       f"tokens; export CLAUDE_CODE_MAX_CONTEXT_TOKENS=<its window> yourself[/]", soft_wrap=True)
-    if args.backend == "ollama" and not args.num_ctx:
-        console.print("\n[yellow]num_ctx is not set:[/] Ollama's default context silently truncates "
-                      "Claude Code's ~15k-token prompt. Add NUM_CTX=65536 (make) or --num-ctx 65536.")
+    if advice := form.context_advice(num_ctx=args.num_ctx):
+        console.print(f"\n[yellow]num_ctx is not set:[/] {advice}.")
     if server is None:
         return _start(console, gateway_command(args), dry_run=args.dry_run)
     cmd = gateway_command(args)  # a child, not exec: the embedded server stops when the gateway does

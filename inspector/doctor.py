@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from .protocol import STATUS_PATH, ModelFacts, ModelRouter, TranslateOptions, get_form
+from .protocol import STATUS_PATH, BackendForm, ModelFacts, ModelRouter, TranslateOptions, get_form
 
 __all__ = ["Check", "Doctor", "mask"]
 
@@ -255,17 +255,14 @@ class Doctor:
                 # A Claude model name reached the backend as it is: nothing to pull, route it instead.
                 fix = (f"restart the gateway with MODEL=<one of: {choices}>, or export "
                        f"ANTHROPIC_MODEL=<one of them> in Claude Code's shell")
-            elif form.name == "ollama":
-                fix = form.missing_model_fix(target).removeprefix("run ").strip("`")
             else:
-                fix = f"serve {target}, or restart the gateway with MODEL=<one of: {choices}>"
+                fix = f"{form.missing_model_fix(target)}, or restart the gateway with MODEL=<one of: {choices}>"
             self.add("fail", f"{label} → {target}, which the backend does not have",
                      f"available: {', '.join((available or [])[:8]) or 'none'}", fix)
-        if form.name == "ollama":
-            self._check_context(backend, gw, {t for _, t in routes.values()}, available or [])
+        if form.sizes_context:
+            self._check_context(form, backend, gw, {t for _, t in routes.values()}, available or [])
         main = routes.get("ANTHROPIC_MODEL")
-        if main and form.name in ("ollama", "openai") and (available is None or not available
-                                                       or _has_model(available, main[1])):
+        if main and form.translates and (available is None or not available or _has_model(available, main[1])):
             self.check_window(form.name, backend, gw, *main)
 
     def check_window(self, form: str, backend: str, gw: dict[str, Any], requested: str, target: str) -> None:
@@ -311,11 +308,11 @@ class Doctor:
             self.add("warn", f"CLAUDE_CODE_AUTO_COMPACT_WINDOW={compact} is larger than the backend's window "
                      f"({window:,} tokens)", "Claude Code would compact only after the backend refuses", fix)
 
-    def _check_context(self, backend: str, gw: dict[str, Any], models: set[str], available: list[str]) -> None:
+    def _check_context(self, form: BackendForm, backend: str, gw: dict[str, Any], models: set[str],
+                       available: list[str]) -> None:
         num_ctx = int(gw.get("num_ctx") or 0)
-        if not num_ctx:
-            self.add("warn", "the gateway sets no num_ctx",
-                     "Ollama's default context (4k–32k by VRAM) silently truncates Claude Code's ~15k-token prompt",
+        if advice := form.context_advice(num_ctx=num_ctx):
+            self.add("warn", "the gateway sets no num_ctx", advice,
                      "restart the gateway with NUM_CTX=65536 (make run NUM_CTX=65536)")
         for model in sorted(m for m in models if _has_model(available, m)):
             try:

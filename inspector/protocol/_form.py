@@ -100,6 +100,11 @@ class BackendForm:
     #: GET path listing the backend's models (doctor, ``inspector run``), and how to start it.
     models_path: ClassVar[str]
     start_hint: ClassVar[str] = "start the server"
+    #: Where a server of this form listens when nobody says otherwise (None: no usual place).
+    default_url: ClassVar[str | None] = None
+    #: The gateway sizes the context per request (Ollama's ``options.num_ctx``); unset, the
+    #: server's own default applies — and silently truncates Claude Code's prompt.
+    sizes_context: ClassVar[bool] = False
 
     # -- requests ------------------------------------------------------------------------------
     def chat_path(self, base_path: str, client_path: str) -> str:
@@ -135,6 +140,13 @@ class BackendForm:
     # -- failures, in Anthropic's words with what to do ----------------------------------------------
     def missing_model_fix(self, model: str) -> str:
         return "check the model name your server serves (GET /v1/models)"
+
+    def context_advice(self, *, num_ctx: int) -> str | None:
+        """What to do about the context size the gateway sends (None: nothing to do)."""
+        if self.sizes_context and not num_ctx:
+            return (f"{self.label}'s default context silently truncates Claude Code's ~15k-token prompt: "
+                    f"set num_ctx (NUM_CTX=65536 for make, --num-ctx 65536 for inspector run)")
+        return None
 
     def error(self, *, status: int, body: bytes | str | dict[str, Any] | None, model: str,
               backend: str) -> GatewayError:

@@ -266,6 +266,8 @@ class OllamaForm(BackendForm):
     expected = "Ollama JSON or NDJSON"
     models_path = "/api/tags"
     start_hint = "start it with `ollama serve`"
+    default_url = "http://127.0.0.1:11434"
+    sizes_context = True
 
     def chat_path(self, base_path: str, client_path: str) -> str:
         return "/api/chat"

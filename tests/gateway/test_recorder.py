@@ -1,5 +1,8 @@
-"""Recording through the real gateway: complete, partial, killed, and a broken disk."""
+"""The ``Recorder`` addon: what it writes, in-process (taddons) — complete, partial, cut, a broken
+disk, off — and, through the real gateway process, what survives a kill -9 and a Ctrl-C."""
 
+import asyncio
+import logging
 import os
 import signal
 import time
@@ -11,22 +14,29 @@ import pytest
 from inspector.recording import list_sessions
 from inspector.testing.backends import Call, Reply, ScriptedBackend
 from inspector.testing.gateway import Gateway
+from inspector.testing.inprocess import InProcessGateway
 
-pytestmark = pytest.mark.e2e
 ASK = {"model": "claude-x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}], "stream": True}
 HEADERS = {"x-api-key": "sk-ant-do-not-store", "authorization": "Bearer also-secret",
            "cookie": "session=secret-cookie", "x-claude-code-session-id": "5e55104d-aaaa-bbbb"}
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
 
 
 def all_bytes(root) -> bytes:
     return b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file())
 
 
-def test_a_full_exchange_with_both_sides_and_no_secrets(tmp_path):
+@pytest.mark.anyio
+async def test_a_full_exchange_with_both_sides_and_no_secrets(tmp_path):
     with ScriptedBackend("openai", [Reply(text="recorded answer", calls=[Call("Read", {"file_path": "/a"})])]) as b:
-        with Gateway(b.url, backend="openai", model="qwen", record_dir=str(tmp_path)) as gw:
-            httpx.post(gw.url + "/v1/messages?beta=true", json=ASK, headers=HEADERS).read()
-            httpx.post(gw.url + "/v1/messages/count_tokens", json={"model": "m", "messages": []}, headers=HEADERS)
+        async with InProcessGateway(b.url, backend="openai", model="qwen", record=True,
+                                    record_dir=str(tmp_path)) as gw:
+            await gw.send("POST", "/v1/messages?beta=true", json=ASK, headers=HEADERS)
+            await gw.send("POST", "/v1/messages/count_tokens", json={"model": "m", "messages": []}, headers=HEADERS)
     (session,) = list_sessions(tmp_path)
     assert session.name.endswith("_5e55104d") and session.meta["id_source"] == "header"
     main, side = session.exchanges()
@@ -41,29 +51,58 @@ def test_a_full_exchange_with_both_sides_and_no_secrets(tmp_path):
     disk = all_bytes(tmp_path)
     for secret in (b"sk-ant-do-not-store", b"also-secret", b"secret-cookie"):
         assert secret not in disk
+    assert main.meta["redacted"] == {"header:authorization": 1, "header:cookie": 1, "header:x-api-key": 1}
 
 
-def test_a_client_that_walks_away_leaves_a_marked_partial_exchange(tmp_path):
+@pytest.mark.anyio
+async def test_a_client_that_walks_away_leaves_a_marked_partial_exchange(tmp_path):
     with ScriptedBackend("ollama", [Reply(text="a long slow answer " * 10, gap=0.2)]) as b:
-        with Gateway(b.url, backend="ollama", model="q", record_dir=str(tmp_path)) as gw:
-            with httpx.stream("POST", gw.url + "/v1/messages", json=ASK, timeout=10) as r:
-                it = r.iter_raw()
-                next(it), next(it)
-            time.sleep(1.0)
+        async with InProcessGateway(b.url, backend="ollama", model="q", record=True, record_dir=str(tmp_path)) as gw:
+            await gw.send("POST", "/v1/messages", json=ASK, read=2)
+            for _ in range(100):
+                if gw.ended:
+                    break
+                await asyncio.sleep(0.02)
     (ex,) = list_sessions(tmp_path)[0].exchanges()
-    assert not ex.complete and ex.meta["incomplete"]
+    assert not ex.complete and ex.meta["aborted_by"] == "client" and "the client went away" in ex.meta["incomplete"]
     assert ex.body("backend") and ex.body("client").startswith(b"event: message_start")
+    assert len(b.aborted) == 1, "the backend connection was closed: the model stopped generating"
 
 
-def test_a_cut_backend_stream_is_marked_incomplete(tmp_path):
+@pytest.mark.anyio
+async def test_a_cut_backend_stream_is_marked_incomplete(tmp_path):
     with ScriptedBackend("ollama", [Reply(text="cut in the middle of this", cut_after=2)]) as b:
-        with Gateway(b.url, backend="ollama", model="q", record_dir=str(tmp_path)) as gw:
-            httpx.post(gw.url + "/v1/messages", json=ASK).read()
+        async with InProcessGateway(b.url, backend="ollama", model="q", record=True, record_dir=str(tmp_path)) as gw:
+            await gw.send("POST", "/v1/messages", json=ASK)
     (ex,) = list_sessions(tmp_path)[0].exchanges()
-    assert not ex.complete and "cut" in ex.meta["incomplete"]
+    assert not ex.complete and "cut" in ex.meta["incomplete"] and ex.meta["aborted_by"] == "backend"
     assert ex.body("client").rstrip().endswith(b"}") and b"event: error" in ex.body("client")
 
 
+@pytest.mark.anyio
+async def test_an_unusable_record_dir_never_breaks_traffic(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    caplog.set_level(logging.WARNING, logger="inspector")
+    with ScriptedBackend("ollama", [Reply(text="still answered")]) as b:
+        async with InProcessGateway(b.url, backend="ollama", model="q", record=True,
+                                    record_dir=str(blocker / "recordings")) as gw:
+            r1 = await gw.send("POST", "/v1/messages", json={**ASK, "stream": False})
+            r2 = await gw.send("POST", "/v1/messages", json={**ASK, "stream": False})
+    assert r1.json()["content"][0]["text"] == r2.json()["content"][0]["text"] == "still answered"
+    said = [r.getMessage() for r in caplog.records if "cannot write recordings" in r.getMessage()]
+    assert len(said) == 1 and "traffic is unaffected" in said[0], said
+
+
+@pytest.mark.anyio
+async def test_recording_can_be_turned_off(tmp_path):
+    with ScriptedBackend("ollama", [Reply(text="x")]) as b:
+        async with InProcessGateway(b.url, backend="ollama", model="q", record=False, record_dir=str(tmp_path)) as gw:
+            await gw.send("POST", "/v1/messages", json=ASK)
+    assert list(tmp_path.iterdir()) == [] and len(gw.ended) == 1
+
+
+# -- the gateway process itself ----------------------------------------------------------------------
 def wait_for_sidecars(root: Path, timeout: float = 15.0) -> None:
     """Until no recording sidecar writes under ``root``: a killed gateway's sidecar (a process of its
     own) reads the pipe to its end and writes what the gateway sent, a moment after the gateway died."""
@@ -85,6 +124,7 @@ def wait_for_sidecars(root: Path, timeout: float = 15.0) -> None:
     raise AssertionError(f"a recording sidecar for {root} still runs after {timeout} s")
 
 
+@pytest.mark.e2e
 def test_a_killed_gateway_keeps_what_arrived(tmp_path):
     with ScriptedBackend("ollama", [Reply(text="one two three four five six seven eight", gap=0.3)]) as b:
         gw = Gateway(b.url, backend="ollama", model="q", record_dir=str(tmp_path))
@@ -105,26 +145,7 @@ def test_a_killed_gateway_keeps_what_arrived(tmp_path):
     assert b"message_start" in ex.body("client")
 
 
-def test_an_unusable_record_dir_never_breaks_traffic(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
-    with ScriptedBackend("ollama", [Reply(text="still answered")]) as b:
-        with Gateway(b.url, backend="ollama", model="q", record_dir=str(blocker / "recordings")) as gw:
-            r1 = httpx.post(gw.url + "/v1/messages", json={**ASK, "stream": False})
-            r2 = httpx.post(gw.url + "/v1/messages", json={**ASK, "stream": False})
-            time.sleep(0.3)
-            log = gw.log()
-    assert r1.json()["content"][0]["text"] == r2.json()["content"][0]["text"] == "still answered"
-    assert log.count("cannot write recordings") == 1 and "traffic is unaffected" in log
-
-
-def test_recording_can_be_turned_off(tmp_path):
-    with ScriptedBackend("ollama", [Reply(text="x")]) as b:
-        with Gateway(b.url, backend="ollama", model="q", record_dir=str(tmp_path), record=False) as gw:
-            httpx.post(gw.url + "/v1/messages", json=ASK).read()
-    assert list(tmp_path.iterdir()) == []
-
-
+@pytest.mark.e2e
 def test_ctrl_c_to_the_whole_process_group_loses_no_recording(tmp_path):
     """A terminal's Ctrl-C reaches every process of the foreground group: the recording sidecar must
     still write everything the gateway sent before it stops."""
