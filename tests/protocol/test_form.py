@@ -32,7 +32,7 @@ def test_the_usual_place_of_a_server_is_the_forms_own():
     assert get_form("ollama").default_url == "http://127.0.0.1:11434"
     assert get_form("openai").default_url is None and get_form("anthropic").default_url is None
     from inspector.cli import DEFAULT_OLLAMA
-    assert DEFAULT_OLLAMA == get_form("ollama").default_url, "inspector run's default backend URL"
+    assert get_form("ollama").default_url == DEFAULT_OLLAMA, "inspector run's default backend URL"
 
 
 @pytest.mark.parametrize("name", FORM_NAMES)
