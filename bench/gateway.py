@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -372,6 +373,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=400)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when a target (printed at the end) is missed")
     args = parser.parse_args()
 
     print(f"per-request cost: {args.rounds} interleaved rounds, Claude Code's real "
@@ -414,11 +417,33 @@ def main() -> int:
     core = bench_core()
     for name, value in core.items():
         print(f"{name:28} {value:12,.1f}")
+    verdicts = targets(req, ttft, par, mem)
+    print("\ntargets (issue 11), with the defaults a user gets:")
+    for name, figure, goal, met in verdicts:
+        print(f"  {'met   ' if met else 'MISSED'} {name:44} {figure:>10}  (target {goal})")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"requests": req, "first_delta": ttft, "parallel": par, "memory": mem,
-                                         "core": core}, indent=1))
-    return 0
+                                         "core": core, "targets": [list(v) for v in verdicts]}, indent=1))
+    return 1 if args.check and not all(met for *_, met in verdicts) else 0
+
+
+def targets(req: dict[str, dict[str, float]], ttft: dict[str, dict[str, float]], par: dict[str, float],
+            mem: dict[str, object]) -> list[tuple[str, str, str, bool]]:
+    """Each target as (what, the figure measured, the goal, met?)."""
+    bare = req["bare mitmdump"]["p50_ms"]
+    ratio = max(req[f"gateway {form}"]["p50_ms"] for form in ("ollama", "openai", "anthropic")) / bare
+    later = max(ttft[f"gateway {form}"]["first_delta_ms"] for form in ("ollama", "openai", "anthropic")) \
+        - ttft["bare mitmdump"]["first_delta_ms"]
+    parallel = par["parallel_p50_ms"] / par["single_p50_ms"]
+    rss = cast(dict[int, float], mem["rss_mb"])
+    growth = rss[max(rss)] - rss[min(rss)]
+    return [
+        ("p50 per request, worst form, × bare mitmdump", f"{ratio:.2f}×", "≤ 1.30×", ratio <= 1.3),
+        ("first text delta, worst form, later than bare", f"+{later:.2f} ms", "≤ +2 ms", later <= 2.0),
+        ("32 parallel streams, p50 × one stream", f"{parallel:.2f}×", "≤ 1.50×", parallel <= 1.5),
+        (f"RSS growth, requests {min(rss)}→{max(rss)}", f"{growth:+.1f} MB", "≤ +5 MB (flat)", growth <= 5.0),
+    ]
 
 
 if __name__ == "__main__":

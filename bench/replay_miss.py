@@ -22,7 +22,6 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from inspector.recording import RecordingStore, ReplayIndex, conversation_key, list_sessions
 

@@ -12,7 +12,6 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -24,6 +23,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from ..transport import Reply, Request, ThreadedServer
 
 
 def value_of(v: AnyValue) -> Any:
@@ -48,7 +49,8 @@ class Received:
 
 @dataclass
 class OtlpReceiver:
-    """``status``: what to answer (200, or an error to play a refusing collector)."""
+    """``status``: what to answer (200, or an error to play a refusing collector). Runs on the
+    project's loopback server (``inspector.transport.ThreadedServer``), as every test server does."""
 
     status: int = 200
     port: int = 0
@@ -56,46 +58,37 @@ class OtlpReceiver:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        receiver = self
+        self.server = ThreadedServer(self._serve, port=self.port)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
+    @property
+    def url(self) -> str:
+        return self.server.url
 
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                encoding = self.headers.get("content-encoding", "")
-                if encoding == "gzip":
-                    body = gzip.decompress(body)
-                elif encoding == "deflate":
-                    body = zlib.decompress(body)
-                with receiver._lock:
-                    receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                      body))
-                if receiver.status != 200:
-                    self.send_response(receiver.status)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                    return
-                reply = (ExportTraceServiceResponse() if self.path.endswith("/traces")
-                         else ExportMetricsServiceResponse()).SerializeToString()
-                self.send_response(200)
-                self.send_header("content-type", "application/x-protobuf")
-                self.send_header("content-length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+    async def _serve(self, request: Request, reply: Reply) -> None:
+        if request.method != "POST":
+            reply.whole(405, b"", [("allow", "POST")])
+            return
+        body = request.body
+        encoding = request.header("content-encoding")
+        if encoding == "gzip":
+            body = gzip.decompress(body)
+        elif encoding == "deflate":
+            body = zlib.decompress(body)
+        with self._lock:
+            self.requests.append(Received(request.target, dict(request.headers), body))
+        if self.status != 200:
+            reply.whole(self.status, b"", [])
+            return
+        answer = (ExportTraceServiceResponse() if request.path.endswith("/traces")
+                  else ExportMetricsServiceResponse()).SerializeToString()
+        reply.whole(200, answer, [("content-type", "application/x-protobuf")])
 
     def __enter__(self) -> OtlpReceiver:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     # -- what arrived, decoded ------------------------------------------------------------------------
     def _of(self, suffix: str) -> list[Received]:

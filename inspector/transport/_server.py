@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import h11
 
@@ -48,6 +49,8 @@ class Request:
 
 
 Handler = Callable[[Request, "Reply"], Awaitable[None]]
+#: Reason phrases for the status line (clients show them: "HTTP 400 Bad Request").
+_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
 class Reply:
@@ -77,7 +80,7 @@ class Reply:
             hdrs.append(("content-length", str(length)))
         elif status not in (204, 304) and not 100 <= status < 200:
             hdrs.append(("transfer-encoding", "chunked"))
-        self._conn.send(h11.Response(status_code=status, headers=hdrs, reason=b""))
+        self._conn.send(h11.Response(status_code=status, headers=hdrs, reason=_REASONS.get(status, b"")))
 
     def write(self, data: bytes) -> None:
         if data:
