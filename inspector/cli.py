@@ -174,9 +174,11 @@ def _embedded_fallback(args: argparse.Namespace, console: Console):
         return None
     args.backend, args.backend_url = "openai", server.url
     args.model = args.model or server.model
+    args.max_tokens_limit = args.max_tokens_limit or embedded.MAX_OUTPUT
     console.print("[yellow]note:[/] a 135M model on a CPU: Claude Code's full prompt takes minutes to evaluate "
                   "and its chat template shows the model no tools; plain prompts through the SDK or curl, or "
-                  "Claude Code with a trimmed setup, answer in seconds (see the README).")
+                  "Claude Code with a trimmed setup, answer in seconds (see the README). Answers are capped "
+                  f"at {args.max_tokens_limit} tokens (--max-tokens-limit).")
     return server
 
 
@@ -203,6 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             embedded_would_start = True
             args.backend, args.model = "openai", args.model or embedded.EmbeddedBackend.model
             args.backend_url, args.max_context = "<the embedded backend's URL>", embedded.N_CTX
+            args.max_tokens_limit = args.max_tokens_limit or embedded.MAX_OUTPUT
         else:
             server = _embedded_fallback(args, console)
     form = get_form(args.backend)

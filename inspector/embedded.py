@@ -21,6 +21,9 @@ from pathlib import Path
 __all__ = ["EmbeddedBackend", "available", "gguf_path", "why_unavailable"]
 
 N_CTX = 8192
+#: The gateway clamps answers to this many tokens (max_tokens_limit): Claude Code asks for 32,000,
+#: and a 135M model that does not stop would otherwise fill its window, minutes on a CPU.
+MAX_OUTPUT = 512
 #: llama-cpp-python's server reads its settings from the environment too (pydantic-settings):
 #: a PORT, HOST or MODEL meant for something else (``make run PORT=…`` exports PORT) would win
 #: over the command line. The server gets only these variables.

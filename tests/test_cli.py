@@ -113,6 +113,9 @@ def test_a_dry_run_with_no_ollama_shows_the_embedded_backends_environment(capsys
     assert "the embedded backend would start" in err
     assert "export ANTHROPIC_MODEL=smollm2-135m-instruct" in err and "OpenAI-compatible" in err
     assert "backend=openai" in out.out and "max_context=8192" in out.out
+    assert "max_tokens_limit=512" in out.out, "a 135M model that does not stop must not fill its window"
+    assert main(["run", "--embedded", "auto", "--dry-run", "--max-tokens-limit", "100"]) == 0
+    assert "max_tokens_limit=100" in capsys.readouterr().out, "the user's own limit wins"
 
 
 def test_replay_prints_the_environment_to_paste(capsys, tmp_path):
