@@ -6,7 +6,7 @@ import argparse
 import os
 import shlex
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -367,16 +367,26 @@ def _per_model_table(title: str, columns: tuple[str, ...], *,
     return console, table
 
 
-def cmd_toolcalls(args: argparse.Namespace) -> int:
-    from .recording import ModelToolStats, toolcall_report
-
+def _report[R: Iterable[Any]](args: argparse.Namespace, build: Callable[[Path], R]) -> tuple[Path, R] | int:
+    """A per-model report of ``args.dir`` to print as a table, or the exit code when it is done:
+    2 for a folder of no recordings, 0 once printed as ``--json``."""
     root = Path(args.dir)
     if _not_recordings(root, Console(stderr=True)):
         return 2
-    report = toolcall_report(root)
+    report = build(root)
     if args.json:
         _print_json(report)
         return 0
+    return root, report
+
+
+def cmd_toolcalls(args: argparse.Namespace) -> int:
+    from .recording import ModelToolStats, toolcall_report
+
+    loaded = _report(args, toolcall_report)
+    if isinstance(loaded, int):
+        return loaded
+    root, report = loaded
     # "failed requests" were answered with an error (not turns); "failed results" are tool results
     # Claude Code sent back with is_error, for the model's own calls.
     console, table = _per_model_table(
@@ -411,13 +421,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     """Per model: p50/p90 prompt and decode tokens/s, time to first token, prompt cache and prefix."""
     from .recording import stats_report
 
-    root = Path(args.dir)
-    if _not_recordings(root, Console(stderr=True)):
-        return 2
-    report = stats_report(root)
-    if args.json:
-        _print_json(report)
-        return 0
+    loaded = _report(args, stats_report)
+    if isinstance(loaded, int):
+        return loaded
+    root, report = loaded
     console, table = _per_model_table(
         f"where the seconds went in {root}",
         ("model", "exchanges", "prompt tok/s p50", "p90", "decode tok/s p50", "p90", "TTFT p50", "p90",

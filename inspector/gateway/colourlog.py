@@ -94,7 +94,7 @@ class ColourLog:
         self._decoders.pop(id(ex), None)
         if self.detail == "off":
             return
-        summary = ex.final or ex.summary()
+        summary = self.redactor.json(ex.final or ex.summary())
         fresh: list[NoteDict] | None = None
         if self.detail == "summary":
             # Detail lines for a note print once per run; the counts show on every line.
@@ -104,9 +104,7 @@ class ColourLog:
                 if n["kind"] == "error" or key not in self._said:
                     self._said.add(key)
                     fresh.append(n)
-        redact = self.redactor.json
-        print_lines(self.console, ExchangeLine(redact(summary), when=ex.started_wall,
-                                               notes_shown=None if fresh is None else redact(fresh)))
+        print_lines(self.console, ExchangeLine(summary, when=ex.started_wall, notes_shown=fresh))
         if self.detail in ("bodies", "events"):
             self._bodies(ex)
 

@@ -285,5 +285,6 @@ def _apply(message: tuple[Any, ...], store: Any, writers: dict[int, Any], out: A
     except Exception as e:  # noqa: BLE001 - the sidecar outlives any one bad exchange
         report(f"recording failed ({type(e).__name__}: {e}); traffic is unaffected")
 
+
 if __name__ == "__main__":
     sys.exit(main())

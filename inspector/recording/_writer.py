@@ -88,9 +88,9 @@ class _ChunkLog:
     lines of one batch of frames — what one read of the pipe brought, a few milliseconds — go
     in one write per file, at the batch's end (``RecordingStore.write_batched``)."""
 
-    def __init__(self, path: Path, redactor: Redactor, found: Counter[str], store: RecordingStore) -> None:
+    def __init__(self, path: Path, store: RecordingStore, found: Counter[str]) -> None:
         self.file: BinaryIO = open(path, "ab", buffering=0, opener=_private)  # noqa: SIM115 - open while it streams
-        self.redactor = redactor
+        self.redactor = store.redactor
         self.found = found
         self.store = store
         self.held: list[bytes] = []
@@ -192,7 +192,7 @@ class ExchangeWriter:
         log = self.logs.get(direction)
         if log is None:
             name = S.BACKEND_RESPONSE if direction == "backend" else S.CLIENT_RESPONSE
-            log = self.logs[direction] = _ChunkLog(self.path / name, self.store.redactor, self.redacted, self.store)
+            log = self.logs[direction] = _ChunkLog(self.path / name, self.store, self.redacted)
         return log
 
     def finish(self, meta: dict[str, Any]) -> None:

@@ -59,8 +59,8 @@ async def test_a_client_that_walks_away_leaves_a_marked_partial_exchange(tmp_pat
     with ScriptedBackend("ollama", [Reply(text="a long slow answer " * 10, gap=0.2)]) as b:
         async with InProcessGateway(b.url, backend="ollama", model="q", record=True, record_dir=str(tmp_path)) as gw:
             await gw.send("POST", "/v1/messages", json=ASK, read=2)
-            for _ in range(100):
-                if gw.ended:
+            for _ in range(250):  # the backend notices at its next write (gap 0.2 s), the gateway at once
+                if gw.ended and b.aborted:
                     break
                 await asyncio.sleep(0.02)
     (ex,) = list_sessions(tmp_path)[0].exchanges()
