@@ -26,7 +26,7 @@ from ._redact import (
     redactor,
 )
 from ._regression import Regression, retranslate
-from ._replay import Answer, Match, Miss, ReplayIndex, closest_miss, conversation_key
+from ._replay import Answer, Match, Miss, ReplayIndex, closest_miss, conversation_key, workdir_of
 from ._schema import SCHEMA, epoch_of, purpose_of, session_id_of, utc_iso
 from ._stats import ModelStats, quantile, stats_report
 from ._toolcalls import ModelToolStats, toolcall_report
@@ -77,6 +77,7 @@ __all__ = [
     "toolcall_report",
     "view_lines",
     "word_diff",
+    "workdir_of",
     "purpose_of",
     "quantile",
     "session_id_of",
