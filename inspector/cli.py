@@ -254,12 +254,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if _not_recordings(folder, console):
         return 2
+    chaos = []
+    if args.chaos:
+        from .recording import ChaosSpec
+
+        try:
+            spec = ChaosSpec.parse(args.chaos)
+        except ValueError as e:
+            console.print(f"[red]error:[/] {e}", markup=True)
+            return 2
+        chaos = ["--set", f"replay_chaos={spec}"]
     cmd = [_mitmdump(), "-s", str(_replay_script()),
            # The reverse target is never dialled: every request is answered from the recordings.
            "--mode", "reverse:http://127.0.0.1:9", "--listen-host", args.host, "-p", str(args.port),
-           "--set", f"replay_dir={folder}", "--set", f"replay_speed={args.speed}", *args.mitmdump_args]
+           "--set", f"replay_dir={folder}", "--set", f"replay_speed={args.speed}", *chaos, *args.mitmdump_args]
     console.print(f"[bold]inspector replay[/]  {folder} on http://{args.host}:{args.port} "
-                  f"(speed {args.speed:g}: {'instant' if args.speed == 0 else 'recorded timing'})")
+                  f"(speed {args.speed:g}: {'instant' if args.speed == 0 else 'recorded timing'})"
+                  + (f", failing on purpose: {spec}" if args.chaos else ""))
     console.print("\nPaste into the shell where you run Claude Code (an empty folder: replay moves the "
                   "recorded working directory to yours):\n")
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
@@ -532,6 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--port", type=int, default=4000)
     replay.add_argument("--speed", type=float, default=1.0,
                         help="1 = recorded timing, 2 = twice as fast, 0 = instant")
+    replay.add_argument("--chaos", metavar="SPEC", default="",
+                        help="fail on purpose, as the real API does: '429@0.2,529@#3,cut@0.1,seed=7' (429[:S], 529, "
+                             "500, cut[:N], badjson, prefill[:S], slow[:S]; @rate or @#N[-M]; see the README)")
     replay.add_argument("--dry-run", action="store_true", help="print the mitmdump command, do not start it")
     replay.set_defaults(func=cmd_replay)
 

@@ -1,5 +1,6 @@
 """Recordings: every exchange kept as a replayable, diffable fixture (format: SCHEMA.md)."""
 
+from ._chaos import Chaos, ChaosSpec, Fault
 from ._diff import Comparison, compare, condense, exchange_view, response_message, view_lines, word_diff
 from ._har import session_to_har
 from ._reader import (
@@ -34,6 +35,8 @@ from ._writer import ExchangeWriter, RecordingStore, body_for_disk
 
 __all__ = [
     "Answer",
+    "Chaos",
+    "ChaosSpec",
     "Chunk",
     "Comparison",
     "Finding",
@@ -45,6 +48,7 @@ __all__ = [
     "ExchangeMeta",
     "ExchangeRecord",
     "ExchangeWriter",
+    "Fault",
     "Match",
     "Miss",
     "ModelStats",
