@@ -30,7 +30,7 @@ def _fail(err: Console, message: str) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         sessions = [s for spec in args.sessions for s in sessions_of(spec, args.root)]
         ranges = parse_turns(args.turns) if args.turns else None

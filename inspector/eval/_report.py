@@ -3,6 +3,7 @@ model when it is done, a line per turn where there is no terminal to redraw, and
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,19 +63,21 @@ def summary_table(summaries: list[ModelSummary], *, title: str) -> Table:
     return table
 
 
-def turn_line(s: TurnScore, total: int) -> str:
-    """One scored turn, for a log (rich markup)."""
-    head = f"[bold]{s.model}[/] turn {s.turn}/{total} [dim]{s.ref}[/] {s.kind}"
+def turn_line(s: TurnScore, done: int, total: int) -> str:
+    """One scored turn, for a log (rich markup): ``[done/total] model turn N SESSION#N kind …``."""
+    head = f"[{done}/{total}] [bold]{s.model}[/] turn {s.turn} [dim]{s.ref}[/] {s.kind}"
     if not s.answered:
         error = s.error or {}
         return f"{head}  [red]error[/] {error.get('type', '')}: {str(error.get('message', ''))[:160]}"
     parts = []
+    calls = s.answer.tool_calls if s.answer is not None else ()
     if s.tool is not None:
         t = s.tool
-        names = ", ".join(c.name for c in s.answer.tool_calls) if s.answer else ""
-        parts.append(f"→ {names or 'no call'}")
-        parts.append("same tool ✓" if t.same_tool else "[yellow]other tool[/]" if t.called else "[red]no call[/]")
-        if t.called:
+        if not t.called:
+            parts.append("[red]no call[/]")
+        else:
+            parts.append(f"→ {', '.join(c.name for c in calls)}")
+            parts.append("same tool ✓" if t.same_tool else "[yellow]other tool[/]")
             parts.append("args ✓" if t.equivalent_arguments else "[yellow]args differ[/]")
             parts.append("well-formed" if t.well_formed else f"[yellow]repaired {', '.join(t.repairs)}[/]"
                          if t.repairs else f"[red]{', '.join(t.problems)}[/]")
@@ -96,6 +99,7 @@ class EvalDisplay:
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=console)
         self.tasks = {m: self.progress.add_task(m, total=len(run.turns.turns)) for m in run.models}
+        self.done: Counter[str] = Counter()
         self._live: Live | None = None
 
     def _view(self) -> Group:
@@ -115,10 +119,11 @@ class EvalDisplay:
 
     def scored(self, s: TurnScore) -> None:
         self.progress.advance(self.tasks[s.model])
+        self.done[s.model] += 1
         if self._live is not None:
             self._live.update(self._view())
         else:
-            self.console.print(turn_line(s, len(self.run.turns.turns)), soft_wrap=True)
+            self.console.print(turn_line(s, self.done[s.model], len(self.run.turns.turns)), soft_wrap=True)
 
     def summary(self, out: Console) -> None:
         run = self.run

@@ -58,7 +58,7 @@ def test_scripted_candidate_end_to_end_json_html_and_the_printed_summary(tmp_pat
     assert r.returncode == 0, r.stderr
     assert "inspector eval: 3 turns from 3 sessions" in r.stdout and "skipped: no recorded answer 6" in r.stdout
     assert re.search(r"qwen\s+│\s+3\s+│\s+100% \(3/3\)", r.stdout), r.stdout
-    assert "turn 2/3" in r.stderr and "same tool ✓" in r.stderr, "a line per turn where there is no terminal"
+    assert "[2/3] qwen turn 2 " in r.stderr and "same tool ✓" in r.stderr, "a line per turn where there is no terminal"
     data = orjson.loads(out.read_bytes())
     assert data["schema"] == "inspector.eval/1" and data["complete"] is True
     assert [c["model"] for c in data["candidates"]] == ["qwen", "qwen-2"]
