@@ -102,3 +102,33 @@ def test_every_turn_is_scored_once_whatever_the_concurrency(concurrency):
     with ScriptedBackend("openai", [Reply(text="Hi.", delay=0.05)]) as b:
         run = evaluate(b.url, "openai", turns="1-3", concurrency=concurrency)
     assert [s.turn for s in run.ordered()] == [1, 2, 3] and len(b.chat_requests) == 3
+
+
+def test_an_anthropic_native_candidate_gets_the_request_as_recorded_with_its_model_and_key():
+    write = Call("Write", {"file_path": "hello.txt", "content": "hello from a local model"})
+    with ScriptedBackend("anthropic", [Reply(text="Writing.", calls=[write])]) as b:
+        run = EvalRun(load_turns(sessions_of(samples_dir()), turns=parse_turns("2")),
+                      [Candidate("native", "anthropic", b.url, api_key="sk-local-candidate")])
+        asyncio.run(run_eval(run))
+    (s,) = run.scores
+    assert s.answered and s.tool.same_tool and s.tool.equivalent_arguments and s.tool.well_formed
+    (chat,) = b.chat_requests
+    assert chat.path == "/v1/messages?beta=true" and chat.body["model"] == "native"
+    assert chat.body["messages"] == run.turns.turns[0].request["messages"], "passed through as recorded"
+    assert chat.headers["x-api-key"] == "sk-local-candidate" and chat.headers["anthropic-version"] == "2023-06-01"
+
+
+def test_a_request_that_cannot_fit_the_candidates_window_is_refused_without_asking_it():
+    with ScriptedBackend("openai", [Reply(text="never")], server="llama.cpp") as b:
+        b.n_ctx = 300  # llama.cpp /props: a 300-token window; the recorded request is thousands of tokens
+        run = evaluate(b.url, "openai")
+    (s,) = run.scores
+    assert not s.answered and s.status == 400 and s.error["message"].startswith("Prompt is too long for model 'cand'")
+    assert b.chat_requests == [], "as the gateway does: the backend is never called"
+
+
+def test_a_silent_candidate_fails_its_turn_after_the_timeout():
+    with ScriptedBackend("openai", [Reply(text="late", delay=5.0)]) as b:
+        run = evaluate(b.url, "openai", idle_timeout=0.5)
+    (s,) = run.scores
+    assert not s.answered and s.error["type"] == "timeout_error", s.error

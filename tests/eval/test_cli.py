@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import orjson
-import pytest
 
 from inspector.testing.backends import Call, Received, Reply, ScriptedBackend
 from inspector.testing.gateway import ROOT, free_port
@@ -107,11 +106,13 @@ def test_ctrl_c_prints_and_writes_what_was_scored_so_far(tmp_path):
     assert "Traceback" not in stderr
 
 
-@pytest.mark.parametrize("down", [True])
-def test_a_candidate_that_is_down_is_reported_per_turn(down):
-    r = inspector("eval", str(samples_dir()), "--backend-url", f"http://127.0.0.1:{free_port()}", "--model", "m")
+def test_a_candidate_that_is_down_is_reported_per_turn_and_json_can_go_to_stdout():
+    r = inspector("eval", str(samples_dir()), "--backend-url", f"http://127.0.0.1:{free_port()}", "--model", "m",
+                  "--json", "-")
     assert r.returncode == 0, r.stderr
-    assert "errors: api_error 3" in r.stdout and r.stderr.count("cannot reach") == 3
+    assert "errors: api_error 3" in r.stderr and r.stderr.count("cannot reach") == 3, "the summary goes to stderr"
+    data = orjson.loads(r.stdout)
+    assert [x["status"] for x in data["results"]] == [502, 502, 502] and data["complete"]
 
 
 def test_the_help_names_the_schema():
