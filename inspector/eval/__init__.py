@@ -25,11 +25,22 @@ from ._score import (
     similarity,
     summarise,
 )
-from ._turns import SKIP_REASONS, AnswerDigest, ToolCall, Turn, TurnSet, load_turns, parse_turns, sessions_of
+from ._turns import (
+    SKIP_REASONS,
+    AnswerDigest,
+    RecordedRequest,
+    ToolCall,
+    Turn,
+    TurnSet,
+    load_turns,
+    parse_turns,
+    sessions_of,
+)
 
 __all__ = [
     "SCHEMA",
     "SKIP_REASONS",
+    "AnswerDigest",
     "Cache",
     "Candidate",
     "CandidateClient",
@@ -37,7 +48,8 @@ __all__ = [
     "EvalRun",
     "ModelSummary",
     "Outcome",
-    "AnswerDigest",
+
+    "RecordedRequest",
     "TextScore",
     "Timings",
     "ToolCall",

@@ -43,7 +43,7 @@ from ..protocol import (
 )
 from ..recording import ExchangeMeta, RecordingStore, utc_iso
 from ..transport import BackendFailure
-from ._turns import Turn
+from ._turns import RecordedRequest, Turn
 
 __all__ = ["Candidate", "CandidateClient", "Outcome"]
 
@@ -149,28 +149,29 @@ class CandidateClient:
         # One recorded session per candidate: the folder is named after both (the client label and the
         # recorded session id's first characters).
         ex.session_id, ex.id_source, ex.purpose = f"{turn.session_id}/{self.candidate.model}", "eval", turn.purpose
-        client = turn.client_request
+        recorded = turn.request()
+        client = recorded.client_request
         ex.client_request = RequestSnapshot(
             method="POST", path=str(client.get("path") or "/v1/messages"), url=str(client.get("url") or ""),
-            headers=[(str(k), str(v)) for k, v in client.get("headers") or []], body=turn.body,
-            content_type="application/json", json=turn.request)
+            headers=[(str(k), str(v)) for k, v in client.get("headers") or []], body=recorded.body,
+            content_type="application/json", json=recorded.json)
         try:
-            job = await self._prepare(ex, turn)
+            job = await self._prepare(ex, recorded)
         except InvalidRequest as e:
             self._open_recording(ex, turn)
             return self._refused(ex, e, started)
         self._open_recording(ex, turn)
         return await self._send(job, started)
 
-    async def _prepare(self, ex: Exchange, turn: Turn) -> Job:
-        """The backend request for ``turn``, prepared as the gateway's ``request`` hook prepares it."""
+    async def _prepare(self, ex: Exchange, turn: RecordedRequest) -> Job:
+        """The backend request for a turn, prepared as the gateway's ``request`` hook prepares it."""
         c, form = self.candidate, self.form
         origin, base_path = split_backend(ex.backend)
         path = str(turn.client_request.get("path") or "/v1/messages")
         url = origin + base_path + form.chat_path(base_path, path)
-        headers = [("content-type", "application/json"), ("accept", form.accept(bool(turn.request.get("stream"))))]
-        if turn.client:
-            headers.append(("user-agent", turn.client))
+        headers = [("content-type", "application/json"), ("accept", form.accept(bool(turn.json.get("stream"))))]
+        if ua := next((str(v) for k, v in turn.client_request.get("headers") or [] if str(k).lower() == "user-agent"), ""):
+            headers.append(("user-agent", ua))
         if not form.translates:
             data = validate_request(turn.body)
             ex.client_model, ex.backend_model, ex.stream = str(data.get("model", "")), c.model, bool(data.get("stream"))

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..recording import ExchangeMeta, quantile, workdir_of
+from ..recording import ExchangeMeta, quantile
 from ._candidate import Outcome
 from ._turns import AnswerDigest, ToolCall, Turn
 
@@ -247,12 +247,11 @@ def score(turn: Turn, outcome: Outcome, model: str) -> TurnScore:
     if answer is not None and answered and turn.kind == "tool":
         calls = answer.tool_calls
         repairs, problems = _tool_rules(outcome.meta)
-        cwd = workdir_of(turn.request)
         tool = ToolScore(
             called=bool(calls), well_formed=(not repairs and not problems) if calls else None, repairs=repairs,
             problems=problems, reasked=None,
             same_tool=bool(calls) and sorted(c.name for c in calls) == sorted(c.name for c in recorded.tool_calls),
-            equivalent_arguments=bool(calls) and _matched(recorded.tool_calls, calls, cwd))
+            equivalent_arguments=bool(calls) and _matched(recorded.tool_calls, calls, turn.workdir))
     elif answer is not None and answered:
         text_score = TextScore(similarity(recorded.text, answer.text), bool(answer.tool_calls))
     return TurnScore(

@@ -16,9 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..recording import ExchangeRecord, SessionRecord, list_sessions, open_target, purpose_of, response_message
+from ..recording import (
+    ExchangeRecord,
+    SessionRecord,
+    list_sessions,
+    open_target,
+    purpose_of,
+    response_message,
+    workdir_of,
+)
 
-__all__ = ["SKIP_REASONS", "AnswerDigest", "ToolCall", "Turn", "TurnSet", "load_turns", "parse_turns", "sessions_of"]
+__all__ = [
+    "SKIP_REASONS", "AnswerDigest", "RecordedRequest", "ToolCall", "Turn", "TurnSet", "load_turns", "parse_turns",
+    "sessions_of",
+]
 
 #: Why a recorded exchange is not evaluated (the keys of ``TurnSet.skipped``).
 SKIP_REASONS = {
@@ -63,8 +74,21 @@ class AnswerDigest:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A turn's request as Claude Code sent it: the body as recorded, parsed, and the recorded request
+    (method, path, headers — redacted as recorded)."""
+
+    body: bytes
+    json: dict[str, Any]
+    client_request: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
-    """One recorded model call: the request as Claude Code sent it and the answer it was given."""
+    """One recorded model call: where its request is, and the answer it was given.
+
+    The request is read from the recording when it is sent (``request()``), not kept: a long
+    session's requests add up to hundreds of megabytes."""
 
     #: 1-based, over the model turns of all sessions in the order given (what ``--turns`` selects).
     number: int
@@ -72,19 +96,23 @@ class Turn:
     session: str
     seq: int
     purpose: str
-    #: The request body as recorded, and the parsed object.
-    body: bytes
-    request: dict[str, Any]
-    #: The recorded client request (method, path, headers: redacted as recorded).
-    client_request: dict[str, Any]
     session_id: str
-    client: str
+    client: str  # the recorded user-agent
+    #: The working directory Claude Code named in the request (arguments' paths are compared against it).
+    workdir: str | None
     recorded: AnswerDigest
+    path: Path  # the exchange folder
 
     @property
     def kind(self) -> str:
         """``tool`` when the recorded answer called a tool, else ``text``."""
         return "tool" if self.recorded.tool_calls else "text"
+
+    def request(self) -> RecordedRequest:
+        ex = ExchangeRecord(self.path)  # a record of its own: what it reads is freed with it
+        data = ex.request_json()
+        return RecordedRequest(ex.request_body("client"), data if isinstance(data, dict) else {},
+                               ex.client_request or {})
 
     def as_dict(self) -> dict[str, Any]:
         return {"number": self.number, "ref": self.ref, "session": self.session, "seq": self.seq,
@@ -152,7 +180,8 @@ def load_turns(sessions: list[SessionRecord], *, turns: list[tuple[int, int]] | 
     out = TurnSet(sessions=[s.name for s in sessions])
     number = 0
     for session in sessions:
-        for ex in session.exchanges():
+        for listed in session.exchanges():
+            ex = ExchangeRecord(listed.path, session)  # read, then let go: only the small Turn is kept
             reason = _skip_reason(ex)
             message = response_message(ex) if reason is None else None
             if reason is None and not (isinstance(message, dict) and message.get("type") == "message"):
@@ -165,13 +194,11 @@ def load_turns(sessions: list[SessionRecord], *, turns: list[tuple[int, int]] | 
                 out.skipped["outside --turns"] += 1
                 continue
             request = ex.request_json()
-            client = ex.client_request or {}
-            headers = {str(k).lower(): str(v) for k, v in client.get("headers") or []}
+            headers = {str(k).lower(): str(v) for k, v in (ex.client_request or {}).get("headers") or []}
             sid = ex.meta.get("session_id") or session.meta.get("session_id") or session.name
             out.turns.append(Turn(
                 number=number, ref=ex.ref, session=session.name, seq=ex.seq,
-                purpose=ex.meta.get("purpose") or purpose_of("messages", request), body=ex.request_body("client"),
-                request=request, client_request=client, session_id=str(sid),
-                client=headers.get("user-agent") or str(ex.meta.get("client") or ""),
-                recorded=AnswerDigest.of(message)))
+                purpose=ex.meta.get("purpose") or purpose_of("messages", request), session_id=str(sid),
+                client=headers.get("user-agent") or str(ex.meta.get("client") or ""), workdir=workdir_of(request),
+                recorded=AnswerDigest.of(message), path=ex.path))
     return out

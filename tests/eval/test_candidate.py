@@ -114,7 +114,7 @@ def test_an_anthropic_native_candidate_gets_the_request_as_recorded_with_its_mod
     assert s.answered and s.tool.same_tool and s.tool.equivalent_arguments and s.tool.well_formed
     (chat,) = b.chat_requests
     assert chat.path == "/v1/messages?beta=true" and chat.body["model"] == "native"
-    assert chat.body["messages"] == run.turns.turns[0].request["messages"], "passed through as recorded"
+    assert chat.body["messages"] == run.turns.turns[0].request().json["messages"], "passed through as recorded"
     assert chat.headers["x-api-key"] == "sk-local-candidate" and chat.headers["anthropic-version"] == "2023-06-01"
 
 

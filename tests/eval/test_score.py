@@ -1,6 +1,7 @@
 """inspector/eval/_score.py: the comparison of a candidate's answer with the recorded one (pure)."""
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -20,10 +21,8 @@ CWD = "/home/me/project"
 
 
 def turn(recorded: AnswerDigest, number: int = 1) -> Turn:
-    request = {"model": "claude", "messages": [{"role": "user", "content": "hi"}],
-               "system": f"# Environment\n - Primary working directory: {CWD}\n"}
-    return Turn(number=number, ref=f"S#{number}", session="S", seq=number, purpose="main", body=b"{}", request=request,
-                client_request={}, session_id="s", client="claude-cli/2.1.328", recorded=recorded)
+    return Turn(number=number, ref=f"S#{number}", session="S", seq=number, purpose="main", session_id="s",
+                client="claude-cli/2.1.328", workdir=CWD, recorded=recorded, path=Path("S") / f"{number:04d}_messages")
 
 
 WRITE = AnswerDigest("I'll write it.", (ToolCall("Write", {"file_path": f"{CWD}/hello.txt", "content": "hi\n"}),),

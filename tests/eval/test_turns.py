@@ -14,8 +14,11 @@ def test_the_samples_have_three_model_turns_and_six_without_an_answer():
     assert dict(turns.skipped) == {"no recorded answer": 6}, "the missing-model session's six 400s"
     write = turns.turns[1]
     assert write.recorded.tool_calls[0].name == "Write" and write.recorded.stop_reason == "tool_use"
-    assert write.request["messages"][0]["role"] == "user" and write.client.startswith("claude-cli/2.1.328")
-    assert write.body.startswith(b"{") and write.session_id.startswith("4997fd7d")
+    assert write.client.startswith("claude-cli/2.1.328") and write.session_id.startswith("4997fd7d")
+    assert write.workdir == "/tmp/inspector-sample-98d79ruk"
+    request = write.request()  # read when sent, not kept
+    assert request.json["messages"][0]["role"] == "user" and request.body.startswith(b"{")
+    assert request.client_request["path"] == "/v1/messages?beta=true"
 
 
 def test_side_traffic_probes_and_failed_answers_are_skipped_and_counted(tmp_path):
