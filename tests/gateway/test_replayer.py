@@ -119,3 +119,19 @@ def test_a_bad_chaos_spec_is_a_clear_startup_error(recorded):
         pass
     assert gw.proc.returncode not in (None, 0)
     assert "is not FAULT@WHEN" in gw.log()
+
+
+def test_a_gateway_recording_in_front_of_a_chaos_replay_keeps_the_fault_as_what_it_was(recorded, tmp_path):
+    from inspector.recording import list_sessions
+
+    with Gateway(f"http://127.0.0.1:{free_port()}", backend=None, script=REPLAY_SCRIPT, replay_dir=str(recorded),
+                 replay_speed="0", replay_chaos="529@#1") as replay:
+        with Gateway(replay.url, backend="anthropic", record_dir=str(tmp_path)) as gw:
+            r = httpx.post(gw.url + "/v1/messages", json={**ASK, "stream": True}, headers={"x-api-key": "k"})
+            time.sleep(0.5)
+    assert r.status_code == 529 and r.json()["error"]["type"] == "overloaded_error"
+    (session,) = list_sessions(tmp_path)
+    (exchange,) = session.exchanges()
+    status, headers, _ = exchange.response("client")
+    assert status == 529 and exchange.meta["status"]["client"] == 529
+    assert "529 on Messages request #1" in dict((k.lower(), v) for k, v in headers)["x-inspector-chaos"]
