@@ -24,7 +24,7 @@ import orjson
 from ..gateway.discovery import Discovery
 from ..gateway.exchange import Direction, Exchange, RequestSnapshot
 from ..gateway.flows import split_backend
-from ..gateway.gateway import too_long, with_facts
+from ..gateway.gateway import ContextTooLong, too_long, with_facts
 from ..gateway.pipeline import Job, error_response
 from ..gateway.recorder import Recorder
 from ..gateway.relay import Relay
@@ -163,23 +163,22 @@ class CandidateClient:
         self._open_recording(ex, turn)
         return await self._send(job, started)
 
-    async def _prepare(self, ex: Exchange, turn: RecordedRequest) -> Job:
+    async def _prepare(self, ex: Exchange, request: RecordedRequest) -> Job:
         """The backend request for a turn, prepared as the gateway's ``request`` hook prepares it."""
         c, form = self.candidate, self.form
         origin, base_path = split_backend(ex.backend)
-        path = str(turn.client_request.get("path") or "/v1/messages")
-        url = origin + base_path + form.chat_path(base_path, path)
-        headers = [("content-type", "application/json"), ("accept", form.accept(bool(turn.json.get("stream"))))]
-        if ua := next((str(v) for k, v in turn.client_request.get("headers") or [] if str(k).lower() == "user-agent"), ""):
-            headers.append(("user-agent", ua))
+        url = origin + base_path + form.chat_path(base_path, str(request.client_request.get("path") or "/v1/messages"))
+        sent = {str(k).lower(): str(v) for k, v in request.client_request.get("headers") or []}
+        headers = [("content-type", "application/json"), ("accept", form.accept(bool(request.json.get("stream"))))]
+        if "user-agent" in sent:
+            headers.append(("user-agent", sent["user-agent"]))
         if not form.translates:
-            data = validate_request(turn.body)
+            data = validate_request(request.body)
             ex.client_model, ex.backend_model, ex.stream = str(data.get("model", "")), c.model, bool(data.get("stream"))
             data = {**data, "model": c.model}
-            recorded = {str(k).lower(): str(v) for k, v in turn.client_request.get("headers") or []}
-            headers.append(("anthropic-version", recorded.get("anthropic-version") or ANTHROPIC_VERSION))
-            if "anthropic-beta" in recorded:
-                headers.append(("anthropic-beta", recorded["anthropic-beta"]))
+            headers.append(("anthropic-version", sent.get("anthropic-version") or ANTHROPIC_VERSION))
+            if "anthropic-beta" in sent:
+                headers.append(("anthropic-beta", sent["anthropic-beta"]))
             if c.api_key:
                 headers += [("x-api-key", c.api_key), ("authorization", f"Bearer {c.api_key}")]
             if ex.stream:
@@ -187,7 +186,7 @@ class CandidateClient:
             ex.prefix = self.prefixes.compare((ex.session_id, c.model, ex.purpose),
                                               PrefixSnapshot(*form.prefix_sections(data)))
             return self._job(ex, url, headers, data)
-        req = parse_request(turn.body)
+        req = parse_request(request.body)
         ex.client_model, ex.backend_model, ex.stream = req.model, c.model, req.stream
         ex.notes, ex.input_estimate = req.notes, req.estimated_input_tokens
         facts = await self.discovery.facts(form, ex.backend, c.model, c.options)
@@ -200,7 +199,6 @@ class CandidateClient:
         if window is not None and count.tokens > window[0]:  # the gateway refuses what cannot fit: so does this
             count = await self.discovery.count(form, ex.backend, facts, body) or count
             if count.tokens > window[0]:
-                ex.token_count, ex.context = count, window
                 raise too_long(c.model, count, window, requested=req.model)
         ex.token_count, ex.context = count, window
         ex.prefix = self.prefixes.compare((ex.session_id, c.model, ex.purpose),
@@ -232,7 +230,11 @@ class CandidateClient:
         """What the gateway answers without asking the backend: a request that cannot fit the model's window."""
         err = GatewayError(400, "invalid_request_error", str(e))
         ex.local = True
-        ex.notes.error(str(e), rule="context:too-long" if str(e).startswith("Prompt is too long") else "request:invalid")
+        if isinstance(e, ContextTooLong):
+            ex.token_count, ex.context = e.count, e.window
+            ex.notes.error(str(e), rule="context:too-long")
+        else:
+            ex.notes.error(f"invalid request: {e}", rule="request:invalid")
         status, headers, body = error_response(err)
         ex.answer = orjson.loads(body)
         tell = self.relay.listeners

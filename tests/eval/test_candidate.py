@@ -118,13 +118,18 @@ def test_an_anthropic_native_candidate_gets_the_request_as_recorded_with_its_mod
     assert chat.headers["x-api-key"] == "sk-local-candidate" and chat.headers["anthropic-version"] == "2023-06-01"
 
 
-def test_a_request_that_cannot_fit_the_candidates_window_is_refused_without_asking_it():
+def test_a_request_that_cannot_fit_the_candidates_window_is_refused_without_asking_it(tmp_path):
     with ScriptedBackend("openai", [Reply(text="never")], server="llama.cpp") as b:
         b.n_ctx = 300  # llama.cpp /props: a 300-token window; the recorded request is thousands of tokens
-        run = evaluate(b.url, "openai")
+        run = evaluate(b.url, "openai", record=tmp_path)
     (s,) = run.scores
     assert not s.answered and s.status == 400 and s.error["message"].startswith("Prompt is too long for model 'cand'")
     assert b.chat_requests == [], "as the gateway does: the backend is never called"
+    (exchange,) = list_sessions(tmp_path)[0].exchanges()  # recorded as the gateway records a refusal
+    meta = exchange.meta
+    assert meta["local"] and meta["status"]["client"] == 400 and meta["context_window"]["tokens"] == 300
+    assert [n["rule"] for n in meta["notes"] if n.get("rule") == "context:too-long"] == ["context:too-long"]
+    assert meta["token_counts"]["exact"], "counted by the candidate's own tokenizer before refusing"
 
 
 def test_a_silent_candidate_fails_its_turn_after_the_timeout():
