@@ -62,3 +62,29 @@ def test_claude_code_reports_a_500_from_the_replay_fixture_as_it_reports_the_rea
     assert "API Error: 500 Internal server error" in out, out
     assert [f.kind for f in server.faults] == ["500", "500"], "retried once, as CLAUDE_CODE_MAX_RETRIES=1 says"
     assert not (work / "hello.txt").exists()
+
+
+@pytest.mark.parametrize("spec", ["529@#1", "cut@#1", "prefill:1@#1"])
+def test_claude_code_rides_out_an_overload_a_cut_stream_and_a_slow_prefill(claude, tmp_path, spec):
+    """What the README says of these faults, measured: Claude Code retries (or waits) and completes."""
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir(), home.mkdir()
+    server = RecordingServer(WRITE, chaos=spec)
+    with server as url:
+        result = run_claude(claude, url, work, home, PROMPT, args=ARGS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "I wrote hello.txt." in result.stdout and (work / "hello.txt").read_text() == "hello from a local model\n"
+    assert [(f.kind, f.applied) for f in server.faults] == [(spec.split("@")[0].split(":")[0], True)]
+    assert not server.misses
+
+
+def test_claude_code_keeps_malformed_tool_json_unparsed_and_sends_it_back(claude, tmp_path):
+    """badjson: Claude Code 2.1.328 keeps the arguments it could not parse (``__unparsedToolInput``) in the
+    conversation it sends next — which no recording holds, so the replay answers with its miss."""
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir(), home.mkdir()
+    server = RecordingServer(WRITE, chaos="badjson@#1")
+    with server as url:
+        result = run_claude(claude, url, work, home, PROMPT, args=ARGS, CLAUDE_CODE_MAX_RETRIES="0")
+    assert result.returncode != 0 and not (work / "hello.txt").exists()
+    assert "__unparsedToolInput" in server.misses[0] and "API Error: 400 replay:" in result.stdout + result.stderr
