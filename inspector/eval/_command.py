@@ -31,6 +31,11 @@ def _fail(err: Console, message: str) -> int:
 
 def main(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    form = get_form(args.backend)
+    if not args.embedded and not (args.backend_url or form.default_url):
+        return _fail(err, f"--backend-url is needed: a {form.label} server has no usual address")
+    if not args.embedded and not args.model:
+        return _fail(err, "--model NAME is needed (repeat it to compare several models), or --embedded")
     try:
         sessions = [s for spec in args.sessions for s in sessions_of(spec, args.root)]
         ranges = parse_turns(args.turns) if args.turns else None
@@ -52,6 +57,9 @@ def main(args: argparse.Namespace) -> int:
             server.start()
         except RuntimeError as e:
             return _fail(err, f"the embedded backend did not start: {e}")
+        except KeyboardInterrupt:
+            server.stop()
+            return 130
         args.backend, args.backend_url = "openai", server.url
         args.model = args.model or [server.model]
         args.max_tokens_limit = args.max_tokens_limit or embedded.MAX_OUTPUT
@@ -64,11 +72,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace, turns: TurnSet, err: Console) -> int:
     form = get_form(args.backend)
-    url = args.backend_url or form.default_url
-    if not url:
-        return _fail(err, f"--backend-url is needed: a {form.label} server has no usual address")
-    if not args.model:
-        return _fail(err, "--model NAME is needed (repeat it to compare several models), or --embedded")
+    url = args.backend_url or str(form.default_url)
     options = TranslateOptions(num_ctx=args.num_ctx, max_tokens_limit=args.max_tokens_limit)
     run = EvalRun(turns, [Candidate(m, form.name, url, options, args.backend_api_key) for m in args.model])
     display = EvalDisplay(run, err)

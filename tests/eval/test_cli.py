@@ -85,6 +85,8 @@ def test_trouble_before_anything_runs_is_exit_2(tmp_path):
     assert r.returncode == 2 and "no model turns to evaluate" in r.stderr and "no recorded answer 6" in r.stderr
     r = inspector("eval", str(samples_dir()), "--backend", "openai", "--model", "m")
     assert r.returncode == 2 and "--backend-url is needed" in r.stderr
+    r = inspector("eval", str(samples_dir()))
+    assert r.returncode == 2 and "--model NAME is needed" in r.stderr
 
 
 def test_ctrl_c_prints_and_writes_what_was_scored_so_far(tmp_path):
