@@ -5,7 +5,9 @@ Matching is on the conversation (``inspector.recording._replay``; the closest-ma
 miss runs in a worker thread, so the event loop stays free). Every answer goes through a
 loopback server (mitmproxy cannot stream a response an addon makes), paced as recorded
 (``replay_speed=1``), faster (``2``) or at once (``0``). A miss is a 400 whose message Claude Code
-prints as it is: it names the closest recording and the first difference.
+prints as it is: it names the closest recording and the first difference. With ``replay_chaos``
+(``inspector replay --chaos SPEC``) answers fail on purpose, as the real API fails (``_chaos.py``):
+each injected fault is logged and marked in the answer's ``x-inspector-chaos`` header.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from mitmproxy import addonmanager, ctx, exceptions, http
 
-from ..recording import Answer, ReplayIndex, list_sessions
+from ..recording import Answer, Chaos, Fault, ReplayIndex, list_sessions
 from ..recording._play import as_requested, play, wants_stream
 from ..transport import LoopbackServer, Reply, Request
 from .colourlog import quiet_mitmproxy
@@ -39,12 +41,16 @@ class Replayer:
         self.index: ReplayIndex | None = None
         self.speed = 1.0
         self.server = LoopbackServer(self._serve)
-        self.plays: dict[str, Answer] = {}
+        self.plays: dict[str, tuple[Answer, Fault | None]] = {}
+        self.chaos: Chaos | None = None
 
     def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option("replay_dir", str, "", "Recording directory (or one session folder) to answer from.")
         loader.add_option("replay_speed", str, "1",
                           "Stream timing: 1 = as recorded, 2 = twice as fast, 0 = all at once.")
+        loader.add_option("replay_chaos", str, "",
+                          "Faults to inject, as the real API sends them: '429@0.2,529@#3,cut@0.1,seed=7' "
+                          "(429[:S], 529, 500, cut[:N], badjson, prefill[:S], slow[:S]; @rate or @#N[-M]).")
 
     def configure(self, updated: set[str]) -> None:
         if "flow_detail" in updated:
@@ -56,6 +62,13 @@ class Replayer:
                     raise ValueError
             except ValueError:
                 raise exceptions.OptionsError("replay_speed must be a number >= 0 (0 = instant)") from None
+        if "replay_chaos" in updated:
+            try:
+                self.chaos = Chaos(ctx.options.replay_chaos) if ctx.options.replay_chaos else None
+            except ValueError as e:
+                raise exceptions.OptionsError(str(e)) from None
+            if self.chaos is not None:
+                log.info(f"replay: chaos {self.chaos.spec}")
         if "replay_dir" in updated:
             root = Path(ctx.options.replay_dir).expanduser()
             if not ctx.options.replay_dir or not root.is_dir():
@@ -83,14 +96,24 @@ class Replayer:
         # The closest-match search of a miss can take a while on a long conversation.
         # Exposed (public, or a token in use), a miss quotes no recorded text.
         public = bool(ctx.options.gateway_public or getattr(ctx.options, "gateway_token", ""))
-        answer = await asyncio.to_thread(index.answer, r.method, r.path, body, public=public)
-        if answer.miss:
-            log.warning(f"replay: {answer.miss}")
-        elif answer.source is not None:
-            log.info(f"replay: {r.method} {r.path.split('?', 1)[0]} ← {answer.source.ref}")
-        answer = as_requested(answer, stream=wants_stream(body))
+        chaos = self.chaos
+        decision = chaos.decide(r.method, r.path) if chaos is not None else None  # in arrival order
+        fault = None
+        if chaos is not None and decision is not None and decision.replaces:
+            answer, fault = chaos.inject(decision, None)
+        else:
+            answer = await asyncio.to_thread(index.answer, r.method, r.path, body, public=public)
+            if answer.miss:
+                log.warning(f"replay: {answer.miss}")
+            elif answer.source is not None:
+                log.info(f"replay: {r.method} {r.path.split('?', 1)[0]} ← {answer.source.ref}")
+            answer = as_requested(answer, stream=wants_stream(body))
+            if chaos is not None and decision is not None:
+                answer, fault = chaos.inject(decision, answer)
+        if fault is not None:
+            log.warning(f"replay: chaos: {fault}")
         token = secrets.token_urlsafe(18)
-        self.plays[token] = answer
+        self.plays[token] = (answer, fault)
         r.scheme, r.host, r.port = "http", "127.0.0.1", self.server.port
         r.path = "/" + token
         r.headers = http.Headers(host=f"127.0.0.1:{self.server.port}")
@@ -101,8 +124,9 @@ class Replayer:
             flow.response.stream = True
 
     async def _serve(self, request: Request, reply: Reply) -> None:
-        answer = self.plays.pop(request.path.lstrip("/"), None)
-        if answer is None:
+        found = self.plays.pop(request.path.lstrip("/"), None)
+        if found is None:
             reply.whole(404, b"no such replay", [("content-type", "text/plain")])
             return
-        await play(answer, reply, speed=self.speed)
+        answer, fault = found
+        await play(answer, reply, speed=self.speed, fault=fault)
