@@ -331,3 +331,58 @@ async def test_a_failed_exchange_has_no_made_up_figures():
         async with InProcessGateway(b.url, backend="ollama", model="q") as gw:
             r = await gw.send("POST", "/v1/messages", json=STREAM)
     assert r.status == 500 and "performance" not in summary(r)
+
+
+# -- one backend answer too many on a keep-alive connection (issue 19, item 2) -------------------------------
+class LyingBackend:
+    """Speaks ``form`` (whole answers; anything but a chat is a 404) and, after its first chat answer,
+    sends one more response nobody asked for on that connection — a wrong Content-Length is enough."""
+
+    CHAT = {"ollama": "/api/chat", "openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
+
+    def __init__(self, form: str) -> None:
+        self.form = form
+        self.chats = 0
+        self.connections = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1].decode()
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                if path.split("?")[0] != self.CHAT[self.form]:
+                    writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                    continue
+                self.chats += 1
+                body = RENDER[self.form](Reply(text=f"answer {self.chats}"), "m", False)[0]
+                answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+                writer.write(answer + body)
+                if self.chats == 1:
+                    wrong = RENDER[self.form](Reply(text="an answer nobody asked for"), "m", False)[0]
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                 b"content-length: %d\r\n\r\n%s" % (len(wrong), wrong))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_an_extra_backend_answer_never_reaches_the_next_client(form):
+    liar = LyingBackend(form)
+    server = await asyncio.start_server(liar.serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with InProcessGateway(url, backend=form, model="m") as gw:
+            texts = []
+            for i in range(3):
+                r = await gw.send("POST", "/v1/messages", json={**ASK, "messages": [
+                    {"role": "user", "content": f"question {i}"}]})
+                assert r.status == 200, r.body
+                texts.append(r.json()["content"][0]["text"])
+    finally:
+        server.close()
+    assert texts == ["answer 1", "answer 2", "answer 3"], "each client gets its own answer"
