@@ -1,5 +1,6 @@
 """The mitmproxy side: one addon per concern, and the pipeline a chunk takes.
 
+``guard``     fail_closed — a hook that raises ends its flow with an Anthropic error; refusals unread
 ``auth``      GatewayAuth — loopback by default, a token when exposed
 ``relay``     Relay — the loopback hop; runs each exchange through ``pipeline``
 ``side``      SideTraffic — count_tokens, models, hello, telemetry, status answered locally
@@ -35,7 +36,7 @@ def all_addons() -> list[Any]:
     gateway = Gateway(relay, tokens)
     # Listeners (recorder, colour log, OpenTelemetry export, the token book) are found by the relay at
     # start: any loaded addon with the four exchange_* methods is told about every exchange.
-    return [GatewayAuth(), relay, Recorder(), ColourLog(), OtlpExport(), tokens, SideTraffic(gateway), gateway]
+    return [GatewayAuth(relay), relay, Recorder(), ColourLog(), OtlpExport(), tokens, SideTraffic(gateway), gateway]
 
 
 def replay_addons() -> list[Any]:
@@ -43,4 +44,5 @@ def replay_addons() -> list[Any]:
     from .auth import GatewayAuth
     from .replayer import Replayer
 
-    return [GatewayAuth(), Replayer()]
+    replayer = Replayer()
+    return [GatewayAuth(replayer), replayer]

@@ -217,6 +217,35 @@ async def test_a_backend_that_needs_a_key_gets_backend_api_key(form):
     assert "sk-ant-api03-user-key" not in str(sent.headers)
 
 
+#: Credentials under other names (issue 19, item 8): the recorder's own list of secret header names decides.
+OTHER_NAMES = {"x-auth-token": "tok-1", "anthropic-api-key": "sk-ant-api03-other", "x-goog-api-key": "AIza-key",
+               "x-custom-token": "tok-2", "x-vault-secret": "s3cret", "api-key": "azure-key",
+               "x-portkey-api-key": "pk-key"}
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_credentials_under_other_names_never_reach_a_local_backend(form):
+    with ScriptedBackend(form, [Reply(text="ok")]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            await gw.send("POST", "/v1/messages", json=ASK, headers={**OTHER_NAMES, "anthropic-beta": "x-1"})
+    (sent,) = b.chat_requests
+    assert [name for name in OTHER_NAMES if name in sent.headers] == []
+    for value in OTHER_NAMES.values():
+        assert value not in str(sent.headers)
+    if form == "anthropic":
+        assert sent.headers["anthropic-beta"] == "x-1", "the rest goes on"
+
+
+async def test_a_header_the_user_names_in_forward_headers_goes_on_and_redact_headers_adds_to_the_list():
+    with ScriptedBackend("anthropic", [Reply(text="ok")]) as b:
+        async with InProcessGateway(b.url, backend="anthropic", model="q", forward_headers="X-Portkey-Api-Key",
+                                    redact_headers="x-tenant") as gw:
+            await gw.send("POST", "/v1/messages", json=ASK, headers={**OTHER_NAMES, "x-tenant": "acme"})
+    (sent,) = b.chat_requests
+    assert sent.headers["x-portkey-api-key"] == "pk-key"
+    assert "x-auth-token" not in sent.headers and "x-tenant" not in sent.headers
+
+
 async def test_anthropics_own_host_gets_the_users_credentials(monkeypatch):
     from inspector.gateway import gateway as G
     assert G.is_anthropic_host("api.anthropic.com") and G.is_anthropic_host("API.Anthropic.com.")
@@ -224,8 +253,52 @@ async def test_anthropics_own_host_gets_the_users_credentials(monkeypatch):
     monkeypatch.setattr(G, "is_anthropic_host", lambda host: True)
     with ScriptedBackend("anthropic", [Reply(text="ok")]) as b:
         async with InProcessGateway(b.url, backend="anthropic") as gw:
-            await gw.send("POST", "/v1/messages?beta=true", json=ASK, headers=SECRETS)
+            await gw.send("POST", "/v1/messages?beta=true", json=ASK, headers={**SECRETS, **OTHER_NAMES})
     assert b.chat_requests[0].headers["x-api-key"] == "sk-ant-api03-user-key"
+    assert b.chat_requests[0].headers["x-auth-token"] == "tok-1"
+
+
+# -- headers go on as their bytes; none breaks an exchange (issue 19, item 7) -------------------------------
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("agent", ["José/1.0".encode(), b"caf\xe9/1.0", b"\xff\xfe"], ids=["utf-8", "latin-1", "ff-fe"])
+async def test_a_user_agent_that_is_not_ascii_goes_on_as_it_came(form, agent):
+    with ScriptedBackend(form, [Reply(text="ok")]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=ASK, headers=[(b"user-agent", agent)])
+    assert r.status == 200, r.body
+    (sent,) = b.chat_requests
+    assert sent.headers["user-agent"].encode("latin-1") == agent, "the same bytes, not a re-encoding"
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_a_header_with_a_control_byte_is_refused_naming_it(form):
+    with ScriptedBackend(form, [Reply(text="never")]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=ASK, headers=[(b"user-agent", b"a\x00b")])
+    assert r.status == 400 and "'user-agent'" in r.json()["error"]["message"]
+    assert b.chat_requests == []
+
+
+async def test_a_passed_through_answer_with_a_non_ascii_header_reaches_the_client():
+    body = RENDER["anthropic"](Reply(text="bonjour"), "m", False)[0]
+
+    async def serve(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-note: caf\xc3\xa9 \xff\r\n"
+                     b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        async with InProcessGateway(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", backend="anthropic",
+                                    model="m") as gw:
+            r = await gw.send("POST", "/v1/messages", json=ASK)
+    finally:
+        server.close()
+    assert r.status == 200 and r.json()["content"][0]["text"] == "bonjour"
+    assert r.flow is not None and r.flow.response is not None
+    assert (b"x-note", b"caf\xc3\xa9 \xff") in r.flow.response.headers.fields, "its bytes as they came"
 
 
 # -- the relay serves only the gateway ---------------------------------------------------------------------
