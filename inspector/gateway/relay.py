@@ -70,12 +70,17 @@ class Relay:
         loader.add_option("idle_timeout", str, "600",
                           "Seconds of backend silence (before or during its answer) after which the "
                           "request fails with an error.")
+        loader.add_option("write_timeout", str, "120",
+                          "Seconds a client may read nothing while its answer streams; then the backend "
+                          "request is stopped and the exchange recorded as partial.")
 
     def configure(self, updated: set[str]) -> None:
         if "ping_interval" in updated:
             self.pipeline.ping_interval = seconds("ping_interval")
         if "idle_timeout" in updated:
             self.pipeline.idle_timeout = seconds("idle_timeout")
+        if "write_timeout" in updated:
+            self.pipeline.write_timeout = seconds("write_timeout")
 
     async def running(self) -> None:
         # Every loaded addon that implements the listener protocol is told about exchanges.

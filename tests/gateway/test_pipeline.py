@@ -3,8 +3,10 @@ keep-alives, timeouts, cuts, a client that leaves, credentials, errors that say 
 
 import asyncio
 import secrets
+import socket
 
 import httpx
+import orjson
 import pytest
 
 from inspector.protocol import SSEDecoder, stream_problems
@@ -185,6 +187,42 @@ async def test_a_client_that_leaves_stops_the_backend_at_once(form):
 
 RENDER_COUNT = {form: len(RENDER[form](Reply(text="a long answer nobody will read " * 200, pieces=200), "q",
                                        True)) for form in FORMS}
+
+
+# -- a client that stops reading (issue 19, item 11) ---------------------------------------------------------
+@pytest.mark.parametrize("form", FORMS)
+async def test_a_client_that_stops_reading_stops_the_backend_and_is_recorded_partial(form):
+    """It reads nothing: once the buffers between it and the backend are full, the gateway waits
+    ``write_timeout`` for it, then closes the backend connection and ends the exchange as partial."""
+    from mitmproxy import http as mhttp
+    from mitmproxy.flow import Error
+    from mitmproxy.proxy.layers.http import HttpErrorHook, HttpRequestHeadersHook, HttpRequestHook
+    from mitmproxy.test import tflow
+
+    words = "word " * 6_000_000  # ≈30 MB of answer: more than every buffer on the way (a few MB each)
+    with ScriptedBackend(form, [Reply(text=words, pieces=600)]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q", write_timeout="0.5") as gw:
+            flow = tflow.tflow()
+            flow.client_conn.proxy_mode = gw.mode
+            flow.request = mhttp.Request.make("POST", b.url + "/v1/messages", orjson.dumps(STREAM),
+                                              {"content-type": "application/json"})
+            await gw._hook(HttpRequestHeadersHook(flow))
+            await gw._hook(HttpRequestHook(flow))
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", flow.request.port))
+            await asyncio.get_running_loop().sock_sendall(
+                sock, b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n" % flow.request.path.encode())
+            await settle(b, lambda: b.aborted, timeout=30)  # and it never reads a byte
+            sock.close()
+            flow.error = Error("the server closed the connection")  # what mitmproxy then sees
+            await gw._hook(HttpErrorHook(flow))
+            await settle(b, lambda: gw.ended)
+    (s,) = gw.ended
+    assert s["aborted_by"] == "client" and "read nothing for 0.5 s" in s["incomplete"]
+    assert any(n.get("rule") == "aborted:client-stalled" for n in s["notes"])
+    assert b.aborted and b.aborted[0] < 600, "the backend connection was closed before the answer's end"
 
 
 # -- credentials go only where they were meant ------------------------------------------------------------
