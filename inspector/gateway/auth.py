@@ -37,14 +37,13 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from mitmproxy import addonmanager, connection, ctx, exceptions, http
 from mitmproxy.proxy.mode_specs import ProxyMode, RegularMode, UpstreamMode
 
 from ..protocol import error_body
-from ..recording._redact import SECRET_QUERY_KEYS
+from .flows import without_secret_params
 from .guard import Parking, fail_closed, refuse
 
 __all__ = ["GatewayAuth", "TOKEN_ENV", "Throttle", "presented"]
@@ -249,8 +248,8 @@ class GatewayAuth:
 
     @fail_closed(unauthorized)
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if not _proxy_mode(flow):
-            _strip_secret_params(flow.request)
+        if not _proxy_mode(flow):  # credentials in the query string: never a way in, nor printed
+            flow.request.path = without_secret_params(flow.request.path)
         if not self.token:
             return
         if _proxy_mode(flow):
@@ -276,15 +275,3 @@ class GatewayAuth:
             await self.parking.ready()
         refuse(flow, unauthorized(flow), self.parking)
         return False
-
-
-def _strip_secret_params(r: http.Request) -> None:
-    """Credentials in the query string are never a way in, nor sent on, nor printed: gone at once."""
-    path = r.path
-    base, sep, query = path.partition("?")
-    if not sep:
-        return
-    pairs = parse_qsl(query, keep_blank_values=True)
-    kept = [(k, v) for k, v in pairs if k.lower().replace("-", "_") not in SECRET_QUERY_KEYS]
-    if len(kept) != len(pairs):
-        r.path = base + ("?" + urlencode(kept) if kept else "")

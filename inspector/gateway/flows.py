@@ -5,21 +5,22 @@ from __future__ import annotations
 import functools
 import zlib
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 from mitmproxy import http
 from mitmproxy.proxy.mode_specs import ReverseMode
-from mitmproxy.utils import human
 
 from ..protocol import GatewayError, InvalidRequest
 from ..recording import purpose_of, session_id_of
+from ..recording._redact import SECRET_QUERY_KEYS
 from .exchange import Exchange, Mode, RequestSnapshot
 from .pipeline import error_response
 
 __all__ = [
     "REQUEST_SIZE_LIMIT", "TooLarge", "anthropic_error", "decoded_body", "header_text", "headers_text", "identify",
-    "json_response", "mode_of", "path_of", "snapshot", "split_backend", "too_large", "wire_headers",
+    "json_response", "mode_of", "path_of", "readable", "snapshot", "split_backend", "too_large", "wire_headers",
+    "without_secret_params",
 ]
 
 
@@ -67,7 +68,11 @@ def too_large(size: int | None, limit: int, *, decoded: bool = False) -> http.Re
     what = (f"{size:,} bytes" if size is not None else "larger than that") + (" once decoded" if decoded else "")
     return anthropic_error(GatewayError(
         413, "request_too_large", f"the request is {what}: this gateway takes at most {limit:,} bytes "
-                                  f"({human.pretty_size(limit)}; --set request_size_limit=SIZE to change it)"))
+                                  f"({_megabytes(limit)}; --set request_size_limit=SIZE to change it)"))
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1 << 20):.3g} MB" if n >= 1 << 20 else f"{n / (1 << 10):.3g} KB"
 
 
 def decoded_body(r: http.Request, limit: int) -> bytes:
@@ -132,6 +137,24 @@ def header_text(headers: http.Headers, name: str) -> str:
 def headers_text(headers: http.Headers) -> list[tuple[str, str]]:
     """Every header as text that can be recorded and printed (see ``header_text``)."""
     return [(_text(k), _text(v)) for k, v in headers.fields]
+
+
+def readable(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``wire_headers`` (one character per byte) as text that can be recorded and printed."""
+    return [(k, v if v.isascii() else _text(v.encode("latin-1"))) for k, v in headers]
+
+
+def without_secret_params(path: str) -> str:
+    """A path whose query string has no credential (``?key=``, ``token=`` … the recordings' own list):
+    they are never sent on where they were not meant to go, nor printed."""
+    base, sep, query = path.partition("?")
+    if not sep:
+        return path
+    pairs = parse_qsl(query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if k.lower().replace("-", "_") not in SECRET_QUERY_KEYS]
+    if len(kept) == len(pairs):
+        return path
+    return base + ("?" + urlencode(kept) if kept else "")
 
 
 def wire_headers(headers: http.Headers) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 from mitmproxy import addonmanager, ctx, exceptions, http
@@ -46,7 +46,6 @@ from ..protocol import (
 )
 from ..protocol._request import UserTurn
 from ..recording import Redactor
-from ..recording._redact import SECRET_QUERY_KEYS
 from .discovery import Discovery
 from .exchange import Exchange
 from .flows import (
@@ -58,10 +57,12 @@ from .flows import (
     identify,
     mode_of,
     path_of,
+    readable,
     snapshot,
     split_backend,
     too_large,
     wire_headers,
+    without_secret_params,
 )
 from .guard import PENDING, fail_closed, refuse, stream_to
 from .pipeline import Job
@@ -313,7 +314,7 @@ class Gateway:
         if size is not None and size > self.size_limit:
             await self.relay.ready()
             refuse(flow, too_large(size, self.size_limit), self.relay)
-        elif size == -1:
+        elif size is None or size == -1:  # chunked (or, unvalidated, until the connection ends)
             await self.relay.ready()
             token = self.relay.reserve(flow)
             stream_to(flow, token, self.relay.port, keep=self.size_limit)
@@ -352,7 +353,7 @@ class Gateway:
         client_request["json"] = client_json
         ex.client_request = client_request
         ex.backend_request = {"method": job.method, "path": urlsplit(job.url).path, "url": job.url,
-                              "headers": job.headers, "body": job.body, "json": backend_json,
+                              "headers": readable(job.headers), "body": job.body, "json": backend_json,
                               "content_type": "application/json"}
         if ex.client_model and ex.client_model not in self.requested:
             self.requested.append(ex.client_model)
@@ -436,7 +437,7 @@ class Gateway:
                 options=options, names=ex.names, model=ex.client_model, backend_model=ex.backend_model,
                 backend=backend, input_tokens=count.tokens, notes=ex.notes, tools=ex.tools)
         headers = [("content-type", "application/json"), ("accept", form.accept(req.stream))]
-        headers += [(k, v) for k, v in sendable(wire_headers(flow.request.headers)) if k.lower() == "user-agent"][:1]
+        headers += sendable([(k, v) for k, v in wire_headers(flow.request.headers) if k.lower() == "user-agent"][:1])
         if key := ctx.options.backend_api_key:
             headers.append(("authorization", f"Bearer {key}"))
         origin, base_path = split_backend(backend)
@@ -463,9 +464,9 @@ class Gateway:
         origin, base_path = split_backend(backend)
         host = urlsplit(origin).hostname
         anthropic = is_anthropic_host(host) and not self._token_in_use()
-        path = r.path if anthropic else _without_secret_params(r.path)
-        headers = [(k, v) for k, v in sendable(wire_headers(r.headers))
-                   if k.lower() not in _HOP and (anthropic or not self._credential(k))]
+        path = r.path if anthropic else without_secret_params(r.path)
+        headers = sendable([(k, v) for k, v in wire_headers(r.headers)
+                            if k.lower() not in _HOP and (anthropic or not self._credential(k))])
         headers.append(("accept-encoding", "identity"))
         if key := ctx.options.backend_api_key:
             headers = [(k, v) for k, v in headers if k.lower() not in ("x-api-key", "authorization")]
@@ -581,16 +582,6 @@ class Gateway:
         ex.client_request = client_request
         self.observed[flow.id] = ex
         self.relay.listeners.started(ex)
-
-
-def _without_secret_params(path: str) -> str:
-    """A query string without key-like parameters (they are credentials, not the backend's)."""
-    base, sep, query = path.partition("?")
-    if not sep:
-        return path
-    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
-            if k.lower().replace("-", "_") not in SECRET_QUERY_KEYS]
-    return base + ("?" + urlencode(kept) if kept else "")
 
 
 async def _off_loop[T](size: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

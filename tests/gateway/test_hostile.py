@@ -179,6 +179,14 @@ def test_the_real_gateway_refuses_hostile_bytes_and_survives_hostile_clients(for
             # A body over the limit is refused before it is read.
             big = post(b"/v1/messages", [auth], body=b"{" + b" " * 40_000_000 + b"}")
             assert status(exchange(gw.port, big)) == 413
+            # A body of unknown length streams to the gateway, counted: within the limit it is answered.
+            chunked = b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n" + auth + b"\r\n\r\n"
+            body = orjson.dumps({**ASK, "messages": [{"role": "user", "content": "y" * 300_000}]})
+            pieces = [b"%x\r\n%s\r\n" % (len(body[i:i + 65536]), body[i:i + 65536]) for i in range(0, len(body), 65536)]
+            assert status(exchange(gw.port, [chunked, *pieces, b"0\r\n\r\n"])) == 200
+            body = b"{" + b" " * 3_000_000 + b"}"
+            pieces = [b"%x\r\n%s\r\n" % (len(body[i:i + 65536]), body[i:i + 65536]) for i in range(0, len(body), 65536)]
+            assert status(exchange(gw.port, [chunked, *pieces, b"0\r\n\r\n"])) == 413
             # A client that trickles its head is closed.
             with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as s:
                 s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\n")

@@ -72,6 +72,7 @@ async def test_a_body_of_unknown_length_is_counted_as_it_comes(form):
     assert_too_large(r, "102,400 bytes")
     assert "300,0" in r.json()["error"]["message"], "the size it reached"
     assert b.received == []
+    assert r.flow is not None and r.flow.request.raw_content == b"", "counted as it came, never kept whole"
 
 
 @pytest.mark.parametrize("form", FORMS)
