@@ -332,7 +332,7 @@ class Gateway:
         client_request = snapshot(flow.request)
         if backend is None:
             if not form.translates:  # regular mode, no re-target: inspect the real API as it is
-                self._observe(flow, kind, client_request)
+                await self._observe(flow, kind, client_request)
                 return
             flow.response = anthropic_error(GatewayError(
                 500, "api_error", f"the gateway is in regular (proxy) mode with backend={form.name} but no "
@@ -568,12 +568,13 @@ class Gateway:
         elif ex.client_status == 200:
             self.discovery.refresh_later(ex.form, ex.backend, ex.backend_model, options)
 
-    def _observe(self, flow: http.HTTPFlow, kind: Any, client_request: Any) -> None:
+    async def _observe(self, flow: http.HTTPFlow, kind: Any, client_request: Any) -> None:
         ex = Exchange(form=self.form, kind=kind, backend=f"https://{flow.request.pretty_host}", mode="regular")
         data = None
         if kind in ("messages", "count_tokens"):
             try:
-                data = load_json_object(flow.request.get_content() or b"")
+                body = flow.request.get_content() or b""
+                data = await _off_loop(len(body), load_json_object, body)
                 ex.client_model = ex.backend_model = str(data.get("model", ""))
                 ex.stream = bool(data.get("stream"))
             except (InvalidRequest, ValueError):
