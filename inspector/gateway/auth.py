@@ -36,7 +36,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from mitmproxy import addonmanager, connection, ctx, exceptions, http
@@ -117,17 +117,24 @@ class _Attempts:
     last: float = -math.inf  # when the last one came
     reported: float = -math.inf  # when they were last logged
     unreported: int = 0  # failures since then
+    #: Failures from one address are answered one after another: many connections guess no faster.
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Throttle:
     """Failed token attempts per client address: each waits ``step`` seconds more than the one
-    before (at most ``cap``) while they keep coming less than ``window`` seconds apart; they are
-    logged at most once a ``window`` per address, counted, never quoted."""
+    before (at most ``cap``) while they keep coming less than ``window`` seconds apart, one after
+    another (``turn``); they are logged at most once a ``window`` per address, counted, never quoted."""
 
     def __init__(self, *, step: float = 0.25, cap: float = 3.0, window: float = 60.0, size: int = 4096,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.step, self.cap, self.window, self.size, self.clock = step, cap, window, size, clock
         self._seen: OrderedDict[str, _Attempts] = OrderedDict()  # least recently failed first
+
+    def turn(self, address: str) -> asyncio.Lock:
+        """Held while a failure from ``address`` waits: its failures are answered one at a time."""
+        a = self._seen.get(address)
+        return a.turn if a is not None else asyncio.Lock()
 
     def failed(self, address: str) -> tuple[float, str | None]:
         """One more failure from ``address``: how long to wait before answering, and what to log (or None)."""
@@ -270,7 +277,8 @@ class GatewayAuth:
         delay, report = self.throttle.failed(address)
         if report:
             log.warning(report)
-        await self.sleep(delay)
+        async with self.throttle.turn(address):
+            await self.sleep(delay)
         if self.parking is not None and not self.parking.port:
             await self.parking.ready()
         refuse(flow, unauthorized(flow), self.parking)

@@ -2,6 +2,7 @@
 token checked on every request and never passed on. The end-to-end checks (a real mitmdump on
 0.0.0.0) are in ``test_hardening.py``."""
 
+import asyncio
 import base64
 
 import orjson
@@ -160,6 +161,26 @@ async def test_failed_attempts_wait_and_are_logged_without_what_was_sent(caplog)
     refused = [r.getMessage() for r in caplog.records if "without the gateway's token" in r.getMessage()]
     assert len(refused) == 1, "once a minute per address, not once per attempt"
     assert guess not in caplog.text and TOKEN not in caplog.text
+
+
+async def test_failures_from_one_address_are_answered_one_at_a_time():
+    """Many connections guess no faster than one: each failure waits its turn."""
+    waiting, most = [0], [0]
+
+    async def sleep(seconds):
+        waiting[0] += 1
+        most[0] = max(most[0], waiting[0])
+        for _ in range(5):
+            await asyncio.sleep(0)
+        waiting[0] -= 1
+
+    with ScriptedBackend("anthropic", [Reply(text="never")]) as b:
+        async with InProcessGateway(b.url, backend="anthropic", model="m", gateway_token=TOKEN) as gw:
+            gw.addon(GatewayAuth).sleep = sleep
+            answers = await asyncio.gather(*(gw.send("POST", "/v1/messages", json=ASK, headers={"x-api-key": f"g{i}"})
+                                             for i in range(6)))
+    assert [a.status for a in answers] == [401] * 6
+    assert most[0] == 1
 
 
 # -- regular (HTTPS_PROXY) mode: no tunnel without the token (item 4) -------------------------------------
