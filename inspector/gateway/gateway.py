@@ -150,6 +150,11 @@ class Gateway:
         self.secrets = Redactor()
         self.forward: set[str] = set()
 
+    @property
+    def parking(self) -> Relay:
+        """Where a refusal made before the body is read is answered from (``guard.refuse``)."""
+        return self.relay
+
     # -- options ---------------------------------------------------------------------------------
     def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option("backend", str, "ollama",

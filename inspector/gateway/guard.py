@@ -18,7 +18,9 @@ A request-phase hook never runs on a flow that is already answered (``answered``
 (``requestheaders``) with a body still to come is served through a loopback server of ours (a
 ``Parking``: the relay, or the replay server), with the body streamed into nothing: mitmproxy
 would otherwise read a refused body whole into memory before answering — whatever its size, and
-before the caller has shown a token.
+before the caller has shown a token. The same server takes a body of unknown length (chunked) as it
+streams (``stream_to``): counted, kept up to a limit (``Intake``), and back in the flow for the request
+hooks, which run before that server sees the request's end.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from mitmproxy.net.http.http1 import expected_http_body_size
 from ..protocol import GatewayError
 from .flows import anthropic_error, too_large
 
-__all__ = ["Intake", "PENDING", "Parking", "answered", "fail_closed", "internal_error", "park", "refuse", "stream_to"]
+__all__ = ["PENDING", "REFUSED", "Intake", "Parking", "answered", "fail_closed", "internal_error", "park", "refuse",
+           "stream_to"]
 
 log = logging.getLogger("inspector")
 
@@ -122,7 +125,7 @@ def _failed(addon: object, hook: str, flow: http.HTTPFlow, e: Exception, refusal
     except Exception:  # noqa: BLE001
         response = internal_error(flow, e)
     if hook in _REQUEST_PHASE:
-        refuse(flow, response, None)
+        refuse(flow, response, getattr(addon, "parking", None))
     elif hook == "responseheaders":
         _replace_head(flow, response)
     elif hook == "response":

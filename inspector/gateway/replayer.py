@@ -84,6 +84,10 @@ class Replayer:
     def port(self) -> int:
         return self.server.port
 
+    @property
+    def parking(self) -> Replayer:
+        return self
+
     async def ready(self) -> None:
         async with asyncio.timeout(30):
             await self._started.wait()
