@@ -18,11 +18,16 @@ import secrets
 from pathlib import Path
 
 from mitmproxy import addonmanager, ctx, exceptions, http
+from mitmproxy.net.http.http1 import expected_http_body_size
+from mitmproxy.utils import human
 
+from ..protocol import GatewayError, InvalidRequest
 from ..recording import Answer, Chaos, Fault, ReplayIndex, list_sessions
 from ..recording._play import as_requested, play, wants_stream
 from ..transport import LoopbackServer, Reply, Request
 from .colourlog import quiet_mitmproxy
+from .flows import REQUEST_SIZE_LIMIT, TooLarge, anthropic_error, decoded_body, too_large
+from .guard import fail_closed, refuse
 
 __all__ = ["Replayer", "sessions_of"]
 
@@ -41,8 +46,11 @@ class Replayer:
         self.index: ReplayIndex | None = None
         self.speed = 1.0
         self.server = LoopbackServer(self._serve)
-        self.plays: dict[str, tuple[Answer, Fault | None]] = {}
+        #: token → the answer to play (and the fault injected into it), or a refusal made before the body was read.
+        self.plays: dict[str, tuple[Answer, Fault | None] | http.Response] = {}
         self.chaos: Chaos | None = None
+        self.size_limit = human.parse_size(REQUEST_SIZE_LIMIT) or 0
+        self._started = asyncio.Event()
 
     def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option("replay_dir", str, "", "Recording directory (or one session folder) to answer from.")
@@ -83,15 +91,53 @@ class Replayer:
     async def running(self) -> None:
         if not self.server.port:
             await self.server.start()
+        self._started.set()
+
+    # -- Parking: refusals answered from the replay server, their bodies never read ------------------
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def parking(self) -> Replayer:
+        return self
+
+    async def ready(self) -> None:
+        async with asyncio.timeout(30):
+            await self._started.wait()
+
+    def hold(self, response: http.Response) -> str:
+        token = secrets.token_urlsafe(18)
+        self.plays[token] = response
+        return token
 
     async def done(self) -> None:
         await self.server.stop()
 
+    @fail_closed()
+    async def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Too large a body is refused before it is read."""
+        try:
+            size = expected_http_body_size(flow.request)
+        except ValueError:
+            return  # mitmproxy refuses a malformed length itself
+        if size is not None and size > self.size_limit:
+            await self.ready()
+            refuse(flow, too_large(size, self.size_limit), self)
+
+    @fail_closed()
     async def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or self.index is None:
+        if self.index is None:
             return
         r = flow.request
-        body = r.get_content() or b""
+        try:
+            body = decoded_body(r, self.size_limit)
+        except TooLarge as e:
+            flow.response = too_large(e.size, self.size_limit, decoded=e.decoded)
+            return
+        except InvalidRequest as e:
+            flow.response = anthropic_error(GatewayError(400, "invalid_request_error", str(e)))
+            return
         index = self.index
         # The closest-match search of a miss can take a while on a long conversation.
         # Exposed (public, or a token in use), a miss quotes no recorded text.
@@ -119,14 +165,21 @@ class Replayer:
         r.headers = http.Headers(host=f"127.0.0.1:{self.server.port}")
         r.content = b""
 
+    @fail_closed()
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.request.host == "127.0.0.1" and flow.request.port == self.server.port and flow.response:
+        if self._ours(flow) and flow.response:
             flow.response.stream = True
+
+    def _ours(self, flow: http.HTTPFlow) -> bool:
+        """The flow is answered by the replay server."""
+        return flow.request.host == "127.0.0.1" and flow.request.port == self.server.port
 
     async def _serve(self, request: Request, reply: Reply) -> None:
         found = self.plays.pop(request.path.lstrip("/"), None)
         if found is None:
             reply.whole(404, b"no such replay", [("content-type", "text/plain")])
-            return
-        answer, fault = found
-        await play(answer, reply, speed=self.speed, fault=fault)
+        elif isinstance(found, http.Response):  # a refusal made before the body was read
+            reply.whole(found.status_code, found.content or b"", list(found.headers.items(multi=True)))
+        else:
+            answer, fault = found
+            await play(answer, reply, speed=self.speed, fault=fault)
