@@ -235,12 +235,16 @@ def _matched_stop(choice: dict[str, Any], chunk: dict[str, Any]) -> str | None:
     return None
 
 
-def _stop_reason(finish: str | None, *, calls: int, matched: str | None) -> tuple[str, str | None]:
-    """``(stop_reason, stop_sequence)`` for a finished answer."""
+def _stop_reason(finish: str | None, *, calls: int, matched: str | None,
+                 refused: bool = False) -> tuple[str, str | None]:
+    """``(stop_reason, stop_sequence)`` for a finished answer. A model that answered in OpenAI's
+    ``refusal`` field refused (Anthropic: ``refusal``), as does a ``content_filter`` finish."""
     if calls:
         return "tool_use", None
     if matched is not None and finish in (None, "stop"):
         return "stop_sequence", matched
+    if refused and finish in (None, "stop"):
+        return "refusal", None
     return FINISH_TO_STOP.get(finish or "stop", "end_turn"), None
 
 
@@ -269,7 +273,8 @@ def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
         fn = call.get("function") or {}
         cut = _LENGTH_CUT if finish == "length" and n == len(calls) - 1 else None
         _emit_whole_call(emit, call.get("id"), fn.get("name"), fn.get("arguments"), cut=cut)
-    stop, sequence = _stop_reason(finish, calls=enc.tool_calls, matched=_matched_stop(choice, data))
+    stop, sequence = _stop_reason(finish, calls=enc.tool_calls, matched=_matched_stop(choice, data),
+                                  refused=bool(message.get("refusal")))
     emit.finish(stop, openai_usage(data), stop_sequence=sequence)
     return enc.message()
 
@@ -484,6 +489,7 @@ class OpenAIStreamTranslator(StreamTranslator):
         self._last: _Call | None = None
         self._finish: str | None = None
         self._stop_word: str | None = None
+        self._refused = False
 
     def feed(self, chunk: bytes) -> bytes:
         events = self._sse.decode(chunk)
@@ -536,6 +542,7 @@ class OpenAIStreamTranslator(StreamTranslator):
             if content:
                 out += self._content("text", content)
             if delta.get("refusal"):
+                self._refused = True
                 out += self._content("text", delta["refusal"])
             fragments = delta.get("tool_calls")
             if fragments:
@@ -640,7 +647,8 @@ class OpenAIStreamTranslator(StreamTranslator):
             out.append(self._send(item, cut))
         self._queue.clear()
         out.append(self.emit.flush(truncated=finish == "length"))
-        stop, sequence = _stop_reason(finish, calls=self.encoder.tool_calls, matched=self._stop_word)
+        stop, sequence = _stop_reason(finish, calls=self.encoder.tool_calls, matched=self._stop_word,
+                                      refused=self._refused)
         if (self.usage is None or self.usage.prompt_tokens is None) and finish is not None:
             self.notes.warning("the backend reported no usage (stream_options.include_usage "
                                "ignored?): token counts are estimates")
