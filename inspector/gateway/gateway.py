@@ -385,7 +385,7 @@ class Gateway:
         client_json: dict[str, Any] | None = None
         data: dict[str, Any] | None = None
         if kind in ("messages", "count_tokens"):
-            client_json = data = validate_request(body)  # refused as a translating gateway would
+            client_json = data = validate_request(body, endpoint=kind)  # refused as a translating gateway would
             ex.client_model = str(data.get("model", ""))
             ex.stream = kind == "messages" and bool(data.get("stream"))
             ex.backend_model = self.router.route(ex.client_model)

@@ -76,8 +76,7 @@ def ollama_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                     {"id": c.id, "function": {"index": i, "name": c.name, "arguments": c.input}}
                     for i, c in enumerate(turn.tool_calls)
                 ]
-            if turn.texts or turn.thinking or turn.tool_calls:
-                messages.append(msg)
+            messages.append(msg)  # even empty: the roles keep alternating
 
     body: dict[str, Any] = {"model": model, "messages": messages, "stream": req.stream}
     tools = req.tools

@@ -91,14 +91,12 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                     notes.converted("tool_result without a matching tool call sent as user text")
                     orphans.append(f"[result of tool call {result.tool_use_id}]\n{text}")
             settle()
-            texts = orphans + turn.texts
-            images = extra_images + turn.images
-            if images:
-                parts: list[dict[str, Any]] = [{"type": "text", "text": t} for t in texts]
-                parts.extend(_image_part(i) for i in images)
-                messages.append({"role": "user", "content": parts})
-            elif texts:
-                messages.append({"role": "user", "content": "\n\n".join(texts)})
+            if extra_images or turn.images:  # the client's order: a text about an image stays beside it
+                ordered: list[str | Image] = [*orphans, *extra_images, *turn.parts()]
+                messages.append({"role": "user", "content": [
+                    {"type": "text", "text": p} if isinstance(p, str) else _image_part(p) for p in ordered]})
+            elif orphans or turn.texts:
+                messages.append({"role": "user", "content": "\n\n".join(orphans + turn.texts)})
         elif isinstance(turn, AssistantTurn):
             settle()
             # "" not null: chat templates concatenate and test content (Qwen 3, QwQ, SmolLM2 raise on null)
@@ -112,10 +110,10 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                 pending.extend(c.id for c in turn.tool_calls)
                 if turn.thinking:  # DeepSeek-style servers need it back on tool-call turns
                     reply["reasoning_content"] = "\n\n".join(turn.thinking)
-            if turn.texts or turn.tool_calls:
-                messages.append(reply)
-            elif turn.thinking:
-                notes.dropped("thinking-only assistant turn")
+            if not turn.texts and not turn.tool_calls:  # thinking only, or nothing Anthropic-only left
+                notes.converted("an assistant turn with no text or tool call (thinking only) sent as an empty "
+                                "assistant message: the roles keep alternating", rule="turn:empty-assistant")
+            messages.append(reply)
     if pending:
         # The conversation ends on unanswered calls (a prefill): keep them answered.
         settle()

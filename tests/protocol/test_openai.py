@@ -69,8 +69,9 @@ def test_request_mapping_tool_round_trip_with_images_and_errors():
             {"id": "t2", "type": "function", "function": {"name": "Bash", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "t1", "content": "out"},
         {"role": "tool", "tool_call_id": "t2", "content": "Error: bad"},
-        {"role": "user", "content": [{"type": "text", "text": "next"},
-                                     {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,QQ"}}]},
+        # the tool result's image came before the user's words: it stays before them
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,QQ"}},
+                                     {"type": "text", "text": "next"}]},
     ]
 
 
