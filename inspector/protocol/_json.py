@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["balanced_end", "loads_lenient", "partial_ok", "unclosed"]
+__all__ = ["OpenScan", "balanced_end", "loads_lenient", "partial_ok", "unclosed"]
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -159,8 +159,79 @@ def balanced_end(text: str, start: int = 0) -> int | None:
 def unclosed(text: str) -> bool:
     """``text`` opens an object or array (after leading whitespace) that it never closes, or ends
     inside a string: the model stopped writing it. Either quote counts, as in ``balanced_end``."""
-    start = len(text) - len(text.lstrip())
-    return start < len(text) and text[start] in "{[" and balanced_end(text, start) is None
+    try:
+        orjson.loads(text)
+        return False  # valid JSON closed everything it opened (the common case, at C speed)
+    except orjson.JSONDecodeError:
+        pass
+    scan = OpenScan()
+    scan.feed(text)
+    return scan.unclosed
+
+
+_STRUCTURE = re.compile(r"[{}\[\]\"']")
+_IN_STRING = {'"': re.compile(r'["\\]'), "'": re.compile(r"['\\]")}
+
+
+class OpenScan:
+    """``unclosed`` for text fed in pieces, each character looked at once (argument fragments).
+
+    Jumps from one structural character to the next with a regex; inside a string, to its quote
+    or a backslash. Once the value that opened closes, it stays closed."""
+
+    __slots__ = ("_depth", "_quote", "_escape", "_kind", "closed")
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._quote = ""
+        self._escape = False
+        self._kind = ""  # "" nothing yet | "container" opened with { or [ | "other"
+        self.closed = False
+
+    @property
+    def unclosed(self) -> bool:
+        return self._kind == "container" and not self.closed
+
+    def feed(self, text: str) -> None:
+        if self.closed or self._kind == "other":
+            return
+        i, n = 0, len(text)
+        if not self._kind:
+            while i < n and text[i] in " \t\r\n":
+                i += 1
+            if i == n:
+                return
+            self._kind = "container" if text[i] in "{[" else "other"
+            if self._kind == "other":
+                return
+        while i < n:
+            if self._quote:
+                if self._escape:
+                    self._escape = False
+                    i += 1
+                    continue
+                m = _IN_STRING[self._quote].search(text, i)
+                if m is None:
+                    return
+                i = m.end()
+                if m.group() == "\\":
+                    self._escape = True
+                else:
+                    self._quote = ""
+                continue
+            m = _STRUCTURE.search(text, i)
+            if m is None:
+                return
+            ch, i = m.group(), m.end()
+            if ch in "\"'":
+                self._quote = ch
+            elif ch in "{[":
+                self._depth += 1
+            else:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.closed = True
+                    return
 
 
 _SCALAR = re.compile(r"true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")

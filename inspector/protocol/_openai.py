@@ -12,7 +12,7 @@ from ._anthropic import MessageStreamEncoder
 from ._decoders import ServerSentEvent, SSEDecoder
 from ._facts import Answer, BackendUsage, CountSteps, DiscoverySteps, ModelFacts, Probe, TokenCount, as_object, count_of
 from ._form import BackendForm, StreamProcessor, chat_sections
-from ._json import unclosed
+from ._json import OpenScan
 from ._notes import Notes
 from ._options import DEFAULT_OPTIONS, TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
@@ -291,29 +291,31 @@ def _emit_whole_call(emit: Emitter, call_id: Any, name: Any, args: Any, *, cut: 
 class _Call:
     """One tool call as its fragments arrive: keyed by ``index``, its arguments a list of pieces."""
 
-    __slots__ = ("index", "id", "name", "args", "_state", "repeat", "sent")
+    __slots__ = ("index", "id", "name", "args", "_scan", "_scanned", "_blank", "repeat", "sent")
 
     def __init__(self, index: int, call_id: str | None, name: str, *, repeat: bool = False) -> None:
         self.index = index
         self.id = call_id
         self.name = name
         self.args: list[str] = []
-        self._state: str | None = "empty"
+        self._scan = OpenScan()
+        self._scanned = 0  # pieces of args the scan has seen: each character is looked at once
+        self._blank = True
         #: Opened by a fragment repeating the previous call's name and id at its index.
         self.repeat = repeat
         self.sent = False
 
     def add(self, piece: str) -> None:
         self.args.append(piece)
-        self._state = None
 
     @property
     def state(self) -> str:
         """"empty", "open" (a string, object or array still unclosed) or "closed"."""
-        if self._state is None:
-            text = "".join(self.args)
-            self._state = "empty" if not text.strip() else "open" if unclosed(text) else "closed"
-        return self._state
+        for piece in self.args[self._scanned:]:
+            self._scan.feed(piece)
+            self._blank = self._blank and not piece.strip()
+        self._scanned = len(self.args)
+        return "empty" if self._blank else "open" if self._scan.unclosed else "closed"
 
 
 class OpenAIForm(BackendForm):
@@ -537,8 +539,8 @@ class OpenAIStreamTranslator(StreamTranslator):
                 if reasoning:
                     out += self._content("thinking", reasoning)
             content = delta.get("content")
-            if content:
-                out += self._content("text", content)
+            if content:  # the hot path: text with no call waiting before it goes straight out
+                out += self._content("text", content) if self._queue else self.emit.text(content)
             if delta.get("refusal"):
                 self._refused = True
                 out += self._content("text", delta["refusal"])
@@ -547,7 +549,8 @@ class OpenAIStreamTranslator(StreamTranslator):
                 for frag in fragments:
                     if isinstance(frag, dict):
                         self._fragment(frag)
-                out += self._release()
+                if len(self._queue) > 1:  # a call alone waits: nothing is held up behind it
+                    out += self._release()
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
                 self._stop_word = _matched_stop(choice, chunk) or self._stop_word
@@ -561,6 +564,14 @@ class OpenAIStreamTranslator(StreamTranslator):
 
     def _fragment(self, frag: dict[str, Any]) -> None:
         raw_id, fn = frag.get("id"), frag.get("function")
+        last = self._last
+        if last is not None and not raw_id and not last.sent and type(fn) is dict and not fn.get("name") \
+                and frag.get("index", last.index) == last.index:
+            args = fn.get("arguments")
+            if type(args) is str:  # the hot path: the next piece of the arguments of the call being written
+                if args:
+                    last.args.append(args)
+                return
         call_id = raw_id if isinstance(raw_id, str) and raw_id else None
         if not isinstance(fn, dict):
             fn = {}
@@ -604,9 +615,14 @@ class OpenAIStreamTranslator(StreamTranslator):
             call.add(orjson.dumps(args).decode())
 
     def _release(self) -> bytes:
-        """Send what leads the queue while it is text, or a call whose arguments are closed."""
-        out = []
+        """Send what leads the queue while it is text, or a call whose arguments are closed.
+
+        A call alone in the queue waits (nothing behind it is held up): its fragments are not
+        scanned until something arrives after it."""
         queue = self._queue
+        if len(queue) == 1 and isinstance(queue[0], _Call):
+            return b""
+        out = []
         while queue:
             item = queue[0]
             if isinstance(item, _Call):
