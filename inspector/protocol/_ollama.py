@@ -79,7 +79,7 @@ def ollama_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
             messages.append(msg)  # even empty: the roles keep alternating
 
     body: dict[str, Any] = {"model": model, "messages": messages, "stream": req.stream}
-    tools = req.tools
+    tools = req.offered(options.deferred_tools)
     choice = (req.tool_choice or {}).get("type")
     if tools and choice == "none":
         notes.converted("tool_choice none: tools not sent (Ollama has no tool_choice)")

@@ -136,12 +136,13 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
         if len(stops) > 4:
             notes.dropped(f"stop_sequences beyond the first 4 ({len(stops) - 4})")
         body["stop"] = list(stops[:4])
-    if req.tools:
+    offered = req.offered(options.deferred_tools)
+    if offered:
         body["tools"] = [
             {"type": "function", "function": {
                 "name": names.outgoing(t["name"]), "description": t["description"],
                 "parameters": t["input_schema"]}}
-            for t in req.tools
+            for t in offered
         ]
         for long, short in names.renamed.items():
             notes.converted(f"tool name {long!r} sent as {short!r} (OpenAI names are ≤64 [A-Za-z0-9_-])")

@@ -68,6 +68,12 @@ class AnthropicRequest:
     #: from the model, as Anthropic keeps them — and the tokens of definitions that saves.
     deferred: list[str] = field(default_factory=list)
     deferred_tokens: int = 0
+    #: Every tool, the deferred ones too, in the client's order (``TranslateOptions.deferred_tools``).
+    all_tools: list[dict[str, Any]] = field(default_factory=list)
+
+    def offered(self, deferred_tools: str = "hide") -> list[dict[str, Any]]:
+        """The tools the backend is shown."""
+        return self.all_tools if deferred_tools == "show" and self.deferred else self.tools
 
     @property
     def tool_names(self) -> set[str]:
@@ -263,18 +269,19 @@ def parse_request(body: bytes | dict[str, Any], *, notes: Notes | None = None,
 
     tool_choice = data.get("tool_choice")
     chosen = tool_choice.get("name") if isinstance(tool_choice, dict) else None
-    tools, deferred, deferred_bytes = ctx.tools(data.get("tools"), chosen=chosen)
+    tools, all_tools, deferred, deferred_bytes = ctx.tools(data.get("tools"), chosen=chosen)
     if endpoint == "messages" and max_tokens is None:
         # Anthropic answers 400 "max_tokens: Field required"; count_tokens takes none.
         raise _fail("max_tokens: field required (a positive integer: how many tokens the answer may use)")
     thinking = data.get("thinking")
-    estimate = max(1, (size - ctx.image_bytes - deferred_bytes) // 4 + IMAGE_TOKENS * ctx.images)
+    estimate = max(1, (size - ctx.image_bytes) // 4 + IMAGE_TOKENS * ctx.images)
     if "context_management" in data:
         turns = apply_context_management(turns, data.get("context_management"), estimate, notes)
     return AnthropicRequest(
         raw=data, model=model, stream=stream, max_tokens=max_tokens, system=system, turns=turns,
         tools=tools, tool_choice=tool_choice, thinking=thinking if isinstance(thinking, dict) else None,
         estimated_input_tokens=estimate, notes=notes, deferred=deferred, deferred_tokens=deferred_bytes // 4,
+        all_tools=all_tools,
     )
 
 
@@ -522,14 +529,16 @@ class _Walker:
                 self.notes.dropped(f"{kind} block in an assistant message")
         return turn
 
-    def tools(self, tools: Any, *, chosen: Any = None) -> tuple[list[dict[str, Any]], list[str], int]:
-        """The tools the model is shown, the deferred ones it is not (``defer_loading`` and no
-        ``tool_reference`` loaded them, nor ``tool_choice`` names them), and those definitions' size."""
+    def tools(self, tools: Any, *, chosen: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                                  list[str], int]:
+        """The tools the model is shown, all of them, the deferred ones it is not shown (``defer_loading``
+        and no ``tool_reference`` loaded them, nor ``tool_choice`` names them), and their definitions' size."""
         if tools is None:
-            return [], [], 0
+            return [], [], [], 0
         if not isinstance(tools, list):
             raise _fail(f"tools: must be a list of tool definitions, not {_shown(tools)}")
         out = []
+        every: list[dict[str, Any]] = []
         hidden: list[str] = []
         hidden_bytes = 0
         for k, tool in enumerate(tools):
@@ -556,6 +565,7 @@ class _Walker:
                 if key in tool:
                     self.notes.dropped(f"tool field {key}")
             _optional(tool, "defer_loading", bool, "true or false", f"tools.{k}.")
+            every.append({"name": name, "description": tool.get("description") or "", "input_schema": schema})
             if tool.get("defer_loading") and name not in self.loaded and name != chosen:
                 hidden.append(name)
                 hidden_bytes += len(orjson.dumps(tool))
@@ -563,10 +573,10 @@ class _Walker:
             if tool.get("defer_loading"):
                 self.notes.converted(f"deferred tool {name} shown to the model: a tool_reference loaded it",
                                      rule="tools:loaded")
-            out.append({"name": name, "description": tool.get("description") or "", "input_schema": schema})
+            out.append(every[-1])
         if hidden:
             self.notes.converted(f"{len(hidden)} deferred tool{'s' if len(hidden) > 1 else ''} kept from the model "
                                  f"until a tool_reference loads {'them' if len(hidden) > 1 else 'it'}, as Anthropic "
                                  f"does (≈{hidden_bytes // 4:,} tokens of tool definitions saved): "
                                  f"{', '.join(hidden)[:200]}", rule="tools:deferred")
-        return out, hidden, hidden_bytes
+        return out, every, hidden, hidden_bytes

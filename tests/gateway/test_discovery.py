@@ -36,11 +36,11 @@ async def test_an_ollama_window_of_8192_refuses_claude_codes_request_before_any_
     assert r.status == 400 and r.json()["error"]["type"] == "invalid_request_error"
     message = r.json()["error"]["message"]
     assert message.startswith("Prompt is too long") and "context window is 8,192 tokens" in message
-    assert "≈13,168 tokens (estimated)" in message and "capped by Ollama at the trained 8,192" in message
+    assert "≈13,219 tokens (estimated)" in message and "capped by Ollama at the trained 8,192" in message
     assert b.chat_requests == [], "no /api/chat call was made"
     (ex,) = gw.ended
     assert ex["context_window"]["tokens"] == 8192 and ex["token_counts"] == {
-        "input_tokens": 13168, "exact": False, "source": "estimate (request bytes / 4)"}
+        "input_tokens": 13219, "exact": False, "source": "estimate (request bytes / 4)"}
     assert ex["notes"][-1]["rule"] == "context:too-long" and ex["model"]["backend"] == "qwen3:8b"
 
 

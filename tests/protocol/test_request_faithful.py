@@ -165,3 +165,13 @@ def test_an_edit_the_gateway_cannot_apply_is_noted(claude_code_request):
     assert any(n.rule == "context:unsupported" and "compact_20260112" in n.message for n in r.notes)
     cc = parse_request(claude_code_request)  # keep: "all": nothing to apply, nothing to say
     assert not [n for n in cc.notes if (n.rule or "").startswith("context:")]
+
+
+def test_recordings_made_before_deferred_tools_were_hidden_re_translate_as_made(claude_code_request):
+    """Their ``translate_options`` predate ``deferred_tools``: they re-translate with the tools shown."""
+    old = TranslateOptions.recorded({"num_ctx": 65536, "system_messages": "merge", "repair": True})
+    assert old.deferred_tools == "show" and old.num_ctx == 65536
+    assert TranslateOptions.recorded({"deferred_tools": "hide"}).deferred_tools == "hide"
+    for build in (openai_request, ollama_request):
+        shown = build(parse_request(claude_code_request), model="m", options=old)
+        assert "DeferredToolPlaceholder" in json.dumps(shown["tools"])
