@@ -458,7 +458,7 @@ class Gateway:
         data: dict[str, Any] | None = None
         if kind in ("messages", "count_tokens"):
             # refused as a translating gateway would
-            client_json = data = await _off_loop(len(body), validate_request, body)
+            client_json = data = await _off_loop(len(body), validate_request, body, endpoint=kind)
             ex.client_model = str(data.get("model", ""))
             ex.stream = kind == "messages" and bool(data.get("stream"))
             ex.backend_model = self.router.route(ex.client_model)

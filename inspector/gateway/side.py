@@ -71,7 +71,7 @@ class SideTraffic:
         gw = self.gateway
         backend = gw._backend(flow)
         try:
-            req = parse_request(body)
+            req = parse_request(body, endpoint="count_tokens")
         except InvalidRequest:
             return None  # answered 400 by side_answer, naming the problem
         model = gw.router.route(req.model)
