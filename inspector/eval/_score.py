@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: Note rule families that are about the tool calls (protocol/_notes.py, recording/SCHEMA.md ``notes``).
-TOOL_RULES = ("text-call:", "args:", "schema:", "tool:")
+TOOL_RULES = ("text-call:", "tool-call:", "args:", "schema:", "tool:")
 _PATH_KEYS = {"path", "file", "dir", "directory", "cwd", "folder"}
 _PATH_STARTS = ("/", "./", "../", "~/")
 

@@ -65,7 +65,9 @@ class AnswerDigest:
         content = message.get("content") if isinstance(message, dict) else None
         blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
         text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
-        calls = tuple(ToolCall(str(b.get("name", "")), b.get("input")) for b in blocks if b.get("type") == "tool_use")
+        # A call cut by the output limit (``_cut``: its block never closed) is no call: Claude Code never runs it.
+        calls = tuple(ToolCall(str(b.get("name", "")), b.get("input")) for b in blocks
+                      if b.get("type") == "tool_use" and not b.get("_cut"))
         stop = message.get("stop_reason") if isinstance(message, dict) else None
         return cls(text, calls, stop if isinstance(stop, str) else None)
 

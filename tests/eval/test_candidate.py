@@ -42,7 +42,8 @@ def test_the_recorded_call_with_a_relative_path_is_equivalent_and_well_formed():
     # What the candidate was sent: the recorded request, translated as the gateway translates it.
     (chat,) = b.chat_requests
     assert chat.body["model"] == "cand" and chat.body["stream"] is True
-    assert [t["function"]["name"] for t in chat.body["tools"]] == ["DeferredToolPlaceholder", "Write"]
+    # Deferred tools stay hidden until a tool_reference loads them (the gateway's default, deferred_tools=hide).
+    assert [t["function"]["name"] for t in chat.body["tools"]] == ["Write"]
     assert "Write 'hello from a local model' into hello.txt" in str(chat.body["messages"])
 
 
@@ -53,10 +54,17 @@ def test_another_tool_is_not_the_same_tool():
 
 
 def test_broken_argument_json_is_repaired_and_says_which_rule():
-    broken = f'{{"file_path": "{WORKDIR}/hello.txt", "content": "hello from a local model\\n"'  # no closing brace
+    broken = f'{{"file_path": "{WORKDIR}/hello.txt", "content": "hello from a local model\\n",}}'  # a trailing comma
     s, _ = write_turn("openai", Reply(calls=[Call("Write", broken)]))
     assert s.tool.repairs == ("args:invalid-json",) and s.tool.well_formed is False
-    assert s.tool.same_tool and s.tool.equivalent_arguments, "the repair closed the object and changed no value"
+    assert s.tool.same_tool and s.tool.equivalent_arguments, "the repair dropped the comma and changed no value"
+
+
+def test_a_call_the_model_never_closed_is_no_call():
+    cut = f'{{"file_path": "{WORKDIR}/hello.txt", "content": "hello from a local model\\n"'  # no closing brace
+    s, _ = write_turn("openai", Reply(calls=[Call("Write", cut)]))
+    assert not s.tool.called and not s.tool.equivalent_arguments, "an unclosed call is never completed"
+    assert "tool-call:cut" in s.tool.problems
 
 
 def test_a_call_printed_as_text_is_repaired_from_text():
