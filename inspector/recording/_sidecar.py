@@ -239,7 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         # Nothing is held across a read, so a gateway that dies mid-exchange loses nothing here.
         data = os.read(fd, _PIPE_SIZE)
         if not data:
-            return 0  # the gateway closed the pipe (or died): everything it sent is written
+            # The gateway closed the pipe (or died): everything it sent is written, the unfinished
+            # lines of exchanges it left open included.
+            for w in writers.values():
+                w.release()
+            store.write_batched()
+            return 0
         buf += data
         at = 0
         while len(buf) - at >= 4:

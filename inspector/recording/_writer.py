@@ -32,6 +32,7 @@ import orjson
 
 from . import _schema as S
 from ._redact import Redactor
+from ._streamfields import StreamFields
 
 __all__ = ["ExchangeWriter", "RecordingStore", "body_for_disk"]
 
@@ -95,22 +96,31 @@ class _ChunkLog:
         self.store = store
         self.held: list[bytes] = []
         self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.fields = StreamFields()  # whole lines; a tool's streamed password, split over events
+        self.last_t: float | None = None
         self.count = 0
         self.bytes = 0
 
     def write(self, t: float, data: bytes, extra: dict[str, Any] | None = None) -> None:
         record: dict[str, Any] = {"t": round(t, 4)}
+        self.last_t = record["t"]
         if extra:
             record.update(extra)
         if data:
             try:
-                record["text"] = self.redactor.text(self.decoder.decode(data), self.found)
+                text = self.fields.feed(self.decoder.decode(data), self.found)
+                record["text"] = self.redactor.text(text, self.found)
             except UnicodeDecodeError:
                 self.decoder.reset()
                 record["b64"] = base64.b64encode(data).decode()
+                if held := self.fields.flush():  # text kept back goes first, in order
+                    self._put(orjson.dumps({"t": record["t"], "text": self.redactor.text(held, self.found)},
+                                           option=orjson.OPT_APPEND_NEWLINE))
         self.count += 1
         self.bytes += len(data)
-        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        self._put(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+
+    def _put(self, line: bytes) -> None:
         if self.store.batching:
             if not self.held:
                 self.store.held.append(self)
@@ -124,14 +134,21 @@ class _ChunkLog:
             self.held.clear()
             self.file.write(data)
 
+    def release(self) -> None:
+        """Write what is kept back (an unfinished line) without ending the log: its exchange will
+        never finish (the gateway went away), and what arrived must be on disk."""
+        if held := self.fields.flush():
+            self._put(orjson.dumps({"t": self.last_t, "text": self.redactor.text(held, self.found)},
+                                   option=orjson.OPT_APPEND_NEWLINE))
+
     def close(self) -> None:
         try:
-            tail = self.decoder.decode(b"", final=True)
+            tail = self.fields.feed(self.decoder.decode(b"", final=True), self.found) + self.fields.flush()
         except UnicodeDecodeError:
-            tail = ""
+            tail = self.fields.flush()
         self.write_held()
         if tail:
-            self.file.write(orjson.dumps({"t": None, "text": self.redactor.text(tail, self.found)}) + b"\n")
+            self.file.write(orjson.dumps({"t": self.last_t, "text": self.redactor.text(tail, self.found)}) + b"\n")
         self.file.close()
 
 
@@ -209,6 +226,13 @@ class ExchangeWriter:
                 self.meta = {**self.meta, "redacted": dict(sorted(self.redacted.items()))}
             self._write_meta()
         self._guard("exchange.json", write)
+
+    def release(self) -> None:
+        """The gateway went away with this exchange open: what its logs keep back goes to disk."""
+        def write() -> None:
+            for log in self.logs.values():
+                log.release()
+        self._guard("the responses", write)
 
     def _write_meta(self) -> None:
         _atomic_write(self.path / S.EXCHANGE_FILE, orjson.dumps(self.meta, option=_JSON_OPTS))

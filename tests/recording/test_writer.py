@@ -42,9 +42,13 @@ def test_an_exchange_on_disk(tmp_path):
 def test_exchange_json_says_incomplete_until_finished(tmp_path):
     w = store(tmp_path).exchange(session_id=None, id_source="none", client="", kind="messages", meta={})
     w.requests({"method": "POST", "path": "/v1/messages", "headers": [], "body": b"{}"}, None)
-    w.chunk("backend", b"partial")
+    w.chunk("backend", b'{"done": false}\n{"do')
     (ex,) = list_sessions(tmp_path)[0].exchanges()
-    assert not ex.complete and ex.body("backend") == b"partial"
+    # Whole lines are on disk as they arrive; an unfinished one waits for its end (or the exchange's).
+    assert not ex.complete and ex.body("backend") == b'{"done": false}\n'
+    w.finish({})
+    (ex,) = list_sessions(tmp_path)[0].exchanges()
+    assert ex.complete and ex.body("backend") == b'{"done": false}\n{"do'
     assert list_sessions(tmp_path)[0].meta["id_source"] == "time"
 
 
