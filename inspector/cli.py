@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from .protocol import FORM_NAMES
 
@@ -258,7 +259,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
            # The reverse target is never dialled: every request is answered from the recordings.
            "--mode", "reverse:http://127.0.0.1:9", "--listen-host", args.host, "-p", str(args.port),
            "--set", f"replay_dir={folder}", "--set", f"replay_speed={args.speed}", *args.mitmdump_args]
-    console.print(f"[bold]inspector replay[/]  {folder} on http://{args.host}:{args.port} "
+    console.print(f"[bold]inspector replay[/]  {escape(str(folder))} on http://{args.host}:{args.port} "
                   f"(speed {args.speed:g}: {'instant' if args.speed == 0 else 'recorded timing'})")
     console.print("\nPaste into the shell where you run Claude Code (an empty folder: replay moves the "
                   "recorded working directory to yours):\n")
@@ -271,13 +272,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return _start(console, cmd, dry_run=args.dry_run)
 
 
+def _error(console: Console, text: str) -> None:
+    """``error: TEXT`` — the text as it is (a path, a session name, a recording's words may hold ``[/]``)."""
+    console.print(f"[red]error:[/] {escape(text)}", highlight=False, markup=True)
+
+
 def _not_recordings(path: Path, console: Console) -> bool:
     """Say so (and return True) when ``path`` is neither a recording folder nor a session."""
     from .recording import not_recordings
 
     problem = not_recordings(path)
     if problem:
-        console.print(f"[red]error:[/] {problem}", highlight=False, markup=True)
+        _error(console, problem)
     return problem is not None
 
 
@@ -294,7 +300,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         session, _ = open_target(args.har or args.html, args.root)
     except FileNotFoundError as e:
-        Console(stderr=True).print(f"[red]error:[/] {e}")
+        _error(Console(stderr=True), str(e))
         return 2
     output = args.output
     if args.html:
@@ -317,7 +323,7 @@ def cmd_view(args: argparse.Namespace) -> int:
 
     root = Path(args.dir)
     if not root.is_dir():
-        Console(stderr=True).print(f"[red]error:[/] {root} is not a folder (record some sessions first: make run)")
+        _error(Console(stderr=True), f"{root} is not a folder (record some sessions first: make run)")
         return 2
     if _not_recordings(root, Console(stderr=True)):
         return 2
@@ -331,7 +337,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     try:
         comparison = compare(args.a, args.b, root=args.root, volatile=args.volatile)
     except (FileNotFoundError, ValueError) as e:
-        Console(stderr=True).print(f"[red]error:[/] {e}")
+        _error(Console(stderr=True), str(e))
         return 2
     if not args.text:
         from .viewer import InspectorApp
@@ -341,7 +347,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     try:
         text = comparison.text()
     except Exception as e:  # noqa: BLE001 - diff(1)'s contract: trouble is 2, never 1 ("different")
-        Console(stderr=True).print(f"[red]error:[/] the comparison failed ({type(e).__name__}: {e})")
+        _error(Console(stderr=True), f"the comparison failed ({type(e).__name__}: {e})")
         return 2
     if text:
         print(text)
@@ -475,7 +481,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     try:
         report = scan_staged(args.paths) if args.staged else scan_paths(args.paths or ["recordings"])
     except (FileNotFoundError, RuntimeError) as e:
-        err.print(f"[red]error:[/] {e}", markup=True)
+        _error(err, str(e))
         return 2
     what = "staged files" if args.staged else "files"
     for finding in report.findings:

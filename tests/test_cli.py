@@ -187,3 +187,14 @@ def test_the_readmes_environment_blocks_are_what_inspector_run_prints(capsys):
     assert {k: v.split("#")[0].strip() for k, v in (line[len("export "):].split("=", 1)
                                                     for line in pasted.splitlines())} == \
         {k: v.strip() for k, v in promised.items()}
+
+
+def test_names_with_markup_are_printed_as_they_are(tmp_path, capsys):
+    """Issue 19 #9: a folder or session name is text, never rich markup (``[/]`` raised MarkupError)."""
+    hostile = str(tmp_path / "claude-[/]")
+    for args in (["view", hostile], ["export", "--html", hostile, "--root", str(tmp_path)],
+                 ["diff", hostile, hostile, "--root", str(tmp_path), "--text"], ["replay", hostile, "--dry-run"],
+                 ["scan", hostile]):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert "error:" in err and "claude-[" in err and "Traceback" not in err, args
