@@ -78,6 +78,7 @@ class ExchangeMeta(TypedDict, total=False):
     token_counts: dict[str, Any] | None
     usage_source: str | None
     context_window: dict[str, Any] | None
+    dropped: dict[str, int] | None
 
 
 class SessionMeta(TypedDict, total=False):
@@ -146,6 +147,7 @@ _EXCHANGE: dict[str, tuple[Any, str, Any]] = {
     "token_counts": (_opt(_dict_of()), "an object", None),
     "usage_source": (_opt(_str), "a string", None),
     "context_window": (_opt(_dict_of()), "an object", None),
+    "dropped": (_opt(_dict_of(values=_int)), "an object", None),
 }
 _SESSION: dict[str, tuple[Any, str, Any]] = {
     k: (_str, "a string", None) for k in ("schema", "session_id", "id_source", "started", "client")}
