@@ -297,25 +297,45 @@ def cmd_export(args: argparse.Namespace) -> int:
         return run_export(args.otlp, root=args.root, endpoint=args.endpoint, headers=args.headers,
                           capture_content=args.capture_content, metrics=not args.no_metrics)
 
+    err = Console(stderr=True)
     try:
         session, _ = open_target(args.har or args.html, args.root)
     except FileNotFoundError as e:
-        _error(Console(stderr=True), str(e))
+        _error(err, str(e))
+        return 2
+    unknown = session.schema_problem or next(
+        (why for why in (ex.schema_problem for ex in session.exchanges()) if why), None)
+    if unknown:
+        _error(err, f"cannot export {session.name}: {unknown}")
         return 2
     output = args.output
-    if args.html:
-        from .report import session_report
+    try:
+        if args.html:
+            from .report import session_report
 
-        data = session_report(session).encode()
-        output = output or f"{session.name}.html"  # a page, not something to print on a terminal
-    else:
-        data = orjson.dumps(session_to_har(session), option=orjson.OPT_INDENT_2)
+            data = session_report(session).encode()
+            output = output or f"{session.name}.html"  # a page, not something to print on a terminal
+        else:
+            data = orjson.dumps(session_to_har(session), option=orjson.OPT_INDENT_2)
+    except Exception as e:  # noqa: BLE001 - a recording made by hand or damaged: a message, never a traceback
+        _error(err, f"cannot export {session.name}: a file of it is of a shape this export does not read "
+                    f"({type(e).__name__}: {e}); inspector view {session.path} shows what is wrong with it")
+        return 2
     if output in (None, "-"):
         sys.stdout.buffer.write(data + b"\n")
     else:
-        Path(output).write_bytes(data)
-        Console(stderr=True).print(f"wrote {output} ({len(data) // 1024} KB)")
+        _write_private(Path(output), data)
+        err.print(f"wrote {escape(str(output))} ({len(data) // 1024} KB, readable by you only)")
     return 0
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """``data`` into ``path``, owner-only (0600) whether the file is new or was there: an export holds
+    whole conversations."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+    with open(fd, "wb") as f:
+        os.fchmod(fd, 0o600)
+        f.write(data)
 
 
 def cmd_view(args: argparse.Namespace) -> int:

@@ -62,6 +62,10 @@ class Replayer:
                 raise exceptions.OptionsError(f"replay_dir {ctx.options.replay_dir!r} is not a folder of recordings")
             sessions = sessions_of(root)
             self.index = ReplayIndex(sessions)
+            for why in self.index.refused:
+                log.warning(f"replay: {why}")
+            if self.index.refused and not self.index.count:
+                raise exceptions.OptionsError(f"replay_dir {root}: nothing to replay — {self.index.refused[0]}")
             log.info(f"replay: {self.index.count} recorded Messages exchanges in {len(sessions)} sessions "
                      f"from {root}")
         if "connection_strategy" in updated and ctx.options.connection_strategy == "eager":

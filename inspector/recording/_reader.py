@@ -24,7 +24,7 @@ from . import _schema as S
 
 __all__ = [
     "Chunk", "ExchangeMeta", "ExchangeRecord", "SessionMeta", "SessionRecord", "body_bytes", "is_session",
-    "list_sessions", "not_recordings", "open_target", "readable_request", "readable_response",
+    "list_sessions", "not_recordings", "open_target", "readable_request", "readable_response", "schema_problem",
 ]
 
 
@@ -224,6 +224,15 @@ def typed(data: dict[str, Any], spec: dict[str, tuple[Any, str, Any]], name: str
     return out
 
 
+def schema_problem(value: Any, name: str) -> str | None:
+    """What to say about a file whose ``schema`` is not the one this inspector reads (None: it is,
+    or the file names none — the first recordings did not always)."""
+    if value is None or value == S.SCHEMA:
+        return None
+    return (f"{name} is of schema {value!r}, which this inspector does not read (it reads {S.SCHEMA}): "
+            f"upgrade claude-code-inspector to read it; what is shown of it may be wrong")
+
+
 def _load_json(path: Path) -> tuple[Any, str | None]:
     try:
         return orjson.loads(path.read_bytes()), None
@@ -319,6 +328,8 @@ class ExchangeRecord:
             self._problem(problem or f"exchange.json is {_json_type(meta)}, not an object")
             return {"seq": self.seq, "kind": kind, "complete": False, "corrupt": True}
         problems: list[str] = []
+        if unknown := schema_problem(meta.get("schema"), S.EXCHANGE_FILE):
+            problems.append(unknown)
         out = typed(meta, _EXCHANGE, "exchange.json", problems)
         for p in problems:
             self._problem(p)
@@ -332,6 +343,14 @@ class ExchangeRecord:
     @property
     def complete(self) -> bool:
         return bool(self.meta.get("complete")) and not self.problems
+
+    @property
+    def schema_problem(self) -> str | None:
+        """Why this exchange (or its session) is of a recording format this inspector does not read."""
+        if self.session is not None and self.session.schema_problem:
+            return self.session.schema_problem
+        meta, _ = _load_json(self.path / S.EXCHANGE_FILE)
+        return schema_problem(meta.get("schema"), f"{self.ref}: {S.EXCHANGE_FILE}") if isinstance(meta, dict) else None
 
     @property
     def kind(self) -> str:
@@ -472,7 +491,15 @@ class SessionRecord:
         meta, problem = _load_json(self.path / S.SESSION_FILE)
         if not isinstance(meta, dict):
             return {"corrupt": problem or f"session.json is {_json_type(meta)}, not an object"}
+        if unknown := schema_problem(meta.get("schema"), S.SESSION_FILE):
+            self.problems.append(unknown)
         return typed(meta, _SESSION, "session.json", self.problems)  # type: ignore[return-value]
+
+    @cached_property
+    def schema_problem(self) -> str | None:
+        """Why this session is of a recording format this inspector does not read (None: it is not)."""
+        meta, _ = _load_json(self.path / S.SESSION_FILE)
+        return schema_problem(meta.get("schema"), f"{self.name}/{S.SESSION_FILE}") if isinstance(meta, dict) else None
 
     def exchanges(self) -> list[ExchangeRecord]:
         try:

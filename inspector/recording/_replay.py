@@ -300,9 +300,18 @@ class ReplayIndex:
         self._lock = threading.Lock()
         self.models: list[str] = []
         self.count = 0
+        #: Why recordings were left out: a recording format this inspector does not read is never
+        #: replayed (its answers could be anything), and says so, naming its version.
+        self.refused: list[str] = []
         for session in sessions:
+            if session.schema_problem:
+                self.refused.append(f"{session.schema_problem}; not replayed")
+                continue
             for ex in session.exchanges():
                 if ex.kind != "messages" or ex.client_request is None:
+                    continue
+                if ex.schema_problem:
+                    self.refused.append(f"{ex.schema_problem}; not replayed")
                     continue
                 body = ex.request_json()
                 if not isinstance(body, dict):

@@ -49,7 +49,13 @@ def recorded_telemetry(targets: Iterable[tuple[SessionRecord, ExchangeRecord | N
     result = RecordedTelemetry()
     for session, only in targets:
         result.sessions += 1
+        if only is None and session.schema_problem:  # never exported as if it were ours
+            result.skipped.append(session.schema_problem)
+            continue
         for ex in [only] if only is not None else session.exchanges():
+            if why := ex.schema_problem:
+                result.skipped.append(why)
+                continue
             meta = ex.meta
             if meta.get("kind") != "messages":
                 continue

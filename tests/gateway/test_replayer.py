@@ -68,6 +68,29 @@ def test_a_missing_replay_dir_is_a_clear_startup_error(tmp_path):
     assert "is not a folder of recordings" in gw.log()
 
 
+def test_recordings_of_an_unknown_schema_version_are_never_replayed(recorded, tmp_path):
+    """Issue 19 #13: named at start and left out; nothing else to replay is a startup error."""
+    import shutil
+
+    import orjson
+    for name in ("v99", "mixed"):
+        shutil.copytree(recorded, tmp_path / name)
+    for meta in (tmp_path / "v99").glob("*/session.json"):
+        meta.write_bytes(orjson.dumps({**orjson.loads(meta.read_bytes()), "schema": "inspector.recording/99"}))
+    gw = replay(tmp_path / "v99")
+    try:
+        with gw:
+            gw.proc.wait(10)
+    except RuntimeError:
+        pass
+    assert gw.proc.returncode not in (None, 0) and "nothing to replay" in gw.log() and "recording/99" in gw.log()
+    shutil.copytree(next((tmp_path / "v99").iterdir()), tmp_path / "mixed" / "old-format")
+    with replay(tmp_path / "mixed") as gw:
+        r = httpx.post(gw.url + "/v1/messages", json={**ASK, "stream": False}, timeout=10)
+        assert r.status_code == 200
+    assert "recording/99" in gw.log() and "not replayed" in gw.log()
+
+
 def test_one_keep_alive_connection_replays_request_after_request(recorded):
     """Regression: under mitmproxy's eager task factory a reply written at once (speed 0) left the
     loopback connection thinking it was still busy, and the next request on it hung."""

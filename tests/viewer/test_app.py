@@ -484,3 +484,19 @@ async def test_hostile_markup_in_any_recorded_text_never_breaks_a_screen(tmp_pat
             await settle(app, pilot)
             assert "no match for '[/]zz'" in str(app.screen.query_one("#status").render())
             await back_to(ExchangesScreen, app, pilot)
+
+
+async def test_a_recording_of_an_unknown_schema_version_is_flagged_and_says_which(tmp_path):
+    """Issue 19 #13: shown as far as it fits, never silently: the flag, and the version in the exchange's problems."""
+    import orjson
+    source = list_sessions(SAMPLES)[1]
+    shutil.copytree(source.path, tmp_path / source.name)
+    meta = tmp_path / source.name / "session.json"
+    meta.write_bytes(orjson.dumps({**orjson.loads(meta.read_bytes()), "schema": "inspector.recording/99"}))
+    app = InspectorApp(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        assert "unknown-schema" in rows(app)[0]["flags"]
+        await open_exchange(app, pilot, "enter", "enter")
+        where = str(app.screen.query_one("#where").render())
+        assert "problem:" in where and "'inspector.recording/99'" in where and "reads inspector.recording/1" in where

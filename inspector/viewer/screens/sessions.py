@@ -22,7 +22,7 @@ Row = tuple[str, tuple[str, ...], str, str]
 
 
 def _style(flags: set[str]) -> str:
-    if "error" in flags or "corrupt" in flags:
+    if flags & {"error", "corrupt", "unknown-schema"}:
         return "red"
     if "incomplete" in flags:
         return "yellow"
