@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from mitmproxy import addonmanager, ctx, exceptions, http
 from ..recording import Answer, ReplayIndex, list_sessions
 from ..recording._play import as_requested, play, wants_stream
 from ..transport import LoopbackServer, Reply, Request
+from .auth import TOKEN_ENV
 from .colourlog import quiet_mitmproxy
 
 __all__ = ["Replayer", "sessions_of"]
@@ -85,8 +87,10 @@ class Replayer:
         body = r.get_content() or b""
         index = self.index
         # The closest-match search of a miss can take a while on a long conversation.
-        # Exposed (public, or a token in use), a miss quotes no recorded text.
-        public = bool(ctx.options.gateway_public or getattr(ctx.options, "gateway_token", ""))
+        # Exposed (public, or a token in use — the option's or the environment's, as GatewayAuth
+        # reads it), a miss quotes no recorded text.
+        o = ctx.options
+        public = bool(o.gateway_public or getattr(o, "gateway_token", "") or os.environ.get(TOKEN_ENV))
         answer = await asyncio.to_thread(index.answer, r.method, r.path, body, public=public)
         if answer.miss:
             log.warning(f"replay: {answer.miss}")

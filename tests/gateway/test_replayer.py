@@ -57,6 +57,25 @@ def test_an_unmatched_request_names_the_closest_recording(recorded):
     assert "closest is" in message and "#1" in message and "tell me a story" in message
 
 
+@pytest.mark.parametrize("where", ["option", "environment"])
+def test_with_a_token_a_miss_quotes_no_recorded_text(recorded, where, monkeypatch):
+    """Issue 19 #13: a token means others may reach the replay — set as the option or only in
+    INSPECTOR_GATEWAY_TOKEN, a miss then quotes nothing recorded (only the request's own text)."""
+    token = "replay-token-0123456789"
+    options = {"gateway_token": token} if where == "option" else {}
+    if where == "environment":
+        monkeypatch.setenv("INSPECTOR_GATEWAY_TOKEN", token)
+    gw = Gateway(f"http://127.0.0.1:{free_port()}", backend=None, script=REPLAY_SCRIPT, replay_dir=str(recorded),
+                 replay_speed="0", **options)
+    with gw:
+        r = httpx.post(gw.url + "/v1/messages", headers={"x-api-key": token},
+                       json={**ASK, "messages": [{"role": "user", "content": "tell me a poem"}]})
+    assert r.status_code == 400 and r.headers["x-should-retry"] == "false"
+    message = r.json()["error"]["message"]
+    assert "closest is" in message and "tell me a poem" in message and "story" not in message
+    assert "tell me a story" in gw.log(), "the full difference goes to the replay's own log"
+
+
 def test_a_missing_replay_dir_is_a_clear_startup_error(tmp_path):
     gw = replay(tmp_path / "nope")
     try:
