@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from .recording import ReplayIndex, SessionRecord, list_sessions, retranslate
-from .recording._play import as_requested, play, wants_stream
+from .recording._play import as_requested, serve, wants_stream
 from .transport import Reply, Request, ThreadedServer
 
 __all__ = ["RecordingServer", "anthropic_replay", "translation_regression"]
@@ -57,7 +57,7 @@ class RecordingServer:
         answer = self.index.answer(request.method, request.target, request.body)
         if answer.miss:
             self.misses.append(answer.miss)
-        await play(as_requested(answer, stream=wants_stream(request.body)), reply, speed=self.speed)
+        await serve(as_requested(answer, stream=wants_stream(request.body)), reply, speed=self.speed)
 
     def __enter__(self) -> str:
         return self._server.start()

@@ -16,10 +16,12 @@ import os
 import secrets
 from pathlib import Path
 
+import orjson
 from mitmproxy import addonmanager, ctx, exceptions, http
 
+from ..protocol import error_body
 from ..recording import Answer, ReplayIndex, list_sessions
-from ..recording._play import as_requested, play, wants_stream
+from ..recording._play import as_requested, serve, wants_stream
 from ..transport import LoopbackServer, Reply, Request
 from .auth import TOKEN_ENV
 from .colourlog import quiet_mitmproxy
@@ -91,9 +93,19 @@ class Replayer:
         # reads it), a miss quotes no recorded text.
         o = ctx.options
         public = bool(o.gateway_public or getattr(o, "gateway_token", "") or os.environ.get(TOKEN_ENV))
-        answer = await asyncio.to_thread(index.answer, r.method, r.path, body, public=public)
+        try:
+            answer = await asyncio.to_thread(index.answer, r.method, r.path, body, public=public)
+        except Exception as e:  # noqa: BLE001 - fail closed: an Anthropic error, never mitmproxy's 502 page
+            log.warning(f"replay: cannot answer {r.method} {r.path.split('?', 1)[0]} ({type(e).__name__}: {e})")
+            flow.response = http.Response.make(
+                500, orjson.dumps(error_body("api_error", f"replay: this request could not be answered from "
+                                                          f"the recordings ({type(e).__name__})")),
+                {"content-type": "application/json", "x-should-retry": "false"})
+            return
         if answer.miss:
             log.warning(f"replay: {answer.miss}")
+        elif answer.broken:
+            log.warning(answer.broken)
         elif answer.source is not None:
             log.info(f"replay: {r.method} {r.path.split('?', 1)[0]} ← {answer.source.ref}")
         answer = as_requested(answer, stream=wants_stream(body))
@@ -113,4 +125,4 @@ class Replayer:
         if answer is None:
             reply.whole(404, b"no such replay", [("content-type", "text/plain")])
             return
-        await play(answer, reply, speed=self.speed)
+        await serve(answer, reply, speed=self.speed)

@@ -245,7 +245,8 @@ def request_tool_errors(request: Any) -> list[str]:
         return []
     names: dict[str, str] = {}
     for message in messages:
-        for block in (message.get("content") if isinstance(message, dict) else None) or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else []:
             if isinstance(block, dict) and block.get("type") == "tool_use":
                 names[str(block.get("id"))] = str(block.get("name") or "?")
     last = messages[-1]

@@ -76,6 +76,21 @@ def test_with_a_token_a_miss_quotes_no_recorded_text(recorded, where, monkeypatc
     assert "tell me a story" in gw.log(), "the full difference goes to the replay's own log"
 
 
+def test_crafted_recordings_get_anthropic_answers_through_mitmproxy(tmp_path):
+    """Issue 19 #14: once mitmproxy's HTML 502 or an empty 200; now an Anthropic answer for every one."""
+    from inspector.testing.bad_recordings import ANSWER_SHAPES, hostile_request, hostile_session
+    from tests.recording.test_hostile import anthropic_shaped
+    hostile_session(tmp_path / "recordings")
+    with replay(tmp_path / "recordings") as gw, httpx.Client(timeout=15) as client:
+        for shape, replayable in ANSWER_SHAPES.items():
+            for stream in (True, False):
+                r = client.post(gw.url + "/v1/messages", json={**hostile_request(shape), "stream": stream})
+                assert "<html" not in r.text.lower(), (shape, stream, r.status_code, r.text[:200])
+                got = anthropic_shaped(r, stream)
+                assert (got != "error") == replayable, (shape, stream, r.text[:200])
+    assert "cannot be replayed" in gw.log()
+
+
 def test_a_missing_replay_dir_is_a_clear_startup_error(tmp_path):
     gw = replay(tmp_path / "nope")
     try:
