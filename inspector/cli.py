@@ -416,7 +416,7 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
     # "failed requests" were answered with an error (not turns); "failed results" are tool results
     # Claude Code sent back with is_error, for the model's own calls.
     console, table = _per_model_table(
-        f"tool calls in {root}",
+        f"tool calls in {escape(str(root))}",
         ("model", "turns", "failed requests", "with calls", "calls", "printed as text", "JSON repaired",
          "types coerced", "schema violations", "unknown tool", "failed results"))
     for s in report:
@@ -426,20 +426,21 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
         schema_errors = len({r for rule, refs in s.by_rule.items()
                              if rule.startswith("schema:") and rule != "schema:type-coerced" for r in refs})
         results = f"{s.failed_results} of {s.results}" if s.results else "0"
-        table.add_row(s.model, str(s.turns), str(s.failed), str(s.turns_with_calls), str(s.calls),
+        table.add_row(escape(s.model), str(s.turns), str(s.failed), str(s.turns_with_calls), str(s.calls),
                       count("text-call:"), count("args:"), count("schema:type-coerced"), str(schema_errors),
                       count("tool:unknown"), results)
     console.print(table)
-    for s in report:
+    for s in report:  # recorded names (models, tools, rules, sessions) are text, never markup
+        model = escape(s.model)
         if s.by_shape:
             shapes = ", ".join(f"{shape} {n}" for shape, n in s.by_shape.items())
-            console.print(f"  [bold]{s.model}[/] printed as text, by shape: {shapes}")
+            console.print(f"  [bold]{model}[/] printed as text, by shape: {escape(shapes)}")
         if s.failed_tools:
             tools = ", ".join(f"{name} {n}" for name, n in s.failed_tools.most_common())
-            console.print(f"  [bold]{s.model}[/] tool results with is_error, by tool: {tools}")
+            console.print(f"  [bold]{model}[/] tool results with is_error, by tool: {escape(tools)}")
         for rule, refs in sorted(s.by_rule.items()):
             shown = ", ".join(refs[:5]) + (f", … (+{len(refs) - 5})" if len(refs) > 5 else "")
-            console.print(f"  [bold]{s.model}[/] {rule}: {shown}")
+            console.print(f"  [bold]{model}[/] {escape(rule)}: {escape(shown)}")
     return 0
 
 
@@ -452,7 +453,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return loaded
     root, report = loaded
     console, table = _per_model_table(
-        f"where the seconds went in {root}",
+        f"where the seconds went in {escape(str(root))}",
         ("model", "exchanges", "prompt tok/s p50", "p90", "decode tok/s p50", "p90", "TTFT p50", "p90",
          "cache hit share", "prefix kept p50", "figures from"), left=("model", "figures from"))
 
@@ -466,11 +467,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for m in report:
         share = "unknown" if m.cache_share is None else f"{m.cache_share:.0%}"
         kept = quantile(m.prefix_kept, 0.5)
-        table.add_row(m.model, str(m.exchanges), rate(quantile(m.prompt_tps, 0.5)), rate(quantile(m.prompt_tps, 0.9)),
+        table.add_row(escape(m.model), str(m.exchanges), rate(quantile(m.prompt_tps, 0.5)),
+                      rate(quantile(m.prompt_tps, 0.9)),
                       rate(quantile(m.decode_tps, 0.5)), rate(quantile(m.decode_tps, 0.9)),
                       ms(quantile(m.ttft_ms, 0.5)), ms(quantile(m.ttft_ms, 0.9)), share,
                       "unknown" if kept is None else f"{kept:.0%}",
-                      ", ".join(f"{k} {n}" for k, n in m.sources.most_common()) or "unknown")
+                      escape(", ".join(f"{k} {n}" for k, n in m.sources.most_common())) or "unknown")
     console.print(table)
     if not report:
         console.print("no answered Messages exchanges recorded here")
