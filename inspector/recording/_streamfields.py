@@ -16,6 +16,7 @@ cut between two network reads — is never written before it could be looked at 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -27,7 +28,8 @@ __all__ = ["FieldLexer", "StreamFields"]
 
 KIND = "secret-field"
 MARK = marker(KIND)
-_WORDS = ("partial_json", "arguments")
+_STRUCTURE = re.compile(r'["{}\[\]:,]')  # what changes the lexer's state outside strings
+_IN_STRING = re.compile(r'["\\]')  # ... and inside them
 #: An unfinished line longer than this is let through as it is (no event is this long).
 MAX_CARRY = 1 << 16
 
@@ -52,62 +54,78 @@ class FieldLexer:
         self.expect_key = False
 
     def feed(self, piece: str) -> tuple[str, int]:
-        """(the piece as it may be written, how many secret values began in it)."""
+        """(the piece as it may be written, how many secret values began in it).
+
+        It goes from one character that matters to the next (``_STRUCTURE`` outside strings,
+        ``_IN_STRING`` inside), so a long string costs one search, not a loop per character."""
         out: list[str] = []
         began = 0
-        for ch in piece:
-            if self.in_string:
+        i, n = 0, len(piece)
+        while i < n:
+            if not self.in_string:
+                m = _STRUCTURE.search(piece, i)
+                j = m.start() if m is not None else n
+                if piece[i:j].strip():
+                    self.value_secret = False  # a number, true, false, null: not a string, left as it is
+                out.append(piece[i:j])
+                if m is None:
+                    break
+                self._structure(piece[j])
+                out.append(piece[j])
+                i = j + 1
+                continue
+            if self.escape:  # the character after a backslash belongs to the string, whatever it is
+                self.escape = False
+                j = i + 1
+            else:
+                m = _IN_STRING.search(piece, i)
+                j = m.start() if m is not None else n
+                if j < n and piece[j] == "\\":
+                    self.escape = True
+                    j += 1
+            run = piece[i:j]
+            if run:
                 if self.secret:
-                    if self.escape:
-                        self.escape = False
-                    elif ch == "\\":
-                        self.escape = True
-                    elif ch == '"':
-                        self.in_string = self.secret = False
-                        out.append(ch)
-                    elif not self.marked:
+                    if not self.marked:
                         self.marked = True
                         began += 1
                         out.append(MARK)
-                    continue
-                out.append(ch)
-                if self.escape:
-                    self.escape = False
-                elif ch == "\\":
-                    self.escape = True
-                    continue
-                elif ch == '"':
-                    self.in_string = False
-                    if self.is_key:
-                        self.last_key = "".join(self.key)
-                    continue
-                if self.is_key and len(self.key) < 256:
-                    self.key.append(ch)
-                continue
-            out.append(ch)
-            if ch == '"':
-                self.in_string = True
-                self.is_key = self.expect_key and bool(self.stack) and self.stack[-1] == "{"
-                if self.is_key:
-                    self.key, self.expect_key = [], False
-                elif self.value_secret:
-                    self.secret, self.marked = True, False
-                self.value_secret = False
-            elif ch in "{[":
-                self.stack.append(ch)
-                self.expect_key = ch == "{"
-                self.value_secret = False
-            elif ch in "}]":
-                if self.stack:
-                    self.stack.pop()
-            elif ch == ",":
-                self.expect_key = bool(self.stack) and self.stack[-1] == "{"
-                self.value_secret = False
-            elif ch == ":":
-                self.value_secret = bool(SECRET_FIELD.match(self.last_key))
-            elif not ch.isspace():
-                self.value_secret = False  # a number, true, false, null: not a string, left as it is
+                else:
+                    out.append(run)
+                    if self.is_key and len(self.key) < 256:
+                        self.key.append(run)
+            i = j
+            if i < n and not self.escape and piece[i] == '"':  # the string ends
+                out.append('"')
+                self.in_string = False
+                if self.secret:
+                    self.secret = False
+                elif self.is_key:
+                    self.last_key = "".join(self.key)
+                i += 1
         return "".join(out), began
+
+    def _structure(self, ch: str) -> None:
+        if ch == '"':
+            self.in_string = True
+            self.is_key = self.expect_key and bool(self.stack) and self.stack[-1] == "{"
+            if self.is_key:
+                self.key, self.expect_key = [], False
+            elif self.value_secret:
+                self.secret, self.marked = True, False
+            self.value_secret = False
+        elif ch in "{[":
+            self.stack.append(ch)
+            self.expect_key = ch == "{"
+            self.value_secret = False
+        elif ch in "}]":
+            if self.stack:
+                self.stack.pop()
+        elif ch == ",":
+            self.expect_key = bool(self.stack) and self.stack[-1] == "{"
+            self.value_secret = False
+        else:  # ":"
+            self.value_secret = bool(SECRET_FIELD.match(self.last_key))
 
 
 class StreamFields:
@@ -124,9 +142,9 @@ class StreamFields:
         cut = max(text.rfind("\n"), text.rfind("\r")) + 1
         if len(text) - cut <= MAX_CARRY:
             text, self.carry = text[:cut], text[cut:]
-        if not any(w in text for w in _WORDS):
+        if "partial_json" not in text and "arguments" not in text:  # (two searches: cheaper than a generator)
             return text
-        return "".join(self._line(line, found) if any(w in line for w in _WORDS) else line
+        return "".join(self._line(line, found) if "partial_json" in line or "arguments" in line else line
                        for line in text.splitlines(keepends=True))
 
     def flush(self) -> str:
