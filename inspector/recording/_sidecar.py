@@ -134,6 +134,8 @@ class SidecarStore:
         self._lost: set[int] = set()  # exchanges whose start was dropped: nothing of them is sent
         self.dropped_total = _Dropped()
         self._exchanges_dropped = 0
+        self._control_dropped = 0
+        self._said_behind = False
         self._ids = itertools.count(1)
         self._acks: dict[int, threading.Event] = {}
         self._buf: list[bytes] = []
@@ -197,17 +199,20 @@ class SidecarStore:
         loop.call_soon(self._write)
 
     def _drop(self, ident: int, op: str, size: int) -> None:
-        if not self.dropped_total.bytes:
+        if not self._said_behind:
+            self._said_behind = True
             self._report(f"recording: the recorder fell behind ({_mb(self.queued)} waiting to be written): what "
                          f"does not fit is dropped from the recording, and each exchange that lost something "
                          f"is marked incomplete, until it catches up; traffic is unaffected")
+        if op not in _BULK:
+            self._control_dropped += 1  # an exchange's start, head or end: it stays unrecorded or unfinished
+            return
         self.dropped_total.add(op, size)
-        if op in _BULK:
-            lost = self._dropped.get(ident)
-            if lost is None:
-                lost = self._dropped[ident] = _Dropped()
-                self._exchanges_dropped += 1
-            lost.add(op, size)
+        lost = self._dropped.get(ident)
+        if lost is None:
+            lost = self._dropped[ident] = _Dropped()
+            self._exchanges_dropped += 1
+        lost.add(op, size)
 
     def finished(self, ident: int, meta: dict[str, Any]) -> dict[str, Any]:
         """``meta`` for an exchange's ``finish``: marked incomplete when its recording lost something."""
@@ -319,10 +324,13 @@ class SidecarStore:
                          f"it stopped?): the last {_mb(self.queued)} are not recorded; traffic was unaffected")
             self.proc.kill()
         total = self.dropped_total
-        if total.bytes:
-            self._report(f"recording: while the recorder was behind, {total} of {self._exchanges_dropped} "
-                         f"exchange{'s' * (self._exchanges_dropped != 1)} were dropped from the recording "
-                         f"(each marked incomplete, with what it lost); traffic was unaffected")
+        if total.bytes or self._control_dropped:
+            what = [f"{total} of {self._exchanges_dropped} exchange{'s' * (self._exchanges_dropped != 1)} (each "
+                    f"marked incomplete, with what it lost)" if total.bytes else "",
+                    f"{self._control_dropped} starts or ends of exchanges (left unrecorded or unfinished)"
+                    if self._control_dropped else ""]
+            self._report(f"recording: while the recorder was behind, {' and '.join(w for w in what if w)} were "
+                         f"dropped from the recording; traffic was unaffected")
         self._broken = True
         self._pending.clear()
         self._buf.clear()
