@@ -293,6 +293,7 @@ class ExchangeRecord:
         self.path = path
         self.session = session
         self.problems: list[str] = []
+        self._schema: Any = None  # exchange.json's own "schema", as written (set when meta is read)
 
     def __repr__(self) -> str:
         return f"ExchangeRecord({self.ref!r})"
@@ -328,7 +329,8 @@ class ExchangeRecord:
             self._problem(problem or f"exchange.json is {_json_type(meta)}, not an object")
             return {"seq": self.seq, "kind": kind, "complete": False, "corrupt": True}
         problems: list[str] = []
-        if unknown := schema_problem(meta.get("schema"), S.EXCHANGE_FILE):
+        self._schema = meta.get("schema")
+        if unknown := schema_problem(self._schema, S.EXCHANGE_FILE):
             problems.append(unknown)
         out = typed(meta, _EXCHANGE, "exchange.json", problems)
         for p in problems:
@@ -349,8 +351,8 @@ class ExchangeRecord:
         """Why this exchange (or its session) is of a recording format this inspector does not read."""
         if self.session is not None and self.session.schema_problem:
             return self.session.schema_problem
-        meta, _ = _load_json(self.path / S.EXCHANGE_FILE)
-        return schema_problem(meta.get("schema"), f"{self.ref}: {S.EXCHANGE_FILE}") if isinstance(meta, dict) else None
+        self.meta  # noqa: B018 - read (once: it is cached), which notes its schema
+        return schema_problem(self._schema, f"{self.ref}: {S.EXCHANGE_FILE}")
 
     @property
     def kind(self) -> str:
@@ -482,6 +484,7 @@ class SessionRecord:
         self.path = path
         self.name = path.name
         self.problems: list[str] = []
+        self._schema: Any = None  # session.json's "schema", as written (set when meta is read)
 
     def __repr__(self) -> str:
         return f"SessionRecord({self.name!r})"
@@ -491,15 +494,16 @@ class SessionRecord:
         meta, problem = _load_json(self.path / S.SESSION_FILE)
         if not isinstance(meta, dict):
             return {"corrupt": problem or f"session.json is {_json_type(meta)}, not an object"}
-        if unknown := schema_problem(meta.get("schema"), S.SESSION_FILE):
+        self._schema = meta.get("schema")
+        if unknown := schema_problem(self._schema, S.SESSION_FILE):
             self.problems.append(unknown)
         return typed(meta, _SESSION, "session.json", self.problems)  # type: ignore[return-value]
 
-    @cached_property
+    @property
     def schema_problem(self) -> str | None:
         """Why this session is of a recording format this inspector does not read (None: it is not)."""
-        meta, _ = _load_json(self.path / S.SESSION_FILE)
-        return schema_problem(meta.get("schema"), f"{self.name}/{S.SESSION_FILE}") if isinstance(meta, dict) else None
+        self.meta  # noqa: B018 - read (once: it is cached), which notes its schema
+        return schema_problem(self._schema, f"{self.name}/{S.SESSION_FILE}")
 
     def exchanges(self) -> list[ExchangeRecord]:
         try:
