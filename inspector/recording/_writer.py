@@ -278,7 +278,7 @@ class RecordingStore:
                 self._broken(problem)
         return not self.broken
 
-    def _new_session(self, name: str, session: bytes) -> Path | None:
+    def _new_session(self, name: str, session: bytes, *, again: bool = True) -> Path | None:
         """The session's folder, created exclusively under the first free name; None on trouble."""
         for n in range(1, MAX_SUFFIX + 1):
             path = self.root / (name if n == 1 else f"{name}_{n}")
@@ -286,6 +286,12 @@ class RecordingStore:
                 create_dir(path)
             except FileExistsError:
                 continue
+            except FileNotFoundError as e:  # record_dir was removed meanwhile: checked and made again, once
+                if not again:
+                    self._broken(e.strerror or str(e))
+                    return None
+                self._root_checked = False
+                return self._new_session(name, session, again=False) if self._root() else None
             except OSError as e:
                 self._broken(e.strerror or str(e))
                 return None

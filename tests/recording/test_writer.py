@@ -161,3 +161,14 @@ def test_an_odd_session_id_names_a_folder_of_safe_characters_and_keeps_it_apart(
     label = session_dirname(0, "c", sid).split("_", 2)[2]
     assert label.strip("-.") and all(c.isalnum() or c in "._-" for c in label) and len(label) <= 40
     assert label != session_dirname(0, "c", sid + "x").split("_", 2)[2]
+
+
+def test_a_record_dir_removed_while_recording_is_made_again(tmp_path):
+    import shutil
+    root = tmp_path / "recordings"
+    s = store(root)
+    _answer(s, "first-session", "one")[0].finish({})
+    shutil.rmtree(root)
+    w, _ = _answer(s, "second-session", "two")
+    w.finish({})
+    assert [x.meta["session_id"] for x in list_sessions(root)] == ["second-session"]
