@@ -47,11 +47,11 @@ SECRET_QUERY_KEYS = frozenset({
 #: How the name of a secret field ends (after a prefix ending in ``_`` or ``-``: ``db_password``).
 _FIELD_NAMES = (r"api[_-]?key|apikey|secret|secret[_-]?key|client[_-]?secret|password|passwd|token|access[_-]?token|"
                 r"auth[_-]?token|refresh[_-]?token|id[_-]?token|session[_-]?token|private[_-]?key|bearer|"
-                r"authorization|cookie")
+                r"authorization|cookie|passphrase")
 #: JSON field names whose string value is a credential — whatever the value looks like (``hunter2``).
 SECRET_FIELD = re.compile(rf"(?i)^(?:.*[_-])?(?:{_FIELD_NAMES})$")
 #: The words a secret field's name ends with: the literal keywords of the ``secret-field`` patterns.
-_FIELD_WORDS = ("key", "secret", "password", "passwd", "token", "bearer", "authorization", "cookie")
+_FIELD_WORDS = ("key", "secret", "password", "passwd", "token", "bearer", "authorization", "cookie", "passphrase")
 _FIELD_NAME = rf"(?:[A-Za-z0-9_.-]*[_-])?(?:{_FIELD_NAMES})"
 
 
