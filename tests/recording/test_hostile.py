@@ -227,3 +227,15 @@ def test_any_mutation_of_a_real_recording_is_read_replayed_and_exported_without_
     if "event-stream" not in kind:
         body = orjson.loads(answer.body)
         assert body["type"] in ("message", "error") and (body["type"] == "message") == (answer.status < 400)
+
+
+def test_the_viewer_and_every_reader_read_the_hostile_session(hostile):
+    (session,) = list_sessions(hostile)
+    summary = summarize_session(session)
+    assert len(summary.rows) == len(ANSWER_SHAPES)
+    for ex in session.exchanges():
+        tabs = load_exchange(ex).tabs
+        assert set(tabs) == {"conversation", "request", "backend", "response", "events", "notes"}
+    assert len(session_to_har(session)["log"]["entries"]) == len(ANSWER_SHAPES)
+    assert session_report(session).startswith("<!doctype html>")
+    assert len(recorded_telemetry([(session, None)]).telemetry) == len(ANSWER_SHAPES)
