@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from .protocol import FORM_NAMES
 
@@ -268,9 +269,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
            # The reverse target is never dialled: every request is answered from the recordings.
            "--mode", "reverse:http://127.0.0.1:9", "--listen-host", args.host, "-p", str(args.port),
            "--set", f"replay_dir={folder}", "--set", f"replay_speed={args.speed}", *chaos, *args.mitmdump_args]
-    console.print(f"[bold]inspector replay[/]  {folder} on http://{args.host}:{args.port} "
+    console.print(f"[bold]inspector replay[/]  {escape(str(folder))} on http://{args.host}:{args.port} "
                   f"(speed {args.speed:g}: {'instant' if args.speed == 0 else 'recorded timing'})"
-                  + (f", failing on purpose: {spec}" if args.chaos else ""))
+                  + (f", failing on purpose: {escape(str(spec))}" if args.chaos else ""))
     console.print("\nPaste into the shell where you run Claude Code (an empty folder: replay moves the "
                   "recorded working directory to yours):\n")
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
@@ -282,13 +283,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return _start(console, cmd, dry_run=args.dry_run)
 
 
+def _error(console: Console, text: str) -> None:
+    """``error: TEXT`` — the text as it is (a path, a session name, a recording's words may hold ``[/]``)."""
+    console.print(f"[red]error:[/] {escape(text)}", highlight=False, markup=True)
+
+
 def _not_recordings(path: Path, console: Console) -> bool:
     """Say so (and return True) when ``path`` is neither a recording folder nor a session."""
     from .recording import not_recordings
 
     problem = not_recordings(path)
     if problem:
-        console.print(f"[red]error:[/] {problem}", highlight=False, markup=True)
+        _error(console, problem)
     return problem is not None
 
 
@@ -302,25 +308,45 @@ def cmd_export(args: argparse.Namespace) -> int:
         return run_export(args.otlp, root=args.root, endpoint=args.endpoint, headers=args.headers,
                           capture_content=args.capture_content, metrics=not args.no_metrics)
 
+    err = Console(stderr=True)
     try:
         session, _ = open_target(args.har or args.html, args.root)
     except FileNotFoundError as e:
-        Console(stderr=True).print(f"[red]error:[/] {e}")
+        _error(err, str(e))
+        return 2
+    unknown = session.schema_problem or next(
+        (why for why in (ex.schema_problem for ex in session.exchanges()) if why), None)
+    if unknown:
+        _error(err, f"cannot export {session.name}: {unknown}")
         return 2
     output = args.output
-    if args.html:
-        from .report import session_report
+    try:
+        if args.html:
+            from .report import session_report
 
-        data = session_report(session).encode()
-        output = output or f"{session.name}.html"  # a page, not something to print on a terminal
-    else:
-        data = orjson.dumps(session_to_har(session), option=orjson.OPT_INDENT_2)
+            data = session_report(session).encode()
+            output = output or f"{session.name}.html"  # a page, not something to print on a terminal
+        else:
+            data = orjson.dumps(session_to_har(session), option=orjson.OPT_INDENT_2)
+    except Exception as e:  # noqa: BLE001 - a recording made by hand or damaged: a message, never a traceback
+        _error(err, f"cannot export {session.name}: a file of it is of a shape this export does not read "
+                    f"({type(e).__name__}: {e}); inspector view {session.path} shows what is wrong with it")
+        return 2
     if output in (None, "-"):
         sys.stdout.buffer.write(data + b"\n")
     else:
-        Path(output).write_bytes(data)
-        Console(stderr=True).print(f"wrote {output} ({len(data) // 1024} KB)")
+        _write_private(Path(output), data)
+        err.print(f"wrote {escape(str(output))} ({len(data) // 1024} KB, readable by you only)")
     return 0
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """``data`` into ``path``, owner-only (0600) whether the file is new or was there: an export holds
+    whole conversations."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+    with open(fd, "wb") as f:
+        os.fchmod(fd, 0o600)
+        f.write(data)
 
 
 def cmd_view(args: argparse.Namespace) -> int:
@@ -328,7 +354,7 @@ def cmd_view(args: argparse.Namespace) -> int:
 
     root = Path(args.dir)
     if not root.is_dir():
-        Console(stderr=True).print(f"[red]error:[/] {root} is not a folder (record some sessions first: make run)")
+        _error(Console(stderr=True), f"{root} is not a folder (record some sessions first: make run)")
         return 2
     if _not_recordings(root, Console(stderr=True)):
         return 2
@@ -342,7 +368,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     try:
         comparison = compare(args.a, args.b, root=args.root, volatile=args.volatile)
     except (FileNotFoundError, ValueError) as e:
-        Console(stderr=True).print(f"[red]error:[/] {e}")
+        _error(Console(stderr=True), str(e))
         return 2
     if not args.text:
         from .viewer import InspectorApp
@@ -352,7 +378,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     try:
         text = comparison.text()
     except Exception as e:  # noqa: BLE001 - diff(1)'s contract: trouble is 2, never 1 ("different")
-        Console(stderr=True).print(f"[red]error:[/] the comparison failed ({type(e).__name__}: {e})")
+        _error(Console(stderr=True), f"the comparison failed ({type(e).__name__}: {e})")
         return 2
     if text:
         print(text)
@@ -401,7 +427,7 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
     # "failed requests" were answered with an error (not turns); "failed results" are tool results
     # Claude Code sent back with is_error, for the model's own calls.
     console, table = _per_model_table(
-        f"tool calls in {root}",
+        f"tool calls in {escape(str(root))}",
         ("model", "turns", "failed requests", "with calls", "calls", "printed as text", "JSON repaired",
          "types coerced", "schema violations", "unknown tool", "failed results"))
     for s in report:
@@ -411,20 +437,21 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
         schema_errors = len({r for rule, refs in s.by_rule.items()
                              if rule.startswith("schema:") and rule != "schema:type-coerced" for r in refs})
         results = f"{s.failed_results} of {s.results}" if s.results else "0"
-        table.add_row(s.model, str(s.turns), str(s.failed), str(s.turns_with_calls), str(s.calls),
+        table.add_row(escape(s.model), str(s.turns), str(s.failed), str(s.turns_with_calls), str(s.calls),
                       count("text-call:"), count("args:"), count("schema:type-coerced"), str(schema_errors),
                       count("tool:unknown"), results)
     console.print(table)
-    for s in report:
+    for s in report:  # recorded names (models, tools, rules, sessions) are text, never markup
+        model = escape(s.model)
         if s.by_shape:
             shapes = ", ".join(f"{shape} {n}" for shape, n in s.by_shape.items())
-            console.print(f"  [bold]{s.model}[/] printed as text, by shape: {shapes}")
+            console.print(f"  [bold]{model}[/] printed as text, by shape: {escape(shapes)}")
         if s.failed_tools:
             tools = ", ".join(f"{name} {n}" for name, n in s.failed_tools.most_common())
-            console.print(f"  [bold]{s.model}[/] tool results with is_error, by tool: {tools}")
+            console.print(f"  [bold]{model}[/] tool results with is_error, by tool: {escape(tools)}")
         for rule, refs in sorted(s.by_rule.items()):
             shown = ", ".join(refs[:5]) + (f", … (+{len(refs) - 5})" if len(refs) > 5 else "")
-            console.print(f"  [bold]{s.model}[/] {rule}: {shown}")
+            console.print(f"  [bold]{model}[/] {escape(rule)}: {escape(shown)}")
     return 0
 
 
@@ -437,7 +464,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return loaded
     root, report = loaded
     console, table = _per_model_table(
-        f"where the seconds went in {root}",
+        f"where the seconds went in {escape(str(root))}",
         ("model", "exchanges", "prompt tok/s p50", "p90", "decode tok/s p50", "p90", "TTFT p50", "p90",
          "cache hit share", "prefix kept p50", "figures from"), left=("model", "figures from"))
 
@@ -451,11 +478,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for m in report:
         share = "unknown" if m.cache_share is None else f"{m.cache_share:.0%}"
         kept = quantile(m.prefix_kept, 0.5)
-        table.add_row(m.model, str(m.exchanges), rate(quantile(m.prompt_tps, 0.5)), rate(quantile(m.prompt_tps, 0.9)),
+        table.add_row(escape(m.model), str(m.exchanges), rate(quantile(m.prompt_tps, 0.5)),
+                      rate(quantile(m.prompt_tps, 0.9)),
                       rate(quantile(m.decode_tps, 0.5)), rate(quantile(m.decode_tps, 0.9)),
                       ms(quantile(m.ttft_ms, 0.5)), ms(quantile(m.ttft_ms, 0.9)), share,
                       "unknown" if kept is None else f"{kept:.0%}",
-                      ", ".join(f"{k} {n}" for k, n in m.sources.most_common()) or "unknown")
+                      escape(", ".join(f"{k} {n}" for k, n in m.sources.most_common())) or "unknown")
     console.print(table)
     if not report:
         console.print("no answered Messages exchanges recorded here")
@@ -492,7 +520,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     try:
         report = scan_staged(args.paths) if args.staged else scan_paths(args.paths or ["recordings"])
     except (FileNotFoundError, RuntimeError) as e:
-        err.print(f"[red]error:[/] {e}", markup=True)
+        _error(err, str(e))
         return 2
     what = "staged files" if args.staged else "files"
     for finding in report.findings:

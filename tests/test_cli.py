@@ -187,3 +187,28 @@ def test_the_readmes_environment_blocks_are_what_inspector_run_prints(capsys):
     assert {k: v.split("#")[0].strip() for k, v in (line[len("export "):].split("=", 1)
                                                     for line in pasted.splitlines())} == \
         {k: v.strip() for k, v in promised.items()}
+
+
+def test_names_with_markup_are_printed_as_they_are(tmp_path, capsys):
+    """Issue 19 #9: a folder or session name is text, never rich markup (``[/]`` raised MarkupError)."""
+    hostile = str(tmp_path / "claude-[/]")
+    for args in (["view", hostile], ["export", "--html", hostile, "--root", str(tmp_path)],
+                 ["diff", hostile, hostile, "--root", str(tmp_path), "--text"], ["replay", hostile, "--dry-run"],
+                 ["scan", hostile]):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert "error:" in err and "claude-[" in err and "Traceback" not in err, args
+
+
+def test_reports_show_recorded_names_as_they_are(tmp_path, capsys):
+    """Issue 19 #9: a model, tool or folder named with markup is printed as text by stats and toolcalls."""
+    from inspector.testing.synth import Spec, write_session
+    root = tmp_path / "rec[bold]"
+    write_session(root, [Spec(model="claude-[/]", backend_model="[/]", tool=("[/]Write", {"a": 1}),
+                              tool_result=("toolu_x", "failed", True), extra_meta={
+                                  "performance": {"decode_tokens_per_s": 9.0, "source": "[/]src"}},
+                              notes=[{"kind": "repaired", "message": "m", "count": 1, "rule": "text-call:[/]"}])])
+    for command in ("stats", "toolcalls"):
+        assert main([command, str(root)]) == 0, command
+        out = capsys.readouterr().out
+        assert "[/]" in out and "rec[bold]" in out, (command, out)

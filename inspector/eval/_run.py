@@ -105,7 +105,7 @@ async def _one_model(run: EvalRun, candidate: Candidate, *, concurrency: int, st
 async def run_eval(run: EvalRun, *, concurrency: int = 1, record: Path | None = None, idle_timeout: float = 600.0,
                    on_score: Callable[[TurnScore], None] = lambda s: None) -> EvalRun:
     """Score every turn of ``run`` for every candidate; ``run.scores`` fills as it goes."""
-    store = RecordingStore(record, threaded=True, report=log.warning) if record is not None else None
+    store = RecordingStore(record, report=log.warning) if record is not None else None  # writes at once
     run.record_dir = str(record) if record is not None else None
     try:
         for candidate in run.candidates:
@@ -114,6 +114,4 @@ async def run_eval(run: EvalRun, *, concurrency: int = 1, record: Path | None = 
         run.complete = True
     finally:
         run.finished = time.time()
-        if store is not None:
-            store.flush()
     return run

@@ -93,9 +93,8 @@ class OtlpExport:
                 raise exceptions.OptionsError(problem)
             log.warning(f"otlp: OTEL_EXPORTER_OTLP_* is set but nothing is exported: {problem}")
             return
-        extra = getattr(o, "redact_headers", "")  # the Recorder's option: content is redacted as recordings are
-        redactor = Redactor(extra.split(",")) if settings.capture_content else None
-        self.export = LiveExport(settings, report=log.warning, redactor=redactor)
+        extra = getattr(o, "redact_headers", "")  # the Recorder's option: spans are redacted as recordings are
+        self.export = LiveExport(settings, report=log.warning, redactor=Redactor(extra.split(",")))
         log.info(f"otlp: exporting every Messages exchange ({settings.describe()})")
 
     def _stop(self) -> None:
@@ -111,7 +110,7 @@ class OtlpExport:
     def exchange_started(self, ex: Exchange) -> None:
         if self.export is not None and ex.kind == "messages":
             # The summary carries the message id; the answer's bytes are kept only to export content.
-            self._seen[id(ex)] = _Seen(whole=self.export.redactor is not None)
+            self._seen[id(ex)] = _Seen(whole=self.export.settings.capture_content)
 
     def exchange_response(self, ex: Exchange, direction: str, status: int, headers: Any) -> None:
         pass

@@ -10,6 +10,7 @@ from typing import Any
 from mitmproxy import addonmanager, ctx
 
 from ..recording import utc_iso
+from ..recording._private import record_dir_problem
 from ..recording._sidecar import SidecarStore
 from .exchange import Direction, Exchange
 
@@ -64,12 +65,18 @@ class Recorder:
             root = Path(o.record_dir).expanduser()
             # WARNING, not ERROR: mitmproxy exits on an error logged during startup, and a
             # recording problem must never stop the traffic.
-            self.store = SidecarStore(root, redact_headers=o.redact_headers.split(","), report=_once(log.warning))
-            try:
-                root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            except OSError as e:
-                self.store.report(f"cannot write recordings in {root} ({e.strerror or e}); traffic is "
-                                  f"unaffected, nothing is being recorded — fix the folder or --set record=false")
+            report = _once(log.warning)
+            problem = record_dir_problem(root)
+            if problem is None:
+                try:
+                    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                except OSError as e:
+                    problem = e.strerror or str(e)
+            if problem is not None:  # a folder others control (or none at all): nothing is written there
+                report(f"cannot write recordings in {root} ({problem}); traffic is unaffected, nothing is "
+                       f"being recorded — fix the folder or --set record=false")
+                return
+            self.store = SidecarStore(root, redact_headers=o.redact_headers.split(","), report=report)
 
     def done(self) -> None:
         if self.store is not None:

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 from pathlib import Path
 
+import orjson
 from mitmproxy import addonmanager, ctx, exceptions, http
 from mitmproxy.net.http.http1 import expected_http_body_size
 from mitmproxy.utils import human
 
-from ..protocol import GatewayError, InvalidRequest
+from ..protocol import GatewayError, InvalidRequest, error_body
 from ..recording import Answer, Chaos, Fault, ReplayIndex, list_sessions
-from ..recording._play import as_requested, play, wants_stream
+from ..recording._play import as_requested, serve, wants_stream
 from ..transport import LoopbackServer, Reply, Request
+from .auth import TOKEN_ENV
 from .colourlog import quiet_mitmproxy
 from .flows import REQUEST_SIZE_LIMIT, TooLarge, anthropic_error, decoded_body, too_large
 from .guard import fail_closed, refuse
@@ -83,6 +86,10 @@ class Replayer:
                 raise exceptions.OptionsError(f"replay_dir {ctx.options.replay_dir!r} is not a folder of recordings")
             sessions = sessions_of(root)
             self.index = ReplayIndex(sessions)
+            for why in self.index.refused:
+                log.warning(f"replay: {why}")
+            if self.index.refused and not self.index.count:
+                raise exceptions.OptionsError(f"replay_dir {root}: nothing to replay — {self.index.refused[0]}")
             log.info(f"replay: {self.index.count} recorded Messages exchanges in {len(sessions)} sessions "
                      f"from {root}")
         if "connection_strategy" in updated and ctx.options.connection_strategy == "eager":
@@ -140,17 +147,29 @@ class Replayer:
             return
         index = self.index
         # The closest-match search of a miss can take a while on a long conversation.
-        # Exposed (public, or a token in use), a miss quotes no recorded text.
-        public = bool(ctx.options.gateway_public or getattr(ctx.options, "gateway_token", ""))
+        # Exposed (public, or a token in use — the option's or the environment's, as GatewayAuth
+        # reads it), a miss quotes no recorded text.
+        o = ctx.options
+        public = bool(o.gateway_public or getattr(o, "gateway_token", "") or os.environ.get(TOKEN_ENV))
         chaos = self.chaos
         decision = chaos.decide(r.method, r.path) if chaos is not None else None  # in arrival order
         fault = None
         if chaos is not None and decision is not None and decision.replaces:
             answer, fault = chaos.inject(decision, None)
         else:
-            answer = await asyncio.to_thread(index.answer, r.method, r.path, body, public=public)
+            try:
+                answer = await asyncio.to_thread(index.answer, r.method, r.path, body, public=public)
+            except Exception as e:  # noqa: BLE001 - fail closed: an Anthropic error, never mitmproxy's 502 page
+                log.warning(f"replay: cannot answer {r.method} {r.path.split('?', 1)[0]} ({type(e).__name__}: {e})")
+                flow.response = http.Response.make(
+                    500, orjson.dumps(error_body("api_error", f"replay: this request could not be answered from "
+                                                              f"the recordings ({type(e).__name__})")),
+                    {"content-type": "application/json", "x-should-retry": "false"})
+                return
             if answer.miss:
                 log.warning(f"replay: {answer.miss}")
+            elif answer.broken:
+                log.warning(answer.broken)
             elif answer.source is not None:
                 log.info(f"replay: {r.method} {r.path.split('?', 1)[0]} ← {answer.source.ref}")
             answer = as_requested(answer, stream=wants_stream(body))
@@ -182,4 +201,4 @@ class Replayer:
             reply.whole(found.status_code, found.content or b"", list(found.headers.items(multi=True)))
         else:
             answer, fault = found
-            await play(answer, reply, speed=self.speed, fault=fault)
+            await serve(answer, reply, speed=self.speed, fault=fault)

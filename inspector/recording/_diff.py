@@ -217,15 +217,18 @@ class Comparison:
 
 def _exchanges(target: tuple[SessionRecord, ExchangeRecord | None]) -> list[ExchangeRecord]:
     session, exchange = target
-    if exchange is not None:
-        return [exchange]
-    return [e for e in session.exchanges() if e.kind == "messages"]
+    found = [exchange] if exchange is not None else [e for e in session.exchanges() if e.kind == "messages"]
+    for ex in found:
+        if why := ex.schema_problem:  # its meaning could be read wrong: never compared as if it were ours
+            raise ValueError(f"cannot compare: {why}")
+    return found
 
 
 def compare(a: str, b: str, *, root: str = "recordings", volatile: bool = False) -> Comparison:
     """``SESSION`` or ``SESSION#N`` each; sessions are compared Messages exchange by exchange.
 
-    Raises ``FileNotFoundError`` when a target does not exist."""
+    Raises ``FileNotFoundError`` when a target does not exist, ``ValueError`` when one is of a
+    recording format this inspector does not read."""
     left, right = _exchanges(open_target(a, root)), _exchanges(open_target(b, root))
     n = max(len(left), len(right))
     pairs = [(left[i] if i < len(left) else None, right[i] if i < len(right) else None) for i in range(n)]

@@ -10,16 +10,19 @@ connection where it says.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import orjson
 
-from ..protocol import MessageAccumulator
+from ..protocol import MessageAccumulator, error_body
 from ..transport import Reply
 from ._chaos import Fault
 from ._reader import Chunk
 from ._replay import Answer
 
-__all__ = ["as_requested", "play", "wants_stream"]
+__all__ = ["MAX_GAP", "as_requested", "play", "serve", "wants_stream"]
+
+log = logging.getLogger("inspector")
 
 _HOP = {"transfer-encoding", "content-length", "connection", "keep-alive", "content-encoding"}
 
@@ -50,7 +53,15 @@ def as_requested(answer: Answer, *, stream: bool) -> Answer:
     headers = [(k, v) for k, v in answer.headers if k.lower() not in (*_HOP, "content-type")]
     last = next((c.t for c in reversed(answer.chunks) if c.t is not None), 0.0)
     return Answer(status, [("content-type", "application/json"), *headers], [Chunk(last, body)], answer.source,
-                  answer.miss)
+                  answer.miss, answer.broken)
+
+
+#: The longest a replay waits before one chunk, whatever the recording's times say (1e300 s, below 0).
+MAX_GAP = 60.0
+
+
+def _wait(seconds: float, speed: float) -> float:
+    return min(max(0.0, seconds), MAX_GAP) / speed
 
 
 async def play(answer: Answer, reply: Reply, *, speed: float, fault: Fault | None = None) -> None:
@@ -62,7 +73,7 @@ async def play(answer: Answer, reply: Reply, *, speed: float, fault: Fault | Non
     cut = fault.cut_after if fault is not None else None
     if not answer.streamed:
         if speed and answer.chunks and answer.chunks[-1].t:
-            await asyncio.sleep(answer.chunks[-1].t / speed)
+            await asyncio.sleep(_wait(answer.chunks[-1].t, speed))
         if cut is None:
             reply.whole(answer.status, answer.body, headers)
             return
@@ -78,10 +89,27 @@ async def play(answer: Answer, reply: Reply, *, speed: float, fault: Fault | Non
             reply.abort()
             return
         if chunk.t is not None and speed > 0:
-            await asyncio.sleep(max(0.0, chunk.t - last) / speed)
-            last = chunk.t
+            await asyncio.sleep(_wait(chunk.t - last, speed))
+            last = max(last, chunk.t)
         if fault is not None and fault.gap and n:
             await asyncio.sleep(fault.gap)
         reply.write(chunk.data)
         await reply.drain()
     reply.end()
+
+
+async def serve(answer: Answer, reply: Reply, *, speed: float, fault: Fault | None = None) -> None:
+    """``play``, failing closed: trouble before the head is sent is an Anthropic 500 (never the
+    server's plain text), trouble after it cuts the connection (the client sees a cut stream)."""
+    try:
+        await play(answer, reply, speed=speed, fault=fault)
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever a recording holds, the client gets an answer
+        log.warning(f"replay: the answer could not be sent ({type(e).__name__}: {e})")
+        if reply.started:
+            reply.abort()
+            return
+        body = orjson.dumps(error_body("api_error", f"replay: the recorded answer could not be sent "
+                                                    f"({type(e).__name__})"))
+        reply.whole(500, body, [("content-type", "application/json"), ("x-should-retry", "false")])

@@ -24,7 +24,7 @@ from . import _schema as S
 
 __all__ = [
     "Chunk", "ExchangeMeta", "ExchangeRecord", "SessionMeta", "SessionRecord", "body_bytes", "is_session",
-    "list_sessions", "not_recordings", "open_target", "readable_request", "readable_response",
+    "list_sessions", "not_recordings", "open_target", "readable_request", "readable_response", "schema_problem",
 ]
 
 
@@ -78,6 +78,7 @@ class ExchangeMeta(TypedDict, total=False):
     token_counts: dict[str, Any] | None
     usage_source: str | None
     context_window: dict[str, Any] | None
+    dropped: dict[str, int] | None
 
 
 class SessionMeta(TypedDict, total=False):
@@ -146,6 +147,7 @@ _EXCHANGE: dict[str, tuple[Any, str, Any]] = {
     "token_counts": (_opt(_dict_of()), "an object", None),
     "usage_source": (_opt(_str), "a string", None),
     "context_window": (_opt(_dict_of()), "an object", None),
+    "dropped": (_opt(_dict_of(values=_int)), "an object", None),
 }
 _SESSION: dict[str, tuple[Any, str, Any]] = {
     k: (_str, "a string", None) for k in ("schema", "session_id", "id_source", "started", "client")}
@@ -222,6 +224,15 @@ def typed(data: dict[str, Any], spec: dict[str, tuple[Any, str, Any]], name: str
     return out
 
 
+def schema_problem(value: Any, name: str) -> str | None:
+    """What to say about a file whose ``schema`` is not the one this inspector reads (None: it is,
+    or the file names none — the first recordings did not always)."""
+    if value is None or value == S.SCHEMA:
+        return None
+    return (f"{name} is of schema {value!r}, which this inspector does not read (it reads {S.SCHEMA}): "
+            f"upgrade claude-code-inspector to read it; what is shown of it may be wrong")
+
+
 def _load_json(path: Path) -> tuple[Any, str | None]:
     try:
         return orjson.loads(path.read_bytes()), None
@@ -282,6 +293,7 @@ class ExchangeRecord:
         self.path = path
         self.session = session
         self.problems: list[str] = []
+        self._schema: Any = None  # exchange.json's own "schema", as written (set when meta is read)
 
     def __repr__(self) -> str:
         return f"ExchangeRecord({self.ref!r})"
@@ -317,6 +329,9 @@ class ExchangeRecord:
             self._problem(problem or f"exchange.json is {_json_type(meta)}, not an object")
             return {"seq": self.seq, "kind": kind, "complete": False, "corrupt": True}
         problems: list[str] = []
+        self._schema = meta.get("schema")
+        if unknown := schema_problem(self._schema, S.EXCHANGE_FILE):
+            problems.append(unknown)
         out = typed(meta, _EXCHANGE, "exchange.json", problems)
         for p in problems:
             self._problem(p)
@@ -330,6 +345,14 @@ class ExchangeRecord:
     @property
     def complete(self) -> bool:
         return bool(self.meta.get("complete")) and not self.problems
+
+    @property
+    def schema_problem(self) -> str | None:
+        """Why this exchange (or its session) is of a recording format this inspector does not read."""
+        if self.session is not None and self.session.schema_problem:
+            return self.session.schema_problem
+        self.meta  # noqa: B018 - read (once: it is cached), which notes its schema
+        return schema_problem(self._schema, f"{self.ref}: {S.EXCHANGE_FILE}")
 
     @property
     def kind(self) -> str:
@@ -461,6 +484,7 @@ class SessionRecord:
         self.path = path
         self.name = path.name
         self.problems: list[str] = []
+        self._schema: Any = None  # session.json's "schema", as written (set when meta is read)
 
     def __repr__(self) -> str:
         return f"SessionRecord({self.name!r})"
@@ -470,7 +494,16 @@ class SessionRecord:
         meta, problem = _load_json(self.path / S.SESSION_FILE)
         if not isinstance(meta, dict):
             return {"corrupt": problem or f"session.json is {_json_type(meta)}, not an object"}
+        self._schema = meta.get("schema")
+        if unknown := schema_problem(self._schema, S.SESSION_FILE):
+            self.problems.append(unknown)
         return typed(meta, _SESSION, "session.json", self.problems)  # type: ignore[return-value]
+
+    @property
+    def schema_problem(self) -> str | None:
+        """Why this session is of a recording format this inspector does not read (None: it is not)."""
+        self.meta  # noqa: B018 - read (once: it is cached), which notes its schema
+        return schema_problem(self._schema, f"{self.name}/{S.SESSION_FILE}")
 
     def exchanges(self) -> list[ExchangeRecord]:
         try:

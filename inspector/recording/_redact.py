@@ -44,11 +44,15 @@ SECRET_QUERY_KEYS = frozenset({
     "secret", "client_secret", "password", "passwd", "pwd", "sig", "signature", "x_amz_signature",
     "x_amz_credential", "x_amz_security_token", "x_goog_signature", "x_goog_credential", "code", "session_token",
 })
-#: JSON field names whose string value is a credential.
-SECRET_FIELD = re.compile(
-    r"(?i)^(?:.*[_-])?(?:api[_-]?key|apikey|secret|secret[_-]?key|client[_-]?secret|password|passwd|token|"
-    r"access[_-]?token|auth[_-]?token|refresh[_-]?token|id[_-]?token|session[_-]?token|private[_-]?key|"
-    r"bearer)$")
+#: How the name of a secret field ends (after a prefix ending in ``_`` or ``-``: ``db_password``).
+_FIELD_NAMES = (r"api[_-]?key|apikey|secret|secret[_-]?key|client[_-]?secret|password|passwd|token|access[_-]?token|"
+                r"auth[_-]?token|refresh[_-]?token|id[_-]?token|session[_-]?token|private[_-]?key|bearer|"
+                r"authorization|cookie|passphrase")
+#: JSON field names whose string value is a credential — whatever the value looks like (``hunter2``).
+SECRET_FIELD = re.compile(rf"(?i)^(?:.*[_-])?(?:{_FIELD_NAMES})$")
+#: The words a secret field's name ends with: the literal keywords of the ``secret-field`` patterns.
+_FIELD_WORDS = ("key", "secret", "password", "passwd", "token", "bearer", "authorization", "cookie", "passphrase")
+_FIELD_NAME = rf"(?:[A-Za-z0-9_.-]*[_-])?(?:{_FIELD_NAMES})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,14 @@ SECRET_PATTERNS: tuple[_Pattern, ...] = (
        # Each keyword ends its name, so the assignment follows it at once: "input_tokens" never
        # needs the regex (it is in every usage object of every stream).
        follow=r"""\\?["']?\s*(?::|=)"""),
+    # A secret-named JSON field in text — a chunk of a stream, an OpenAI ``arguments`` string — as
+    # JSON (``"password": "hunter2"``) or as JSON inside a JSON string (``\"password\": \"hunter2\"``,
+    # a tool call's ``partial_json``): by its name, whatever its value looks like.
+    _p("secret-field", rf'(?i)"{_FIELD_NAME}"\s*:\s*"(?P<secret>(?:[^"\\]|\\.)+)"', *_FIELD_WORDS, back=64,
+       fold=True, follow=r'"\s*:\s*"'),
+    _p("secret-field", rf'(?i)\\"{_FIELD_NAME}\\"\s*:\s*\\"'
+                       r'(?P<secret>(?:[^"\\]|\\\\\\\\|\\\\\\"|\\\\[^"\\]|\\[^"\\])+)\\"',
+       *_FIELD_WORDS, back=64, fold=True, follow=r'\\"\s*:\s*\\"'),
 )
 
 #: Every pattern's keywords, lowercased: most text has none of them, and then no pattern runs at all.
@@ -401,9 +413,6 @@ class Redactor:
         if isinstance(r.get("body"), dict):
             out["body"] = self.body(r["body"], found)
         return out
-
-
-_FIELD_WORDS = ("key", "secret", "password", "passwd", "token", "bearer")
 
 
 def _secret_field_in(text: str) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from ..protocol import InvalidRequest, error_body, load_json_object, request_kind, side_answer
+from ..protocol import InvalidRequest, MessageAccumulator, error_body, load_json_object, request_kind, side_answer
 from ._reader import Chunk, ExchangeRecord, SessionRecord
 from ._schema import purpose_of
 
@@ -147,6 +147,8 @@ class Answer:
     chunks: list[Chunk]
     source: ExchangeRecord | None = None
     miss: str | None = None
+    #: Why the recorded answer could not be sent (the answer is then an Anthropic error): for the log.
+    broken: str | None = None
 
     @property
     def streamed(self) -> bool:
@@ -157,7 +159,48 @@ class Answer:
         return b"".join(c.data for c in self.chunks)
 
 
-_HOP = {"transfer-encoding", "content-length", "connection", "keep-alive"}
+#: Recorded response headers never sent again: the recording's transport, not the answer.
+_HOP = {"transfer-encoding", "content-length", "connection", "keep-alive", "content-encoding", "upgrade"}
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field name
+_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # no CR, LF, NUL or other controls; Latin-1 only
+_UNSENDABLE = {204, 205, 304}
+
+
+def sendable_headers(headers: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
+    """The recorded headers an HTTP response can carry again (a crafted recording's CR LF, NUL,
+    non-Latin-1 value or odd name is left out, never sent)."""
+    return [(k, v) for k, v in headers
+            if _TOKEN.fullmatch(k) and _VALUE.fullmatch(v) and k.lower() not in _HOP]
+
+
+def header_text(text: str) -> str:
+    """``text`` as a header value (a folder name may hold anything but ``/``)."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
+
+
+def unusable(status: int | None, headers: Sequence[Sequence[str]], body: bytes) -> str | None:
+    """Why a recorded answer cannot be replayed as it is, or None when it can: it must be a status
+    that carries a body, and an Anthropic answer — a stream with Anthropic events, or a JSON
+    Message or error."""
+    if status is None:
+        return "no response was recorded"
+    if not 200 <= status <= 599 or status in _UNSENDABLE:
+        return f"its status {status} cannot carry an answer"
+    if not body.strip():
+        return f"its body is empty (status {status})"
+    kind = next((v.lower() for k, v in headers if k.lower() == "content-type"), "")
+    if "event-stream" in kind:
+        acc = MessageAccumulator()
+        acc.feed(body)
+        acc.flush()
+        return None if acc.message is not None or acc.error is not None else "its stream holds no Anthropic event"
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return f"its body ({kind or 'no content-type'}) is neither an event stream nor JSON"
+    if not isinstance(data, dict) or data.get("type") not in ("message", "error"):
+        return f"its body is JSON ({type(data).__name__}) but no Anthropic message or error"
+    return None
 
 
 def _json_answer(status: int, data: Any) -> Answer:
@@ -300,9 +343,18 @@ class ReplayIndex:
         self._lock = threading.Lock()
         self.models: list[str] = []
         self.count = 0
+        #: Why recordings were left out: a recording format this inspector does not read is never
+        #: replayed (its answers could be anything), and says so, naming its version.
+        self.refused: list[str] = []
         for session in sessions:
+            if session.schema_problem:
+                self.refused.append(f"{session.schema_problem}; not replayed")
+                continue
             for ex in session.exchanges():
                 if ex.kind != "messages" or ex.client_request is None:
+                    continue
+                if ex.schema_problem:
+                    self.refused.append(f"{ex.schema_problem}; not replayed")
                     continue
                 body = ex.request_json()
                 if not isinstance(body, dict):
@@ -360,13 +412,25 @@ class ReplayIndex:
         return answer
 
     def _answer(self, exchange: ExchangeRecord, request: dict[str, Any]) -> Answer:
-        """The recorded answer; file paths under the recorded working directory moved under this one."""
+        """The recorded answer; file paths under the recorded working directory moved under this one.
+
+        A recorded answer that cannot be sent as it is (``unusable``: a recording made by hand or
+        damaged) becomes a 500 ``api_error`` saying why, never an empty 200 or someone's HTML."""
         status, headers, chunks = exchange.response("client")
-        kept = [(k, v) for k, v in headers if k.lower() not in _HOP]
-        kept.append(("x-inspector-replayed-from", exchange.ref))
+        if why := unusable(status, headers, b"".join(c.data for c in chunks)):
+            text = f"replay: the recorded answer of {exchange.ref} cannot be replayed: {why}"
+            answer = _json_answer(500, error_body("api_error", text))
+            answer.headers += [("x-should-retry", "false"), ("x-inspector-replayed-from", header_text(exchange.ref))]
+            answer.source, answer.broken = exchange, text
+            return answer
+        kept = sendable_headers(headers)
+        if not any(k.lower() == "content-type" for k, _ in kept):
+            kept.append(("content-type", "application/json"))  # unusable() found JSON
+        kept.append(("x-inspector-replayed-from", header_text(exchange.ref)))
         was, now = workdir_of(exchange.request_json()), workdir_of(request)
         if was and now and was != now:
             old, new = was.encode(), now.encode()
             chunks = [Chunk(c.t, c.data.replace(old, new)) for c in chunks]
             kept.append(("x-inspector-replay-workdir", "moved"))
-        return Answer(status or 200, kept, chunks, exchange)
+        assert status is not None  # unusable() said so
+        return Answer(status, kept, chunks, exchange)

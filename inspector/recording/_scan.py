@@ -118,11 +118,17 @@ def scan_blob(name: str, data: bytes, *, redactor: Redactor | None = None) -> li
     r = redactor or default_redactor()
     text = data.decode("utf-8", "replace")
     spans = r.findings(text)
-    starts = [0, *(m.end() for m in re.finditer("\n", text))] if spans else [0]
-    found = [ScanFinding(name, _line_col(f.start, starts), f.kind, f.end - f.start) for f in spans]
+    parsed: Any = None
     if name.endswith(".json"):
         with contextlib.suppress(orjson.JSONDecodeError):
-            found += [ScanFinding(name, where, kind, n) for where, kind, n in _fields(orjson.loads(data), "", r)]
+            parsed = orjson.loads(data)
+            # A secret field of the document itself (its value's quote not escaped) is said once, by
+            # its JSON path below; one inside a string (an OpenAI ``arguments`` string) by its place.
+            spans = [f for f in spans if not (f.kind == "secret-field" and text[f.start - 2:f.start - 1] != "\\")]
+    starts = [0, *(m.end() for m in re.finditer("\n", text))] if spans else [0]
+    found = [ScanFinding(name, _line_col(f.start, starts), f.kind, f.end - f.start) for f in spans]
+    if parsed is not None:
+        found += [ScanFinding(name, where, kind, n) for where, kind, n in _fields(parsed, "", r)]
     elif name.endswith(".jsonl"):
         chunks: list[str] = []
         for n, line in enumerate(data.splitlines(), 1):

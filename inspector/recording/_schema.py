@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Mapping
@@ -68,9 +69,19 @@ def client_label(user_agent: str) -> str:
     return _SAFE.sub("-", first.replace("/", "-")).strip("-")[:40] or "unknown-client"
 
 
+def session_label(session_id: str) -> str:
+    """The session id as the end of a folder name: the whole id when it is short and of safe
+    characters (Claude Code's UUIDs), else its first 24 safe characters and a hash of all of it —
+    two ids never share a label (``abcdefgh-1`` and ``abcdefgh-2`` once both became ``abcdefgh``)."""
+    safe = _SAFE.sub("-", session_id)
+    if safe == session_id and len(safe) <= 40 and safe not in (".", ".."):
+        return safe
+    return f"{safe[:24]}-{hashlib.sha256(session_id.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+
+
 def session_dirname(started: float, client: str, session_id: str) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
-    return f"{stamp}_{client_label(client)}_{_SAFE.sub('-', session_id)[:8]}"
+    return f"{stamp}_{client_label(client)}_{session_label(session_id)}"
 
 
 def exchange_dirname(seq: int, kind: str) -> str:

@@ -1,27 +1,26 @@
 """Writing recordings: crash-safe, append-only where it matters, secrets redacted.
 
 Each exchange is a folder. Its requests are written when it starts, every response
-chunk is appended (and flushed to the OS) as it passes, and ``exchange.json`` is written
-atomically when it ends — a folder without one is an exchange still running, or one a
-killed gateway left: the requests and every chunk that arrived are there.
+chunk is appended (and flushed to the OS) as it passes — its complete lines: an unfinished one
+waits for its end (``StreamFields``) — and ``exchange.json`` is written atomically when it ends — a
+folder without one is an exchange still running, or one a killed gateway left: the requests and
+every chunk that arrived are there.
 
 Secrets never reach disk: requests, headers, URLs, response chunks and the summary pass
-through the store's ``Redactor`` on the writer thread, and what it redacted is counted in
+through the store's ``Redactor``, and what it redacted is counted in
 ``exchange.json``'s ``redacted`` (by kind, never a value). Files are created 0600 and
 folders 0700: recordings hold whole conversations.
 
-Disk work runs on one writer thread (``threaded=True``, as the gateway uses it) so the
-proxy's event loop only enqueues; the queue drains within milliseconds, which bounds
-what a killed gateway can lose.
+Disk work runs in the recording sidecar (``_sidecar``), so the proxy's event loop only frames
+what happened. Everything is created exclusively and owner-only (``_private``): two gateways,
+or two session ids that name alike, never share a folder, and a planted symlink is never
+written through.
 """
 
 from __future__ import annotations
 
 import base64
 import codecs
-import os
-import queue
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -31,7 +30,9 @@ from typing import Any, BinaryIO
 import orjson
 
 from . import _schema as S
+from ._private import atomic_write, create_dir, open_new, record_dir_problem, write_new
 from ._redact import Redactor
+from ._streamfields import StreamFields
 
 __all__ = ["ExchangeWriter", "RecordingStore", "body_for_disk"]
 
@@ -57,30 +58,6 @@ def body_for_disk(body: bytes | None, content_type: str = "", parsed: Any = None
         return {"encoding": "base64", "base64": base64.b64encode(body).decode()}
 
 
-FILE_MODE = 0o600
-DIR_MODE = 0o700
-
-
-def _private(path: str | bytes, flags: int) -> int:
-    """An ``opener`` for ``open()``: the file is created readable by its owner only."""
-    return os.open(path, flags, FILE_MODE)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    with open(path, "wb", opener=_private) as f:
-        f.write(data)
-
-
-def _mkdir_private(path: Path) -> None:
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    _write_private(tmp, data)
-    os.replace(tmp, path)
-
-
 class _ChunkLog:
     """``{"t": seconds, "text": "..."}`` per chunk (``"b64"`` when a chunk is not UTF-8).
 
@@ -89,28 +66,37 @@ class _ChunkLog:
     in one write per file, at the batch's end (``RecordingStore.write_batched``)."""
 
     def __init__(self, path: Path, store: RecordingStore, found: Counter[str]) -> None:
-        self.file: BinaryIO = open(path, "ab", buffering=0, opener=_private)  # noqa: SIM115 - open while it streams
+        self.file: BinaryIO = open(path, "ab", buffering=0, opener=open_new)  # noqa: SIM115 - open while it streams
         self.redactor = store.redactor
         self.found = found
         self.store = store
         self.held: list[bytes] = []
         self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.fields = StreamFields()  # whole lines; a tool's streamed password, split over events
+        self.last_t: float | None = None
         self.count = 0
         self.bytes = 0
 
     def write(self, t: float, data: bytes, extra: dict[str, Any] | None = None) -> None:
         record: dict[str, Any] = {"t": round(t, 4)}
+        self.last_t = record["t"]
         if extra:
             record.update(extra)
         if data:
             try:
-                record["text"] = self.redactor.text(self.decoder.decode(data), self.found)
+                text = self.fields.feed(self.decoder.decode(data), self.found)
+                record["text"] = self.redactor.text(text, self.found)
             except UnicodeDecodeError:
                 self.decoder.reset()
                 record["b64"] = base64.b64encode(data).decode()
+                if held := self.fields.flush():  # text kept back goes first, in order
+                    self._put(orjson.dumps({"t": record["t"], "text": self.redactor.text(held, self.found)},
+                                           option=orjson.OPT_APPEND_NEWLINE))
         self.count += 1
         self.bytes += len(data)
-        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        self._put(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+
+    def _put(self, line: bytes) -> None:
         if self.store.batching:
             if not self.held:
                 self.store.held.append(self)
@@ -124,34 +110,45 @@ class _ChunkLog:
             self.held.clear()
             self.file.write(data)
 
+    def release(self) -> None:
+        """Write what is kept back (an unfinished line) without ending the log: its exchange will
+        never finish (the gateway went away), and what arrived must be on disk."""
+        if held := self.fields.flush():
+            self._put(orjson.dumps({"t": self.last_t, "text": self.redactor.text(held, self.found)},
+                                   option=orjson.OPT_APPEND_NEWLINE))
+
     def close(self) -> None:
         try:
-            tail = self.decoder.decode(b"", final=True)
+            tail = self.fields.feed(self.decoder.decode(b"", final=True), self.found) + self.fields.flush()
         except UnicodeDecodeError:
-            tail = ""
+            tail = self.fields.flush()
         self.write_held()
         if tail:
-            self.file.write(orjson.dumps({"t": None, "text": self.redactor.text(tail, self.found)}) + b"\n")
+            self.file.write(orjson.dumps({"t": self.last_t, "text": self.redactor.text(tail, self.found)}) + b"\n")
         self.file.close()
 
 
 class ExchangeWriter:
+    """One exchange's folder, created at its first write — exclusively: a name that exists already
+    (something else writes there) fails this exchange, never mixes two."""
+
     def __init__(self, store: RecordingStore, path: Path, meta: dict[str, Any]) -> None:
         self.store = store
         self.path = path
         self.meta = meta
         self.t0 = time.monotonic()
         self.logs: dict[str, _ChunkLog] = {}
+        self.created = False
         self.failed = False
-        self.redacted: Counter[str] = Counter()  # by kind; touched on the writer thread only
+        self.redacted: Counter[str] = Counter()  # by kind
 
     def _guard(self, what: str, fn: Callable[[], None]) -> None:
-        self.store.submit(self._run, what, fn)
-
-    def _run(self, what: str, fn: Callable[[], None]) -> None:
         if self.failed:
             return
         try:
+            if not self.created:
+                create_dir(self.path)
+                self.created = True
             fn()
         except OSError as e:
             self.failed = True
@@ -160,12 +157,10 @@ class ExchangeWriter:
 
     def requests(self, client: Mapping[str, Any], backend: Mapping[str, Any] | None) -> None:
         def write() -> None:
-            _mkdir_private(self.path)
             # Written once: a plain write (a killed gateway's half file is reported by the reader).
-            _write_private(self.path / S.CLIENT_REQUEST, orjson.dumps(self._request(client), option=_JSON_OPTS))
+            write_new(self.path / S.CLIENT_REQUEST, orjson.dumps(self._request(client), option=_JSON_OPTS))
             if backend is not None:
-                _write_private(self.path / S.BACKEND_REQUEST, orjson.dumps(self._request(backend),
-                                                                           option=_JSON_OPTS))
+                write_new(self.path / S.BACKEND_REQUEST, orjson.dumps(self._request(backend), option=_JSON_OPTS))
         self._guard("the requests", write)
 
     def _request(self, r: Mapping[str, Any]) -> dict[str, Any]:
@@ -200,30 +195,38 @@ class ExchangeWriter:
         self.meta["complete"] = meta.get("complete", True)
 
         def write() -> None:
-            _mkdir_private(self.path)
             for log in self.logs.values():
                 log.close()
             self.meta["chunks"] = {d: {"count": log.count, "bytes": log.bytes} for d, log in self.logs.items()}
             self.meta = self.store.redactor.json(self.meta, self.redacted)  # error texts, tool inputs
             if self.redacted:
                 self.meta = {**self.meta, "redacted": dict(sorted(self.redacted.items()))}
-            self._write_meta()
+            atomic_write(self.path / S.EXCHANGE_FILE, orjson.dumps(self.meta, option=_JSON_OPTS))
         self._guard("exchange.json", write)
 
-    def _write_meta(self) -> None:
-        _atomic_write(self.path / S.EXCHANGE_FILE, orjson.dumps(self.meta, option=_JSON_OPTS))
+    def release(self) -> None:
+        """The gateway went away with this exchange open: what its logs keep back goes to disk."""
+        def write() -> None:
+            for log in self.logs.values():
+                log.release()
+        self._guard("the responses", write)
+
+
+#: How many folders of one name (``…_2``, ``…_3``) a store tries before it gives a session up.
+MAX_SUFFIX = 100
 
 
 class RecordingStore:
-    """Sessions under ``root``: one folder per Claude Code session, one per exchange inside."""
+    """Sessions under ``root``: one folder per Claude Code session, one per exchange inside.
+
+    A session's folder is created when its first exchange starts, exclusively: when the name is
+    taken (another gateway writing the same folder, a session id that names alike, a name someone
+    planted), the next free ``NAME_2``, ``NAME_3``… is used. ``root`` is checked first
+    (``record_dir_problem``): a folder others control records nothing, and says why once."""
 
     def __init__(self, root: Path, *, redactor: Redactor | None = None,
-                 report: Callable[[str], None] = lambda msg: None, threaded: bool = False) -> None:
+                 report: Callable[[str], None] = lambda msg: None) -> None:
         self.root = Path(root)
-        self._queue: queue.SimpleQueue | None = None
-        if threaded:
-            self._queue = queue.SimpleQueue()
-            threading.Thread(target=self._drain, name="inspector-recorder", daemon=True).start()
         self.redactor = redactor or Redactor()
         #: Chunk lines held until ``write_batched`` (the sidecar's mode); else each is written at once.
         self.batching = False
@@ -233,28 +236,8 @@ class RecordingStore:
         self.sessions: dict[str, tuple[Path, list[int]]] = {}
         self.started = time.time()
         self.broken = False
+        self._root_checked = False
         self.fallback_id = "t" + time.strftime("%Y%m%d%H%M%S", time.gmtime(self.started))
-
-    def submit(self, fn: Callable[..., None], *args: Any) -> None:
-        if self._queue is None:
-            fn(*args)
-        else:
-            self._queue.put((fn, args))
-
-    def _drain(self) -> None:
-        assert self._queue is not None
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            fn, args = item
-            if isinstance(fn, threading.Event):
-                fn.set()
-                continue
-            try:
-                fn(*args)
-            except Exception as e:  # noqa: BLE001 - the writer thread must outlive any one bug
-                self.report(f"recording failed ({type(e).__name__}: {e}); traffic is unaffected")
 
     def write_batched(self) -> None:
         """Write the chunk lines held since the last call: one write per file."""
@@ -268,42 +251,75 @@ class RecordingStore:
             except ValueError:  # closed meanwhile (its exchange finished): close() wrote what it held
                 pass
 
-    def flush(self, timeout: float = 10.0) -> None:
-        """Wait until everything submitted so far is on disk (the gateway's ``done`` calls it)."""
-        if self._queue is not None:
-            done = threading.Event()
-            self._queue.put((done, ()))
-            done.wait(timeout)
-
     def report(self, message: str) -> None:
         key = message.split(" in ", 1)[0]
         if key not in self._reported:
             self._reported.add(key)
             self._report(message)
 
-    def _new_session(self, path: Path, session: bytes) -> None:
-        try:
-            _mkdir_private(self.root)
-            _mkdir_private(path)
-            _atomic_write(path / S.SESSION_FILE, session)
-        except OSError as e:
-            self.broken = True
-            self.report(f"cannot write recordings in {self.root} ({e.strerror or e}); traffic is "
-                        f"unaffected, nothing is being recorded — fix the folder or --set record=false")
+    def _broken(self, why: str) -> None:
+        self.broken = True
+        self.report(f"cannot write recordings in {self.root} ({why}); traffic is unaffected, nothing is "
+                    f"being recorded — fix the folder or --set record=false")
+
+    def _root(self) -> bool:
+        """``root`` exists, ours (created 0700 when it did not exist), and no one else controls it."""
+        if not self._root_checked:
+            self._root_checked = True
+            if problem := record_dir_problem(self.root):
+                self._broken(problem)
+                return False
+            try:
+                self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as e:
+                self._broken(e.strerror or str(e))
+                return False
+            if problem := record_dir_problem(self.root):  # as created (a race with whoever planted it)
+                self._broken(problem)
+        return not self.broken
+
+    def _new_session(self, name: str, session: bytes, *, again: bool = True) -> Path | None:
+        """The session's folder, created exclusively under the first free name; None on trouble."""
+        for n in range(1, MAX_SUFFIX + 1):
+            path = self.root / (name if n == 1 else f"{name}_{n}")
+            try:
+                create_dir(path)
+            except FileExistsError:
+                continue
+            except FileNotFoundError as e:  # record_dir was removed meanwhile: checked and made again, once
+                if not again:
+                    self._broken(e.strerror or str(e))
+                    return None
+                self._root_checked = False
+                return self._new_session(name, session, again=False) if self._root() else None
+            except OSError as e:
+                self._broken(e.strerror or str(e))
+                return None
+            try:
+                write_new(path / S.SESSION_FILE, session)
+            except OSError as e:
+                self.report(f"cannot write {S.SESSION_FILE} in {path} ({e.strerror or e}); traffic is "
+                            f"unaffected, this session is not fully recorded")
+            return path
+        self.report(f"cannot record a session in {self.root}: {name} and {MAX_SUFFIX - 1} more names are "
+                    f"taken; traffic is unaffected")
+        return None
 
     def exchange(self, *, session_id: str | None, id_source: str, client: str, kind: str,
                  meta: dict[str, Any]) -> ExchangeWriter | None:
         sid = session_id or self.fallback_id
         if sid not in self.sessions:
-            path = self.root / S.session_dirname(time.time(), client, sid)
-            if self.broken:
+            if not self._root():
                 return None
-            self.sessions[sid] = (path, [0])
+            now = time.time()
             session = orjson.dumps({
                 "schema": S.SCHEMA, "session_id": sid, "id_source": id_source if session_id else "time",
-                "started": S.utc_iso(time.time()), "client": client,
+                "started": S.utc_iso(now), "client": client,
             }, option=_JSON_OPTS)
-            self.submit(self._new_session, path, session)
+            path = self._new_session(S.session_dirname(now, client, sid), session)
+            if path is None:
+                return None
+            self.sessions[sid] = (path, [0])
         if self.broken:
             return None
         path, counter = self.sessions[sid]

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 
 from .. import __version__
-from ..recording import REDACTED, ExchangeRecord, Redactor, SessionRecord, response_message
+from ..recording import REDACTED, ExchangeRecord, Redactor, SessionRecord, readable_response, response_message
 from ..viewer.data import (
     EXCHANGE_COLUMNS,
     ExchangeSummary,
@@ -176,9 +176,11 @@ def _exchange_data(row: ExchangeSummary, pool: _Pool, redactor: Redactor, option
     # A record of its own: what it reads is freed with it, not kept by the summary's record.
     ex = ExchangeRecord(row.exchange.path, row.exchange.session)
     meta = ex.meta
-    request = ex.request_json() if ex.client_request else None
+    # Walkable copies, as the viewer reads them: a recording of the wrong shape (made by hand, damaged)
+    # still makes a page, with what is wrong in its problems.
+    request = ex.readable_request() if ex.client_request else None
     notes = [n for n in meta.get("notes") or [] if isinstance(n, dict)]
-    turns = conversation(request, response_message(ex), notes)
+    turns = conversation(request, readable_response(response_message(ex), ex.problems), notes)
     if not row.tool_results_known:
         row.mark_tool_errors(request_tool_errors(request))
     client = ex.client_request or {}

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..protocol import MessageAccumulator
-from ..recording import REDACTED, Redactor
+from ..recording import Redactor
+from ..recording import redactor as default_redactor
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -406,22 +407,6 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return []
 
 
-def _redacted(value: Any, redactor: Redactor) -> Any:
-    """The one place message content passes through inspector.recording's redaction.
-
-    Today ``Redactor`` knows secret names (headers, and the globs of ``redact_headers``): values under
-    such keys — a tool's ``api_key`` or ``authorization`` argument — are redacted. Pattern redaction
-    of secrets inside text belongs here too, when ``Redactor`` offers it.
-    """
-    if isinstance(value, dict):
-        # JSON keys spell with underscores what headers spell with hyphens (api_key / api-key).
-        return {k: REDACTED if isinstance(k, str) and redactor.secret(k.replace("_", "-"))
-                and not isinstance(v, (dict, list)) else _redacted(v, redactor) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v, redactor) for v in value]
-    return value
-
-
 def message_content(request: Mapping[str, Any] | None, response: Any, redactor: Redactor) -> GenAIContent:
     """The conventions' system instructions, input and output messages for one Messages call."""
     request = request if isinstance(request, Mapping) else {}
@@ -435,16 +420,27 @@ def message_content(request: Mapping[str, Any] | None, response: Any, redactor: 
         outputs.append({"role": "assistant", "parts": _parts(response.get("content") or []),
                         "finish_reason": _FINISH.get(reason, reason) if reason else
                         ("error" if response.get("error") else "")})
-    return GenAIContent(_redacted(instructions, redactor), _redacted(inputs, redactor),
-                        _redacted(outputs, redactor))
+    # The recording's own redaction — secret-named fields (a tool's ``password``, whatever its value)
+    # and secret patterns in every string — over the whole answer, after its pieces were joined: a
+    # key the model streamed split over several events is whole (and found) only here.
+    return GenAIContent(redactor.json(instructions), redactor.json(inputs), redactor.json(outputs))
 
 
 def telemetry_for(summary: Mapping[str, Any], started: float, *, request: Mapping[str, Any] | None,
-                  client_body: bytes, redactor: Redactor | None = None) -> ExchangeTelemetry | None:
+                  client_body: bytes, redactor: Redactor | None = None,
+                  capture_content: bool = False) -> ExchangeTelemetry | None:
     """Both exporters' single path: ``client_body`` is what the client was sent (at least its start);
-    content is captured only when a ``redactor`` is given (the opt-in)."""
+    content is captured only with ``capture_content`` (the opt-in).
+
+    Nothing reaches a span unredacted: the summary's strings (error messages, notes, tool inputs)
+    pass through ``redactor`` (the recordings' default one when None) as exchange.json's do, and so
+    does the captured content."""
     if summary.get("kind") != "messages":
         return None
+    redactor = redactor or default_redactor()
+    summary = redactor.json(dict(summary))
+    if isinstance(request, Mapping) and isinstance(request.get("stop_sequences"), list):
+        request = {**request, "stop_sequences": redactor.json(request["stop_sequences"])}
     message = response_message_of(client_body)
     rid = None
     if isinstance(message, dict) and message.get("type") == "message":
@@ -457,5 +453,5 @@ def telemetry_for(summary: Mapping[str, Any], started: float, *, request: Mappin
             filled["usage"] = message["usage"]
         if filled:
             summary = {**summary, **filled}
-    content = message_content(request, message, redactor) if redactor is not None else None
+    content = message_content(request, message, redactor) if capture_content else None
     return exchange_telemetry(summary, started, request=request, response_id=rid, content=content)

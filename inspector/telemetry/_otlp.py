@@ -24,11 +24,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from .. import __version__
 from ._genai import INSTRUMENTS, ExchangeTelemetry, MetricPoint
+
+if TYPE_CHECKING:
+    from ..recording import Redactor
 
 __all__ = ["INSTALL_HINT", "LiveExport", "OtlpSettings", "RecordedExport", "capture_from_env",
            "why_unavailable"]
@@ -384,7 +387,7 @@ class _Job:
 class LiveExport:
     """What the gateway listener feeds: :meth:`submit` never blocks and never raises."""
 
-    def __init__(self, settings: OtlpSettings, *, report: Callable[[str], None], redactor: Any = None,
+    def __init__(self, settings: OtlpSettings, *, report: Callable[[str], None], redactor: Redactor | None = None,
                  queue_size: int = 2048, metric_interval_ms: float | None = None,
                  build: Callable[..., ExchangeTelemetry | None] | None = None) -> None:
         from ._genai import telemetry_for
@@ -392,7 +395,8 @@ class LiveExport:
         _quiet_sdk_loggers()
         self.settings = settings
         self.report = report
-        self.redactor = redactor if settings.capture_content else None
+        #: What every span passes through (the summary always, content when captured).
+        self.redactor = redactor
         self.build = build or telemetry_for
         resource = _resource()
         self.spans = (_Spans(settings, report, queue_size=queue_size, batch_size=min(512, queue_size), delay_ms=1000,
@@ -421,7 +425,7 @@ class LiveExport:
         while (job := self._jobs.get()) is not None:
             try:
                 t = self.build(job.summary, job.started, request=job.request, client_body=job.client_body,
-                               redactor=self.redactor)
+                               redactor=self.redactor, capture_content=self.settings.capture_content)
                 if t is not None:
                     if self.spans is not None:
                         self.spans.emit(t)

@@ -43,12 +43,19 @@ def resolve_targets(specs: Iterable[str], root: Path | str) -> list[tuple[Sessio
 
 
 def recorded_telemetry(targets: Iterable[tuple[SessionRecord, ExchangeRecord | None]], *,
-                       redactor: Redactor | None = None) -> RecordedTelemetry:
-    """The same telemetry the gateway would have exported live, span times from the recording."""
+                       redactor: Redactor | None = None, capture_content: bool = False) -> RecordedTelemetry:
+    """The same telemetry the gateway would have exported live, span times from the recording
+    (redacted again: the recording may predate a rule, and streamed pieces are joined here)."""
     result = RecordedTelemetry()
     for session, only in targets:
         result.sessions += 1
+        if only is None and session.schema_problem:  # never exported as if it were ours
+            result.skipped.append(session.schema_problem)
+            continue
         for ex in [only] if only is not None else session.exchanges():
+            if why := ex.schema_problem:
+                result.skipped.append(why)
+                continue
             meta = ex.meta
             if meta.get("kind") != "messages":
                 continue
@@ -59,7 +66,7 @@ def recorded_telemetry(targets: Iterable[tuple[SessionRecord, ExchangeRecord | N
             if meta.get("complete") is False and not meta.get("incomplete"):
                 meta = {**meta, "incomplete": "the recording never finished (the gateway stopped mid-exchange)"}
             t = telemetry_for(meta, started, request=ex.request_json(), client_body=ex.body("client"),
-                              redactor=redactor)
+                              redactor=redactor, capture_content=capture_content)
             if t is not None:
                 result.telemetry.append(t)
     return result
@@ -88,7 +95,7 @@ def run_export(specs: list[str], *, root: str, endpoint: str = "", headers: str 
     except FileNotFoundError as e:
         say(f"error: {e}")
         return 2
-    recorded = recorded_telemetry(targets, redactor=Redactor() if settings.capture_content else None)
+    recorded = recorded_telemetry(targets, redactor=Redactor(), capture_content=settings.capture_content)
     for line in recorded.skipped:
         say(f"skipped {line}")
     if not recorded.telemetry:

@@ -117,8 +117,7 @@ def write_session(root: Path, specs: list[Spec], *, session_id: str = "5e55a0a0-
             "error": {"type": spec.error[0], "message": spec.error[1]} if spec.error else None,
             "incomplete": None, "notes": spec.notes, **spec.extra_meta,
         })
-    (session,) = [p for p in root.iterdir() if p.is_dir() and p.name.endswith(session_id[:8])]
-    return session
+    return store.sessions[session_id][0]
 
 
 def retry_storm(root: Path) -> Path:

@@ -201,7 +201,7 @@ class ExchangeSummary:
     @property
     def severity(self) -> str:
         """error | warning | side | "" (ordinary): how a table colours the row."""
-        if self.flags & {"error", "corrupt"}:
+        if self.flags & {"error", "corrupt", "unknown-schema"}:
             return "error"
         if self.flags & {"incomplete", "repaired", "call-error", "tool-error"}:
             return "warning"
@@ -245,7 +245,8 @@ def request_tool_errors(request: Any) -> list[str]:
         return []
     names: dict[str, str] = {}
     for message in messages:
-        for block in (message.get("content") if isinstance(message, dict) else None) or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else []:
             if isinstance(block, dict) and block.get("type") == "tool_use":
                 names[str(block.get("id"))] = str(block.get("name") or "?")
     last = messages[-1]
@@ -272,6 +273,8 @@ def summarize_exchange(ex: ExchangeRecord) -> ExchangeSummary:
     flags = set()
     if m.get("corrupt") or ex.problems:
         flags.add("corrupt")
+    if ex.schema_problem:
+        flags.add("unknown-schema")
     if not m.get("complete"):
         flags.add("incomplete")
     error = _dict(m.get("error"))
@@ -483,6 +486,8 @@ def summarize_session(session: SessionRecord, *, loaded: bool = True,
         s.duration = fmt_ms(s.span_s * 1000) or "0ms"
     if session.meta.get("corrupt"):
         s.flags.add("corrupt")
+    if session.schema_problem:
+        s.flags.add("unknown-schema")
     s.search = " ".join(sorted(w for w in words if w))
     return s
 

@@ -6,6 +6,7 @@ import os
 import httpx
 import pytest
 
+from inspector.telemetry import response_message_of
 from inspector.testing.backends import Call, Reply, ScriptedBackend
 from inspector.testing.gateway import Gateway, free_port
 from inspector.testing.otlp import OtlpReceiver
@@ -77,6 +78,50 @@ def test_content_when_asked_redacted_as_recordings_are():
     call = next(p for p in out["parts"] if p["type"] == "tool_call")
     assert call["name"] == "Fetch" and call["arguments"] == {"url": "https://example.com", "api_key": "[redacted]"}
     assert b"sk-live-must-not-leave" not in b"".join(r.body for r in rx.requests)
+
+
+# Assembled so that no literal secret sits in the source.
+AWS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"
+ANT_KEY = "sk-ant-" + "api03-" + "Q7w" * 30 + "AA"
+
+
+def test_no_secret_reaches_the_collector_live_even_streamed_in_pieces(tmp_path):
+    """Issue 19 #3: an AWS key in the prompt, an sk-ant key the model streams in 12 pieces (whole in
+    no chunk: the recording cannot catch it per chunk, the collector gets it reassembled) and a
+    weak tool ``password`` — the collector gets none of them, the recording none either."""
+    login = Call("Login", {"user": "me", "password": "hunter2"}, id="call_1")
+    body = ASK | {"system": f"deploy with {AWS_KEY}", "messages": [
+        {"role": "user", "content": f"my key is {AWS_KEY}, log in"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_0", "name": "Login",
+                                           "input": {"user": "me", "password": "hunter2"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_0", "content": "denied"}]}],
+        "tools": [{"name": "Login", "input_schema": {"type": "object", "properties": {
+            "user": {"type": "string"}, "password": {"type": "string"}}}}]}
+    with OtlpReceiver() as rx:
+        with ScriptedBackend("openai", [Reply(text=f"retrying with {ANT_KEY} now", pieces=12, calls=[login])]) as b:
+            with Gateway(b.url, backend="openai", model="m", otlp_endpoint=rx.url, otlp_capture_content=True,
+                         record_dir=str(tmp_path)) as gw:
+                answer = messages(gw, body=body)
+                assert rx.wait(lambda: rx.spans())
+        (span,) = rx.spans()
+    told = response_message_of(answer.content)
+    assert answer.status_code == 200 and ANT_KEY in told["content"][0]["text"], "the traffic itself is untouched"
+    assert ANT_KEY.encode() not in answer.content, "streamed in pieces: whole in no event"
+    sent = b"".join(r.body for r in rx.requests)
+    for secret in (AWS_KEY, ANT_KEY, "hunter2"):
+        assert secret.encode() not in sent, secret
+    a = span["attributes"]
+    (out,) = json.loads(a["gen_ai.output.messages"])
+    text = next(p["content"] for p in out["parts"] if p["type"] == "text")
+    assert text == "retrying with [redacted:anthropic-key] now", "redacted after the pieces were joined"
+    call = next(p for p in out["parts"] if p["type"] == "tool_call")
+    assert call["arguments"] == {"user": "me", "password": "[redacted]"}
+    assert "[redacted:aws-access-key-id]" in a["gen_ai.system_instructions"]
+    inputs = json.loads(a["gen_ai.input.messages"])
+    assert inputs[1]["parts"][0]["arguments"] == {"user": "me", "password": "[redacted]"}
+    disk = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    for secret in (AWS_KEY, "hunter2"):
+        assert secret.encode() not in disk, secret
 
 
 def test_the_standard_variables_turn_it_on_with_their_headers(monkeypatch):

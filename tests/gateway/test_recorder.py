@@ -38,7 +38,7 @@ async def test_a_full_exchange_with_both_sides_and_no_secrets(tmp_path):
             await gw.send("POST", "/v1/messages?beta=true", json=ASK, headers=HEADERS)
             await gw.send("POST", "/v1/messages/count_tokens", json={"model": "m", "messages": []}, headers=HEADERS)
     (session,) = list_sessions(tmp_path)
-    assert session.name.endswith("_5e55104d") and session.meta["id_source"] == "header"
+    assert session.name.endswith("_5e55104d-aaaa-bbbb") and session.meta["id_source"] == "header"
     main, side = session.exchanges()
     assert (main.kind, side.kind, side.meta["local"]) == ("messages", "count_tokens", True)
     assert main.complete and main.meta["stop_reason"] == "tool_use"
@@ -92,6 +92,22 @@ async def test_an_unusable_record_dir_never_breaks_traffic(tmp_path, caplog):
     assert r1.json()["content"][0]["text"] == r2.json()["content"][0]["text"] == "still answered"
     said = [r.getMessage() for r in caplog.records if "cannot write recordings" in r.getMessage()]
     assert len(said) == 1 and "traffic is unaffected" in said[0], said
+
+
+@pytest.mark.anyio
+async def test_a_record_dir_others_may_write_to_is_refused_at_start(tmp_path, caplog):
+    """Issue 19 #10: said once when the gateway starts; nothing written there; traffic unaffected."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    caplog.set_level(logging.WARNING, logger="inspector")
+    with ScriptedBackend("ollama", [Reply(text="still answered")]) as b:
+        async with InProcessGateway(b.url, backend="ollama", model="q", record=True, record_dir=str(shared)) as gw:
+            said = [r.getMessage() for r in caplog.records if "cannot write recordings" in r.getMessage()]
+            assert len(said) == 1 and "writable by others" in said[0], "said at start, before any traffic"
+            r = await gw.send("POST", "/v1/messages", json={**ASK, "stream": False})
+    assert r.json()["content"][0]["text"] == "still answered"
+    assert list(shared.iterdir()) == []
 
 
 @pytest.mark.anyio

@@ -57,6 +57,40 @@ def test_an_unmatched_request_names_the_closest_recording(recorded):
     assert "closest is" in message and "#1" in message and "tell me a story" in message
 
 
+@pytest.mark.parametrize("where", ["option", "environment"])
+def test_with_a_token_a_miss_quotes_no_recorded_text(recorded, where, monkeypatch):
+    """Issue 19 #13: a token means others may reach the replay — set as the option or only in
+    INSPECTOR_GATEWAY_TOKEN, a miss then quotes nothing recorded (only the request's own text)."""
+    token = "replay-token-0123456789"
+    options = {"gateway_token": token} if where == "option" else {}
+    if where == "environment":
+        monkeypatch.setenv("INSPECTOR_GATEWAY_TOKEN", token)
+    gw = Gateway(f"http://127.0.0.1:{free_port()}", backend=None, script=REPLAY_SCRIPT, replay_dir=str(recorded),
+                 replay_speed="0", **options)
+    with gw:
+        r = httpx.post(gw.url + "/v1/messages", headers={"x-api-key": token},
+                       json={**ASK, "messages": [{"role": "user", "content": "tell me a poem"}]})
+    assert r.status_code == 400 and r.headers["x-should-retry"] == "false"
+    message = r.json()["error"]["message"]
+    assert "closest is" in message and "tell me a poem" in message and "story" not in message
+    assert "tell me a story" in gw.log(), "the full difference goes to the replay's own log"
+
+
+def test_crafted_recordings_get_anthropic_answers_through_mitmproxy(tmp_path):
+    """Issue 19 #14: once mitmproxy's HTML 502 or an empty 200; now an Anthropic answer for every one."""
+    from inspector.testing.bad_recordings import ANSWER_SHAPES, hostile_request, hostile_session
+    from tests.recording.test_hostile import anthropic_shaped
+    hostile_session(tmp_path / "recordings")
+    with replay(tmp_path / "recordings") as gw, httpx.Client(timeout=15) as client:
+        for shape, replayable in ANSWER_SHAPES.items():
+            for stream in (True, False):
+                r = client.post(gw.url + "/v1/messages", json={**hostile_request(shape), "stream": stream})
+                assert "<html" not in r.text.lower(), (shape, stream, r.status_code, r.text[:200])
+                got = anthropic_shaped(r, stream)
+                assert (got != "error") == replayable, (shape, stream, r.text[:200])
+    assert "cannot be replayed" in gw.log()
+
+
 def test_a_missing_replay_dir_is_a_clear_startup_error(tmp_path):
     gw = replay(tmp_path / "nope")
     try:
@@ -66,6 +100,29 @@ def test_a_missing_replay_dir_is_a_clear_startup_error(tmp_path):
         pass  # exited before it was even listening
     assert gw.proc.returncode not in (None, 0)
     assert "is not a folder of recordings" in gw.log()
+
+
+def test_recordings_of_an_unknown_schema_version_are_never_replayed(recorded, tmp_path):
+    """Issue 19 #13: named at start and left out; nothing else to replay is a startup error."""
+    import shutil
+
+    import orjson
+    for name in ("v99", "mixed"):
+        shutil.copytree(recorded, tmp_path / name)
+    for meta in (tmp_path / "v99").glob("*/session.json"):
+        meta.write_bytes(orjson.dumps({**orjson.loads(meta.read_bytes()), "schema": "inspector.recording/99"}))
+    gw = replay(tmp_path / "v99")
+    try:
+        with gw:
+            gw.proc.wait(10)
+    except RuntimeError:
+        pass
+    assert gw.proc.returncode not in (None, 0) and "nothing to replay" in gw.log() and "recording/99" in gw.log()
+    shutil.copytree(next((tmp_path / "v99").iterdir()), tmp_path / "mixed" / "old-format")
+    with replay(tmp_path / "mixed") as gw:
+        r = httpx.post(gw.url + "/v1/messages", json={**ASK, "stream": False}, timeout=10)
+        assert r.status_code == 200
+    assert "recording/99" in gw.log() and "not replayed" in gw.log()
 
 
 def test_one_keep_alive_connection_replays_request_after_request(recorded):

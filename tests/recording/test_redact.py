@@ -155,3 +155,21 @@ def test_usage_fields_in_every_stream_event_cost_no_regex(monkeypatch):
     tried = []
     monkeypatch.setattr(Redactor, "_near", staticmethod(lambda *a: tried.append(a[0].kind) or a[2]))
     assert Redactor().text(chunk) == chunk and tried == []
+
+
+@pytest.mark.parametrize("name", ["password", "db_password", "Passwd", "passphrase", "api-key", "token",
+                                  "client_secret", "authorization", "cookie"])
+def test_a_secret_named_field_is_redacted_whatever_its_value(name):
+    """Issue 19 #13: by its name — a weak value (hunter2) fits no pattern — in JSON, in JSON as text,
+    and in JSON inside a JSON string (an OpenAI arguments string, a partial_json)."""
+    r = Redactor()
+    weak = "hunter2"
+    assert r.json({"input": {name: weak, "path": "/x"}}) == {"input": {name: "[redacted]", "path": "/x"}}
+    as_text = orjson.dumps({"input": {name: weak, "path": "/x"}}).decode()
+    nested = orjson.dumps({"arguments": as_text}).decode()
+    for text in (as_text, nested, "data: " + nested + "\n\n"):
+        found: Counter[str] = Counter()
+        out = r.text(text, found)
+        assert weak not in out and "/x" in out and found == {"secret-field": 1}, out
+    for harmless in ('{"input_tokens": 5, "max_tokens": "7"}', '{"password_hint": "a pet"}', '{"monkey": "x1"}'):
+        assert r.text(harmless * 3) == harmless * 3

@@ -25,7 +25,7 @@ def test_an_exchange_on_disk(tmp_path):
     w.chunk("backend", b"\xff\xfe not utf-8")
     w.finish({"stop_reason": "end_turn"})
     (session,) = list_sessions(tmp_path)
-    assert session.name.endswith("_claude-cli-2.1.328_abcdef12")
+    assert session.name.endswith("_claude-cli-2.1.328_abcdef12-3456")
     assert session.meta["session_id"] == "abcdef12-3456" and session.meta["schema"] == "inspector.recording/1"
     (ex,) = session.exchanges()
     assert ex.ref == f"{session.name}#1" and ex.complete and ex.meta["stop_reason"] == "end_turn"
@@ -42,9 +42,13 @@ def test_an_exchange_on_disk(tmp_path):
 def test_exchange_json_says_incomplete_until_finished(tmp_path):
     w = store(tmp_path).exchange(session_id=None, id_source="none", client="", kind="messages", meta={})
     w.requests({"method": "POST", "path": "/v1/messages", "headers": [], "body": b"{}"}, None)
-    w.chunk("backend", b"partial")
+    w.chunk("backend", b'{"done": false}\n{"do')
     (ex,) = list_sessions(tmp_path)[0].exchanges()
-    assert not ex.complete and ex.body("backend") == b"partial"
+    # Whole lines are on disk as they arrive; an unfinished one waits for its end (or the exchange's).
+    assert not ex.complete and ex.body("backend") == b'{"done": false}\n'
+    w.finish({})
+    (ex,) = list_sessions(tmp_path)[0].exchanges()
+    assert ex.complete and ex.body("backend") == b'{"done": false}\n{"do'
     assert list_sessions(tmp_path)[0].meta["id_source"] == "time"
 
 
@@ -106,3 +110,65 @@ def test_session_names_sort_by_time():
     a = session_dirname(1_700_000_000, "claude-cli/2.1.328 (external, cli)", "zzzz")
     b = session_dirname(1_700_000_060, "curl/8", "aaaa")
     assert sorted([b, a]) == [a, b] and a.startswith("20231114T221320Z_claude-cli-2.1.328_")
+
+
+def _answer(store, sid, text):
+    w = store.exchange(session_id=sid, id_source="header" if sid else "none", client="claude-cli/2.1.328",
+                       kind="messages", meta={})
+    w.requests({"method": "POST", "path": "/v1/messages", "headers": [], "body": b"{}"}, None)
+    w.response_head("client", 200, [("content-type", "text/event-stream")])
+    return w, text
+
+
+def test_four_sessions_in_one_second_never_share_a_folder(tmp_path, monkeypatch):
+    """Issue 19 #5: two gateways (stores) on one folder, session ids alike in their first 8
+    characters, all in one second. Once 4 sessions became 1 folder and 1 exchange whose response
+    held all 4 answers; now each has its folder, each exchange its own answer."""
+    import time
+    monkeypatch.setattr(time, "time", lambda: 1_795_000_000.5)
+    one, two = store(tmp_path), store(tmp_path)
+    sessions = [(one, "aaaaaaaa-1111-4000-8000-000000000001"), (one, "aaaaaaaa-2222-4000-8000-000000000002"),
+                (two, "aaaaaaaa-1111-4000-8000-000000000001"), (two, "aaaaaaaa-3333-4000-8000-000000000003")]
+    writers = [_answer(s, sid, f"answer {n}") for n, (s, sid) in enumerate(sessions)]
+    for w, text in writers:  # interleaved, as parallel streams are
+        w.chunk("client", f"data: {text}\n\n".encode())
+    for w, _ in writers:
+        w.finish({})
+    found = list_sessions(tmp_path)
+    assert len(found) == 4 and len({s.path for s in found}) == 4
+    assert sorted(s.name.split("_", 2)[2] for s in found) == [
+        "aaaaaaaa-1111-4000-8000-000000000001", "aaaaaaaa-1111-4000-8000-000000000001_2",
+        "aaaaaaaa-2222-4000-8000-000000000002", "aaaaaaaa-3333-4000-8000-000000000003"]
+    answers = sorted(ex.body("client").decode() for s in found for ex in s.exchanges())
+    assert answers == [f"data: answer {n}\n\n" for n in range(4)]
+    assert sorted(s.meta["session_id"] for s in found) == sorted(sid for _, sid in sessions)
+
+
+def test_two_gateways_started_in_one_second_without_session_ids(tmp_path, monkeypatch):
+    import time
+    monkeypatch.setattr(time, "time", lambda: 1_795_000_000.5)
+    writers = [_answer(store(tmp_path), None, f"answer {n}") for n in range(2)]
+    for w, text in writers:
+        w.chunk("client", f"{text}\n".encode())
+        w.finish({})
+    found = list_sessions(tmp_path)
+    assert [len(s.exchanges()) for s in found] == [1, 1] and found[1].name == found[0].name + "_2"
+    assert sorted(s.exchanges()[0].body("client") for s in found) == [b"answer 0\n", b"answer 1\n"]
+
+
+@pytest.mark.parametrize("sid", ["a" * 80, "a/b", "a b", "..", "sess\u00e9"])
+def test_an_odd_session_id_names_a_folder_of_safe_characters_and_keeps_it_apart(sid):
+    label = session_dirname(0, "c", sid).split("_", 2)[2]
+    assert label.strip("-.") and all(c.isalnum() or c in "._-" for c in label) and len(label) <= 40
+    assert label != session_dirname(0, "c", sid + "x").split("_", 2)[2]
+
+
+def test_a_record_dir_removed_while_recording_is_made_again(tmp_path):
+    import shutil
+    root = tmp_path / "recordings"
+    s = store(root)
+    _answer(s, "first-session", "one")[0].finish({})
+    shutil.rmtree(root)
+    w, _ = _answer(s, "second-session", "two")
+    w.finish({})
+    assert [x.meta["session_id"] for x in list_sessions(root)] == ["second-session"]

@@ -228,6 +228,6 @@ def test_content_only_when_asked():
     assert off.span.attributes["gen_ai.response.id"] == "msg_abc"
     assert not any(k.startswith(("gen_ai.input", "gen_ai.output", "gen_ai.system")) for k in off.span.attributes)
     on = telemetry_for(summary(), STARTED, request={"messages": [{"role": "user", "content": "secret plan"}]},
-                       client_body=body, redactor=Redactor())
+                       client_body=body, redactor=Redactor(), capture_content=True)
     assert "secret plan" in on.span.attributes["gen_ai.input.messages"]
     assert "Hi" in on.span.attributes["gen_ai.output.messages"]

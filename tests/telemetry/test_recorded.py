@@ -2,6 +2,7 @@
 
 import re
 
+import orjson
 import pytest
 
 from inspector.cli import main
@@ -138,3 +139,62 @@ def test_an_exchange_a_killed_gateway_left_is_skipped_and_said(tmp_path):
     (next(copy.glob("*/0001_messages")) / "exchange.json").unlink()
     result = recorded_telemetry(resolve_targets([str(copy)], copy))
     assert result.telemetry == [] and len(result.skipped) == 1 and "no start time" in result.skipped[0]
+
+
+# Assembled so that no literal secret sits in the source.
+AWS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"
+ANT_KEY = "sk-ant-" + "api03-" + "Q7w" * 30 + "AA"
+
+
+def _secret_session(root):
+    """A recording whose answer streams an sk-ant key in 12 pieces (the recorder redacts each chunk:
+    whole in none, it stays), edited afterwards as a recording made before redaction would be: an
+    AWS key in the prompt and a tool input's weak ``password`` in clear."""
+    from inspector.recording import RecordingStore
+    store = RecordingStore(root)
+    w = store.exchange(session_id="5ec2e75a-0000", id_source="header", client="claude-cli/2.1.328", kind="messages",
+                       meta={"started": "2026-12-02T18:02:43.113904Z"})
+    w.requests({"method": "POST", "path": "/v1/messages", "headers": [], "body": b"{}"}, None)
+    w.response_head("client", 200, [("content-type", "text/event-stream")])
+    start = {"type": "message_start", "message": {"id": "msg_5ec", "type": "message", "role": "assistant",
+                                                  "model": "m", "content": [], "stop_reason": None,
+                                                  "usage": {"input_tokens": 1, "output_tokens": 0}}}
+    events = [start, {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}]
+    events += [{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ANT_KEY[i:i + 9]}}
+               for i in range(0, len(ANT_KEY), 9)]
+    events += [{"type": "content_block_stop", "index": 0},
+               {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 12}},
+               {"type": "message_stop"}]
+    for e in events:
+        w.chunk("client", f"event: {e['type']}\ndata: ".encode() + orjson.dumps(e) + b"\n\n")
+    w.finish({"kind": "messages", "form": "anthropic", "model": {"requested": "claude-x", "backend": "m"},
+              "status": {"client": 200, "backend": 200}, "timing_ms": {"total": 10.0}, "stream": True})
+    (ex,) = list_sessions(root)[0].exchanges()
+    request = orjson.loads((ex.path / "client-request.json").read_bytes())
+    request["body"] = {"encoding": "json", "json": {"model": "claude-x", "max_tokens": 5, "messages": [
+        {"role": "user", "content": f"deploy with {AWS_KEY}"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Login",
+                                           "input": {"user": "me", "password": "hunter2"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}]}]}}
+    (ex.path / "client-request.json").write_bytes(orjson.dumps(request))
+    disk = b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file())
+    assert ANT_KEY.encode() not in disk and ANT_KEY[:9].encode() in disk, "pieces on disk, the key in none"
+    return ex
+
+
+def test_export_capture_content_sends_no_secret_even_one_streamed_in_pieces(tmp_path):
+    """Issue 19 #3: ``export --otlp --capture-content`` reassembles the answer — and redacts it after."""
+    ex = _secret_session(tmp_path / "recordings")
+    with OtlpReceiver() as rx:
+        assert main(["export", "--otlp", str(tmp_path / "recordings"), "--endpoint", rx.url, "--capture-content",
+                     "--no-metrics"]) == 0
+        (span,) = rx.spans()
+        sent = b"".join(r.body for r in rx.requests)
+    for secret in (ANT_KEY, AWS_KEY, "hunter2"):
+        assert secret.encode() not in sent, secret
+    a = span["attributes"]
+    assert "[redacted:anthropic-key]" in a["gen_ai.output.messages"]
+    inputs = orjson.loads(a["gen_ai.input.messages"])
+    assert inputs[0]["parts"][0]["content"] == "deploy with [redacted:aws-access-key-id]"
+    assert inputs[1]["parts"][0]["arguments"] == {"user": "me", "password": "[redacted]"}
+    assert ex.complete

@@ -430,3 +430,73 @@ async def test_a_running_exchange_shows_what_arrived(tmp_path):
         await pilot.press("5")
         assert "message_start" in shown(app, "events")
 
+
+
+MARKUP = "claude-[/]"  # a closing tag with nothing to close: rich/Textual markup raises on it
+
+
+async def back_to(screen: type, app, pilot) -> None:
+    for _ in range(5):
+        if isinstance(app.screen, screen):
+            return
+        await pilot.press("escape")
+        await settle(app, pilot)
+    raise AssertionError(f"still on {app.screen}")
+
+
+async def test_hostile_markup_in_any_recorded_text_never_breaks_a_screen(tmp_path):
+    """Issue 19 #9: every place the viewer shows recorded text (or a name: folders, search) shows it as text."""
+    root = tmp_path / "rec[bold]ordings"  # a "/" cannot be in a name: an opening tag would be eaten
+    session = write_session(root, [
+        Spec(model=MARKUP, backend_model="[/]", prompt="[/] [bold]", answer="[/link]", tool=("[/]", {"[/]": "[/]"}),
+             notes=[{"kind": "warning", "message": "[/] note", "count": 1}]),
+        Spec(at=1.0, model=MARKUP, backend_model="[/]", status=500, error=("[/]", "[/] [red]failed")),
+    ])
+    session.rename(session.with_name(session.name + "[red]"))
+    app = InspectorApp(root)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        assert "rec[bold]ordings" in str(app.screen.query_one("#where").render())
+        assert rows(app)[0]["models"] == f"{MARKUP} → [/]"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ExchangesScreen)
+        assert f"[red] · 2 exchanges · {MARKUP} → [/]" in str(app.screen.query_one("#where").render())
+        await pilot.press("m")
+        await settle(app, pilot)
+        assert "[red]#1" in str(app.screen.query_one("#marked").render())
+        await pilot.press("j", "d")
+        await settle(app, pilot)
+        assert isinstance(app.screen, DiffScreen) and "[red]#1  ⟷" in str(app.screen.query_one("#where").render())
+        await pilot.press("slash", *"[/]zz", "enter")
+        await settle(app, pilot)
+        assert "no match for '[/]zz'" in str(app.screen.query_one("#status").render())
+        await back_to(ExchangesScreen, app, pilot)
+        for row in ("k", "j"):
+            await pilot.press(row, "enter")
+            await settle(app, pilot)
+            assert isinstance(app.screen, ExchangeScreen)
+            assert MARKUP in str(app.screen.query_one("#where").render())
+            for tab in "123456":
+                await pilot.press(tab)
+                await settle(app, pilot)
+            await pilot.press("slash", *"[/]zz", "enter")
+            await settle(app, pilot)
+            assert "no match for '[/]zz'" in str(app.screen.query_one("#status").render())
+            await back_to(ExchangesScreen, app, pilot)
+
+
+async def test_a_recording_of_an_unknown_schema_version_is_flagged_and_says_which(tmp_path):
+    """Issue 19 #13: shown as far as it fits, never silently: the flag, and the version in the exchange's problems."""
+    import orjson
+    source = list_sessions(SAMPLES)[1]
+    shutil.copytree(source.path, tmp_path / source.name)
+    meta = tmp_path / source.name / "session.json"
+    meta.write_bytes(orjson.dumps({**orjson.loads(meta.read_bytes()), "schema": "inspector.recording/99"}))
+    app = InspectorApp(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        assert "unknown-schema" in rows(app)[0]["flags"]
+        await open_exchange(app, pilot, "enter", "enter")
+        where = str(app.screen.query_one("#where").render())
+        assert "problem:" in where and "'inspector.recording/99'" in where and "reads inspector.recording/1" in where

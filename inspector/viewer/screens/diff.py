@@ -40,7 +40,7 @@ class DiffScreen(PagerScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="where")
+        yield Static("", id="where", markup=False)
         yield DetailView(id="diff", jump_tags=frozenset({"change"}))
         yield from self.compose_search()
         yield Footer()

@@ -51,7 +51,8 @@ def header_line(ex: ExchangeRecord) -> Text:
         text.append(f" · {usage.get('input_tokens')} in / {usage.get('output_tokens')} out")
     if not ex.complete:
         text.append(f" · INCOMPLETE: {meta.get('incomplete') or 'unknown'}", "bold yellow")
-    for problem in ex.problems:  # a recording of the wrong shape still opens, and says what is wrong
+    session = ex.session.schema_problem if ex.session is not None else None
+    for problem in [session, *ex.problems] if session else ex.problems:  # it opens, and says what is wrong
         text.append(f"\nproblem: {problem}", "red")
     return text
 

@@ -39,12 +39,12 @@ class ExchangesScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(self._where(), id="where")
+        yield Static(self._where(), id="where", markup=False)
         yield TimelineView(self.summary.timeline(), id="timeline")
         yield FilterTable(EXCHANGE_COLUMNS, id="exchanges",
                           placeholder="filter: words that must all appear (kinds, models, tools, error text…; "
                                       "Esc clears)")
-        yield Static("", id="marked")
+        yield Static("", id="marked", markup=False)
         yield Footer()
 
     def _where(self) -> str:

@@ -54,7 +54,8 @@ Flags: **error** (the client got an error), **incomplete** (aborted, cut, or sti
 **repaired** (a tool call was repaired: printed as text, broken JSON, coerced types), **call-error**
 (a tool call that could not be repaired: schema violation, unknown tool), **tool-error** (the request
 carries a tool result marked `is_error`), **retry** (sent again after a failure), **corrupt** (a file
-could not be read). `/repaired` or `/tool-error` shows only those. Figures (prompt cache, prefix kept,
+could not be read), **unknown-schema** (written in a recording format this version does not read: shown
+as far as it fits, its problem says which). `/repaired` or `/tool-error` shows only those. Figures (prompt cache, prefix kept,
 tokens/s, exact or estimated counts) show under the exchange's title when the recording has them.
 """
 

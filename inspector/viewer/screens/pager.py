@@ -23,7 +23,7 @@ class PagerScreen(Screen[None]):
 
     def compose_search(self) -> ComposeResult:
         yield Input(placeholder="search (Enter; then n / N for next / previous; Esc closes)", id="search")
-        yield Static(self.HINT, id="status")
+        yield Static(self.HINT, id="status", markup=False)
 
     def action_search(self) -> None:
         search = self.query_one("#search", Input)

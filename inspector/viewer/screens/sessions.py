@@ -22,7 +22,7 @@ Row = tuple[str, tuple[str, ...], str, str]
 
 
 def _style(flags: set[str]) -> str:
-    if "error" in flags or "corrupt" in flags:
+    if flags & {"error", "corrupt", "unknown-schema"}:
         return "red"
     if "incomplete" in flags:
         return "yellow"
@@ -46,7 +46,7 @@ class SessionsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"sessions in {self.root}", id="where")
+        yield Static(f"sessions in {self.root}", id="where", markup=False)
         yield FilterTable(COLUMNS, id="sessions",
                           placeholder="filter: words that must all appear — in the row or inside the session "
                                       "(tool names, models, error text, flags…; Esc clears)")
