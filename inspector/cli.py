@@ -254,12 +254,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if _not_recordings(folder, console):
         return 2
+    chaos = []
+    if args.chaos:
+        from .recording import ChaosSpec
+
+        try:
+            spec = ChaosSpec.parse(args.chaos)
+        except ValueError as e:
+            console.print(f"[red]error:[/] {e}", markup=True)
+            return 2
+        chaos = ["--set", f"replay_chaos={spec}"]
     cmd = [_mitmdump(), "-s", str(_replay_script()),
            # The reverse target is never dialled: every request is answered from the recordings.
            "--mode", "reverse:http://127.0.0.1:9", "--listen-host", args.host, "-p", str(args.port),
-           "--set", f"replay_dir={folder}", "--set", f"replay_speed={args.speed}", *args.mitmdump_args]
+           "--set", f"replay_dir={folder}", "--set", f"replay_speed={args.speed}", *chaos, *args.mitmdump_args]
     console.print(f"[bold]inspector replay[/]  {folder} on http://{args.host}:{args.port} "
-                  f"(speed {args.speed:g}: {'instant' if args.speed == 0 else 'recorded timing'})")
+                  f"(speed {args.speed:g}: {'instant' if args.speed == 0 else 'recorded timing'})"
+                  + (f", failing on purpose: {spec}" if args.chaos else ""))
     console.print("\nPaste into the shell where you run Claude Code (an empty folder: replay moves the "
                   "recorded working directory to yours):\n")
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
@@ -451,6 +462,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .eval._command import main as evaluate
+
+    return evaluate(args)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import Doctor
 
@@ -526,6 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--port", type=int, default=4000)
     replay.add_argument("--speed", type=float, default=1.0,
                         help="1 = recorded timing, 2 = twice as fast, 0 = instant")
+    replay.add_argument("--chaos", metavar="SPEC", default="",
+                        help="fail on purpose, as the real API does: '429@0.2,529@#3,cut@0.1,seed=7' (429[:S], 529, "
+                             "500, cut[:N], badjson, prefill[:S], slow[:S]; @rate or @#N[-M]; see the README)")
     replay.add_argument("--dry-run", action="store_true", help="print the mitmdump command, do not start it")
     replay.set_defaults(func=cmd_replay)
 
@@ -586,6 +606,36 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("dir", nargs="?", default="recordings", help="a recording directory, or one session folder")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
     stats.set_defaults(func=cmd_stats)
+
+    ev = sub.add_parser("eval", help="score candidate models on recorded Claude Code turns",
+                        description="Sends every recorded Claude Code model call of the sessions to each candidate "
+                                    "model, translated by the gateway for its backend form, and compares the answer "
+                                    "with the recorded one turn by turn: answered, tool calls (well-formed, repaired, "
+                                    "same tool, equivalent arguments), stop reason, text similarity, the backend's "
+                                    "timings and prompt cache. Schema of --json: inspector/eval/SCHEMA.md.")
+    ev.add_argument("sessions", nargs="+", metavar="SESSION",
+                    help="a recording folder (every session in it), a session folder, or a name under --root")
+    ev.add_argument("--backend", choices=FORM_NAMES, default="ollama", help="the candidates' API form (as for run)")
+    ev.add_argument("--backend-url", default="", help="where the candidates are served (default: the form's usual "
+                                                      f"address, {DEFAULT_OLLAMA} for ollama)")
+    ev.add_argument("--model", action="append", default=[], help="a candidate model (repeat for several)")
+    ev.add_argument("--turns", default="", help="which turns, numbered from 1 over all sessions: 1-20, or 1-5,8")
+    ev.add_argument("--concurrency", type=int, default=1,
+                    help="turns of one model in flight at once (default 1: each session in order, as a cache sees it)")
+    ev.add_argument("--json", metavar="FILE", help="write the results as JSON (- for standard output)")
+    ev.add_argument("--html", metavar="FILE", help="write a page: recorded and candidate answers side by side")
+    ev.add_argument("--record", metavar="DIR", help="record the candidates' exchanges here (inspector view DIR)")
+    ev.add_argument("--num-ctx", dest="num_ctx", type=int, default=0, help="Ollama's num_ctx (as for run)")
+    ev.add_argument("--max-tokens-limit", dest="max_tokens_limit", type=int, default=0,
+                    help="clamp max_tokens to what the backend allows (as for run)")
+    ev.add_argument("--backend-api-key", dest="backend_api_key", default=os.environ.get("INSPECTOR_BACKEND_API_KEY", ""),
+                    help="key for the candidates' server (default: $INSPECTOR_BACKEND_API_KEY)")
+    ev.add_argument("--timeout", type=float, default=600.0,
+                    help="seconds of candidate silence before a turn fails (default 600)")
+    ev.add_argument("--embedded", action="store_true",
+                    help="evaluate the embedded backend (SmolLM2 on CPU; make embedded builds it)")
+    ev.add_argument("--root", default="recordings", help="where session names are looked up (default: recordings)")
+    ev.set_defaults(func=cmd_eval)
 
     doctor = sub.add_parser("doctor", help="check the setup Claude Code would use, with the fix for each problem")
     doctor.add_argument("--settings", help="Claude Code settings file (default: ~/.claude/settings.json)")

@@ -22,8 +22,8 @@ def text_calls(path: str) -> dict[str, str]:
     return {
         "hermes": f'I will create it.\n<tool_call>\n{json.dumps({"name": "Write", "arguments": args})}\n</tool_call>',
         "qwen-coder": f"<tool_call>\n<function=Write>\n{xml}</parameter>\n</function>\n</tool_call>",
-        # The stream ends inside the call: no </parameter>, </function> or </tool_call>.
-        "qwen-coder-unclosed": f"I'll write the file.\n\n<tool_call>\n<function=Write>\n{xml}",
+        # The stream ends after the call's JSON closed, before </tool_call>: a call (the JSON is whole).
+        "hermes-unclosed": f'I will create it.\n<tool_call>\n{json.dumps({"name": "Write", "arguments": args})}\n',
         "mistral": f"[TOOL_CALLS] [{json.dumps({'name': 'Write', 'arguments': args, 'id': 'a1b2c3d4e'})}][/TOOL_CALLS]",
         "mistral-v11": f"[TOOL_CALLS]Write[CALL_ID]a1b2c3d4e[ARGS]{json.dumps(args)}",
         "harmony": ("<|channel|>analysis<|message|>The user wants a file.<|end|><|start|>assistant<|channel|>"
@@ -33,7 +33,7 @@ def text_calls(path: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("style", ["hermes", "qwen-coder", "qwen-coder-unclosed", "mistral", "mistral-v11",
+@pytest.mark.parametrize("style", ["hermes", "qwen-coder", "hermes-unclosed", "mistral", "mistral-v11",
                                    "harmony", "fenced", "bare"])
 @pytest.mark.parametrize("form", ["ollama", "openai"])
 def test_text_form_calls_complete_the_round_trip(claude, tmp_path, style, form):

@@ -56,6 +56,10 @@ COVERED = {
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:4318/v1/traces": "test_the_tempo_recipe",
     ".venv/bin/inspector export --otlp recordings/": "test_the_export_recipe",
     "export INSPECTOR_GATEWAY_TOKEN=": "test_the_exposed_gateway_recipe",
+    ".venv/bin/inspector eval recordings/ --embedded": "test_the_eval_recipe_with_the_embedded_backend",
+    "--model qwen3:8b --model qwen2.5-coder:7b": "test_the_eval_recipe_against_ollama",
+    "--chaos '429@#1,529@#3,seed=7'": "test_the_chaos_replay_recipe_with_the_real_claude_code",
+    "def test_my_agent_survives_a_rate_limit": "test_the_chaos_pytest_snippet",
 }
 
 

@@ -55,7 +55,7 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(installed, tmp_path
 
 
 def test_every_console_command_answers_help_from_the_wheel(installed, tmp_path):
-    for command in ("run", "replay", "export", "view", "diff", "toolcalls", "doctor", "scan"):
+    for command in ("run", "replay", "export", "view", "diff", "toolcalls", "doctor", "scan", "eval"):
         out = run(installed, command, "--help", cwd=tmp_path)
         assert out.returncode == 0, (command, out.stderr)
 

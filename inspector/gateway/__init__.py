@@ -1,5 +1,7 @@
 """The mitmproxy side: one addon per concern, and the pipeline a chunk takes.
 
+``guard``     fail_closed — a hook that raises ends its flow with an Anthropic error; refusals unread
+``deadline``  HeaderDeadline — a client has header_timeout seconds to send each request head
 ``auth``      GatewayAuth — loopback by default, a token when exposed
 ``relay``     Relay — the loopback hop; runs each exchange through ``pipeline``
 ``side``      SideTraffic — count_tokens, models, hello, telemetry, status answered locally
@@ -23,6 +25,7 @@ def all_addons() -> list[Any]:
     """The gateway's addons, in hook order (``addons/translate.py`` registers exactly these)."""
     from .auth import GatewayAuth
     from .colourlog import ColourLog
+    from .deadline import HeaderDeadline
     from .gateway import Gateway
     from .otlp import OtlpExport
     from .recorder import Recorder
@@ -35,12 +38,15 @@ def all_addons() -> list[Any]:
     gateway = Gateway(relay, tokens)
     # Listeners (recorder, colour log, OpenTelemetry export, the token book) are found by the relay at
     # start: any loaded addon with the four exchange_* methods is told about every exchange.
-    return [GatewayAuth(), relay, Recorder(), ColourLog(), OtlpExport(), tokens, SideTraffic(gateway), gateway]
+    return [HeaderDeadline(), GatewayAuth(relay), relay, Recorder(), ColourLog(), OtlpExport(), tokens,
+            SideTraffic(gateway), gateway]
 
 
 def replay_addons() -> list[Any]:
     """The replay server's addons (``addons/replay.py``)."""
     from .auth import GatewayAuth
+    from .deadline import HeaderDeadline
     from .replayer import Replayer
 
-    return [GatewayAuth(), Replayer()]
+    replayer = Replayer()
+    return [HeaderDeadline(), GatewayAuth(replayer), replayer]

@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 from mitmproxy import addonmanager, ctx, exceptions, http
+from mitmproxy.net.http.http1 import expected_http_body_size
 from mitmproxy.proxy.mode_specs import ReverseMode
+from mitmproxy.utils import human
 
 from .. import __version__
 from ..protocol import (
@@ -42,9 +45,26 @@ from ..protocol import (
     validate_request,
 )
 from ..protocol._request import UserTurn
+from ..recording import Redactor
 from .discovery import Discovery
 from .exchange import Exchange
-from .flows import anthropic_error, identify, mode_of, path_of, snapshot, split_backend
+from .flows import (
+    REQUEST_SIZE_LIMIT,
+    TooLarge,
+    anthropic_error,
+    decoded_body,
+    headers_text,
+    identify,
+    mode_of,
+    path_of,
+    readable,
+    snapshot,
+    split_backend,
+    too_large,
+    wire_headers,
+    without_secret_params,
+)
+from .guard import PENDING, fail_closed, refuse, stream_to
 from .pipeline import Job
 from .relay import Relay
 from .tokens import PrefixBook, TokenBook
@@ -56,9 +76,12 @@ log = logging.getLogger("inspector")
 #: Client headers never sent on: hop-by-hop ones, and framing (the relay sets its own).
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
         "content-length", "host", "accept-encoding", "content-encoding"}
-#: Claude Code's credentials: they go to Anthropic's own hosts, nowhere else.
-_CREDENTIALS = {"x-api-key", "authorization", "proxy-authorization", "cookie", "anthropic-admin-api-key"}
-_SECRET_PARAMS = {"key", "api_key", "apikey", "api-key", "token", "access_token", "auth", "sig", "signature"}
+#: A request body larger than this is parsed and translated in a worker thread: the event loop
+#: keeps every other stream's bytes and pings flowing meanwhile.
+OFF_LOOP = 1 << 20
+#: What no header value may hold (RFC 9110 field-value: no CTL but HTAB), and a header name's syntax.
+_UNSENDABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def is_anthropic_host(host: str | None) -> bool:
@@ -121,6 +144,16 @@ class Gateway:
         self.observed: dict[str, Exchange] = {}
         #: Model names Claude Code asked for (doctor shows what they route to).
         self.requested: list[str] = []
+        self.size_limit = human.parse_size(REQUEST_SIZE_LIMIT) or 0
+        #: Claude Code's credentials go to Anthropic's hosts only: the recorder's list of secret
+        #: header names says which headers are credentials (plus ``redact_headers``).
+        self.secrets = Redactor()
+        self.forward: set[str] = set()
+
+    @property
+    def parking(self) -> Relay:
+        """Where a refusal made before the body is read is answered from (``guard.refuse``)."""
+        return self.relay
 
     # -- options ---------------------------------------------------------------------------------
     def load(self, loader: addonmanager.Loader) -> None:
@@ -160,6 +193,14 @@ class Gateway:
         loader.add_option("reasoning_effort", str, "",
                           "OpenAI reasoning_effort: empty (not sent), auto (from thinking budget), "
                           "low, medium, high.", choices=("", "auto", "low", "medium", "high"))
+        loader.add_option("request_size_limit", str, REQUEST_SIZE_LIMIT,
+                          "The largest request body the gateway takes (k, m, g: 1024s); a larger one is "
+                          "answered 413 request_too_large before it is read. Default: Anthropic's own "
+                          "Messages limit, 32 MB.")
+        loader.add_option("forward_headers", str, "",
+                          "Header names (comma-separated) Claude Code sends that a non-Anthropic "
+                          "passthrough backend may receive although they are named like credentials "
+                          "(e.g. ANTHROPIC_CUSTOM_HEADERS for a gateway: x-portkey-api-key).")
         loader.add_option("repair", bool, True,
                           "Repair local models' tool calls: calls printed as text converted, broken "
                           "argument JSON repaired, argument types coerced to the tool's schema.")
@@ -183,6 +224,19 @@ class Gateway:
         for name in ("num_ctx", "max_tokens_limit", "max_context"):
             if name in updated and getattr(o, name) < 0:
                 raise exceptions.OptionsError(f"{name} must be >= 0")
+        if "request_size_limit" in updated:
+            try:
+                limit = human.parse_size(o.request_size_limit)
+            except ValueError:
+                limit = None
+            if not limit or limit <= 0:
+                raise exceptions.OptionsError(f"request_size_limit {o.request_size_limit!r} must be a size "
+                                              f"like 32m, 500k or 1g")
+            self.size_limit = limit
+        if "redact_headers" in updated and "redact_headers" in o:
+            self.secrets = Redactor(o.redact_headers.split(","))
+        if "forward_headers" in updated:
+            self.forward = {h.strip().lower() for h in o.forward_headers.split(",") if h.strip()}
         if "backend_api_key" in updated:  # a server that wants the key for chats wants it for its model list
             self.discovery.headers = [("authorization", f"Bearer {o.backend_api_key}")] if o.backend_api_key else []
         self.translate = TranslateOptions(
@@ -252,16 +306,29 @@ class Gateway:
         return None
 
     # -- hooks -----------------------------------------------------------------------------------
-    async def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or not self.handles(flow):
-            return
+    @fail_closed()
+    async def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Before the body is read: too large a body is refused unread; one of unknown length
+        (chunked) streams to the relay, counted, and is back in the flow for the request hooks."""
+        if not self.handles(flow) or self._backend(flow) is None:
+            return  # observed traffic goes on as it came
         try:
+            size = expected_http_body_size(flow.request)
+        except ValueError:
+            size = None  # mitmproxy refuses a malformed length itself
+        if size is not None and size > self.size_limit:
+            await self.relay.ready()
+            refuse(flow, too_large(size, self.size_limit), self.relay)
+        elif size is None or size == -1:  # chunked (or, unvalidated, until the connection ends)
+            await self.relay.ready()
+            token = self.relay.reserve(flow)
+            stream_to(flow, token, self.relay.port, keep=self.size_limit)
+            flow.metadata[PENDING] = token
+
+    @fail_closed()
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if self.handles(flow):
             await self._request(flow)
-        except Exception as e:
-            log.exception("gateway: failed to translate a request")
-            flow.response = anthropic_error(GatewayError(
-                500, "api_error", f"the inspector gateway failed on this request ({type(e).__name__}: {e}); "
-                                  f"the gateway's log has the details"))
 
     async def _request(self, flow: http.HTTPFlow) -> None:
         form = self.form
@@ -270,21 +337,20 @@ class Gateway:
         client_request = snapshot(flow.request)
         if backend is None:
             if not form.translates:  # regular mode, no re-target: inspect the real API as it is
-                self._observe(flow, kind, client_request)
+                await self._observe(flow, kind, client_request)
                 return
             flow.response = anthropic_error(GatewayError(
                 500, "api_error", f"the gateway is in regular (proxy) mode with backend={form.name} but no "
                                   f"backend_url: restart it with --set backend_url=http://HOST:PORT"))
             return
+        size = len(flow.request.raw_content or b"")
         try:
-            try:
-                body = flow.request.get_content(strict=True) or b""
-            except ValueError as e:
-                raise InvalidRequest(f"the request body could not be decoded "
-                                     f"(content-encoding {flow.request.headers.get('content-encoding')!r}: {e})") \
-                    from None
+            body = await _off_loop(size, decoded_body, flow.request, self.size_limit)
             job, client_json, backend_json = await self._translate(flow, kind, backend, body) if form.translates \
-                else self._passthrough(flow, kind, backend, body)
+                else await self._passthrough(flow, kind, backend, body)
+        except TooLarge as e:  # one that decodes too large
+            flow.response = too_large(e.size, self.size_limit, decoded=e.decoded)
+            return
         except InvalidRequest as e:
             self._refuse(flow, kind, backend, client_request, e)
             return
@@ -292,14 +358,19 @@ class Gateway:
         client_request["json"] = client_json
         ex.client_request = client_request
         ex.backend_request = {"method": job.method, "path": urlsplit(job.url).path, "url": job.url,
-                              "headers": job.headers, "body": job.body, "json": backend_json,
+                              "headers": readable(job.headers), "body": job.body, "json": backend_json,
                               "content_type": "application/json"}
         if ex.client_model and ex.client_model not in self.requested:
             self.requested.append(ex.client_model)
             del self.requested[:-20]
         await self.relay.ready()
-        token = self.relay.register(job)
         ex.holds = 2  # the relay's pipeline and this flow; the pipeline tells the listeners it started
+        token = flow.metadata.pop(PENDING, None)
+        if token is not None:  # its body streamed to the relay already: the job is its answer
+            self.relay.settle(token, job)
+            self.live[flow.id] = (token, job)
+            return
+        token = self.relay.register(job)
         self.live[flow.id] = (token, job)
         r = flow.request
         r.scheme, r.host, r.port = "http", "127.0.0.1", self.relay.port
@@ -331,7 +402,7 @@ class Gateway:
         form = self.form
         if kind != "messages":  # side traffic is answered before this; anything else is not ours
             raise InvalidRequest(f"{flow.request.method} {path_of(flow)} is not a Messages call")
-        req = parse_request(body)
+        req = await _off_loop(len(body), parse_request, body)
         model = self.router.route(req.model)
         facts = self.discovery.cached(form, backend, model, self.translate) or \
             await self.discovery.facts(form, backend, model, self.translate)
@@ -345,7 +416,10 @@ class Gateway:
         ex.tools = req.tools
         ex.tool_results = _last_tool_results(req.turns)
         ex.names = ToolNames() if form.uses_tool_names() else None
-        backend_body = form.build_request(req, model=model, options=options, names=ex.names)
+        backend_body = await _off_loop(len(body), form.build_request, req, model=model, options=options,
+                                       names=ex.names)
+        sent = await _off_loop(len(body), orjson.dumps, backend_body)
+        sections = await _off_loop(len(body), form.prefix_sections, backend_body)
         count = self.tokens.estimate(ex.session_id, model, req.estimated_input_tokens)
         limit = ctx.options.max_context
         window = (limit, "--set max_context") if limit else \
@@ -362,43 +436,42 @@ class Gateway:
             if count.tokens > window[0]:
                 raise too_long(model, count, window, requested=req.model)
         ex.token_count, ex.context = count, window
-        ex.prefix = self.prefixes.compare((ex.session_id, model, ex.purpose),
-                                          PrefixSnapshot(*form.prefix_sections(backend_body)))
+        ex.prefix = self.prefixes.compare((ex.session_id, model, ex.purpose), PrefixSnapshot(*sections))
         if req.stream:
             ex.processor = form.stream_processor(
                 options=options, names=ex.names, model=ex.client_model, backend_model=ex.backend_model,
                 backend=backend, input_tokens=count.tokens, notes=ex.notes, tools=ex.tools)
         headers = [("content-type", "application/json"), ("accept", form.accept(req.stream))]
-        if ua := flow.request.headers.get("user-agent"):
-            headers.append(("user-agent", ua))
+        headers += sendable([(k, v) for k, v in wire_headers(flow.request.headers) if k.lower() == "user-agent"][:1])
         if key := ctx.options.backend_api_key:
             headers.append(("authorization", f"Bearer {key}"))
         origin, base_path = split_backend(backend)
         job = Job(ex, "POST", origin + base_path + form.chat_path(base_path, flow.request.path), headers,
-                  orjson.dumps(backend_body), count=counting)
+                  sent, count=counting)
         return job, req.raw, backend_body
 
-    def _passthrough(self, flow: http.HTTPFlow, kind: Any, backend: str, body: bytes) -> tuple[Job, Any, Any]:
+    async def _passthrough(self, flow: http.HTTPFlow, kind: Any, backend: str, body: bytes) -> tuple[Job, Any, Any]:
         form = self.form
         r = flow.request
         ex = Exchange(form=form, kind=kind, backend=backend, mode=mode_of(flow))
         client_json: dict[str, Any] | None = None
         data: dict[str, Any] | None = None
         if kind in ("messages", "count_tokens"):
-            client_json = data = validate_request(body)  # refused as a translating gateway would
+            # refused as a translating gateway would
+            client_json = data = await _off_loop(len(body), validate_request, body, endpoint=kind)
             ex.client_model = str(data.get("model", ""))
             ex.stream = kind == "messages" and bool(data.get("stream"))
             ex.backend_model = self.router.route(ex.client_model)
             if ex.backend_model != ex.client_model:
                 data = {**data, "model": ex.backend_model}
-                body = orjson.dumps(data)
+                body = await _off_loop(len(body), orjson.dumps, data)
         identify(ex, flow, client_json)
         origin, base_path = split_backend(backend)
         host = urlsplit(origin).hostname
         anthropic = is_anthropic_host(host) and not self._token_in_use()
-        path = r.path if anthropic else _without_secret_params(r.path)
-        headers = [(k, v) for k, v in r.headers.items(multi=True)
-                   if k.lower() not in _HOP and (anthropic or k.lower() not in _CREDENTIALS)]
+        path = r.path if anthropic else without_secret_params(r.path)
+        headers = sendable([(k, v) for k, v in wire_headers(r.headers)
+                            if k.lower() not in _HOP and (anthropic or not self._credential(k))])
         headers.append(("accept-encoding", "identity"))
         if key := ctx.options.backend_api_key:
             headers = [(k, v) for k, v in headers if k.lower() not in ("x-api-key", "authorization")]
@@ -406,15 +479,21 @@ class Gateway:
         if ex.stream:
             ex.processor = AnthropicStreamObserver(model=ex.backend_model, backend=backend, notes=ex.notes)
         if kind == "messages" and data is not None:
-            ex.prefix = self.prefixes.compare((ex.session_id, ex.backend_model, ex.purpose),
-                                              PrefixSnapshot(*form.prefix_sections(data)))
+            sections = await _off_loop(len(body), form.prefix_sections, data)
+            ex.prefix = self.prefixes.compare((ex.session_id, ex.backend_model, ex.purpose), PrefixSnapshot(*sections))
         job = Job(ex, r.method, origin + form.chat_path(base_path, path), headers, body)
         return job, client_json, data
+
+    def _credential(self, name: str) -> bool:
+        """A header named like a credential (the recorder's list), not one the user said to forward."""
+        low = name.lower()
+        return low not in self.forward and self.secrets.secret_header(low)
 
     @staticmethod
     def _token_in_use() -> bool:
         return bool(getattr(ctx.options, "gateway_token", ""))
 
+    @fail_closed()
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.id in self.live:
             if flow.response is not None:
@@ -426,20 +505,25 @@ class Gateway:
             return
         ex.first_byte = time.monotonic()
         tell = self.relay.listeners
-        headers = list(resp.headers.items(multi=True))
+        headers = headers_text(resp.headers)
         tell.response(ex, "backend", resp.status_code, headers)
         tell.response(ex, "client", resp.status_code, headers)
         if "text/event-stream" in resp.headers.get("content-type", ""):
             ex.processor = AnthropicStreamObserver(model=ex.backend_model, backend=ex.backend, notes=ex.notes)
             resp.stream = _observe_stream(ex, tell)
 
+    @fail_closed()
     def response(self, flow: http.HTTPFlow) -> None:
         self._finish(flow)
 
+    @fail_closed()
     def error(self, flow: http.HTTPFlow) -> None:
         self._finish(flow)
 
     def _finish(self, flow: http.HTTPFlow) -> None:
+        pending = flow.metadata.pop(PENDING, None)
+        if pending is not None:  # the flow failed while its body was streaming to the relay
+            self.relay.forget(pending)
         live = self.live.pop(flow.id, None)
         if live is not None:
             token, job = live
@@ -462,7 +546,7 @@ class Gateway:
         if resp is not None and ex.processor is None:
             if ex.first_byte is None:
                 ex.first_byte = time.monotonic()
-                headers = list(resp.headers.items(multi=True))
+                headers = headers_text(resp.headers)
                 tell.response(ex, "backend", resp.status_code, headers)
                 tell.response(ex, "client", resp.status_code, headers)
             if resp.raw_content:
@@ -489,12 +573,13 @@ class Gateway:
         elif ex.client_status == 200:
             self.discovery.refresh_later(ex.form, ex.backend, ex.backend_model, options)
 
-    def _observe(self, flow: http.HTTPFlow, kind: Any, client_request: Any) -> None:
+    async def _observe(self, flow: http.HTTPFlow, kind: Any, client_request: Any) -> None:
         ex = Exchange(form=self.form, kind=kind, backend=f"https://{flow.request.pretty_host}", mode="regular")
         data = None
         if kind in ("messages", "count_tokens"):
             try:
-                data = load_json_object(flow.request.get_content() or b"")
+                body = flow.request.get_content() or b""
+                data = await _off_loop(len(body), load_json_object, body)
                 ex.client_model = ex.backend_model = str(data.get("model", ""))
                 ex.stream = bool(data.get("stream"))
             except (InvalidRequest, ValueError):
@@ -505,13 +590,22 @@ class Gateway:
         self.relay.listeners.started(ex)
 
 
-def _without_secret_params(path: str) -> str:
-    """A query string without key-like parameters (they are credentials, not the backend's)."""
-    base, sep, query = path.partition("?")
-    if not sep:
-        return path
-    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() not in _SECRET_PARAMS]
-    return base + ("?" + urlencode(kept) if kept else "")
+async def _off_loop[T](size: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` — in a worker thread when the body it works on is larger than
+    ``OFF_LOOP``, so the event loop keeps every other exchange moving meanwhile."""
+    if size > OFF_LOOP:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    return fn(*args, **kwargs)
+
+
+def sendable(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers as they came, after checking HTTP allows their bytes (a NUL, CR or LF cannot be sent
+    on: the request is refused, naming the header)."""
+    for k, v in headers:
+        if _UNSENDABLE.search(v) or not _TOKEN.fullmatch(k):
+            raise InvalidRequest(f"the request's {k!r} header holds bytes HTTP does not allow in a header "
+                                 f"(a control character): it cannot be sent on")
+    return headers
 
 
 def _show_backend_request(flow: http.HTTPFlow, job: Job) -> None:

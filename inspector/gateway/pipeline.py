@@ -11,6 +11,9 @@ relay, see ``relay.py``); this module sends it, and:
   to HTTP 200 after ``ping_interval`` and sends the processor's keep-alive every interval —
   mid-stream too, but only between two events;
 * gives up after ``idle_timeout`` of silence, streaming or not;
+* gives up on a client that reads nothing for ``write_timeout`` while the backend has more to say:
+  the backend connection is closed (a local model stops generating for nobody) and the exchange
+  is recorded as partial;
 * turns every failure into an Anthropic error — a JSON error with the right status (and
   ``x-should-retry: false`` where retrying cannot help) before the head is sent, an ``error``
   event after it — and a stream the backend cuts into a clean end;
@@ -75,11 +78,12 @@ class Pipeline:
     """Runs jobs (``await pipeline.run(job, reply)``); one per gateway, shared by all exchanges."""
 
     def __init__(self, client: BackendClient, listeners: Listeners, *, ping_interval: float = 5.0,
-                 idle_timeout: float = 600.0) -> None:
+                 idle_timeout: float = 600.0, write_timeout: float = 120.0) -> None:
         self.client = client
         self.listeners = listeners
         self.ping_interval = ping_interval
         self.idle_timeout = idle_timeout
+        self.write_timeout = write_timeout
 
     async def run(self, job: Job, reply: Reply) -> None:
         run = _Run(self, job, reply)
@@ -274,8 +278,27 @@ class _Run:
             self.write(processor.feed(data))
             if tell:
                 tell.chunk(ex, "backend", data)
-            await reply.drain()
+            if not await self._drained():
+                return
         reply.end()
+
+    async def _drained(self) -> bool:
+        """Wait while the client reads slower than the backend answers; False (the exchange given up)
+        if it read nothing for ``write_timeout``."""
+        try:
+            async with asyncio.timeout(self.p.write_timeout):
+                await self.reply.drain()
+            return True
+        except TimeoutError:
+            ex = self.ex
+            ex.aborted_by = "client"
+            ex.incomplete = (f"the client read nothing for {self.p.write_timeout:g} s; the backend connection "
+                             f"was closed")
+            ex.notes.warning(ex.incomplete, rule="aborted:client-stalled")
+            if self.response is not None:
+                self.response.close()  # not finished: closed, so the backend stops
+            self.reply.abort()
+            return False
 
     async def _whole(self, response: BackendResponse) -> None:
         """A whole answer: read with the idle timeout, then translate (or pass on) at once."""

@@ -9,6 +9,12 @@ serves only jobs the gateway registered (an unguessable one-time token; the upst
 chosen by anything in the request), and hands each to the ``Pipeline``, which talks to the
 backend and writes the Anthropic answer back through mitmproxy to the client.
 
+It also serves answers made in advance (``hold``: a refusal whose body is never read, see
+``guard.py``), and answers decided later (``reserve``: a request whose body of unknown length
+streams here, counted, while the hooks decide what it gets — mitmproxy runs the request hooks
+before it sends the request's end, so by the time the relay serves it, the flow has its answer
+or the gateway has ``settle``-d a job for it).
+
 Transport only: the relay knows nothing of formats — the pipeline and the backend form do.
 """
 
@@ -18,13 +24,19 @@ import asyncio
 import logging
 import secrets
 
-from mitmproxy import addonmanager, ctx, exceptions
+from mitmproxy import addonmanager, ctx, exceptions, http
 
+from ..protocol import GatewayError
 from ..transport import BackendClient, LoopbackServer, Reply, Request
 from .exchange import ExchangeListener, Listeners
+from .flows import anthropic_error
 from .pipeline import Job, Pipeline
 
 __all__ = ["Relay"]
+
+#: What a token stands for: a job for the pipeline, an answer made in advance, or a flow whose
+#: answer the request hooks decide.
+_Slot = Job | http.Response | http.HTTPFlow
 
 log = logging.getLogger("inspector")
 
@@ -47,7 +59,8 @@ class Relay:
         self.client = BackendClient()
         self.pipeline = Pipeline(self.client, self.listeners)
         self.server = LoopbackServer(self._serve)
-        self.jobs: dict[str, Job] = {}
+        self.jobs: dict[str, _Slot] = {}
+        self.settled: dict[str, Job] = {}
         self._started: asyncio.Event | None = None
 
     def load(self, loader: addonmanager.Loader) -> None:
@@ -57,12 +70,17 @@ class Relay:
         loader.add_option("idle_timeout", str, "600",
                           "Seconds of backend silence (before or during its answer) after which the "
                           "request fails with an error.")
+        loader.add_option("write_timeout", str, "120",
+                          "Seconds a client may read nothing while its answer streams; then the backend "
+                          "request is stopped and the exchange recorded as partial.")
 
     def configure(self, updated: set[str]) -> None:
         if "ping_interval" in updated:
             self.pipeline.ping_interval = seconds("ping_interval")
         if "idle_timeout" in updated:
             self.pipeline.idle_timeout = seconds("idle_timeout")
+        if "write_timeout" in updated:
+            self.pipeline.write_timeout = seconds("write_timeout")
 
     async def running(self) -> None:
         # Every loaded addon that implements the listener protocol is told about exchanges.
@@ -102,13 +120,41 @@ class Relay:
         self.jobs[token] = job
         return token
 
+    def hold(self, response: http.Response) -> str:
+        """Keep an answer made in advance for the next request to ``/<token>``; return the token."""
+        token = secrets.token_urlsafe(18)
+        self.jobs[token] = response
+        return token
+
+    def reserve(self, flow: http.HTTPFlow) -> str:
+        """A token for ``flow``: served with the answer its request hooks gave it, or the job ``settle``-d."""
+        token = secrets.token_urlsafe(18)
+        self.jobs[token] = flow
+        return token
+
+    def settle(self, token: str, job: Job) -> None:
+        """The job a reserved flow's answer comes from (unless a hook answered the flow after all)."""
+        if token in self.jobs:
+            self.settled[token] = job
+
     def forget(self, token: str) -> Job | None:
         """A job whose flow failed before reaching the relay."""
-        return self.jobs.pop(token, None)
+        slot = self.jobs.pop(token, None)
+        job = self.settled.pop(token, None)
+        return slot if isinstance(slot, Job) else job
 
     async def _serve(self, request: Request, reply: Reply) -> None:
-        job = self.jobs.pop(request.path.lstrip("/"), None)
-        if job is None:
+        token = request.path.lstrip("/")
+        slot = self.jobs.pop(token, None)
+        job = self.settled.pop(token, None)
+        if isinstance(slot, http.HTTPFlow):  # its request hooks have run: what did they decide?
+            if slot.response is not None and job is not None:
+                self.listeners.release(job.exchange)  # a hook answered it after all: the job never runs
+            slot = slot.response or job or anthropic_error(GatewayError(
+                500, "api_error", "the inspector gateway gave this request no answer; its log may say why"))
+        if slot is None:
             reply.whole(404, b"no such relay job", [("content-type", "text/plain")])
-            return
-        await self.pipeline.run(job, reply)
+        elif isinstance(slot, http.Response):
+            reply.whole(slot.status_code, slot.content or b"", list(slot.headers.items(multi=True)))
+        else:
+            await self.pipeline.run(slot, reply)

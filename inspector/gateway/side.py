@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from mitmproxy import http
 
-from ..protocol import InvalidRequest, TokenCount, ToolNames, parse_request, request_kind, side_answer
+from ..protocol import GatewayError, InvalidRequest, TokenCount, ToolNames, parse_request, request_kind, side_answer
 from ..protocol._side import json_body_or_none
 from .exchange import Exchange
-from .flows import identify, json_response, mode_of, path_of, snapshot
+from .flows import TooLarge, anthropic_error, decoded_body, identify, json_response, mode_of, path_of, snapshot, too_large
 from .gateway import with_facts
+from .guard import fail_closed
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -28,9 +29,10 @@ class SideTraffic:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
+    @fail_closed()
     async def request(self, flow: http.HTTPFlow) -> None:
         gw = self.gateway
-        if flow.response or not gw.handles(flow):
+        if not gw.handles(flow):
             return
         r = flow.request
         kind = request_kind(r.method, path_of(flow))
@@ -39,7 +41,14 @@ class SideTraffic:
             return
         if kind == "messages" or not gw.form.translates:
             return
-        body = r.get_content() or b""
+        try:
+            body = decoded_body(r, gw.size_limit)
+        except TooLarge as e:
+            flow.response = too_large(e.size, gw.size_limit, decoded=e.decoded)
+            return
+        except InvalidRequest as e:
+            flow.response = anthropic_error(GatewayError(400, "invalid_request_error", str(e)))
+            return
         ex = Exchange(form=gw.form, kind=kind, local=True, mode=mode_of(flow))
         identify(ex, flow, json_body_or_none(body) if kind == "count_tokens" else None)
         count = await self._count(flow, ex, body) if kind == "count_tokens" else None
@@ -62,7 +71,7 @@ class SideTraffic:
         gw = self.gateway
         backend = gw._backend(flow)
         try:
-            req = parse_request(body)
+            req = parse_request(body, endpoint="count_tokens")
         except InvalidRequest:
             return None  # answered 400 by side_answer, naming the problem
         model = gw.router.route(req.model)

@@ -15,7 +15,9 @@ class MessageAccumulator:
     """``feed(bytes)`` any split of an Anthropic stream; ``message`` is the snapshot so far.
 
     Lenient where the SDK would raise: unparsable tool JSON is kept as ``{"_raw": text}``
-    so a person can see it; ``error`` holds an ``error`` event's body.
+    so a person can see it; ``error`` holds an ``error`` event's body. A ``tool_use`` block still
+    open when the message ends is a call the answer was cut inside of (Anthropic's way of ending at
+    ``max_tokens`` mid-call): it is marked ``"_cut": True``, its partial arguments kept as ``_raw``.
     """
 
     def __init__(self) -> None:
@@ -88,6 +90,11 @@ class MessageAccumulator:
             except orjson.JSONDecodeError:
                 content[index]["input"] = {"_raw": raw}
         elif name == "message_delta":
+            for open_index in list(self._json):  # never stopped: cut, and never run by a client
+                raw = "".join(self._json.pop(open_index))
+                content[open_index]["_cut"] = True
+                if raw:
+                    content[open_index]["input"] = {"_raw": raw}
             msg.update({k: v for k, v in (data.get("delta") or {}).items() if v is not None})
             usage = msg.setdefault("usage", {})
             usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})

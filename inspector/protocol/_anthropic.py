@@ -7,6 +7,14 @@ so every translator produces the exact grammar the SDK accumulators enforce::
 
 with block indexes 0, 1, 2… in order, never interleaved, never an empty text
 block, and ``usage.output_tokens`` on the final ``message_delta``.
+
+One block may stay open: a tool call the answer was cut inside of. Anthropic's API ends such an
+answer exactly so — the ``tool_use`` block started, its partial ``input_json_delta``s, *no*
+``content_block_stop``, then ``message_delta`` with ``stop_reason: max_tokens`` (the Python SDK's
+recorded fixture ``incomplete_partial_json_response.txt``). Claude Code runs a tool call only at
+its ``content_block_stop``; a block still open at ``max_tokens`` is "a tool call cut at the output
+limit": it runs nothing of it, keeps nothing of it, and asks the model to make the call again in
+smaller pieces (2.1.328's output-limit recovery).
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import secrets
 from typing import Any
 
 import orjson
+
+from ._json import partial_ok
 
 __all__ = [
     "ERROR_TYPE_BY_STATUS",
@@ -81,7 +91,7 @@ class MessageStreamEncoder:
     __slots__ = (
         "model", "id", "input_tokens", "started", "finished", "content",
         "_open", "_open_type", "_pending_ws", "_out_chars", "stop_reason",
-        "stop_sequence", "output_tokens", "tool_calls", "cache_read", "cache_creation",
+        "stop_sequence", "output_tokens", "tool_calls", "cache_read", "cache_creation", "cut_call",
     )
 
     def __init__(self, *, model: str, message_id: str | None = None, input_tokens: int = 0) -> None:
@@ -102,6 +112,8 @@ class MessageStreamEncoder:
         #: What the backend said it read from / wrote to its prompt cache (None: it did not say).
         self.cache_read: int | None = None
         self.cache_creation: int | None = None
+        #: The tool call the answer was cut inside of (left open, never run): ``{"id", "name", "partial"}``.
+        self.cut_call: dict[str, str] | None = None
 
     # -- events ---------------------------------------------------------------------------------
     def start(self) -> bytes:
@@ -161,12 +173,21 @@ class MessageStreamEncoder:
         output_tokens: int | None = None,
         cache_read: int | None = None,
         cache_creation: int | None = None,
+        cut_call: tuple[str, str, str] | None = None,
     ) -> bytes:
         """``input_tokens`` excludes ``cache_read`` and ``cache_creation``: Anthropic counts the three
-        disjointly (total input = input + cache_creation + cache_read)."""
+        disjointly (total input = input + cache_creation + cache_read).
+
+        ``cut_call`` — ``(id, name, partial arguments)`` of a tool call the answer was cut inside
+        of — is sent as Anthropic sends one: a ``tool_use`` block left open (see the module
+        docstring), its partial arguments as an ``input_json_delta`` when they are the beginning of
+        valid JSON. The stop reason must then be ``max_tokens``. It is not part of ``content``:
+        no one may run it, and a non-streaming answer leaves it out."""
         if self.finished:
             return b""
         out = self.start() + self._close()
+        if cut_call is not None:
+            out += self._cut_block(*cut_call)
         self.finished = True
         self.stop_reason = stop_reason
         self.stop_sequence = stop_sequence
@@ -186,6 +207,19 @@ class MessageStreamEncoder:
             "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
             "usage": usage,
         }) + _STOP
+
+    def _cut_block(self, tool_id: str, name: str, partial: str) -> bytes:
+        index = len(self.content)
+        self.cut_call = {"id": tool_id, "name": name, "partial": partial}
+        out = sse_event("content_block_start", {
+            "type": "content_block_start", "index": index,
+            "content_block": {"type": "tool_use", "id": tool_id, "name": name, "input": {}}})
+        if partial.strip() and partial_ok(partial):
+            self._out_chars += len(partial)
+            out += sse_event("content_block_delta", {
+                "type": "content_block_delta", "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": partial}})
+        return out
 
     def error(self, error_type: str, message: str) -> bytes:
         """An ``error`` event: ends the stream for the client (the SDKs raise on it)."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ["Answer", "BackendUsage", "CountSteps", "DiscoverySteps", "ModelFacts", "Probe", "TokenCount",
-           "no_count", "run_steps"]
+           "count_of", "no_count", "run_steps"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +106,15 @@ def _ms(value: Any, scale: float) -> float | None:
     return round(value * scale, 3)
 
 
-def _count(value: Any) -> int | None:
+def count_of(value: Any) -> int | None:
+    """A token count as servers send it: an int, or a float that is a whole number (some send
+    ``1920.0``); None for anything else."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+_count = count_of
 
 
 @dataclass(slots=True)
@@ -168,11 +175,12 @@ class BackendUsage:
     @property
     def input_tokens(self) -> int | None:
         """Anthropic's ``input_tokens``: the prompt without what was read from (or written to) the
-        cache — Anthropic counts the three disjointly."""
+        cache — Anthropic counts the three disjointly. Servers count the prompt with both in it;
+        one whose prompt is smaller than its cache figures counted them apart already."""
         if self.prompt_tokens is None:
             return None
         rest = self.prompt_tokens - (self.cached_tokens or 0) - (self.cache_write_tokens or 0)
-        return max(rest, 0)
+        return rest if rest >= 0 else self.prompt_tokens
 
 
 _FIELDS = ("prompt_tokens", "cached_tokens", "cache_write_tokens", "output_tokens", "load_ms",

@@ -19,7 +19,8 @@ _DELTA_FOR = {"text": {"text_delta", "citations_delta"}, "thinking": {"thinking_
 def stream_problems(stream: bytes | Iterable[ServerSentEvent], *, strict: bool = True) -> list[str]:
     """Every way ``stream`` breaks the Messages streaming grammar; ``[]`` when it is well formed.
 
-    A stream ends with ``message_stop`` or with an ``error`` event. ``strict`` adds the
+    A stream ends with ``message_stop`` or with an ``error`` event; the last block may be left
+    open only when it is a ``tool_use`` the answer was cut inside of (``max_tokens``). ``strict`` adds the
     rules we hold our own output to (no empty text block: Anthropic rejects it when
     Claude Code sends it back; the real API emits one only for refusals).
     """
@@ -109,7 +110,10 @@ def stream_problems(stream: bytes | Iterable[ServerSentEvent], *, strict: bool =
                     problems.append(f"{where}: tool input is not valid JSON")
             open_index, open_type = None, None
         elif name == "message_delta":
-            if open_index is not None:
+            stop = (data.get("delta") or {}).get("stop_reason")
+            # One exception, Anthropic's own: an answer cut inside a tool call ends with that
+            # block open and stop_reason max_tokens (the client runs nothing of it).
+            if open_index is not None and not (open_type == "tool_use" and stop == "max_tokens"):
                 problems.append(f"{where}: block {open_index} still open")
             if not isinstance((data.get("usage") or {}).get("output_tokens"), int):
                 problems.append(f"{where}: usage.output_tokens must be an int")

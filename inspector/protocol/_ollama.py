@@ -76,11 +76,10 @@ def ollama_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                     {"id": c.id, "function": {"index": i, "name": c.name, "arguments": c.input}}
                     for i, c in enumerate(turn.tool_calls)
                 ]
-            if turn.texts or turn.thinking or turn.tool_calls:
-                messages.append(msg)
+            messages.append(msg)  # even empty: the roles keep alternating
 
     body: dict[str, Any] = {"model": model, "messages": messages, "stream": req.stream}
-    tools = req.tools
+    tools = req.offered(options.deferred_tools)
     choice = (req.tool_choice or {}).get("type")
     if tools and choice == "none":
         notes.converted("tool_choice none: tools not sent (Ollama has no tool_choice)")
@@ -190,8 +189,15 @@ def _emit_message(emit: Emitter, message: dict[str, Any]) -> bytes:
     if content:
         out += emit.text(content)
     for call in message.get("tool_calls") or ():
+        if not isinstance(call, dict):
+            continue
         fn = call.get("function") or {}
-        out += emit.flush() + emit.tool(call.get("id"), fn.get("name") or "unknown", fn.get("arguments"))
+        name = fn.get("name")
+        if not isinstance(name, str) or not name:
+            emit.notes.error(f"a tool call without a name (arguments {str(fn.get('arguments'))[:80]!r}) was "
+                             f"dropped: no tool can be run from it", rule="tool-call:nameless")
+            continue
+        out += emit.flush() + emit.tool(call.get("id"), name, fn.get("arguments"))
     return out
 
 
@@ -215,9 +221,7 @@ def ollama_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
     _emit_message(emit, data.get("message") or {})
     emit.flush(truncated=data.get("done_reason") == "length")
     _usage_checks(data, notes, num_ctx, input_tokens)
-    usage = ollama_usage(data)
-    enc.finish(_stop_reason(data.get("done_reason"), enc.tool_calls), input_tokens=usage.input_tokens,
-               output_tokens=usage.output_tokens, cache_read=usage.cached_tokens)
+    emit.finish(_stop_reason(data.get("done_reason"), enc.tool_calls), ollama_usage(data))
     return enc.message()
 
 
@@ -388,8 +392,6 @@ class OllamaStreamTranslator(StreamTranslator):
         if data.get("done"):
             out += self.emit.flush(truncated=data.get("done_reason") == "length")
             _usage_checks(data, self.notes, self._num_ctx, self._estimate)
-            self.usage = usage = ollama_usage(data)
-            out += self.encoder.finish(
-                _stop_reason(data.get("done_reason"), self.encoder.tool_calls), input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens, cache_read=usage.cached_tokens)
+            self.usage = ollama_usage(data)
+            out += self.emit.finish(_stop_reason(data.get("done_reason"), self.encoder.tool_calls), self.usage)
         return out

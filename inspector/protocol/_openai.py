@@ -10,8 +10,9 @@ import orjson
 
 from ._anthropic import MessageStreamEncoder
 from ._decoders import ServerSentEvent, SSEDecoder
-from ._facts import Answer, BackendUsage, CountSteps, DiscoverySteps, ModelFacts, Probe, TokenCount, as_object
+from ._facts import Answer, BackendUsage, CountSteps, DiscoverySteps, ModelFacts, Probe, TokenCount, as_object, count_of
 from ._form import BackendForm, StreamProcessor, chat_sections
+from ._json import OpenScan
 from ._notes import Notes
 from ._options import DEFAULT_OPTIONS, TranslateOptions
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
@@ -23,7 +24,7 @@ __all__ = ["OPENAI", "OpenAIForm", "OpenAIStreamTranslator", "openai_facts", "op
            "openai_usage"]
 
 FINISH_TO_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                  "function_call": "tool_use", "content_filter": "end_turn"}
+                  "function_call": "tool_use", "content_filter": "refusal"}
 INTERRUPTED = "(no result: the tool call was interrupted before it finished)"
 
 
@@ -90,14 +91,12 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                     notes.converted("tool_result without a matching tool call sent as user text")
                     orphans.append(f"[result of tool call {result.tool_use_id}]\n{text}")
             settle()
-            texts = orphans + turn.texts
-            images = extra_images + turn.images
-            if images:
-                parts: list[dict[str, Any]] = [{"type": "text", "text": t} for t in texts]
-                parts.extend(_image_part(i) for i in images)
-                messages.append({"role": "user", "content": parts})
-            elif texts:
-                messages.append({"role": "user", "content": "\n\n".join(texts)})
+            if extra_images or turn.images:  # the client's order: a text about an image stays beside it
+                ordered: list[str | Image] = [*orphans, *extra_images, *turn.parts()]
+                messages.append({"role": "user", "content": [
+                    {"type": "text", "text": p} if isinstance(p, str) else _image_part(p) for p in ordered]})
+            elif orphans or turn.texts:
+                messages.append({"role": "user", "content": "\n\n".join(orphans + turn.texts)})
         elif isinstance(turn, AssistantTurn):
             settle()
             # "" not null: chat templates concatenate and test content (Qwen 3, QwQ, SmolLM2 raise on null)
@@ -111,10 +110,10 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                 pending.extend(c.id for c in turn.tool_calls)
                 if turn.thinking:  # DeepSeek-style servers need it back on tool-call turns
                     reply["reasoning_content"] = "\n\n".join(turn.thinking)
-            if turn.texts or turn.tool_calls:
-                messages.append(reply)
-            elif turn.thinking:
-                notes.dropped("thinking-only assistant turn")
+            if not turn.texts and not turn.tool_calls:  # thinking only, or nothing Anthropic-only left
+                notes.converted("an assistant turn with no text or tool call (thinking only) sent as an empty "
+                                "assistant message: the roles keep alternating", rule="turn:empty-assistant")
+            messages.append(reply)
     if pending:
         # The conversation ends on unanswered calls (a prefill): keep them answered.
         settle()
@@ -137,12 +136,13 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
         if len(stops) > 4:
             notes.dropped(f"stop_sequences beyond the first 4 ({len(stops) - 4})")
         body["stop"] = list(stops[:4])
-    if req.tools:
+    offered = req.offered(options.deferred_tools)
+    if offered:
         body["tools"] = [
             {"type": "function", "function": {
                 "name": names.outgoing(t["name"]), "description": t["description"],
                 "parameters": t["input_schema"]}}
-            for t in req.tools
+            for t in offered
         ]
         for long, short in names.renamed.items():
             notes.converted(f"tool name {long!r} sent as {short!r} (OpenAI names are ≤64 [A-Za-z0-9_-])")
@@ -172,25 +172,47 @@ def _reasoning(obj: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: Where OpenAI-form servers put the prompt-cache figures. Reads: OpenAI's (and vLLM's, llama.cpp's)
+#: ``prompt_tokens_details.cached_tokens``, DeepSeek's ``prompt_cache_hit_tokens``, Moonshot's
+#: top-level ``cached_tokens``, the Anthropic name proxies pass on. Writes: OpenRouter's
+#: ``cache_write_tokens``, vLLM's ``created_cache_tokens``, LiteLLM's ``cache_creation_tokens``,
+#: the Anthropic name — in the details or at the top of ``usage``.
+_CACHE_READ = (("details", "cached_tokens"), ("usage", "cache_read_input_tokens"),
+               ("usage", "prompt_cache_hit_tokens"), ("usage", "cached_tokens"))
+_CACHE_WRITE = (("details", "cache_write_tokens"), ("details", "created_cache_tokens"),
+                ("details", "cache_creation_tokens"), ("details", "cache_creation_input_tokens"),
+                ("usage", "cache_creation_input_tokens"), ("usage", "cache_write_tokens"))
+
+
+def _first(places: tuple[tuple[str, str], ...], usage: dict[str, Any], details: dict[str, Any]) -> Any:
+    for where, key in places:
+        value = (usage if where == "usage" else details).get(key)
+        if value is not None:
+            return value
+    return None
+
+
 def openai_usage(chunk: dict[str, Any]) -> BackendUsage | None:
-    """``usage`` (OpenAI: ``prompt_tokens`` includes ``prompt_tokens_details.cached_tokens``) and
-    llama.cpp's ``timings`` (tools/server/server-task.cpp result_timings: ``cache_n`` tokens reused,
-    ``prompt_n`` evaluated in ``prompt_ms``, ``predicted_n`` in ``predicted_ms``) of one chunk or
-    whole answer; None when it has neither."""
+    """``usage`` (OpenAI: ``prompt_tokens`` includes the cache reads and writes; see ``_CACHE_READ``
+    and ``_CACHE_WRITE`` for the names servers use) and llama.cpp's ``timings``
+    (tools/server/server-task.cpp result_timings: ``cache_n`` tokens reused, ``prompt_n``
+    evaluated in ``prompt_ms``, ``predicted_n`` in ``predicted_ms``) of one chunk or whole answer;
+    None when it has neither."""
     usage, timings = chunk.get("usage"), chunk.get("timings")
     out = None
     if isinstance(usage, dict):
         details = usage.get("prompt_tokens_details")
         details = details if isinstance(details, dict) else {}
-        out = BackendUsage.counts("openai", prompt=usage.get("prompt_tokens"), cached=details.get("cached_tokens"),
-                                  cache_write=details.get("cache_write_tokens"),
+        out = BackendUsage.counts("openai", prompt=usage.get("prompt_tokens"),
+                                  cached=_first(_CACHE_READ, usage, details),
+                                  cache_write=_first(_CACHE_WRITE, usage, details),
                                   output=usage.get("completion_tokens"))
     if isinstance(timings, dict):
         t = BackendUsage("llama.cpp").timings(prompt_n=timings.get("prompt_n"), prompt_ns=timings.get("prompt_ms"),
                                               decode_n=timings.get("predicted_n"),
                                               decode_ns=timings.get("predicted_ms"), scale=1.0)
-        cache_n = timings.get("cache_n")
-        if isinstance(cache_n, int) and cache_n >= 0 and (out is None or out.cached_tokens is None):
+        cache_n = count_of(timings.get("cache_n"))
+        if cache_n is not None and (out is None or out.cached_tokens is None):
             t.cached_tokens = cache_n
         if (out is None or out.prompt_tokens is None) and t.prompt_eval_tokens is not None:
             t.prompt_tokens = t.prompt_eval_tokens + (t.cached_tokens or 0)
@@ -198,11 +220,31 @@ def openai_usage(chunk: dict[str, Any]) -> BackendUsage | None:
     return out
 
 
-def _finish_usage(enc: MessageStreamEncoder, stop: str, usage: BackendUsage | None) -> bytes:
-    if usage is None:
-        return enc.finish(stop)
-    return enc.finish(stop, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                      cache_read=usage.cached_tokens, cache_creation=usage.cache_write_tokens)
+def _matched_stop(choice: dict[str, Any], chunk: dict[str, Any]) -> str | None:
+    """The stop string the server says it stopped at: vLLM's ``choices[].stop_reason`` (a string;
+    an int is a stop *token*), llama.cpp's ``stopping_word`` with ``stop_type: "word"`` (on the
+    choice or the chunk). None when it says none."""
+    reason = choice.get("stop_reason")
+    if isinstance(reason, str) and reason:
+        return reason
+    for where in (choice, chunk):
+        word = where.get("stopping_word")
+        if isinstance(word, str) and word and where.get("stop_type", "word") == "word":
+            return word
+    return None
+
+
+def _stop_reason(finish: str | None, *, calls: int, matched: str | None,
+                 refused: bool = False) -> tuple[str, str | None]:
+    """``(stop_reason, stop_sequence)`` for a finished answer. A model that answered in OpenAI's
+    ``refusal`` field refused (Anthropic: ``refusal``), as does a ``content_filter`` finish."""
+    if calls:
+        return "tool_use", None
+    if matched is not None and finish in (None, "stop"):
+        return "stop_sequence", matched
+    if refused and finish in (None, "stop"):
+        return "refusal", None
+    return FINISH_TO_STOP.get(finish or "stop", "end_turn"), None
 
 
 def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
@@ -216,6 +258,7 @@ def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
     choices = data.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message") or {}
+    finish = choice.get("finish_reason")
     reasoning = _reasoning(message)
     if reasoning:
         enc.thinking(reasoning)
@@ -223,24 +266,57 @@ def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
         emit.text(message["content"])
     if message.get("refusal"):
         emit.text(message["refusal"])
-    emit.flush(truncated=choice.get("finish_reason") == "length")
-    for call in message.get("tool_calls") or ():
+    emit.flush(truncated=finish == "length")
+    calls = [c for c in message.get("tool_calls") or () if isinstance(c, dict)]
+    for n, call in enumerate(calls):
         fn = call.get("function") or {}
-        emit.tool(call.get("id"), fn.get("name") or "unknown", fn.get("arguments"))
-    finish = choice.get("finish_reason")
-    stop = "tool_use" if enc.tool_calls else FINISH_TO_STOP.get(finish or "stop", "end_turn")
-    _finish_usage(enc, stop, openai_usage(data))
+        cut = _LENGTH_CUT if finish == "length" and n == len(calls) - 1 else None
+        _emit_whole_call(emit, call.get("id"), fn.get("name"), fn.get("arguments"), cut=cut)
+    stop, sequence = _stop_reason(finish, calls=enc.tool_calls, matched=_matched_stop(choice, data),
+                                  refused=bool(message.get("refusal")))
+    emit.finish(stop, openai_usage(data), stop_sequence=sequence)
     return enc.message()
 
 
-class _Call:
-    __slots__ = ("index", "id", "name", "args")
+_LENGTH_CUT = "finish_reason length: the answer hit the token limit while this call was being written"
 
-    def __init__(self, index: int, call_id: str | None, name: str) -> None:
+
+def _emit_whole_call(emit: Emitter, call_id: Any, name: Any, args: Any, *, cut: str | None = None) -> bytes:
+    if not isinstance(name, str) or not name:
+        emit.notes.error(f"a tool call without a name (arguments {str(args)[:80]!r}) was dropped: no tool "
+                         f"can be run from it", rule="tool-call:nameless")
+        return b""
+    return emit.flush() + emit.tool(call_id, name, args, cut=cut)
+
+
+class _Call:
+    """One tool call as its fragments arrive: keyed by ``index``, its arguments a list of pieces."""
+
+    __slots__ = ("index", "id", "name", "args", "_scan", "_scanned", "_blank", "repeat", "sent")
+
+    def __init__(self, index: int, call_id: str | None, name: str, *, repeat: bool = False) -> None:
         self.index = index
         self.id = call_id
         self.name = name
         self.args: list[str] = []
+        self._scan = OpenScan()
+        self._scanned = 0  # pieces of args the scan has seen: each character is looked at once
+        self._blank = True
+        #: Opened by a fragment repeating the previous call's name and id at its index.
+        self.repeat = repeat
+        self.sent = False
+
+    def add(self, piece: str) -> None:
+        self.args.append(piece)
+
+    @property
+    def state(self) -> str:
+        """"empty", "open" (a string, object or array still unclosed) or "closed"."""
+        for piece in self.args[self._scanned:]:
+            self._scan.feed(piece)
+            self._blank = self._blank and not piece.strip()
+        self._scanned = len(self.args)
+        return "empty" if self._blank else "open" if self._scan.unclosed else "closed"
 
 
 class OpenAIForm(BackendForm):
@@ -390,10 +466,17 @@ def openai_facts(model: str, props: Answer, models: Answer, lmstudio: Answer) ->
 class OpenAIStreamTranslator(StreamTranslator):
     """OpenAI ``chat.completion.chunk`` SSE → Anthropic SSE.
 
-    Tool-call argument fragments are buffered per call and sent as one complete
-    ``input_json_delta`` (parsed, repaired if needed) when the call is complete:
-    the SDK parses every delta, and weak models' fragments are not always JSON.
-    The final ``message_delta`` waits for the usage chunk or ``[DONE]``.
+    Tool-call argument fragments are gathered per call and sent as one complete
+    ``input_json_delta`` (parsed, repaired if needed) once the call is complete: the SDK parses
+    every delta, and weak models' fragments are not always JSON. The final ``message_delta``
+    waits for the usage chunk or ``[DONE]``.
+
+    Any legal arrangement of the deltas gives the same calls: a chunk may carry content and
+    fragments in either order, several calls, the last fragment of one call with the text after
+    it (vLLM with speculative decoding); a new id at an index, or the previous call's name and id
+    again once its arguments are closed, starts a new call; arguments may come as an object.
+    Content that arrives while a call's arguments are still open waits behind it, in order, so a
+    late fragment always finds its call — no call is cut short, none invented.
     """
 
     form = OPENAI
@@ -403,8 +486,14 @@ class OpenAIStreamTranslator(StreamTranslator):
         super().__init__(names=names, **kw)
         self._sse = SSEDecoder(comments=True)
         self._names = names
-        self._call: _Call | None = None
+        #: Not yet sent, in arrival order: calls, and the text or thinking that came after them.
+        self._queue: list[_Call | tuple[str, str]] = []
+        #: The newest call at each index (the one a fragment without an id continues).
+        self._calls: dict[int, _Call] = {}
+        self._last: _Call | None = None
         self._finish: str | None = None
+        self._stop_word: str | None = None
+        self._refused = False
 
     def feed(self, chunk: bytes) -> bytes:
         events = self._sse.decode(chunk)
@@ -414,13 +503,13 @@ class OpenAIStreamTranslator(StreamTranslator):
         out = b"".join([self._event(e) for e in self._sse.flush()])
         if self._finish is not None:
             return out + self._done()  # finished but no [DONE]: lenient
-        return out + self._cut()
+        return out + self._cut_stream()
 
     def interrupt(self, reason: str) -> bytes:
         self._sse = SSEDecoder(comments=True)  # drop a half event: it stays in the recording only
         if self._finish is not None:
             return self._done()  # the model had finished; only the usage chunk or [DONE] was lost
-        return self._cut(reason)
+        return self._cut_stream(reason)
 
     def _event(self, sse: ServerSentEvent) -> bytes:
         if self.encoder.finished:
@@ -452,51 +541,146 @@ class OpenAIStreamTranslator(StreamTranslator):
             if "reasoning_content" in delta or "reasoning" in delta:
                 reasoning = _reasoning(delta)
                 if reasoning:
-                    out += self._emit_call() + self.encoder.thinking(reasoning)
+                    out += self._content("thinking", reasoning)
             content = delta.get("content")
-            if content:
-                if self._call is not None:
-                    out += self._emit_call()
-                out += self.emit.text(content)
-            if "tool_calls" in delta or "refusal" in delta:
-                if delta.get("refusal"):
-                    out += self._emit_call() + self.emit.text(delta["refusal"])
-                for frag in delta.get("tool_calls") or ():
-                    out += self._fragment(frag)
+            if content:  # the hot path: text with no call waiting before it goes straight out
+                out += self._content("text", content) if self._queue else self.emit.text(content)
+            if delta.get("refusal"):
+                self._refused = True
+                out += self._content("text", delta["refusal"])
+            fragments = delta.get("tool_calls")
+            if fragments:
+                for frag in fragments:
+                    if isinstance(frag, dict):
+                        self._fragment(frag)
+                if len(self._queue) > 1:  # a call alone waits: nothing is held up behind it
+                    out += self._release()
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
+                self._stop_word = _matched_stop(choice, chunk) or self._stop_word
         return out
 
-    def _fragment(self, frag: dict[str, Any]) -> bytes:
-        out = b""
-        index = frag.get("index", 0)
-        call_id = frag.get("id")
-        fn = frag.get("function") or {}
-        call = self._call
-        # A new index, or a new id at the same index (Ollama's /v1 puts every call at 0).
-        if call is None or index != call.index or (call_id and call.id and call_id != call.id):
-            out += self._emit_call()
-            call = self._call = _Call(index, call_id, fn.get("name") or "")
+    def _content(self, kind: str, text: str) -> bytes:
+        if self._queue:  # behind a call whose arguments may still be arriving
+            self._queue.append((kind, text))
+            return self._release()
+        return self.emit.text(text) if kind == "text" else self.encoder.thinking(text)
+
+    def _fragment(self, frag: dict[str, Any]) -> None:
+        raw_id, fn = frag.get("id"), frag.get("function")
+        last = self._last
+        if last is not None and not raw_id and not last.sent and type(fn) is dict and not fn.get("name") \
+                and frag.get("index", last.index) == last.index:
+            args = fn.get("arguments")
+            if type(args) is str:  # the hot path: the next piece of the arguments of the call being written
+                if args:
+                    last.args.append(args)
+                return
+        call_id = raw_id if isinstance(raw_id, str) and raw_id else None
+        if not isinstance(fn, dict):
+            fn = {}
+        raw_name = fn.get("name")
+        name = raw_name if isinstance(raw_name, str) else ""
+        args = fn.get("arguments")
+        index = frag.get("index")
+        last = self._last
+        if not isinstance(index, int):  # some servers leave it out: a new id is a new call
+            index = last.index if last is not None and (call_id is None or call_id == last.id) else \
+                (max(self._calls) + 1 if self._calls else 0)
+        prev = self._calls.get(index)
+        if prev is None:
+            new = True
+        elif prev.sent:  # sent once its arguments closed: only a call with a name or id of its own starts here
+            if not call_id and not name:
+                if args not in (None, "") and (not isinstance(args, str) or args.strip()):
+                    self.notes.error(f"{prev.name}: an argument fragment {str(args)[:80]!r} arrived after the "
+                                     f"call's arguments had closed; dropped", rule="tool-call:late-fragment")
+                return
+            new = True
+        else:  # a new id, or a name again once the arguments have closed, is the next call
+            new = bool((call_id and prev.id and call_id != prev.id) or (name and prev.name and prev.state == "closed"))
+        if new:
+            repeat = prev is not None and name == prev.name and prev.state == "closed" and call_id in (None, prev.id)
+            call = _Call(index, call_id, name, repeat=repeat)
+            self._calls[index] = call
+            self._queue.append(call)
         else:
+            assert prev is not None
+            call = prev
             if call_id and not call.id:
                 call.id = call_id
-            if fn.get("name") and not call.name:
-                call.name = fn["name"]
-        args = fn.get("arguments")
-        if args:
-            call.args.append(args if isinstance(args, str) else orjson.dumps(args).decode())
-        return out
+            if name and not call.name:
+                call.name = name
+        self._last = call
+        if isinstance(args, str):
+            if args:
+                call.add(args)
+        elif args is not None:  # an object: some servers send the arguments parsed
+            call.add(orjson.dumps(args).decode())
 
-    def _emit_call(self) -> bytes:
-        call, self._call = self._call, None
-        if call is None:
+    def _release(self) -> bytes:
+        """Send what leads the queue while it is text, or a call whose arguments are closed.
+
+        A call alone in the queue waits (nothing behind it is held up): its fragments are not
+        scanned until something arrives after it."""
+        queue = self._queue
+        if len(queue) == 1 and isinstance(queue[0], _Call):
             return b""
-        return self.emit.flush() + self.emit.tool(call.id, call.name or "unknown", "".join(call.args))
+        out = []
+        while queue:
+            item = queue[0]
+            if isinstance(item, _Call):
+                if item.state != "closed":
+                    break
+                out.append(self._send(item))
+            else:
+                out.append(self.emit.text(item[1]) if item[0] == "text" else self.encoder.thinking(item[1]))
+            queue.pop(0)
+        return b"".join(out)
+
+    def _send(self, call: _Call, cut: str | None = None) -> bytes:
+        call.sent = True
+        if call.repeat and call.state == "empty":
+            self.notes.converted(f"{call.name}: the server repeated the call's name and id with no arguments; "
+                                 f"not a second call", rule="tool-call:repeated")
+            return b""
+        args = "".join(call.args)
+        return _emit_whole_call(self.emit, call.id, call.name, args, cut=cut)
 
     def _done(self) -> bytes:
-        out = self.emit.flush(truncated=self._finish == "length") + self._emit_call()
-        stop = "tool_use" if self.encoder.tool_calls else FINISH_TO_STOP.get(self._finish or "stop", "end_turn")
-        if (self.usage is None or self.usage.prompt_tokens is None) and self._finish is not None:
+        if self.encoder.finished:
+            return b""
+        finish = self._finish
+        out = []
+        calls = [c for c in self._queue if isinstance(c, _Call)]
+        for item in self._queue:
+            if isinstance(item, tuple):
+                out.append(self.emit.text(item[1]) if item[0] == "text" else self.encoder.thinking(item[1]))
+                continue
+            cut = None
+            if finish == "length" and item is calls[-1]:
+                cut = _LENGTH_CUT
+            elif finish is None and item.state != "closed":
+                cut = "no finish_reason: the stream ended while this call was being written"
+            out.append(self._send(item, cut))
+        self._queue.clear()
+        out.append(self.emit.flush(truncated=finish == "length"))
+        stop, sequence = _stop_reason(finish, calls=self.encoder.tool_calls, matched=self._stop_word,
+                                      refused=self._refused)
+        if (self.usage is None or self.usage.prompt_tokens is None) and finish is not None:
             self.notes.warning("the backend reported no usage (stream_options.include_usage "
                                "ignored?): token counts are estimates")
-        return out + _finish_usage(self.encoder, stop, self.usage)
+        return b"".join(out) + self.emit.finish(stop, self.usage, stop_sequence=sequence)
+
+    def _cut_stream(self, reason: str | None = None) -> bytes:
+        """The body ended before the server said it was done: text that waited is sent, calls that
+        were never finished are noted (the client gets an ``error``: nothing of them runs)."""
+        out = []
+        for item in self._queue:
+            if isinstance(item, tuple):
+                out.append(self.emit.text(item[1]) if item[0] == "text" else self.encoder.thinking(item[1]))
+            elif item.name:
+                self.emit.cut_call(item.id, item.name, "".join(item.args), "the stream was cut while this call "
+                                                                             "was being written")
+        self._queue.clear()
+        return b"".join(out) + self._cut(reason)

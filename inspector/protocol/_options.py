@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 __all__ = ["DEFAULT_OPTIONS", "TranslateOptions"]
 
@@ -29,6 +30,20 @@ class TranslateOptions:
     capabilities: tuple[str, ...] | None = None
     #: The model takes thinking levels (low/medium/high), not on/off: gpt-oss on Ollama.
     think_levels: bool = False
+    #: Tools the client deferred (``defer_loading``) and no ``tool_reference`` loaded: hide (as
+    #: Anthropic does) | show (sent like any tool — how the gateway translated before it hid them).
+    deferred_tools: str = "hide"
+
+    @classmethod
+    def recorded(cls, settings: dict[str, Any]) -> TranslateOptions:
+        """The options a recording's ``translate_options`` says it was translated with. A setting
+        the recording predates means the behaviour before it existed, so it re-translates as made."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{**_BEFORE, **{k: v for k, v in settings.items() if k in known}})
+
+
+#: What each option added since recordings began did before it existed.
+_BEFORE: dict[str, Any] = {"deferred_tools": "show"}
 
 
 DEFAULT_OPTIONS = TranslateOptions()

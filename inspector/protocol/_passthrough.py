@@ -201,7 +201,8 @@ class AnthropicStreamObserver:
         msg = self.acc.message or {}
         usage = msg.get("usage") if isinstance(msg.get("usage"), dict) else None
         calls = [{"name": b.get("name"), "id": b.get("id"), "input": b.get("input")}
-                 for b in msg.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"]
+                 for b in msg.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"
+                 and not b.get("_cut")]
         return StreamResult(
             message_id=msg.get("id") if isinstance(msg.get("id"), str) else None,
             stop_reason=msg.get("stop_reason") if isinstance(msg.get("stop_reason"), str) else None,

@@ -26,6 +26,13 @@ from ._facts import as_object
 __all__ = ["PrefixReport", "PrefixSnapshot", "compare_prefix"]
 
 _DATE = re.compile(r"\b(19|20)\d\d[-/]\d\d[-/]\d\d\b|today'?s date|current date", re.I)
+#: A line longer than this is no date line: it is not searched whole (a 50 MB one took the event loop
+#: for a second per request).
+_DATE_LINE = 500
+
+
+def _dated(*lines: str) -> bool:
+    return any(_DATE.search(line, 0, _DATE_LINE) for line in lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +126,7 @@ def _system_reason(a: Any, b: Any) -> str:
     if "x-anthropic-billing-header" in before or "x-anthropic-billing-header" in after:
         return ("Claude Code's billing-header block changed (its cch= value changes per request; "
                 "CLAUDE_CODE_ATTRIBUTION_HEADER=0 removes it)")
-    what = "a changed date line" if _DATE.search(before) or _DATE.search(after) else f"line {line} changed"
+    what = "a changed date line" if _dated(before, after) else f"line {line} changed"
     return f"the system prompt changed: {what}: {_excerpt(before)} → {_excerpt(after)}"
 
 
@@ -165,7 +172,7 @@ def _message_reason(previous: PrefixSnapshot, current: PrefixSnapshot, i: int) -
                 f"a late system message merged into it?")
     if ta != tb:
         _, before, after = _first_line_difference(ta, tb)
-        what = "a changed date line" if _DATE.search(before) or _DATE.search(after) else "its text changed"
+        what = "a changed date line" if _dated(before, after) else "its text changed"
         return f"the {ra} message at {name} changed: {what}: {_excerpt(before)} → {_excerpt(after)}"
     keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k)) if isinstance(a, dict) and isinstance(b, dict) else []
     return f"the {ra} message at {name} changed ({', '.join(keys) or 'its fields'})"

@@ -1,21 +1,26 @@
 """Parse a client's Messages API request once, into neutral turns the backends map from.
 
 Everything a backend cannot take is dropped *here*, knowingly, with a note:
-``cache_control``, ``context_management``, ``output_config``, server tools,
-Claude Code's billing-header system block, documents it cannot read.
+``cache_control``, ``output_config``, server tools, Claude Code's billing-header system block,
+documents it cannot read. What Anthropic does to a request before its model sees it is done
+here too, so a translated backend sees what Claude would: deferred tools stay hidden until a
+``tool_reference`` loads them, and ``context_management`` edits are applied (``_context.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
+from ._context import apply_context_management
 from ._notes import Notes
+from ._turns import AssistantTurn, Image, SystemTurn, ToolCall, ToolResult, Turn, UserTurn
 
 __all__ = [
     "AnthropicRequest",
+    "Endpoint",
     "AssistantTurn",
     "Image",
     "InvalidRequest",
@@ -38,61 +43,12 @@ IMAGE_TOKENS = 1600
 BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 
 
+#: Which endpoint a body was sent to: count_tokens takes no ``max_tokens``.
+Endpoint = Literal["messages", "count_tokens"]
+
+
 class InvalidRequest(ValueError):
     """The client's body is not a Messages request: answered with an Anthropic 400."""
-
-
-@dataclass(slots=True)
-class Image:
-    media_type: str
-    data: str | None = None  # base64, no data: prefix
-    url: str | None = None
-
-
-@dataclass(slots=True)
-class ToolCall:
-    id: str
-    name: str
-    input: dict[str, Any]
-
-
-@dataclass(slots=True)
-class ToolResult:
-    tool_use_id: str
-    name: str | None
-    text: str
-    images: list[Image] = field(default_factory=list)
-    is_error: bool = False
-
-
-@dataclass(slots=True)
-class SystemTurn:
-    text: str
-
-
-@dataclass(slots=True)
-class UserTurn:
-    texts: list[str] = field(default_factory=list)
-    images: list[Image] = field(default_factory=list)
-    tool_results: list[ToolResult] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return "\n\n".join(self.texts)
-
-
-@dataclass(slots=True)
-class AssistantTurn:
-    texts: list[str] = field(default_factory=list)
-    thinking: list[str] = field(default_factory=list)
-    tool_calls: list[ToolCall] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return "\n\n".join(self.texts)
-
-
-Turn = SystemTurn | UserTurn | AssistantTurn
 
 
 @dataclass(slots=True)
@@ -108,6 +64,16 @@ class AnthropicRequest:
     thinking: dict[str, Any] | None
     estimated_input_tokens: int
     notes: Notes
+    #: Tools the request deferred (``defer_loading``) that no ``tool_reference`` has loaded: kept
+    #: from the model, as Anthropic keeps them — and the tokens of definitions that saves.
+    deferred: list[str] = field(default_factory=list)
+    deferred_tokens: int = 0
+    #: Every tool, the deferred ones too, in the client's order (``TranslateOptions.deferred_tools``).
+    all_tools: list[dict[str, Any]] = field(default_factory=list)
+
+    def offered(self, deferred_tools: str = "hide") -> list[dict[str, Any]]:
+        """The tools the backend is shown."""
+        return self.all_tools if deferred_tools == "show" and self.deferred else self.tools
 
     @property
     def tool_names(self) -> set[str]:
@@ -241,19 +207,21 @@ def _check_top(data: dict[str, Any]) -> None:
         _optional(data, key, dict, "an object")
 
 
-def validate_request(body: bytes | dict[str, Any]) -> dict[str, Any]:
+def validate_request(body: bytes | dict[str, Any], *, endpoint: Endpoint = "messages") -> dict[str, Any]:
     """The body as a dict when it is a well-formed Messages (or count_tokens) request.
 
     Raises ``InvalidRequest`` naming the field, exactly as ``parse_request`` does (it is
     ``parse_request`` with the result thrown away): for a passthrough that forwards the
     body as it is but must refuse the same requests a translating gateway refuses."""
     data = body if isinstance(body, dict) else load_json_object(body)
-    parse_request(data)
+    parse_request(data, endpoint=endpoint)
     return data
 
 
-def parse_request(body: bytes | dict[str, Any], *, notes: Notes | None = None) -> AnthropicRequest:
-    """Validate and normalise a ``POST /v1/messages`` body. Raises ``InvalidRequest``."""
+def parse_request(body: bytes | dict[str, Any], *, notes: Notes | None = None,
+                  endpoint: Endpoint = "messages") -> AnthropicRequest:
+    """Validate and normalise a ``POST /v1/messages`` (or ``/v1/messages/count_tokens``) body.
+    Raises ``InvalidRequest``."""
     notes = notes if notes is not None else Notes()
     data = body if isinstance(body, dict) else load_json_object(body)
     size = len(body) if isinstance(body, bytes) else len(orjson.dumps(body))
@@ -265,7 +233,7 @@ def parse_request(body: bytes | dict[str, Any], *, notes: Notes | None = None) -
     stream = bool(data.get("stream"))
 
     for key in ANTHROPIC_ONLY_FIELDS:
-        if key in data:
+        if key in data and key != "context_management":
             notes.dropped(f"{key} (Anthropic-only)")
     if "metadata" in data:
         notes.dropped("metadata")
@@ -299,14 +267,21 @@ def parse_request(body: bytes | dict[str, Any], *, notes: Notes | None = None) -
             if text:
                 turns.append(SystemTurn(text))
 
-    tools = ctx.tools(data.get("tools"))
     tool_choice = data.get("tool_choice")
+    chosen = tool_choice.get("name") if isinstance(tool_choice, dict) else None
+    tools, all_tools, deferred, deferred_bytes = ctx.tools(data.get("tools"), chosen=chosen)
+    if endpoint == "messages" and max_tokens is None:
+        # Anthropic answers 400 "max_tokens: Field required"; count_tokens takes none.
+        raise _fail("max_tokens: field required (a positive integer: how many tokens the answer may use)")
     thinking = data.get("thinking")
     estimate = max(1, (size - ctx.image_bytes) // 4 + IMAGE_TOKENS * ctx.images)
+    if "context_management" in data:
+        turns = apply_context_management(turns, data.get("context_management"), estimate, notes)
     return AnthropicRequest(
         raw=data, model=model, stream=stream, max_tokens=max_tokens, system=system, turns=turns,
         tools=tools, tool_choice=tool_choice, thinking=thinking if isinstance(thinking, dict) else None,
-        estimated_input_tokens=estimate, notes=notes,
+        estimated_input_tokens=estimate, notes=notes, deferred=deferred, deferred_tokens=deferred_bytes // 4,
+        all_tools=all_tools,
     )
 
 
@@ -389,6 +364,8 @@ class _Walker:
         self.tool_names_by_id: dict[str, str] = {}
         self.images = 0
         self.image_bytes = 0
+        #: Tools a ``tool_reference`` block loaded (what Claude Code's ToolSearch answers with).
+        self.loaded: set[str] = set()
 
     def system_text(self, system: Any, *, where: str) -> str:
         if system is None:
@@ -464,7 +441,7 @@ class _Walker:
             elif kind == "image":
                 image = self.image(block, where)
                 if image:
-                    turn.images.append(image)
+                    turn.add_image(image)
             else:
                 text = self._text_of(block, kind, where)
                 if text is not None:
@@ -496,6 +473,8 @@ class _Walker:
                     image = self.image(part, at)
                     if image:
                         images.append(image)
+                elif kind == "tool_reference":
+                    texts.append(self.tool_reference(part, at))
                 else:
                     text = self._text_of(part, kind, at)
                     if text is not None:
@@ -509,6 +488,13 @@ class _Walker:
             tool_use_id=tool_use_id, name=self.tool_names_by_id.get(tool_use_id),
             text="\n".join(texts), images=images, is_error=bool(block.get("is_error")),
         )
+
+    def tool_reference(self, block: dict[str, Any], where: object) -> str:
+        """``{"type": "tool_reference", "tool_name": …}``: Anthropic shows the model the tool's
+        definition from here on; the backend gets the definition in its tools and this line."""
+        name = _text_field(block, "tool_name", where)
+        self.loaded.add(name)
+        return f"[tool {name} loaded: it can be called now]"
 
     def assistant_turn(self, blocks: list[Any], i: int) -> AssistantTurn:
         turn = AssistantTurn()
@@ -543,12 +529,18 @@ class _Walker:
                 self.notes.dropped(f"{kind} block in an assistant message")
         return turn
 
-    def tools(self, tools: Any) -> list[dict[str, Any]]:
+    def tools(self, tools: Any, *, chosen: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                                  list[str], int]:
+        """The tools the model is shown, all of them, the deferred ones it is not shown (``defer_loading``
+        and no ``tool_reference`` loaded them, nor ``tool_choice`` names them), and their definitions' size."""
         if tools is None:
-            return []
+            return [], [], [], 0
         if not isinstance(tools, list):
             raise _fail(f"tools: must be a list of tool definitions, not {_shown(tools)}")
         out = []
+        every: list[dict[str, Any]] = []
+        hidden: list[str] = []
+        hidden_bytes = 0
         for k, tool in enumerate(tools):
             if not isinstance(tool, dict):
                 raise _fail(f"tools.{k}: must be a tool definition (an object with a name), not {_shown(tool)}")
@@ -569,8 +561,22 @@ class _Walker:
             _optional(tool, "description", str, "a string", f"tools.{k}.")
             if "cache_control" in tool:
                 self.notes.dropped("cache_control")
-            for key in ("strict", "defer_loading", "eager_input_streaming", "input_examples"):
+            for key in ("strict", "eager_input_streaming", "input_examples"):
                 if key in tool:
                     self.notes.dropped(f"tool field {key}")
-            out.append({"name": name, "description": tool.get("description") or "", "input_schema": schema})
-        return out
+            _optional(tool, "defer_loading", bool, "true or false", f"tools.{k}.")
+            every.append({"name": name, "description": tool.get("description") or "", "input_schema": schema})
+            if tool.get("defer_loading") and name not in self.loaded and name != chosen:
+                hidden.append(name)
+                hidden_bytes += len(orjson.dumps(tool))
+                continue
+            if tool.get("defer_loading"):
+                self.notes.converted(f"deferred tool {name} shown to the model: a tool_reference loaded it",
+                                     rule="tools:loaded")
+            out.append(every[-1])
+        if hidden:
+            self.notes.converted(f"{len(hidden)} deferred tool{'s' if len(hidden) > 1 else ''} kept from the model "
+                                 f"until a tool_reference loads {'them' if len(hidden) > 1 else 'it'}, as Anthropic "
+                                 f"does (≈{hidden_bytes // 4:,} tokens of tool definitions saved): "
+                                 f"{', '.join(hidden)[:200]}", rule="tools:deferred")
+        return out, every, hidden, hidden_bytes

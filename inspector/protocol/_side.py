@@ -27,7 +27,7 @@ def count_tokens(body: bytes) -> dict[str, int]:
     rule of thumb Ollama's own Anthropic layer uses (≈4 bytes per token), plus
     Anthropic's published cost of a ~1.15 MP image. ``max_tokens`` is optional here.
     """
-    return {"input_tokens": parse_request(body).estimated_input_tokens}
+    return {"input_tokens": parse_request(body, endpoint="count_tokens").estimated_input_tokens}
 
 
 def models_page(model_ids: list[str], *, created_at: str = "2025-01-01T00:00:00Z") -> dict[str, Any]:

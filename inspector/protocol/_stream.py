@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ._anthropic import MessageStreamEncoder
 from ._errors import GatewayError
 from ._facts import BackendUsage
 from ._form import StreamResult
+from ._json import unclosed
 from ._notes import Notes
 from ._textcalls import Marker, Segment, TextCallDetector, Thinking
 from ._tools import ToolNames, parse_arguments, tool_use_id
@@ -31,7 +34,13 @@ def encoder_usage(enc: MessageStreamEncoder) -> dict[str, int]:
 
 class Emitter:
     """Content into the encoder: text through the text-call detector, tool calls through
-    argument parsing, repair and the schema check. One path for streaming and not."""
+    argument parsing, repair and the schema check. One path for streaming and not.
+
+    A call whose arguments the model never finished — the answer hit the token limit inside it,
+    the stream ended inside it, a string or bracket is left open — is never sent as a call: it is
+    kept in ``cut`` and ``finish`` ends the answer the way Anthropic ends one cut inside a tool
+    call (its block left open, ``stop_reason: max_tokens``). Closing what the model did not close
+    would be choosing a value for it."""
 
     def __init__(self, encoder: MessageStreamEncoder, notes: Notes, *, tools: list[dict[str, Any]] | None = None,
                  repair: bool = True, names: ToolNames | None = None) -> None:
@@ -43,6 +52,9 @@ class Emitter:
         # The model prints the names it was shown: the shortened ones for OpenAI-form servers.
         shown = set(self.schemas) | ({names.outgoing(n) for n in self.schemas} if names is not None else set())
         self.detector = TextCallDetector(shown) if repair else None
+        #: Calls cut before their arguments were finished: ``(id, name, partial arguments)``.
+        self.cut: list[tuple[str, str, str]] = []
+        self._ids: set[str] = set()
 
     def text(self, text: str) -> bytes:
         if self.detector is None:
@@ -51,15 +63,24 @@ class Emitter:
 
     def flush(self, *, truncated: bool = False) -> bytes:
         """What the detector holds. ``truncated``: the answer hit the token limit, so a call still
-        open is not a call the model finished (it stays text)."""
+        open is not a call the model finished."""
         if self.detector is None:
             return b""
-        left = self.detector.left_open
-        out = b"".join([self._segment(seg) for seg in self.detector.flush(truncated=truncated)])
-        if self.detector.left_open > left:
-            self.notes.warning("the answer was cut at the token limit inside a tool call printed as text: "
-                               "left as text (a cut call would run with cut arguments)", rule="text-call:cut")
-        return out
+        return b"".join([self._segment(seg) for seg in self.detector.flush(truncated=truncated)])
+
+    def finish(self, stop_reason: str, usage: BackendUsage | None = None, *,
+               stop_sequence: str | None = None) -> bytes:
+        """The end of the answer: ``max_tokens`` with the first cut call left open when a call was
+        cut (the others are in the notes), else ``stop_reason``."""
+        enc = self.enc
+        cut = self.cut[0] if self.cut else None
+        if cut is not None:
+            stop_reason, stop_sequence = "max_tokens", None
+        if usage is None:
+            return enc.finish(stop_reason, stop_sequence=stop_sequence, cut_call=cut)
+        return enc.finish(stop_reason, stop_sequence=stop_sequence, input_tokens=usage.input_tokens,
+                          output_tokens=usage.output_tokens, cache_read=usage.cached_tokens,
+                          cache_creation=usage.cache_write_tokens, cut_call=cut)
 
     def _segment(self, seg: Segment) -> bytes:
         if isinstance(seg, str):
@@ -73,17 +94,40 @@ class Emitter:
                                  rule=f"text-markup:{seg.what}")
             return b""
         name = self.names.incoming(seg.name) if self.names is not None else seg.name
+        if seg.cut:
+            return self.cut_call(None, name, seg.raw, "the answer ended inside the call the model printed "
+                                                      f"as text ({seg.shape})", rule="text-call:cut")
         excerpt = seg.raw if len(seg.raw) <= 80 else seg.raw[:80] + "…"
         self.notes.repaired(f"{name}: the model printed the call as text ({seg.shape}) {excerpt!r}; "
                             f"sent as a tool call", rule=f"text-call:{seg.shape}")
         if seg.unclosed:
-            self.notes.warning(f"{name}: the printed call was never closed ({seg.shape}); the stream ended "
-                               f"inside it, so it was taken as complete", rule="text-call:unclosed")
+            self.notes.warning(f"{name}: the printed call's wrapper was never closed ({seg.shape}); every value "
+                               f"in it was, so it was taken as complete", rule="text-call:unclosed")
         return self.tool(None, name, seg.arguments, mapped=True)
 
-    def tool(self, call_id: Any, name: str, raw_args: Any, *, mapped: bool = False) -> bytes:
+    def cut_call(self, call_id: Any, name: str, partial: str, why: str, *, rule: str = "tool-call:cut") -> bytes:
+        """A call the model never finished: noted, kept for ``finish``, never sent as a call."""
+        excerpt = partial if len(partial) <= 120 else partial[:120] + "…"
+        self.notes.warning(f"{name}: cut before its arguments were finished ({why}): {excerpt!r}; not sent "
+                           f"as a call — Claude Code is told the answer was cut inside a tool call "
+                           f"(stop_reason max_tokens) and runs nothing of it", rule=rule)
+        self.cut.append((self._unique_id(call_id), name, partial if rule == "tool-call:cut" else ""))
+        return b""
+
+    def tool(self, call_id: Any, name: str, raw_args: Any, *, mapped: bool = False, cut: str | None = None) -> bytes:
+        """A call as the backend sent it. ``cut``: why the caller knows it was never finished."""
         if self.names is not None and not mapped:
             name = self.names.incoming(name)
+        if cut is None and isinstance(raw_args, str) and unclosed(raw_args):
+            cut = "its arguments end inside a string, object or array the model never closed"
+        elif cut is None and (raw_args is None or (isinstance(raw_args, str) and not raw_args.strip())):
+            required = (self.schemas.get(name) or {}).get("required")
+            if required:  # {} is a reading only for a tool that needs nothing
+                cut = f"no arguments arrived, and the tool requires {', '.join(map(str, required))[:80]}"
+        if cut is not None:
+            text = raw_args if isinstance(raw_args, str) else "" if raw_args is None else \
+                orjson.dumps(raw_args).decode()
+            return self.cut_call(call_id, name, text, cut)
         args = parse_arguments(raw_args, name=name, notes=self.notes, repair=self.repair)
         if self.schemas:
             if name in self.schemas:
@@ -91,7 +135,18 @@ class Emitter:
             else:
                 self.notes.error(f"{name}: the model called a tool that was not offered "
                                  f"(offered: {', '.join(sorted(self.schemas))[:200]})", rule="tool:unknown")
-        return self.enc.tool_use(tool_use_id(call_id), name, args)
+        return self.enc.tool_use(self._unique_id(call_id), name, args)
+
+    def _unique_id(self, call_id: Any) -> str:
+        """The backend's id (sanitised), or a new one when it is missing or already used in this
+        answer: Claude Code pairs each result with its call by id."""
+        tool_id = tool_use_id(call_id)
+        if tool_id in self._ids:
+            self.notes.converted(f"tool call id {tool_id!r} used twice in one answer: the second call got "
+                                 f"its own", rule="tool-call:duplicate-id")
+            tool_id = tool_use_id(None)
+        self._ids.add(tool_id)
+        return tool_id
 
 
 class StreamTranslator:

@@ -33,13 +33,13 @@ _WHY = "chat templates that require user/assistant alternation reject a late sys
 
 
 def _copy(turn: UserTurn) -> UserTurn:
-    return UserTurn(texts=list(turn.texts), images=list(turn.images),
+    return UserTurn(texts=list(turn.texts), images=list(turn.images), images_after=list(turn.images_after),
                     tool_results=[dataclasses.replace(r) for r in turn.tool_results])
 
 
 def _into_previous(turn: UserTurn, text: str, notes: Notes) -> None:
     if turn.texts:
-        turn.texts.insert(len(turn.texts) - 1, text)
+        turn.insert_text(len(turn.texts) - 1, text)
         notes.converted(f"mid-conversation system message merged into the user message before it, "
                         f"ahead of the user's words ({_WHY})", rule="system:merged")
     elif turn.tool_results:
@@ -55,7 +55,8 @@ def _into_previous(turn: UserTurn, text: str, notes: Notes) -> None:
 
 def _into_next(turn: UserTurn, texts: list[str], notes: Notes) -> None:
     if turn.texts or not turn.tool_results:
-        turn.texts[:0] = texts
+        for text in reversed(texts):
+            turn.insert_text(0, text, ahead_of_images=True)
         where = "at the start of the next user message"
     else:
         last = turn.tool_results[-1]

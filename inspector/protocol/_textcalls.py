@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._json import balanced_end, loads_lenient
+from ._json import unclosed as unclosed_json
 
 __all__ = ["Marker", "Segment", "TextCall", "TextCallDetector", "Thinking"]
 
@@ -62,6 +63,7 @@ class TextCall:
     raw: str  # the text the model printed (the whole segment, for calls that shared one)
     shape: str
     unclosed: bool = False  # the stream ended before the call's closing tag
+    cut: bool = False  # the answer ended before the call was finished: never a call
 
 
 @dataclass(slots=True)
@@ -106,6 +108,16 @@ _LLAMA_EOT = re.compile(r"\s*<\|(eom_id|eot_id)\|>")
 _WS = " \t\r\n"
 #: How a bare JSON object or list can start and still be a call: decided at the first key.
 _CALL_KEYS = ("name", "type", "function", "tool_calls")
+#: Where each shape says which tool it calls, read from a call the answer ended inside of.
+_CUT_NAMES = (
+    re.compile(r"<function=([^>\s]{1,128})>"),
+    re.compile(r"to=functions\.([^\s<]+)"),
+    re.compile(r"^<tool_call>([A-Za-z_][\w.\-]*)\s*<arg_key>"),
+    re.compile(r"^\[TOOL_CALLS\]\s*([A-Za-z_][\w.\-]*)\s*(?:\[CALL_ID\]|\[ARGS\]|\{)"),
+    re.compile(r"<[｜|]tool[▁_]call[▁_]begin[｜|]>\s*(?:function\s*<[｜|]tool[▁_]sep[｜|]>\s*)?"
+               r"([A-Za-z_][\w.\-]*)"),
+    re.compile(r"[\"']name[\"']\s*:\s*[\"']([^\"'\\]{1,128})[\"']"),
+)
 
 
 @functools.lru_cache(maxsize=8)
@@ -281,12 +293,17 @@ def _framed(value: str) -> str:
     return value
 
 
-def _xml_calls(text: str) -> list[tuple[str, Any]] | None:
-    """``<function=NAME>`` blocks; closers may be missing at the end (the stream stopped)."""
+def _xml_calls(text: str) -> tuple[list[tuple[str, Any]], bool] | None:
+    """``<function=NAME>`` blocks; closers may be missing at the end (the stream stopped).
+
+    Also says whether the last function is left open (no ``</function>``): its parameters may not
+    all be there yet — another could follow, or the last value go on. Whether that matters is the
+    caller's to say (the text may have been ended by ``</tool_call>`` or the next call)."""
     calls: list[tuple[str, Any]] = []
     heads = list(_FN_HEAD.finditer(text))
     if not heads or text[:heads[0].start()].strip():
         return None
+    open_value = False
     for k, head in enumerate(heads):
         end = heads[k + 1].start() if k + 1 < len(heads) else len(text)
         body = text[head.end():end]
@@ -299,7 +316,8 @@ def _xml_calls(text: str) -> list[tuple[str, Any]] | None:
         if args is None:
             return None
         calls.append((head.group(1), args))
-    return calls
+        open_value = close < 0
+    return calls, open_value
 
 
 def _xml_params(body: str) -> dict[str, Any] | str | None:
@@ -523,14 +541,37 @@ class TextCallDetector:
         return self._bare_json(final)
 
     def _segment(self, found: list[tuple[str, Any]] | None, raw: str, shape: str,
-                 unclosed: bool = False) -> list[Segment]:
-        """The calls, if every one names an offered tool; else the text as printed."""
+                 unclosed: bool = False, *, at_end: bool = False, open_value: bool = False) -> list[Segment]:
+        """The calls, if every one names an offered tool; else the text as printed.
+
+        ``unclosed``: the call's wrapper has no closer. ``at_end``: and the answer ended there —
+        then the last call is cut (never a call) when the answer hit the token limit, or when
+        ``open_value``: its arguments may not all be there (a value, or a list of key/value
+        markup, never closed). A JSON value that closed is whole, whatever wrapper is missing."""
         if not found or any(not isinstance(n, str) or n not in self.names for n, _ in found):
             return [raw]
-        if unclosed and self._truncated:
+        calls: list[Segment] = [TextCall(name, args, raw, shape, unclosed) for name, args in found]
+        last_args = found[-1][1]
+        open_value = open_value or (isinstance(last_args, str) and unclosed_json(last_args))
+        if at_end and (open_value or (unclosed and self._truncated)):
             self.left_open += 1
-            return [raw]
-        return [TextCall(name, args, raw, shape, unclosed) for name, args in found]
+            last = calls[-1]
+            assert isinstance(last, TextCall)
+            last.cut = True
+        return calls
+
+    def _open_call(self, buf: str, shape: str) -> list[Segment]:
+        """The answer ended inside what opened as a call (its JSON never closed, its markup cut):
+        a cut call when it already names an offered tool, else the text as printed."""
+        for pattern in _CUT_NAMES:
+            for m in pattern.finditer(buf):
+                name = m.group(1)
+                if name not in self.names and name.endswith("json") and name[:-4] in self.names:
+                    name = name[:-4]  # harmony with "<|constrain|>" stripped
+                if name in self.names:
+                    self.left_open += 1
+                    return [TextCall(name, None, buf, shape, unclosed=True, cut=True)]
+        return [buf]
 
     def _tool_call_tag(self, final: bool) -> tuple[int, list[Segment]] | None:
         buf, n = self.buf, len(_TC_OPEN)
@@ -548,7 +589,7 @@ class TextCallDetector:
             if buf.startswith(("<arg_key>", _TC_CLOSE), j):
                 return self._tool_call_glm(final)
             if j == len(buf) or _partial(buf, j, ("<arg_key>", _TC_CLOSE)):
-                return None if not final else (len(buf), [buf])
+                return None if not final else (len(buf), self._open_call(buf, "glm-tag"))
         return n, [_TC_OPEN]  # a mention in prose, not a call: text at once
 
     def _tool_call_json(self, final: bool, i: int) -> tuple[int, list[Segment]] | None:
@@ -571,7 +612,8 @@ class TextCallDetector:
             if j == len(buf) or _partial(buf, j, (_TC_CLOSE, _TC_OPEN)):
                 if not final:
                     return None
-                return len(buf), self._segment(_json_calls("\n".join(values)), buf, "tool_call-tag", True)
+                return len(buf), self._segment(_json_calls("\n".join(values)), buf, "tool_call-tag", True,
+                                               at_end=True)
             if buf[j] not in "{[":
                 break
         close = buf.find(_TC_CLOSE, i)  # not balanced JSON: what lies between the tags
@@ -580,7 +622,7 @@ class TextCallDetector:
             return len(raw), self._segment(_json_calls(buf[i:close]), raw, "tool_call-tag")
         if not final:
             return None
-        return len(buf), [buf]  # unbalanced JSON, never closed: text
+        return len(buf), self._open_call(buf, "tool_call-tag")  # unbalanced JSON, never closed
 
     def _tool_call_xml(self, final: bool, i: int) -> tuple[int, list[Segment]] | None:
         buf = self.buf
@@ -592,13 +634,19 @@ class TextCallDetector:
         close = buf.find(_TC_CLOSE, i)
         reopen = buf.find(_TC_OPEN, i)
         if reopen >= 0 and (close < 0 or reopen < close):
-            return reopen, self._segment(_xml_calls(buf[i:reopen]), buf[:reopen], "function-tag", True)
+            return reopen, self._xml_segment(buf[i:reopen], buf[:reopen], unclosed=True)
         if close >= 0:
             raw = buf[: close + len(_TC_CLOSE)]
-            return len(raw), self._segment(_xml_calls(buf[i:close]), raw, "function-tag")
+            return len(raw), self._xml_segment(buf[i:close], raw)
         if not final:
             return None
-        return len(buf), self._segment(_xml_calls(buf[i:]), buf, "function-tag", True)
+        return len(buf), self._xml_segment(buf[i:], buf, unclosed=True, at_end=True)
+
+    def _xml_segment(self, body: str, raw: str, *, unclosed: bool = False, at_end: bool = False) -> list[Segment]:
+        xml = _xml_calls(body)
+        if xml is None:
+            return self._open_call(raw, "function-tag") if at_end else [raw]
+        return self._segment(xml[0], raw, "function-tag", unclosed, at_end=at_end, open_value=at_end and xml[1])
 
     def _tool_call_glm(self, final: bool) -> tuple[int, list[Segment]] | None:
         buf = self.buf
@@ -606,7 +654,11 @@ class TextCallDetector:
         if close < 0:
             if not final:
                 return None
-            return len(buf), self._segment(_glm_calls(buf[len(_TC_OPEN):]), buf, "glm-tag", True)
+            found = _glm_calls(buf[len(_TC_OPEN):])
+            if found is None:
+                return len(buf), self._open_call(buf, "glm-tag")
+            # Key/value pairs, like Qwen3-coder's parameters: another could still follow.
+            return len(buf), self._segment(found, buf, "glm-tag", True, at_end=True, open_value=True)
         raw = buf[: close + len(_TC_CLOSE)]
         return len(raw), self._segment(_glm_calls(buf[len(_TC_OPEN):close]), raw, "glm-tag")
 
@@ -625,7 +677,7 @@ class TextCallDetector:
         if i < len(buf) and buf[i] == "{":  # Llama 3.1: <function=NAME>{json}</function>
             end = balanced_end(buf, i)
             if end is None:
-                return None if not final else (len(buf), [buf])
+                return None if not final else (len(buf), self._open_call(buf, "function-tag"))
             j = _skip_ws(buf, end)
             if not buf.startswith(_FN_CLOSE, j):
                 if not final and _partial(buf, j, (_FN_CLOSE,)):
@@ -637,7 +689,7 @@ class TextCallDetector:
         if close < 0:
             if not final:
                 return None
-            return len(buf), self._segment(_xml_calls(buf), buf, "function-tag", True)
+            return len(buf), self._xml_segment(buf, buf, unclosed=True, at_end=True)
         end = close + len(_FN_CLOSE)
         j = _skip_ws(buf, end)  # Qwen3-coder often drops <tool_call> but keeps </tool_call>
         if buf.startswith(_TC_CLOSE, j):
@@ -645,17 +697,17 @@ class TextCallDetector:
         elif not final and (j == len(buf) or _partial(buf, j, (_TC_CLOSE,))):
             return None
         raw = buf[:end]
-        return len(raw), self._segment(_xml_calls(buf[:close + len(_FN_CLOSE)]), raw, "function-tag")
+        return len(raw), self._xml_segment(buf[:close + len(_FN_CLOSE)], raw)
 
     def _mistral(self, final: bool) -> tuple[int, list[Segment]] | None:
         buf = self.buf
         i = _skip_ws(buf, len(_MISTRAL))
         if i == len(buf):
-            return None if not final else (len(buf), [buf])
+            return None if not final else (len(buf), self._open_call(buf, "mistral"))
         if buf[i] in "[{":
             end = balanced_end(buf, i)
             if end is None:
-                return None if not final else (len(buf), [buf])
+                return None if not final else (len(buf), self._open_call(buf, "mistral"))
             found = _json_calls(buf[i:end])
             args_end = end
         else:
@@ -664,12 +716,12 @@ class TextCallDetector:
                 return len(_MISTRAL), [_MISTRAL]
             j = _skip_ws(buf, m.end())
             if j == len(buf) or _partial(buf, m.end(), ("[CALL_ID]", "[ARGS]")):
-                return None if not final else (len(buf), [buf])
+                return None if not final else (len(buf), self._open_call(buf, "mistral"))
             if buf[j] != "{":
                 return len(_MISTRAL), [_MISTRAL]
             end = balanced_end(buf, j)
             if end is None:
-                return None if not final else (len(buf), [buf])
+                return None if not final else (len(buf), self._open_call(buf, "mistral"))
             found = [(m.group(1), buf[j:end])]
             args_end = end
         j = _skip_ws(buf, args_end)
@@ -695,7 +747,7 @@ class TextCallDetector:
                 break
             end = balanced_end(buf, i)
             if end is None:
-                return None if not final else (len(buf), [buf])
+                return None if not final else (len(buf), self._open_call(buf, "python-tag"))
             values.append(buf[i:end])
             j = _skip_ws(buf, end)
             if j == len(buf) and not final:
@@ -732,7 +784,10 @@ class TextCallDetector:
         if close is None:
             if not final:
                 return None
-            return len(buf), self._segment(_deepseek_calls(buf), buf, "deepseek", True)
+            found = _deepseek_calls(buf)
+            if found is None:
+                return len(buf), self._open_call(buf, "deepseek")
+            return len(buf), self._segment(found, buf, "deepseek", True, at_end=True)
         end = close.end()
         eos = _DS_EOS.match(buf, end)
         if eos:
@@ -756,12 +811,12 @@ class TextCallDetector:
                 name = name[:-4]  # "<|constrain|>" stripped: "to=functions.Writejson"
             i = _skip_ws(buf, body)
             if i == len(buf):
-                return None if not final else (len(buf), [buf])
+                return None if not final else (len(buf), self._open_call(buf, "harmony"))
             if buf[i] != "{":
                 return 2, [buf[:2]]
             end = balanced_end(buf, i)
             if end is None:
-                return None if not final else (len(buf), [buf])
+                return None if not final else (len(buf), self._open_call(buf, "harmony"))
             j = _skip_ws(buf, end)
             if buf.startswith("<|call|>", j):
                 raw_end = j + len("<|call|>")
@@ -811,7 +866,7 @@ class TextCallDetector:
             return None if starts == "more" and not final else (1, ["["])
         end = balanced_end(buf, 0)
         if end is None:
-            return None if not final else (len(buf), [buf])
+            return None if not final else (len(buf), self._open_call(buf, "json-list"))
         raw = buf[:end]
         return end, self._segment(_json_calls(raw, bare=True), raw, "json-list")
 
@@ -822,7 +877,7 @@ class TextCallDetector:
             return None if starts == "more" and not final else (1, ["{"])
         end = balanced_end(buf, 0)
         if end is None:
-            return None if not final else (len(buf), [buf])
+            return None if not final else (len(buf), self._open_call(buf, "bare-json"))
         found = _json_calls(buf[:end], bare=True)
         if not found or any(name not in self.names for name, _ in found):
             return end, [buf[:end]]  # not a call: text at once, whatever follows

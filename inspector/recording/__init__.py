@@ -1,5 +1,6 @@
 """Recordings: every exchange kept as a replayable, diffable fixture (format: SCHEMA.md)."""
 
+from ._chaos import Chaos, ChaosSpec, Fault
 from ._diff import Comparison, compare, condense, exchange_view, response_message, view_lines, word_diff
 from ._har import session_to_har
 from ._reader import (
@@ -26,7 +27,7 @@ from ._redact import (
     redactor,
 )
 from ._regression import Regression, retranslate
-from ._replay import Answer, Match, Miss, ReplayIndex, closest_miss, conversation_key
+from ._replay import Answer, Match, Miss, ReplayIndex, closest_miss, conversation_key, workdir_of
 from ._schema import SCHEMA, epoch_of, purpose_of, session_id_of, utc_iso
 from ._stats import ModelStats, quantile, stats_report
 from ._toolcalls import ModelToolStats, toolcall_report
@@ -34,6 +35,8 @@ from ._writer import ExchangeWriter, RecordingStore, body_for_disk
 
 __all__ = [
     "Answer",
+    "Chaos",
+    "ChaosSpec",
     "Chunk",
     "Comparison",
     "Finding",
@@ -45,6 +48,7 @@ __all__ = [
     "ExchangeMeta",
     "ExchangeRecord",
     "ExchangeWriter",
+    "Fault",
     "Match",
     "Miss",
     "ModelStats",
@@ -77,6 +81,7 @@ __all__ = [
     "toolcall_report",
     "view_lines",
     "word_diff",
+    "workdir_of",
     "purpose_of",
     "quantile",
     "session_id_of",

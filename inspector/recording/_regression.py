@@ -70,7 +70,7 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     settings = dict(meta.get("translate_options") or {})
     if isinstance(settings.get("capabilities"), list):
         settings["capabilities"] = tuple(settings["capabilities"])
-    options = TranslateOptions(**settings)
+    options = TranslateOptions.recorded(settings)
     model = (meta.get("model") or {})
     backend_model = model.get("backend") or None
     client_body = body_bytes((exchange.client_request or {}).get("body"))

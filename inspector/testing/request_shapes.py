@@ -50,10 +50,11 @@ _INNER = {"anyOf": [
     _block("text", ["text"], text=_STR),
     _block("image", ["source"], source=_SOURCE),
     _block("document", ["source"], source=_SOURCE, title=_null_or(_STR)),
+    _block("tool_reference", ["tool_name"], tool_name=_STR),
     {"type": "object", "required": ["type"],
      "properties": {"type": {"type": "string", "minLength": 1,
                              "not": {"enum": ["text", "image", "document", "tool_result", "tool_use", "thinking",
-                                              "redacted_thinking"]}}}},
+                                              "redacted_thinking", "tool_reference"]}}}},
 ]}
 
 _BLOCK = {"anyOf": [
@@ -72,7 +73,8 @@ _BLOCK = {"anyOf": [
 _TOOL = {"anyOf": [
     {"type": "object", "required": ["name", "input_schema"],
      "properties": {"name": {"type": "string", "minLength": 1}, "type": {"enum": ["custom", None]},
-                    "description": _null_or(_STR), "input_schema": {"type": "object"}}},
+                    "description": _null_or(_STR), "input_schema": {"type": "object"},
+                    "defer_loading": _null_or({"type": "boolean"})}},
     {"type": "object", "required": ["name", "type"],
      "properties": {"name": {"type": "string", "minLength": 1},
                     "type": {"type": "string", "not": {"const": "custom"}}}},
@@ -81,10 +83,10 @@ _TOOL = {"anyOf": [
 SPEC: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
-    "required": ["model", "messages"],
+    "required": ["model", "messages", "max_tokens"],  # count_tokens takes no max_tokens; /v1/messages must
     "properties": {
         "model": {"type": "string", "minLength": 1},
-        "max_tokens": _null_or({"type": "integer", "minimum": 1}),
+        "max_tokens": {"type": "integer", "minimum": 1},
         "messages": {"type": "array", "items": {
             "type": "object", "required": ["role", "content"],
             "properties": {"role": {"enum": ["user", "assistant", "system"]},

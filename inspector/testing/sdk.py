@@ -44,3 +44,36 @@ def feed_split(translator, raw: bytes, cuts=()) -> bytes:
         out += translator.feed(raw[last:c])
         last = c
     return out + translator.feed(raw[last:]) + translator.flush()
+
+
+def run_calls(sse: bytes) -> list[tuple[str, Any]]:
+    """``(name, input)`` of each call Claude Code would run from ``sse``: a ``tool_use`` block that
+    reached its ``content_block_stop`` (Claude Code runs a call there; a block still open when the
+    answer ends at ``max_tokens`` is a call cut at the output limit, of which it runs nothing)."""
+    return [(name, args) for name, args, closed in _tool_blocks(sse) if closed]
+
+
+def cut_calls(sse: bytes) -> list[str]:
+    """Names of the ``tool_use`` blocks left open: calls the answer was cut inside of."""
+    return [name for name, _, closed in _tool_blocks(sse) if not closed]
+
+
+def _tool_blocks(sse: bytes) -> list[tuple[str, Any, bool]]:
+    import orjson
+
+    from inspector.protocol import SSEDecoder
+
+    dec = SSEDecoder()
+    blocks: dict[int, list[Any]] = {}
+    for event in dec.decode(sse) + dec.flush():
+        if event.event not in ("content_block_start", "content_block_delta", "content_block_stop"):
+            continue
+        data = orjson.loads(event.data)
+        index = data["index"]
+        if event.event == "content_block_start" and data["content_block"]["type"] == "tool_use":
+            blocks[index] = [data["content_block"]["name"], "", False]
+        elif index in blocks and event.event == "content_block_delta":
+            blocks[index][1] += data["delta"].get("partial_json", "")
+        elif index in blocks:
+            blocks[index][2] = True
+    return [(name, orjson.loads(raw or "{}") if closed else raw, closed) for name, raw, closed in blocks.values()]

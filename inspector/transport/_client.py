@@ -24,6 +24,15 @@ _READ = 65536
 _Key = tuple[str, str, int]
 
 
+def header_bytes(v: str) -> bytes:
+    """A header value's bytes: strings hold one character per byte (latin-1, h11's own convention),
+    as headers passed on as they came are; text beyond latin-1 (an option's value) goes as UTF-8."""
+    try:
+        return v.encode("latin-1")
+    except UnicodeEncodeError:
+        return v.encode("utf-8")
+
+
 class BackendFailure(Exception):
     """The backend could not be reached, or broke the exchange (``kind`` says how)."""
 
@@ -35,21 +44,99 @@ class BackendFailure(Exception):
         self.answered = answered
 
 
-class _Connection:
-    __slots__ = ("reader", "writer", "key", "h11")
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: h11 framing over an asyncio transport.
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: _Key) -> None:
-        self.reader = reader
-        self.writer = writer
+    A pooled connection holds no unread byte: one whose response left bytes behind (h11's
+    trailing data, a wrong ``Content-Length``, an extra response the backend was not asked
+    for) is closed instead of pooled, and so is an idle one that receives anything — as urllib3
+    does. Otherwise those bytes would be read as the answer to the next request sent on it, and
+    every later answer on that connection would go to the wrong client."""
+
+    def __init__(self, key: _Key) -> None:
         self.key = key
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=1 << 20)
+        self.transport: asyncio.Transport | None = None
+        #: Idle in the pool: any byte that arrives now was not asked for.
+        self.idle = False
+        self._buffer = bytearray()
+        self._eof = False  # the backend closed its side (or the connection is gone)
+        self._fed_eof = False
+        self._broken: BaseException | None = None
+        self._reading_paused = False
+        self._readable: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        self._writing_paused = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.idle:
+            self.close()  # unasked-for bytes: this connection can never be trusted again
+            return
+        self._buffer += data
+        if len(self._buffer) >= _READ and not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        self._wake_reader()
+        return None  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._broken = exc
+        self._wake_reader()
+        self._wake_writer()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake_writer()
+
+    # -- state -------------------------------------------------------------------------------------
+    @property
+    def reusable(self) -> bool:
+        """Open, and nothing unread: neither in our buffer nor in h11's."""
+        return (self.transport is not None and not self.transport.is_closing() and not self._eof
+                and not self._buffer and not self.h11.trailing_data[0] and not self.h11.trailing_data[1])
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
+        self._eof = True
+        if self.transport is not None:
+            with contextlib.suppress(Exception):
+                self.transport.close()
+
+    def _wake_reader(self) -> None:
+        if self._readable is not None and not self._readable.done():
+            self._readable.set_result(None)
+
+    def _wake_writer(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    # -- I/O ---------------------------------------------------------------------------------------
+    async def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
+        transport.write(data)
+        while self._writing_paused and not self._eof:
+            self._writable = asyncio.get_running_loop().create_future()
+            await self._writable
+        if self._broken is not None or transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
 
     async def next_event(self) -> object:
-        """The next h11 event, reading from the socket as needed (cancel-safe)."""
+        """The next h11 event, reading from the socket as needed (cancel-safe: a wait interrupted
+        loses nothing, the bytes stay in the buffer)."""
         conn = self.h11
         while True:
             try:
@@ -61,11 +148,23 @@ class _Connection:
                                      answered=True) from None
             if event is not h11.NEED_DATA:
                 return event
-            try:
-                data = await self.reader.read(_READ)
-            except (ConnectionError, OSError) as e:
-                raise BackendFailure(f"the connection broke ({type(e).__name__})", kind="cut") from None
-            conn.receive_data(data)  # b"" marks the end of the stream
+            if self._buffer:
+                data = bytes(self._buffer)
+                self._buffer.clear()
+                if self._reading_paused and self.transport is not None:
+                    self._reading_paused = False
+                    self.transport.resume_reading()
+                conn.receive_data(data)
+            elif self._eof and not self._fed_eof:
+                if self._broken is not None and conn.their_state is h11.SEND_BODY:
+                    raise BackendFailure(f"the connection broke ({type(self._broken).__name__})", kind="cut")
+                self._fed_eof = True
+                conn.receive_data(b"")  # the end of the stream
+            elif self._fed_eof:
+                raise BackendFailure("the backend closed the connection", kind="closed")
+            else:
+                self._readable = asyncio.get_running_loop().create_future()
+                await self._readable
 
 
 class BackendResponse:
@@ -123,11 +222,12 @@ class BackendResponse:
         return b"".join(pieces)
 
     def close(self) -> None:
-        """Done with it: the connection goes back to the pool if it is reusable, else it is closed."""
+        """Done with it: the connection goes back to the pool if it is reusable — the exchange
+        complete and not one byte unread — else it is closed."""
         conn = self._conn
         if self._done and not self._failed:
             h = conn.h11
-            if h.our_state is h11.DONE and h.their_state is h11.DONE:
+            if h.our_state is h11.DONE and h.their_state is h11.DONE and conn.reusable:
                 h.start_next_cycle()
                 self._pool._release(conn)
                 return
@@ -157,14 +257,16 @@ class BackendClient:
         key = (scheme, host, port)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         netloc = host if port in (80, 443) else f"{host}:{port}"
-        head = [("host", netloc), *[(k, v) for k, v in headers if k.lower() not in ("host", "content-length",
-                                                                                 "transfer-encoding")]]
+        head = [(b"host", netloc.encode("idna")),
+                *[(k.encode("latin-1"), header_bytes(v)) for k, v in headers
+                  if k.lower() not in ("host", "content-length", "transfer-encoding")]]
         if body or method in ("POST", "PUT", "PATCH"):
-            head.append(("content-length", str(len(body))))
+            head.append((b"content-length", b"%d" % len(body)))
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
-            if conn.reader.at_eof() or conn.writer.is_closing():
+            conn.idle = False
+            if not conn.reusable:
                 conn.close()
                 continue
             try:
@@ -188,10 +290,12 @@ class BackendClient:
         tls = None
         if scheme == "https":
             tls = self._tls = self._tls or ssl.create_default_context()
+        conn = _Connection(key)
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None,
-                                        limit=1 << 20), self.connect_timeout)
+            await asyncio.wait_for(
+                asyncio.get_running_loop().create_connection(lambda: conn, host, port, ssl=tls,
+                                                             server_hostname=host if tls else None),
+                self.connect_timeout)
         except TimeoutError:
             raise BackendFailure(f"no connection within {self.connect_timeout:.0f} s", kind="connect") from None
         except ConnectionRefusedError:
@@ -200,9 +304,9 @@ class BackendClient:
             raise BackendFailure(f"TLS failed: {e.reason or e}", kind="connect") from None
         except OSError as e:
             raise BackendFailure(e.strerror or type(e).__name__, kind="connect") from None
-        return _Connection(reader, writer, key)
+        return conn
 
-    async def _exchange(self, conn: _Connection, method: str, target: str, head: list[tuple[str, str]],
+    async def _exchange(self, conn: _Connection, method: str, target: str, head: list[tuple[bytes, bytes]],
                         body: bytes) -> BackendResponse:
         h = conn.h11
         try:
@@ -213,8 +317,7 @@ class BackendClient:
         except h11.LocalProtocolError as e:
             raise BackendFailure(f"the request cannot be sent ({e})", kind="failed") from None
         try:
-            conn.writer.write(data)
-            await conn.writer.drain()
+            await conn.write(data)
         except (ConnectionError, OSError) as e:
             raise BackendFailure(f"the connection broke while sending ({type(e).__name__})",
                                  kind="closed") from None
@@ -242,6 +345,7 @@ class BackendClient:
     def _release(self, conn: _Connection) -> None:
         idle = self._idle.setdefault(conn.key, [])
         if len(idle) < self.keep:
+            conn.idle = True
             idle.append(conn)
         else:
             conn.close()

@@ -24,6 +24,8 @@ from http import HTTPStatus
 
 import h11
 
+from ._client import header_bytes
+
 __all__ = ["Handler", "LoopbackServer", "Reply", "Request", "ThreadedServer"]
 
 log = logging.getLogger(__name__)
@@ -75,11 +77,13 @@ class Reply:
             raise RuntimeError("the response head was already sent")
         self.started = True
         self.status = status
-        hdrs = [(k, v) for k, v in headers if k.lower() not in ("content-length", "transfer-encoding")]
+        # Values hold one character per byte (latin-1, as h11 gives them): passed on as they came.
+        hdrs = [(k.encode("latin-1"), header_bytes(v)) for k, v in headers
+                if k.lower() not in ("content-length", "transfer-encoding")]
         if length is not None:
-            hdrs.append(("content-length", str(length)))
+            hdrs.append((b"content-length", b"%d" % length))
         elif status not in (204, 304) and not 100 <= status < 200:
-            hdrs.append(("transfer-encoding", "chunked"))
+            hdrs.append((b"transfer-encoding", b"chunked"))
         self._conn.send(h11.Response(status_code=status, headers=hdrs, reason=_REASONS.get(status, b"")))
 
     def write(self, data: bytes) -> None:

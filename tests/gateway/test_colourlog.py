@@ -39,7 +39,7 @@ async def test_log_detail(detail):
 async def test_a_notes_detail_line_prints_once_per_run_and_its_count_every_time():
     tools = {**ASK, "tools": [{"name": "Bash", "description": "run", "input_schema": {
         "type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}]}
-    broken = Reply(calls=[Call("Bash", '{"command": "ls -la"', id="call_1")])  # the closing brace is missing
+    broken = Reply(calls=[Call("Bash", '{"command": "ls -la",}', id="call_1")])  # a trailing comma
     bad = {**ASK, "max_tokens": 0}
     with ScriptedBackend("openai", [broken]) as b:
         async with InProcessGateway(b.url, backend="openai", model="small") as gw:

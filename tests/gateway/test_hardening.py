@@ -57,6 +57,34 @@ def test_with_a_token_every_request_must_carry_it_and_it_goes_no_further(tmp_pat
     assert TOKEN.encode() not in disk, "never written"
 
 
+@pytest.mark.claude
+def test_claude_code_through_a_proxy_with_a_token_needs_it_as_proxy_credentials(claude, tmp_path):
+    """Regular (HTTPS_PROXY) mode with a token: the real Claude Code gets its tunnel with
+    ``HTTPS_PROXY=http://inspector:TOKEN@…`` and none without (issue 19, item 4)."""
+    from inspector.testing.claude import claude_env
+
+    with ScriptedBackend("ollama", lambda rec: Reply(text="hello through the proxy")) as b:
+        with Gateway(b.url, mode="regular", backend="ollama", model="q", confdir=str(tmp_path),
+                     gateway_token=TOKEN) as gw:
+            ca = tmp_path / "mitmproxy-ca-cert.pem"
+            for _ in range(100):
+                if ca.exists():
+                    break
+                time.sleep(0.1)
+            runs = {}
+            for name, user in (("with", f"inspector:{TOKEN}@"), ("without", "")):
+                env = claude_env("", tmp_path, HTTPS_PROXY=f"http://{user}127.0.0.1:{gw.port}",
+                                 NODE_EXTRA_CA_CERTS=str(ca))
+                del env["ANTHROPIC_BASE_URL"]  # the real API's address: the proxy intercepts it
+                runs[name] = subprocess.run([str(claude), "-p", "Say hi", "--tools", ""], cwd=tmp_path, env=env,
+                                            capture_output=True, text=True, timeout=180)
+                if name == "with":
+                    answered = len(b.chat_requests)
+    assert runs["with"].returncode == 0 and "hello through the proxy" in runs["with"].stdout, runs["with"]
+    assert answered >= 1 and len(b.chat_requests) == answered, "nothing got through without the token"
+    assert runs["without"].returncode != 0 and "proxy" in runs["without"].stdout.lower(), runs["without"]
+
+
 def test_a_replay_server_listens_on_loopback_by_default(tmp_path):
     proc, port = start("--mode", "reverse:http://127.0.0.1:9", "--set", f"replay_dir={tmp_path}",
                        script=REPLAY_SCRIPT)

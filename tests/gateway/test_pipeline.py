@@ -3,8 +3,10 @@ keep-alives, timeouts, cuts, a client that leaves, credentials, errors that say 
 
 import asyncio
 import secrets
+import socket
 
 import httpx
+import orjson
 import pytest
 
 from inspector.protocol import SSEDecoder, stream_problems
@@ -187,6 +189,42 @@ RENDER_COUNT = {form: len(RENDER[form](Reply(text="a long answer nobody will rea
                                        True)) for form in FORMS}
 
 
+# -- a client that stops reading (issue 19, item 11) ---------------------------------------------------------
+@pytest.mark.parametrize("form", FORMS)
+async def test_a_client_that_stops_reading_stops_the_backend_and_is_recorded_partial(form):
+    """It reads nothing: once the buffers between it and the backend are full, the gateway waits
+    ``write_timeout`` for it, then closes the backend connection and ends the exchange as partial."""
+    from mitmproxy import http as mhttp
+    from mitmproxy.flow import Error
+    from mitmproxy.proxy.layers.http import HttpErrorHook, HttpRequestHeadersHook, HttpRequestHook
+    from mitmproxy.test import tflow
+
+    words = "word " * 6_000_000  # ≈30 MB of answer: more than every buffer on the way (a few MB each)
+    with ScriptedBackend(form, [Reply(text=words, pieces=600)]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q", write_timeout="0.5") as gw:
+            flow = tflow.tflow()
+            flow.client_conn.proxy_mode = gw.mode
+            flow.request = mhttp.Request.make("POST", b.url + "/v1/messages", orjson.dumps(STREAM),
+                                              {"content-type": "application/json"})
+            await gw._hook(HttpRequestHeadersHook(flow))
+            await gw._hook(HttpRequestHook(flow))
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", flow.request.port))
+            await asyncio.get_running_loop().sock_sendall(
+                sock, b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n" % flow.request.path.encode())
+            await settle(b, lambda: b.aborted, timeout=30)  # and it never reads a byte
+            sock.close()
+            flow.error = Error("the server closed the connection")  # what mitmproxy then sees
+            await gw._hook(HttpErrorHook(flow))
+            await settle(b, lambda: gw.ended)
+    (s,) = gw.ended
+    assert s["aborted_by"] == "client" and "read nothing for 0.5 s" in s["incomplete"]
+    assert any(n.get("rule") == "aborted:client-stalled" for n in s["notes"])
+    assert b.aborted and b.aborted[0] < 600, "the backend connection was closed before the answer's end"
+
+
 # -- credentials go only where they were meant ------------------------------------------------------------
 SECRETS = {"x-api-key": "sk-ant-api03-user-key", "authorization": "Bearer oauth-user-token",
            "cookie": "session=user-cookie", "proxy-authorization": "Basic dXNlcjpwYXNz"}
@@ -217,6 +255,35 @@ async def test_a_backend_that_needs_a_key_gets_backend_api_key(form):
     assert "sk-ant-api03-user-key" not in str(sent.headers)
 
 
+#: Credentials under other names (issue 19, item 8): the recorder's own list of secret header names decides.
+OTHER_NAMES = {"x-auth-token": "tok-1", "anthropic-api-key": "sk-ant-api03-other", "x-goog-api-key": "AIza-key",
+               "x-custom-token": "tok-2", "x-vault-secret": "s3cret", "api-key": "azure-key",
+               "x-portkey-api-key": "pk-key"}
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_credentials_under_other_names_never_reach_a_local_backend(form):
+    with ScriptedBackend(form, [Reply(text="ok")]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            await gw.send("POST", "/v1/messages", json=ASK, headers={**OTHER_NAMES, "anthropic-beta": "x-1"})
+    (sent,) = b.chat_requests
+    assert [name for name in OTHER_NAMES if name in sent.headers] == []
+    for value in OTHER_NAMES.values():
+        assert value not in str(sent.headers)
+    if form == "anthropic":
+        assert sent.headers["anthropic-beta"] == "x-1", "the rest goes on"
+
+
+async def test_a_header_the_user_names_in_forward_headers_goes_on_and_redact_headers_adds_to_the_list():
+    with ScriptedBackend("anthropic", [Reply(text="ok")]) as b:
+        async with InProcessGateway(b.url, backend="anthropic", model="q", forward_headers="X-Portkey-Api-Key",
+                                    redact_headers="x-tenant") as gw:
+            await gw.send("POST", "/v1/messages", json=ASK, headers={**OTHER_NAMES, "x-tenant": "acme"})
+    (sent,) = b.chat_requests
+    assert sent.headers["x-portkey-api-key"] == "pk-key"
+    assert "x-auth-token" not in sent.headers and "x-tenant" not in sent.headers
+
+
 async def test_anthropics_own_host_gets_the_users_credentials(monkeypatch):
     from inspector.gateway import gateway as G
     assert G.is_anthropic_host("api.anthropic.com") and G.is_anthropic_host("API.Anthropic.com.")
@@ -224,8 +291,57 @@ async def test_anthropics_own_host_gets_the_users_credentials(monkeypatch):
     monkeypatch.setattr(G, "is_anthropic_host", lambda host: True)
     with ScriptedBackend("anthropic", [Reply(text="ok")]) as b:
         async with InProcessGateway(b.url, backend="anthropic") as gw:
-            await gw.send("POST", "/v1/messages?beta=true", json=ASK, headers=SECRETS)
+            await gw.send("POST", "/v1/messages?beta=true", json=ASK, headers={**SECRETS, **OTHER_NAMES})
     assert b.chat_requests[0].headers["x-api-key"] == "sk-ant-api03-user-key"
+    assert b.chat_requests[0].headers["x-auth-token"] == "tok-1"
+
+
+# -- headers go on as their bytes; none breaks an exchange (issue 19, item 7) -------------------------------
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("agent", ["José/1.0".encode(), b"caf\xe9/1.0", b"\xff\xfe"], ids=["utf-8", "latin-1", "ff-fe"])
+async def test_a_user_agent_that_is_not_ascii_goes_on_as_it_came(form, agent):
+    with ScriptedBackend(form, [Reply(text="ok")]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=ASK, headers=[(b"user-agent", agent)])
+    assert r.status == 200, r.body
+    (sent,) = b.chat_requests
+    assert sent.headers["user-agent"].encode("latin-1") == agent, "the same bytes, not a re-encoding"
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_a_header_with_a_control_byte_is_refused_naming_it_when_it_would_be_sent_on(form):
+    with ScriptedBackend(form, [Reply(text="fine")]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            r = await gw.send("POST", "/v1/messages", json=ASK, headers=[(b"user-agent", b"a\x00b")])
+            other = await gw.send("POST", "/v1/messages", json=ASK, headers=[(b"x-trace", b"a\x01b")])
+    assert r.status == 400 and "'user-agent'" in r.json()["error"]["message"]
+    if form == "anthropic":  # passthrough sends every header on
+        assert other.status == 400 and "'x-trace'" in other.json()["error"]["message"]
+        assert b.chat_requests == []
+    else:  # a translated request carries only the user agent of the client's headers
+        assert other.status == 200 and len(b.chat_requests) == 1
+
+
+async def test_a_passed_through_answer_with_a_non_ascii_header_reaches_the_client():
+    body = RENDER["anthropic"](Reply(text="bonjour"), "m", False)[0]
+
+    async def serve(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-note: caf\xc3\xa9 \xff\r\n"
+                     b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        async with InProcessGateway(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", backend="anthropic",
+                                    model="m") as gw:
+            r = await gw.send("POST", "/v1/messages", json=ASK)
+    finally:
+        server.close()
+    assert r.status == 200 and r.json()["content"][0]["text"] == "bonjour"
+    assert r.flow is not None and r.flow.response is not None
+    assert (b"x-note", b"caf\xc3\xa9 \xff") in r.flow.response.headers.fields, "its bytes as they came"
 
 
 # -- the relay serves only the gateway ---------------------------------------------------------------------
@@ -331,3 +447,58 @@ async def test_a_failed_exchange_has_no_made_up_figures():
         async with InProcessGateway(b.url, backend="ollama", model="q") as gw:
             r = await gw.send("POST", "/v1/messages", json=STREAM)
     assert r.status == 500 and "performance" not in summary(r)
+
+
+# -- one backend answer too many on a keep-alive connection (issue 19, item 2) -------------------------------
+class LyingBackend:
+    """Speaks ``form`` (whole answers; anything but a chat is a 404) and, after its first chat answer,
+    sends one more response nobody asked for on that connection — a wrong Content-Length is enough."""
+
+    CHAT = {"ollama": "/api/chat", "openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
+
+    def __init__(self, form: str) -> None:
+        self.form = form
+        self.chats = 0
+        self.connections = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1].decode()
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                if path.split("?")[0] != self.CHAT[self.form]:
+                    writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                    continue
+                self.chats += 1
+                body = RENDER[self.form](Reply(text=f"answer {self.chats}"), "m", False)[0]
+                answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+                writer.write(answer + body)
+                if self.chats == 1:
+                    wrong = RENDER[self.form](Reply(text="an answer nobody asked for"), "m", False)[0]
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                 b"content-length: %d\r\n\r\n%s" % (len(wrong), wrong))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_an_extra_backend_answer_never_reaches_the_next_client(form):
+    liar = LyingBackend(form)
+    server = await asyncio.start_server(liar.serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with InProcessGateway(url, backend=form, model="m") as gw:
+            texts = []
+            for i in range(3):
+                r = await gw.send("POST", "/v1/messages", json={**ASK, "messages": [
+                    {"role": "user", "content": f"question {i}"}]})
+                assert r.status == 200, r.body
+                texts.append(r.json()["content"][0]["text"])
+    finally:
+        server.close()
+    assert texts == ["answer 1", "answer 2", "answer 3"], "each client gets its own answer"

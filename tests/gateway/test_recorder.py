@@ -165,3 +165,23 @@ def test_ctrl_c_to_the_whole_process_group_loses_no_recording(tmp_path):
     wait_for_sidecars(tmp_path)
     exchanges = list_sessions(tmp_path)[0].exchanges()
     assert len(exchanges) == 5 and all(e.complete for e in exchanges)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("form", ["ollama", "anthropic"])
+async def test_a_header_byte_that_is_not_utf8_still_leaves_the_request_recorded(tmp_path, form):
+    """mitmproxy hands such a byte over as a lone surrogate, which no JSON encoder takes: the request
+    is recorded with it shown as \\xNN (issue 19, item 7)."""
+    headers = [(b"user-agent", b"claude-cli/2.1.328 caf\xe9"), (b"x-claude-code-session-id", b"5e55\xff"),
+               (b"x-note", "Grüße".encode())]
+    with ScriptedBackend(form, [Reply(text="fine")]) as b:
+        async with InProcessGateway(b.url, backend=form, model="q", record=True, record_dir=str(tmp_path)) as gw:
+            r = await gw.send("POST", "/v1/messages", json={**ASK, "stream": False}, headers=headers)
+    assert r.status == 200
+    (session,) = list_sessions(tmp_path)
+    (ex,) = session.exchanges()
+    recorded = dict(ex.client_request["headers"])
+    assert recorded["user-agent"] == "claude-cli/2.1.328 caf\\xe9"
+    assert recorded["x-note"] == "Grüße"
+    assert ex.meta["client"] == "claude-cli/2.1.328 caf\\xe9"
+    assert ex.request_json()["model"] == "claude-x"

@@ -84,3 +84,54 @@ def test_the_replay_log_is_quiet(recorded):
         log = gw.log()
     assert "replay: POST /v1/messages ← " in log
     assert "client connect" not in log and "server connect" not in log
+
+
+def test_replay_fails_on_purpose_as_the_chaos_spec_says(recorded):
+    """``inspector replay --chaos``: faults on the Messages requests the spec names, through mitmproxy, each
+    logged and marked; count_tokens is never faulted nor counted."""
+    with Gateway(f"http://127.0.0.1:{free_port()}", backend=None, script=REPLAY_SCRIPT, replay_dir=str(recorded),
+                 replay_speed="0", replay_chaos="429:2@#1,cut@#2,seed=7") as gw:
+        c = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+        assert c.messages.count_tokens(model="m", messages=[{"role": "user", "content": "x"}]).input_tokens >= 1
+        limited = httpx.post(gw.url + "/v1/messages", json={**ASK, "stream": True})
+        with pytest.raises(httpx.RemoteProtocolError):
+            with httpx.stream("POST", gw.url + "/v1/messages", json={**ASK, "stream": True}) as r:
+                r.read()
+        with c.messages.stream(**ASK) as s:
+            assert s.get_final_message().content[0].text == "Once upon a time, slowly."
+        time.sleep(0.3)
+        log = gw.log()
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
+    assert limited.json()["error"]["type"] == "rate_limit_error" and limited.headers["x-should-retry"] == "true"
+    assert "429 on Messages request #1" in limited.headers["x-inspector-chaos"]
+    assert "replay: chaos 429:2@#1,cut@#2,seed=7" in log
+    assert "replay: chaos: 429 on Messages request #1 (HTTP 429 rate_limit_error, retry-after 2 s)" in log
+    assert "replay: chaos: cut on Messages request #2 (the connection dropped after" in log
+
+
+def test_a_bad_chaos_spec_is_a_clear_startup_error(recorded):
+    gw = Gateway(f"http://127.0.0.1:{free_port()}", backend=None, script=REPLAY_SCRIPT, replay_dir=str(recorded),
+                 replay_chaos="418@0.5")
+    try:
+        with gw:
+            gw.proc.wait(10)
+    except RuntimeError:
+        pass
+    assert gw.proc.returncode not in (None, 0)
+    assert "is not FAULT@WHEN" in gw.log()
+
+
+def test_a_gateway_recording_in_front_of_a_chaos_replay_keeps_the_fault_as_what_it_was(recorded, tmp_path):
+    from inspector.recording import list_sessions
+
+    with Gateway(f"http://127.0.0.1:{free_port()}", backend=None, script=REPLAY_SCRIPT, replay_dir=str(recorded),
+                 replay_speed="0", replay_chaos="529@#1") as replay:
+        with Gateway(replay.url, backend="anthropic", record_dir=str(tmp_path)) as gw:
+            r = httpx.post(gw.url + "/v1/messages", json={**ASK, "stream": True}, headers={"x-api-key": "k"})
+            time.sleep(0.5)
+    assert r.status_code == 529 and r.json()["error"]["type"] == "overloaded_error"
+    (session,) = list_sessions(tmp_path)
+    (exchange,) = session.exchanges()
+    status, headers, _ = exchange.response("client")
+    assert status == 529 and exchange.meta["status"]["client"] == 529
+    assert "529 on Messages request #1" in dict((k.lower(), v) for k, v in headers)["x-inspector-chaos"]

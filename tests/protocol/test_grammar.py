@@ -17,8 +17,14 @@ def test_strict_rejects_the_empty_text_block_we_must_never_send():
     assert any("blank text" in p for p in stream_problems((FIXTURES / "refusal_response.txt").read_bytes()))
 
 
-def test_incomplete_fixture_is_caught():
-    assert stream_problems((FIXTURES / "incomplete_partial_json_response.txt").read_bytes(), strict=False)
+def test_the_apis_own_cut_inside_a_tool_call_is_grammatical_and_nothing_else_left_open_is():
+    """Anthropic ends an answer cut inside a tool call with that block open and max_tokens (the SDK's
+    recorded fixture); Claude Code runs nothing of such a block. Any other open block is broken."""
+    raw = (FIXTURES / "incomplete_partial_json_response.txt").read_bytes()
+    assert stream_problems(raw, strict=False) == []
+    assert any("still open" in p for p in stream_problems(raw.replace(b'"max_tokens"', b'"end_turn"'), strict=False))
+    text_open = raw.split(b"event: content_block_stop")[0] + raw[raw.index(b"event: message_delta"):]
+    assert any("still open" in p for p in stream_problems(text_open, strict=False))
 
 
 def _start():

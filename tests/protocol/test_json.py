@@ -51,3 +51,30 @@ def test_balanced_end_skips_braces_inside_either_quote():
     assert text[:balanced_end(text)].endswith("'}'}")
     assert balanced_end('[{"a": 1}, {"b": [2]}] x') == len('[{"a": 1}, {"b": [2]}]')
     assert balanced_end('{"a": "') is None
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False,
+                           allow_infinity=False) | TEXT, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(TEXT, inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(TEXT, JSON_VALUES, max_size=4), st.booleans())
+def test_every_prefix_of_an_object_is_a_partial_and_only_the_whole_is_closed(obj, ascii_only):
+    """What a cut call is shown with (``partial_ok``) and how a cut is told (``unclosed``)."""
+    from inspector.protocol._json import partial_ok, unclosed
+    text = json.dumps(obj, ensure_ascii=ascii_only)
+    for k in range(len(text) + 1):
+        assert partial_ok(text[:k]), text[:k]
+        assert unclosed(text[:k]) == (0 < k < len(text)), text[:k]
+
+
+@pytest.mark.parametrize("text", ['{"a": 1 2', "{'a': 1", '[1', '{"a" 1', '{"a": tx', '{"a": 1}}', '{"a": "\\q"'])
+def test_what_no_completion_can_make_valid_is_not_a_partial(text):
+    from inspector.protocol._json import partial_ok
+    assert not partial_ok(text)
+
+
+@pytest.mark.parametrize("text", ['{"command": "rm -rf /', '{"a": {"b": [1, 2', "{'a': 'x", '{"a": tr'])
+def test_text_the_model_left_open_has_no_safe_reading(text):
+    assert loads_lenient(text) is None, "closing it would choose the value"

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import orjson
 import pytest
@@ -68,8 +69,9 @@ def test_request_mapping_tool_round_trip_with_images_and_errors():
             {"id": "t2", "type": "function", "function": {"name": "Bash", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "t1", "content": "out"},
         {"role": "tool", "tool_call_id": "t2", "content": "Error: bad"},
-        {"role": "user", "content": [{"type": "text", "text": "next"},
-                                     {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,QQ"}}]},
+        # the tool result's image came before the user's words: it stays before them
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,QQ"}},
+                                     {"type": "text", "text": "next"}]},
     ]
 
 
@@ -317,3 +319,73 @@ def test_cache_reads_reach_anthropic_usage_disjointly(stream, server):
     assert msg.usage.input_tokens == 86 and msg.usage.cache_read_input_tokens == 1920
     assert backend.source == ("llama.cpp" if server else "openai")
     assert (backend.prompt_ms is not None) == (server == "llama.cpp")
+
+
+# -- what the server said about why it stopped, and its prompt cache (issue 20 §3) --------------------
+def _both(chunks: list[dict], message: dict, finish: str, choice_extra: dict | None = None, top: dict | None = None):
+    """The same answer streamed and whole, as the SDK reads each."""
+    extra = choice_extra or {}
+    raw = sse(*chunks, {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": finish, **extra}],
+                        **(top or {})}, b"[DONE]")
+    whole = {"id": "c", "choices": [{"index": 0, "message": message, "finish_reason": finish, **extra}], **(top or {})}
+    return accumulate(translate(raw)), parse_message(openai_response(whole, model="claude-x"))
+
+
+@pytest.mark.parametrize("extra, top, expected", [
+    ({"stop_reason": "</answer>"}, None, ("stop_sequence", "</answer>")),  # vLLM: the stop string matched
+    ({"stop_reason": 128009}, None, ("end_turn", None)),  # vLLM: a stop *token* — not a sequence
+    ({"stop_reason": None}, None, ("end_turn", None)),
+    ({"stop_type": "word", "stopping_word": "###"}, None, ("stop_sequence", "###")),  # llama.cpp
+    ({"stop_type": "eos", "stopping_word": ""}, None, ("end_turn", None)),
+    ({}, {"stop_type": "word", "stopping_word": "END"}, ("stop_sequence", "END")),
+])
+def test_a_stop_sequence_the_server_reports_reaches_claude_code(extra, top, expected):
+    for msg in _both([delta({"content": "The answer is 4."})], {"role": "assistant", "content": "The answer is 4."},
+                     "stop", extra, top):
+        assert (msg.stop_reason, msg.stop_sequence) == expected
+        assert msg.content[0].text == "The answer is 4."
+
+
+def test_a_stop_string_beside_finish_length_is_still_max_tokens():
+    for msg in _both([delta({"content": "x"})], {"role": "assistant", "content": "x"}, "length",
+                     {"stop_reason": "</answer>"}):
+        assert (msg.stop_reason, msg.stop_sequence) == ("max_tokens", None)
+
+
+def test_content_filter_and_openais_refusal_field_are_refusals():
+    for msg in _both([delta({"content": "I can't"})], {"role": "assistant", "content": "I can't"}, "content_filter"):
+        assert msg.stop_reason == "refusal"
+    raw = (Path(__file__).parent.parent / "data" / "oracle" / "openai-python" / "refusal.sse").read_bytes()
+    msg = accumulate(translate(raw))
+    assert msg.stop_reason == "refusal" and msg.content[0].text == "I'm sorry, I can't assist with that request."
+    whole = openai_response({"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": None, "refusal": "No."}}]}, model="m")
+    assert whole["stop_reason"] == "refusal" and whole["content"][0]["text"] == "No."
+
+
+CACHE_USAGES = [  # (the server's usage, cache read, cache write) — prompt_tokens counts both, as servers do
+    ({"prompt_tokens": 2006, "prompt_tokens_details": {"cached_tokens": 1920}}, 1920, None),  # OpenAI, vLLM
+    ({"prompt_tokens": 2006, "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 900}},
+     1000, 900),  # OpenRouter
+    ({"prompt_tokens": 2006, "prompt_tokens_details": {"cached_tokens": 0, "created_cache_tokens": 1900}},
+     0, 1900),  # vLLM's own name for a write
+    ({"prompt_tokens": 2006, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 900},
+     1000, 900),  # Anthropic's names at the top, as LiteLLM-style proxies pass them on
+    ({"prompt_tokens": 2006, "prompt_tokens_details": {"cache_creation_tokens": 1900}}, None, 1900),
+    ({"prompt_tokens": 2006, "prompt_cache_hit_tokens": 1920, "prompt_cache_miss_tokens": 86}, 1920, None),  # DeepSeek
+    ({"prompt_tokens": 2006.0, "prompt_tokens_details": {"cached_tokens": 1000.0, "cache_write_tokens": 900.0}},
+     1000, 900),  # whole-number floats
+]
+
+
+@pytest.mark.parametrize("usage, read, write", CACHE_USAGES)
+def test_cache_reads_and_writes_under_every_name_reach_anthropic_usage(usage, read, write):
+    usage = {**usage, "completion_tokens": 3}
+    raw = sse(delta({"content": "Done."}), delta({}, "stop"), {"id": "c", "choices": [], "usage": usage}, b"[DONE]")
+    whole = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "Done."}, "finish_reason": "stop"}],
+             "usage": usage}
+    for msg in (accumulate(translate(raw)), parse_message(openai_response(whole, model="claude-x"))):
+        assert msg.usage.cache_read_input_tokens == (read or 0)
+        assert msg.usage.cache_creation_input_tokens == (write or 0)
+        assert msg.usage.input_tokens == 2006 - (read or 0) - (write or 0), "input excludes reads and writes"
+        assert msg.usage.output_tokens == 3

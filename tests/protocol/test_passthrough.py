@@ -87,3 +87,13 @@ def test_the_observer_reports_what_the_stream_said_about_the_cache():
     obs.use_input_count(999)  # the backend's own message_start goes through untouched
     out = b"".join(obs.feed(c) for c in anthropic_chunks(Reply(text="hi", prompt_tokens=30), "m", True))
     assert b'"input_tokens": 30' in out and obs.result().backend.prompt_tokens == 30
+
+
+def test_the_apis_own_cut_inside_a_tool_call_is_no_call():
+    """Anthropic's answer cut inside a tool call (the SDK's recorded fixture): the open block is marked
+    cut, its partial arguments kept to show, and it is not among the answer's tool calls."""
+    raw = (FIXTURES / "incomplete_partial_json_response.txt").read_bytes()
+    obs, out = observe(raw)
+    assert out == raw and obs.result().stop_reason == "max_tokens" and obs.result().tool_calls == []
+    block = obs.message()["content"][1]
+    assert block["_cut"] is True and block["input"]["_raw"].startswith('{"filename": "taxes.txt"')

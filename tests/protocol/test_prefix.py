@@ -50,6 +50,26 @@ def test_a_changed_date_line_in_the_system_prompt():
     assert "a changed date line" in report.reason and "2026-11-22" in report.reason
 
 
+def test_a_huge_changed_line_is_not_searched_whole(monkeypatch):
+    """Explaining a change in a 5 MB one-line message searched all of it for a date, twice: a second
+    of the gateway's event loop per such request (issue 19, item 6). Only its start is searched now."""
+    import inspector.protocol._prefix as prefix
+
+    searched = []
+    real = prefix._DATE
+
+    class Spy:
+        def search(self, text, pos=0, endpos=None):
+            searched.append(len(text) if endpos is None else min(endpos, len(text)))
+            return real.search(text, pos, len(text) if endpos is None else endpos)
+
+    monkeypatch.setattr(prefix, "_DATE", Spy())
+    huge = [{"role": "user", "content": "x" * 5_000_000}]
+    report = compare(body(huge), body([{"role": "user", "content": "y" * 5_000_000}]))
+    assert report.first_difference == "messages.1" and "its text changed" in report.reason
+    assert searched and max(searched) <= 500
+
+
 def test_reordered_and_changed_tools():
     report = compare(body(TURN), body(NEXT, tools=[TOOLS[1], TOOLS[0], TOOLS[2]]))
     assert report.first_difference == "tools" and "reordered (Read moved)" in report.reason

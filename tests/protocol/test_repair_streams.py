@@ -15,7 +15,7 @@ from inspector.protocol import (
     openai_response,
     stream_problems,
 )
-from inspector.testing.sdk import accumulate, feed_split, parse_message
+from inspector.testing.sdk import accumulate, cut_calls, feed_split, parse_message, run_calls
 
 TOOLS = [{"name": "Write", "description": "", "input_schema": {
     "type": "object", "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
@@ -44,7 +44,7 @@ RENDER = {
     "tool_call-tag/raw-newlines": lambda a: f'<tool_call>\n{_raw_newlines({"name": "Write", "arguments": a})}'
                                             f'\n</tool_call>',
     "function-tag": _xml,
-    "function-tag/unclosed": lambda a: _xml(a, closed=False),
+    "tool_call-tag/unclosed": lambda a: f'<tool_call>\n{json.dumps({"name": "Write", "arguments": a})}\n',
     "glm-tag": lambda a: "<tool_call>Write\n" + "".join(
         f"<arg_key>{k}</arg_key>\n<arg_value>{v}</arg_value>\n" for k, v in a.items()) + "</tool_call>",
     "mistral": lambda a: f'[TOOL_CALLS] [{json.dumps({"name": "Write", "arguments": a, "id": "a1b2c3d4e"})}]',
@@ -135,19 +135,38 @@ def test_the_reported_trailing_newline_loss():
             assert msg.content[-1].input == {"file_path": "/a", "content": "line\n"}, where
 
 
-def test_an_unclosed_qwen3_coder_call_is_a_call_with_a_note_and_tool_use_stop():
-    text = "<function=Write>\n<parameter=file_path>\n/a\n</parameter>\n<parameter=content>\nhi\n"
-    for where, msg, notes in through_every_path(text):
-        assert msg.stop_reason == "tool_use" and msg.content[-1].input == {"file_path": "/a", "content": "hi"}
-        assert any(n.rule == "text-call:unclosed" and n.kind == "warning" for n in notes), where
+def ran(text: str, finish: str = "stop"):
+    """(path, calls Claude Code would run, calls left open as cut, stop_reason, notes) on every path."""
+    for cls, stream in ((OllamaStreamTranslator, ollama_stream(text, 11, finish)),
+                        (OpenAIStreamTranslator, openai_stream(text, 11, finish))):
+        out, t = translate(cls, stream)
+        assert stream_problems(out) == []
+        yield cls.form.name + "/stream", run_calls(out), cut_calls(out), accumulate(out).stop_reason, t.notes
+    for (where, msg, notes), _ in zip(through_every_path(text, finish=finish), range(4)):
+        if "/" not in where:
+            yield where, [(b.name, b.input) for b in msg.content if b.type == "tool_use"], [], msg.stop_reason, notes
 
 
-def test_an_unclosed_call_in_a_truncated_answer_stays_text():
-    text = "<function=Write>\n<parameter=file_path>\n/a\n</parameter>\n<parameter=content>\nhalf a fi"
-    for where, msg, notes in through_every_path(text, finish="length"):
-        assert msg.stop_reason == "max_tokens" and [b.type for b in msg.content] == ["text"], where
-        assert msg.content[0].text == text
+@pytest.mark.parametrize("finish", ["stop", "length"])
+def test_a_qwen3_coder_call_the_answer_ended_inside_of_is_never_run(finish):
+    """The model stopped inside the content parameter: "hi" may have been "hi there" — and the call
+    may have had more parameters to come. Anthropic's answer for that: the block left open,
+    max_tokens; Claude Code runs nothing of it."""
+    text = "I'll write it.\n<function=Write>\n<parameter=file_path>\n/a\n</parameter>\n<parameter=content>\nhi\n"
+    for where, calls, cut, stop, notes in ran(text, finish):
+        assert calls == [] and stop == "max_tokens", where
+        assert cut == (["Write"] if "stream" in where else []), where
         assert [n.rule for n in notes.of("warning") if n.rule] == ["text-call:cut"], where
+        assert "not sent as a call" in notes.of("warning")[0].message
+
+
+def test_a_printed_call_whose_json_closed_is_a_call_even_without_its_closing_tag():
+    text = '<tool_call>\n{"name": "Write", "arguments": {"file_path": "/a", "content": "hi"}}\n'
+    for where, calls, cut, stop, notes in ran(text):
+        assert calls == [("Write", {"file_path": "/a", "content": "hi"})] and cut == [] and stop == "tool_use"
+        assert any(n.rule == "text-call:unclosed" and n.kind == "warning" for n in notes), where
+    for where, calls, _, stop, _ in ran(text, "length"):
+        assert calls == [] and stop == "max_tokens", (where, "at the token limit the tag may have held another call")
 
 
 def test_mistral_leftovers_never_reach_the_user():
@@ -208,11 +227,13 @@ def test_openai_broken_json_fragments():
         return b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n"
     start = {"index": 0, "id": "c1", "function": {"name": "Write", "arguments": "{'file_path': '/c',"}}
     broken = (chunk({"tool_calls": [start]})
-              + chunk({"tool_calls": [{"index": 0, "function": {"arguments": " 'content': 'z\\n'"}}]})
+              + chunk({"tool_calls": [{"index": 0, "function": {"arguments": " 'content': 'z\\n'}"}}]})
               + chunk({}, "tool_calls") + b"data: [DONE]\n\n")
     out, t = translate(OpenAIStreamTranslator, broken)
     assert accumulate(out).content[0].input == {"file_path": "/c", "content": "z\n"}
     assert [n.rule for n in t.notes.of("repaired")] == ["args:invalid-json"]
+    out, t = translate(OpenAIStreamTranslator, broken.replace(b"z\\\\n'}", b"z\\\\n'"))
+    assert run_calls(out) == [] and cut_calls(out) == ["Write"], "the object was never closed: not a call"
 
 
 def test_a_shortened_mcp_name_printed_as_text_maps_back():

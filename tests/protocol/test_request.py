@@ -75,7 +75,7 @@ def test_server_tools_and_anthropic_only_fields_are_dropped_with_notes(claude_co
     names = [t["name"] for t in r.tools]
     assert "Write" in names and "Bash" in names
     notes = " | ".join(str(n) for n in r.notes)
-    for expected in ("context_management", "output_config", "billing-header", "cache_control"):
+    for expected in ("output_config", "billing-header", "cache_control"):
         assert expected in notes
     assert any(isinstance(t, SystemTurn) for t in r.turns), "Claude Code's mid-conversation system message"
     r2 = req(tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 5},

@@ -16,7 +16,7 @@ SHAPES = [
     ('<tool_call>\n{"name": "Bash", "arguments": {"command": "ls"}}\n{"name": "Write", "arguments": '
      '{"file_path": "/a", "content": "x"}}\n</tool_call>', "tool_call-tag", [("Bash", LS), ("Write", W)]),
     ('<tool_call>[{"name": "Bash", "arguments": {"command": "ls"}}, {"name": "Bash", "arguments": '
-     '{"command": "ls"},]</tool_call>', "tool_call-tag", [("Bash", LS), ("Bash", LS)]),
+     '{"command": "ls"}},]</tool_call>', "tool_call-tag", [("Bash", LS), ("Bash", LS)]),
     ('<tool_call>\n<function=Write>\n<parameter=file_path>\n/a\n</parameter>\n<parameter=content>\nx\n'
      '</parameter>\n</function>\n</tool_call>', "function-tag", [("Write", W)]),
     ("<function=Bash><parameter=command>ls</parameter></function>", "function-tag", [("Bash", LS)]),
@@ -54,17 +54,40 @@ SHAPES = [
      "bare-json", [("Bash", LS), ("Bash", LS)]),
 ]
 
-#: Calls the stream ended inside of: a call (unclosed) unless the answer was truncated.
+#: Calls the stream ended inside the wrapper of, their JSON arguments closed: a call (unclosed) unless
+#: the answer was truncated — a JSON value that closed is whole.
 UNCLOSED = [
-    ("<tool_call>\n<function=Write>\n<parameter=file_path>\n/a\n</parameter>\n<parameter=content>\nx\n",
-     "function-tag", [("Write", W)]),
-    ("<function=Write>\n<parameter=file_path>\n/a\n</parameter>\n<parameter=content>\nx\n</parameter>\n",
-     "function-tag", [("Write", W)]),
-    ("<function=Write>\n<parameter=file_path> /a\n<parameter=content>\nx\n", "function-tag",
-     [("Write", {"file_path": " /a", "content": "x"})]),
     ('<tool_call>\n{"name": "Bash", "arguments": {"command": "ls"}}\n', "tool_call-tag", [("Bash", LS)]),
     ('<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>Bash<｜tool▁sep｜>{"command": "ls"}', "deepseek",
      [("Bash", '{"command": "ls"}')]),
+]
+
+#: Calls the answer ended inside of, in every shape: a string, object or list never closed, or
+#: key/value markup (Qwen3-coder's parameters, GLM's pairs) whose call never closed — another value
+#: could still follow. Never a call, however the answer ended (``(printed, shape, name)``).
+CUT = [
+    ("<tool_call>\n<function=Write>\n<parameter=file_path>\n/a\n</parameter>\n<parameter=content>\nx\n",
+     "function-tag", "Write"),
+    ("<function=Write>\n<parameter=file_path>\n/a\n</parameter>\n<parameter=content>\nx\n</parameter>\n",
+     "function-tag", "Write"),
+    ("<function=Write>\n<parameter=file_path> /a\n<parameter=content>\nx\n", "function-tag", "Write"),
+    ("<function=Bash>\n<parameter=command>\nls\n</parameter>\n", "function-tag", "Bash"),
+    ('<function=Bash>{"command": "rm -rf /', "function-tag", "Bash"),
+    ('<tool_call>\n{"name": "Bash", "arguments": {"command": "rm -rf /', "tool_call-tag", "Bash"),
+    ('<tool_call>\n{"name": "Bash", "arguments": {"command": "ls"}', "tool_call-tag", "Bash"),
+    ("<tool_call>Bash\n<arg_key>command</arg_key>\n<arg_value>ls</arg_value>\n", "glm-tag", "Bash"),
+    ("<tool_call>Bash\n<arg_key>command</arg_key>\n<arg_value>rm -rf /", "glm-tag", "Bash"),
+    ('[TOOL_CALLS] [{"name": "Bash", "arguments": {"command": "rm -rf /', "mistral", "Bash"),
+    ('[TOOL_CALLS]Bash[ARGS]{"command": "rm -rf /', "mistral", "Bash"),
+    ('<|python_tag|>{"name": "Bash", "parameters": {"command": "rm -rf /', "python-tag", "Bash"),
+    ('<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>Bash<｜tool▁sep｜>{"command": "rm -rf /', "deepseek", "Bash"),
+    ('<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>Bash\n```json\n{"command": "rm -rf /',
+     "deepseek", "Bash"),
+    ('<|channel|>commentary to=functions.Bash <|constrain|>json<|message|>{"command": "rm -rf /', "harmony", "Bash"),
+    ('[{"name": "Bash", "arguments": {"command": "rm -rf /', "json-list", "Bash"),
+    ('```json\n{"name": "Bash", "parameters": {"command": "rm -rf /', "bare-json", "Bash"),
+    ('{"name": "Bash", "arguments": {"command": 12', "bare-json", "Bash"),
+    ('{"name": "Bash", "arguments": {"command": "ls", "background": tr', "bare-json", "Bash"),
 ]
 
 
@@ -87,11 +110,15 @@ def run(text: str, cuts=(), names=OFFERED, truncated=False) -> list:
 
 
 def calls(out) -> list:
-    return [(o.name, o.arguments) for o in out if isinstance(o, TextCall)]
+    return [(o.name, o.arguments) for o in out if isinstance(o, TextCall) and not o.cut]
+
+
+def cuts(out) -> list:
+    return [o.name for o in out if isinstance(o, TextCall) and o.cut]
 
 
 def key(out) -> list:
-    return [(o.name, o.arguments, o.raw, o.shape, o.unclosed) if isinstance(o, TextCall) else o for o in out]
+    return [(o.name, o.arguments, o.raw, o.shape, o.unclosed, o.cut) if isinstance(o, TextCall) else o for o in out]
 
 
 @pytest.mark.parametrize("printed, shape, expected", SHAPES, ids=[f"{s[1]}-{i}" for i, s in enumerate(SHAPES)])
@@ -117,18 +144,32 @@ def test_a_call_left_open_at_the_end_is_a_call_unless_the_answer_was_cut(printed
     assert out[0] == "Writing it.\n" and calls(out) == expected
     assert all(o.unclosed and o.shape == shape for o in out if isinstance(o, TextCall))
     d = TextCallDetector(OFFERED)
-    cut = d.feed(printed) + d.flush(truncated=True)
-    assert "".join(cut) == printed and d.left_open == 1, "a truncated call is not run: it stays text"
+    out = d.feed(printed) + d.flush(truncated=True)
+    assert calls(out) == [] and cuts(out) == [expected[-1][0]] and d.left_open == 1, \
+        "a call the token limit cut is never run"
+
+
+@pytest.mark.parametrize("printed, shape, name", CUT, ids=[f"{c[1]}-{i}" for i, c in enumerate(CUT)])
+@pytest.mark.parametrize("truncated", [False, True])
+def test_a_call_the_answer_ended_inside_of_is_never_a_call(printed, shape, name, truncated):
+    """Closing what the model left open — a string, a bracket, a list of parameters — would be
+    choosing its value: ``rm -rf /`` was ``rm -rf /tmp/build`` before the limit."""
+    out = run("Writing it.\n" + printed, truncated=truncated)
+    assert calls(out) == [] and cuts(out) == [name]
+    (cut,) = [o for o in out if isinstance(o, TextCall)]
+    assert cut.shape == shape and cut.unclosed
+    text = "".join(o for o in out if isinstance(o, str))
+    assert ("Writing it.\n" + printed).startswith(text) and text.startswith("Writing it.\n")
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(SHAPES + UNCLOSED), st.lists(st.integers(min_value=0, max_value=400), max_size=12))
-def test_any_split_finds_the_same_calls_and_loses_nothing(shape, cuts):
-    text = f"Before {shape[0]}" + ("" if shape in UNCLOSED else " after")
+@given(st.sampled_from(SHAPES + UNCLOSED + CUT), st.lists(st.integers(min_value=0, max_value=400), max_size=12))
+def test_any_split_finds_the_same_calls_and_loses_nothing(shape, splits):
+    text = f"Before {shape[0]}" + ("" if shape in UNCLOSED + CUT else " after")
     whole = run(text)
-    split = run(text, [c % (len(text) + 1) for c in cuts])
+    split = run(text, [c % (len(text) + 1) for c in splits])
     assert key(split) == key(whole)
-    assert calls(whole) == shape[2]
+    assert calls(whole) == ([] if shape in CUT else shape[2])
 
 
 PROSE = st.lists(st.sampled_from([

@@ -128,3 +128,62 @@ async def test_a_read_interrupted_by_a_timeout_loses_nothing():
         got.append(piece)
     assert b"".join(got) == b"first second" and timeouts >= 2
     await server.stop()
+
+
+# -- never pool a connection with unread bytes (issue 19, item 2) ---------------------------------------------
+class Liar:
+    """A keep-alive backend that, on its first connection, sends one response more than it was asked
+    for — at once (as a wrong Content-Length does), or a moment later, once the connection is idle."""
+
+    def __init__(self, extra: bytes, *, late: bool = False) -> None:
+        self.extra = extra
+        self.late = late
+        self.answered = 0
+        self.connections = 0
+        self.extra_sent = asyncio.Event()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        first_connection = self.connections == 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                self.answered += 1
+                body = b"answer %d" % self.answered
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+                if first_connection and self.answered == 1:
+                    if self.late:
+                        await writer.drain()
+                        await asyncio.sleep(0.05)
+                    writer.write(self.extra)
+                    self.extra_sent.set()
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+EXTRA = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nunrequested"
+
+
+@pytest.mark.parametrize("extra, late", [(EXTRA, False), (EXTRA, True), (b"trailing garbage", False)],
+                         ids=["extra-response", "extra-response-while-idle", "bytes-past-content-length"])
+async def test_bytes_nobody_asked_for_never_shift_the_next_answer(extra, late):
+    liar = Liar(extra, late=late)
+    server = await asyncio.start_server(liar.serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    client = BackendClient()
+    got = []
+    for i in range(3):
+        r = await client.send("POST", url, [], b"question %d" % i)
+        got.append(await r.aread())
+        r.close()
+        if i == 0:
+            await liar.extra_sent.wait()
+            await asyncio.sleep(0.01)  # the late bytes are on the wire; the connection sits idle
+    assert got == [b"answer 1", b"answer 2", b"answer 3"]
+    assert liar.connections == 2, "the poisoned connection was dropped, the next one pooled"
+    client.close()
+    server.close()
