@@ -220,9 +220,6 @@ def _closed_tool_uses(client_sse: bytes) -> int:
     return len([e for e in events if e.get("type") == "content_block_stop" and e["index"] in opened])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20 §1 (fixed on issue-20a): a call cut by the token limit "
-                   "(finish_reason length, arguments an unterminated JSON prefix) is completed by the repair "
-                   "and sent as a complete tool_use with stop_reason tool_use")
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
 def test_a_tool_call_cut_by_the_token_limit_is_never_sent_as_complete(calling, tmp_path, stream):
     """Every token limit from 10 to 22 cuts the forced call at another place (before its arguments, inside
