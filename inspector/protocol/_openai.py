@@ -368,15 +368,18 @@ class OpenAIForm(BackendForm):
         return openai_facts(model, props, models, lmstudio)
 
     def count_tokens(self, facts: ModelFacts, body: dict[str, Any], *, base_path: str = "") -> CountSteps:
-        """llama.cpp: ``POST /apply-template`` renders the messages (and tools) with the server's own
-        chat template, ``POST /tokenize`` counts that prompt (``add_special`` as its chat endpoint
-        tokenizes). vLLM: ``POST /tokenize`` takes the messages themselves (TokenizeChatRequest)."""
+        """llama.cpp: ``POST /apply-template`` renders the request with the server's own chat template,
+        ``POST /tokenize`` counts that prompt (``add_special`` as its chat endpoint tokenizes). It gets
+        the whole request: the server renders it with the very parser its chat endpoint uses, and more
+        than the messages and tools reaches the template (``reasoning_effort`` — gpt-oss's template
+        writes it into the prompt —, ``chat_template_kwargs``, a trailing assistant message continued).
+        vLLM: ``POST /tokenize`` takes the messages themselves (TokenizeChatRequest)."""
         root = _root(base_path)
         chat = {"messages": body.get("messages") or []}
         if body.get("tools"):
             chat["tools"] = body["tools"]
         if facts.tokenizer == "llama.cpp":
-            (rendered,) = yield [Probe("apply-template", "POST", root + "/apply-template", chat)]
+            (rendered,) = yield [Probe("apply-template", "POST", root + "/apply-template", {**body, **chat})]
             prompt = rendered.data.get("prompt") if rendered.ok and isinstance(rendered.data, dict) else None
             if not isinstance(prompt, str):
                 return None

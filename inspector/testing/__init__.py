@@ -6,6 +6,7 @@ judge of our SSE, the real Claude Code binary, and the sample sessions.
 ``gateway``   Gateway — ``mitmdump -s addons/translate.py`` for a test
 ``sdk``       accumulate, parse_message — the ``anthropic`` SDK judging bytes we produced
 ``claude``    claude_binary, run_claude — the pinned Claude Code CLI
+``llama_server``  LlamaServer — llama.cpp's own llama-server (``make llama-server``) with the SmolLM2 GGUF
 ``samples``   samples_dir — a private copy of the committed sample sessions
 
 Needs the ``dev`` extra (anthropic, httpx) where noted; nothing here is imported by the gateway.

@@ -242,7 +242,8 @@ def test_llama_cpp_says_n_ctx_in_props_and_counts_with_its_template():
                                                            "description": "Writes a file to the local filesystem."}}]}
     steps = OPENAI.count_tokens(facts, request, base_path="/v1")
     (apply,) = next(steps)
-    assert (apply.method, apply.path) == ("POST", "/apply-template") and apply.body["tools"] == request["tools"]
+    assert (apply.method, apply.path) == ("POST", "/apply-template") and apply.body == request, \
+        "the whole request: the server renders it as its chat endpoint does"
     prompt = "# Tools\nWrite: Writes a file to the local filesystem.\n<|im_start|>user\nhi"
     (tokenize,) = steps.send([Answer(200, {"prompt": prompt})])
     assert tokenize.path == "/tokenize" and tokenize.body == {"content": prompt, "add_special": True}
