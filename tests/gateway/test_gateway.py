@@ -95,10 +95,11 @@ def test_side_traffic_is_answered_without_the_backend(pair):
     assert 250 < n.input_tokens < 400
     r = httpx.post(pair.url + "/v1/messages/count_tokens?beta=true", json={"model": "m", "messages": []})
     assert r.status_code == 200 and r.json()["input_tokens"] >= 1
-    models = httpx.get(pair.url + "/v1/models?limit=1000").json()
-    assert [m["id"] for m in models["data"]] == ["qwen3"]
+    models = httpx.get(pair.url + "/v1/models?limit=1000")
+    assert models.status_code == 404, "no Anthropic-style id to list: Claude Code keeps its built-in list"
     assert httpx.head(pair.url + "/api/hello").status_code == 200
     assert httpx.post(pair.url + "/api/event_logging/batch", json={"events": []}).status_code == 200
+    assert httpx.post(pair.url + "/v1/traces", json={"resourceSpans": []}).status_code == 200
     r = httpx.get(pair.url + "/v1/files")
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
     assert pair.backend.received == []
@@ -227,7 +228,10 @@ def test_model_map_routes_tiers_and_backend_key_is_sent():
             c.messages.create(**{**ASK, "model": "claude-sonnet-9"})
             assert [r.body["model"] for r in b.chat_requests] == ["small", "big"]
             assert b.chat_requests[0].headers["authorization"] == "Bearer backend-key-123"
-            assert [m["id"] for m in httpx.get(gw.url + "/v1/models").json()["data"]] == ["big", "small"]
+            listed = httpx.get(gw.url + "/v1/models").json()["data"]
+            assert [(m["id"], m["display_name"]) for m in listed] == [
+                ("claude-haiku-4-5-20251001", "claude-haiku-4-5-20251001 → small (via inspector gateway)"),
+                ("claude-sonnet-9", "claude-sonnet-9 → big (via inspector gateway)")], "the ids Claude Code sent"
 
 
 def test_num_ctx_and_clamp_options_reach_ollama():
