@@ -100,7 +100,7 @@ class SafeguardsRefused(InvalidRequest):
 
     def __init__(self, form: BackendForm) -> None:
         super().__init__(
-            f"safeguards: this gateway translates for a {form.label} backend, which cannot run auto mode's "
+            f"safeguards: this gateway translates for an {form.label} backend, which cannot run auto mode's "
             f"server-side safety check; send the request without the `safeguards` field and its "
             f"anthropic-beta value, and run the check yourself")
 

@@ -46,8 +46,8 @@ class SideTraffic:
         if kind == "status":
             flow.response = json_response(gw.status(flow))
             return
-        if kind == "messages" or (not gw.form.translates and kind != "telemetry"):
-            return
+        if kind == "messages" or (not gw.form.translates and (kind != "telemetry" or gw._backend(flow) is None)):
+            return  # an Anthropic-native backend answers its own; observed traffic is left alone
         body = r.get_content() or b""
         ex = Exchange(form=gw.form, kind=kind, local=True, mode=mode_of(flow))
         identify(ex, flow, json_body_or_none(body) if kind == "count_tokens" else None)
