@@ -64,9 +64,6 @@ class Table:
     header: list[str]
     rows: list[list[str]]
 
-    def column(self, name: str) -> int:
-        return self.header.index(name)
-
 
 def _cells(line: str) -> list[str]:
     inner = line.strip()
@@ -111,6 +108,8 @@ class Contract:
                     last = contract.clauses.pop()
                     contract.clauses.append(Clause(last.key, last.section, last.kind,
                                                    last.text + "\n" + "\n".join(lines)))
+                else:
+                    add("paragraph", _slug(lines[0]), "\n".join(lines))
                 return
             if first.startswith("|"):
                 header = _cells(first)

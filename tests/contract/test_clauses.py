@@ -107,3 +107,17 @@ def test_the_readme_counts_are_right(contract, classification):
     assert said, "the README says how many clauses there are, and how they are ruled"
     assert tuple(int(n) for n in said.groups()) == (len(contract.clauses), counts["met"], counts["met-by-#19"],
                                                     counts["knowingly-different"], counts["not-applicable"])
+
+
+def test_how_the_text_is_cut_into_clauses():
+    text = ("# Title\n\nIntro words here.\n\n## Models — optional\n\nReturn this:\n\n    {\"data\": []}\n\n"
+            "- **Lead.** An item that goes\n  on a second line.\n- Another item.\n\n"
+            "| A | B |\n|---|---|\n| 1 | `x\\|y` |\n| 1 | z |\n\n> **Note:** a note.\n\nReturn this:\n")
+    contract = Contract.parse(text)
+    assert [(c.key, c.kind) for c in contract.clauses] == [
+        ("preamble#intro-words-here", "paragraph"), ("models#return-this", "paragraph"),
+        ("models#lead", "item"), ("models#another-item", "item"), ("models#1-x-y", "row"), ("models#1-z", "row"),
+        ("models#note", "note"), ("models#return-this-2", "paragraph")]
+    assert contract.clauses[1].text == 'Return this:\n    {"data": []}', "the example is part of its clause"
+    assert contract.clauses[2].text == "**Lead.** An item that goes on a second line."
+    assert contract.table("Models", "A").rows == [["1", "`x|y`"], ["1", "z"]]
