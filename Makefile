@@ -107,6 +107,17 @@ chromium:
 	    || echo "warning: chromium could not be installed; the browser test will be skipped"; \
 	fi
 
+# Debian's PostgreSQL for the gateway-contract tests: they start Claude Code's own gateway (`claude
+# gateway`), which keeps its state in PostgreSQL, on a throwaway cluster of their own. Installed when
+# missing and apt-get can run; otherwise the tests say why they skip.
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null \
+	    && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's postgresql for the gateway-contract tests"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } \
+	    || echo "warning: postgresql could not be installed; the gateway-contract tests will be skipped"; \
+	fi
+
 run: $(VENV)
 	@$(PY) -m inspector.cli run --embedded auto --backend $(BACKEND) --backend-url $(BACKEND_URL) \
 	    --host $(HOST) --port $(PORT) $(if $(MODEL),--model $(MODEL)) \
@@ -116,7 +127,7 @@ lint: $(VENV)
 	@$(PY) -m ruff check inspector tests bench tools addons
 	@$(PY) -m mypy
 
-test: $(VENV) $(CLAUDE_STAMP) $(EMBEDDED_STAMP) $(LLAMA_SERVER_STAMP) $(PHOENIX_STAMP) chromium lint
+test: $(VENV) $(CLAUDE_STAMP) $(EMBEDDED_STAMP) $(LLAMA_SERVER_STAMP) $(PHOENIX_STAMP) chromium postgresql lint
 	@CLAUDE_CODE_BIN="$(abspath $(CLAUDE_DIR))" PHOENIX_VENV="$(abspath $(PHOENIX_VENV))" $(PY) -m pytest $(ARGS)
 
 bench: $(VENV)

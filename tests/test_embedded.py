@@ -104,7 +104,7 @@ def test_a_request_that_really_does_not_fit_is_refused_with_the_exact_count(back
         r = httpx.post(gw.url + "/v1/messages", json=long, timeout=60)
     assert r.status_code == 400, r.text
     message = r.json()["error"]["message"]
-    assert message.startswith("Prompt is too long") and f"{embedded.N_CTX:,} tokens" in message
+    assert message.startswith("prompt is too long: ") and f"{embedded.N_CTX:,} tokens" in message
     assert "(counted by llama.cpp /apply-template + /tokenize)" in message
 
 

@@ -41,6 +41,7 @@ from ..protocol import (
     load_json_object,
     parse_model_map,
     parse_request,
+    prompt_too_long,
     request_kind,
     validate_request,
 )
@@ -82,6 +83,8 @@ OFF_LOOP = 1 << 20
 #: What no header value may hold (RFC 9110 field-value: no CTL but HTAB), and a header name's syntax.
 _UNSENDABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: The anthropic-beta value that goes with the request's ``tags`` (request-tags-2026-08-21).
+_TAGS_BETA = "request-tags-"
 
 
 def is_anthropic_host(host: str | None) -> bool:
@@ -102,13 +105,27 @@ class ContextTooLong(InvalidRequest):
 
 
 def too_long(model: str, count: TokenCount, window: tuple[int, str], requested: str = "") -> ContextTooLong:
-    """Claude Code's auto-compaction looks for "Prompt is too long" (docs/en/llm-gateway-connect.md)."""
+    """In the Anthropic API's own words first ("prompt is too long: N tokens > M maximum"): Claude
+    Code's auto-compact keys on them and reads both numbers to know how much to drop."""
     size = f"{count.tokens:,} tokens (counted by {count.source})" if count.exact else \
         f"≈{count.tokens:,} tokens (estimated)"
     return ContextTooLong(
-        f"Prompt is too long for model {model!r}: the request is {size} but the backend's context window is "
-        f"{window[0]:,} tokens ({window[1]}). Use a model with a larger context, or a shorter prompt.",
+        f"{prompt_too_long(count.tokens, window[0])} — for model {model!r} the request is {size} but the "
+        f"backend's context window is {window[0]:,} tokens ({window[1]}). Claude Code compacts the "
+        f"conversation and goes on; otherwise use a model with a larger context, or a shorter prompt.",
         count, window, requested=requested, model=model)
+
+
+class SafeguardsRefused(InvalidRequest):
+    """Auto mode asked for the server-side safety check (``safeguards``), which a translated backend
+    cannot run: Claude Code then retries without it and runs the check itself (the gateway contract,
+    "Messages")."""
+
+    def __init__(self, form: BackendForm) -> None:
+        super().__init__(
+            f"safeguards: this gateway translates for an {form.label} backend, which cannot run auto mode's "
+            f"server-side safety check; send the request without the `safeguards` field and its "
+            f"anthropic-beta value, and run the check yourself")
 
 
 def with_facts(options: TranslateOptions, facts: ModelFacts | None) -> TranslateOptions:
@@ -179,7 +196,7 @@ class Gateway:
         loader.add_option("max_context", int, 0,
                           "The backend's context window in tokens (0: ask the backend — Ollama /api/show and "
                           "/api/ps, llama.cpp /props, vLLM /v1/models). A larger request is answered at once "
-                          "with 'Prompt is too long', naming both sizes.")
+                          "with 'prompt is too long: N tokens > M maximum'.")
         loader.add_option("max_tokens_limit", int, 0,
                           "Clamp max_tokens to the backend's limit (0: no clamp).")
         loader.add_option("think", str, "auto",
@@ -389,6 +406,9 @@ class Gateway:
             ex.token_count, ex.context = e.count, e.window
             ex.client_model, ex.backend_model = e.requested, e.model
             ex.notes.error(str(e), rule="context:too-long")
+        elif isinstance(e, SafeguardsRefused):
+            ex.notes.warning("auto mode asked for its server-side safety check (safeguards); refused so that "
+                             "Claude Code retries without it and runs the check itself", rule="auto-mode:safeguards")
         else:
             ex.notes.error(f"invalid request: {e}", rule="request:invalid")
         ex.answer = orjson.loads(flow.response.content or b"{}")
@@ -403,6 +423,8 @@ class Gateway:
         if kind != "messages":  # side traffic is answered before this; anything else is not ours
             raise InvalidRequest(f"{flow.request.method} {path_of(flow)} is not a Messages call")
         req = await _off_loop(len(body), parse_request, body)
+        if "safeguards" in req.raw:
+            raise SafeguardsRefused(form)
         model = self.router.route(req.model)
         facts = self.discovery.cached(form, backend, model, self.translate) or \
             await self.discovery.facts(form, backend, model, self.translate)
@@ -473,6 +495,13 @@ class Gateway:
         headers = sendable([(k, v) for k, v in wire_headers(r.headers)
                             if k.lower() not in _HOP and (anthropic or not self._credential(k))])
         headers.append(("accept-encoding", "identity"))
+        if not is_anthropic_host(host):
+            # Request tags label usage on Anthropic's API; other servers may refuse them (the contract:
+            # leave the field and its beta value out before upstreams that do not take them).
+            headers = _without_tag_beta(headers)
+            if data is not None and "tags" in data:
+                data = {k: v for k, v in data.items() if k != "tags"}
+                body = orjson.dumps(data)
         if key := ctx.options.backend_api_key:
             headers = [(k, v) for k, v in headers if k.lower() not in ("x-api-key", "authorization")]
             headers += [("x-api-key", key), ("authorization", f"Bearer {key}")]
@@ -568,7 +597,7 @@ class Gateway:
             return
         options = self.translate
         err = ex.error
-        if err and err.get("message", "").startswith("Prompt is too long"):
+        if err and err.get("message", "").lower().startswith("prompt is too long"):
             self.discovery.forget(ex.form, ex.backend, ex.backend_model, options)  # ask again next time
         elif ex.client_status == 200:
             self.discovery.refresh_later(ex.form, ex.backend, ex.backend_model, options)
@@ -606,6 +635,18 @@ def sendable(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
             raise InvalidRequest(f"the request's {k!r} header holds bytes HTTP does not allow in a header "
                                  f"(a control character): it cannot be sent on")
     return headers
+
+
+def _without_tag_beta(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``anthropic-beta`` without its request-tags value (and without the header if nothing is left)."""
+    out = []
+    for k, v in headers:
+        if k.lower() == "anthropic-beta":
+            v = ",".join(b for b in (b.strip() for b in v.split(",")) if b and not b.startswith(_TAGS_BETA))
+            if not v:
+                continue
+        out.append((k, v))
+    return out
 
 
 def _show_backend_request(flow: http.HTTPFlow, job: Job) -> None:

@@ -24,6 +24,7 @@ relay, see ``relay.py``); this module sends it, and:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import time
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from typing import Literal
 
 import orjson
 
-from ..protocol import GatewayError, TokenCount, sse_event
+from ..protocol import GatewayError, TokenCount, is_anthropic_error, sse_event
 from ..transport import BackendClient, BackendFailure, BackendResponse, Reply
 from .exchange import Exchange, Listeners
 
@@ -42,6 +43,8 @@ _JSON = [("content-type", "application/json")]
 #: Response headers never passed on from the backend (framing is the relay's own).
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade",
         "trailer", "te", "content-encoding"}
+#: The backend's quota headers, never passed on (the gateway contract, "Usage-limit headers").
+_QUOTA = "anthropic-ratelimit-"
 #: An error body larger than this is not read whole.
 _ERROR_LIMIT = 1 << 20
 
@@ -58,6 +61,14 @@ class Job:
     #: The backend's own count of the request's tokens, asked alongside it; used for message_start
     #: when it is there before the stream starts, and never waited for.
     count: asyncio.Future[TokenCount | None] | None = None
+
+
+def _relayed(err: GatewayError, response: BackendResponse) -> GatewayError:
+    """``err`` with the backend's own Retry-After when it asks the client to come back later."""
+    after = response.header("retry-after")
+    if after and err.status in (429, 529) and not err.retry_after:
+        return dataclasses.replace(err, retry_after=after)
+    return err
 
 
 def request_id() -> str:
@@ -338,7 +349,8 @@ class _Run:
             self._pass_on(response, body)
             return
         if status != 200:
-            self.fail(form.error(status=status, body=body, model=ex.backend_model, backend=ex.backend))
+            self.fail(_relayed(form.error(status=status, body=body, model=ex.backend_model, backend=ex.backend),
+                               response))
             return
         if ex.stream:  # a stream was asked for, and this is not one
             self.fail(form.garbage(backend=ex.backend, sample=body))
@@ -368,13 +380,25 @@ class _Run:
         self.whole(200, [*_JSON, ("request-id", self.rid)], orjson.dumps(message))
 
     def _pass_on(self, response: BackendResponse, body: bytes) -> None:
-        """Passthrough: the backend's answer as it was (framing headers aside)."""
+        """Passthrough: the backend's answer as it was (framing headers and the backend's own quota
+        aside). An error Claude Code could not read — not in Anthropic's envelope — is put in it, and
+        a count_tokens the backend does not serve is a 501 Claude Code does not ask again."""
         ex = self.ex
+        status = response.status
         if self.reply.started:  # committed early, then the backend answered whole (an error)
-            self.fail(ex.form.error(status=response.status, body=body, model=ex.backend_model,
-                                    backend=ex.backend))
+            self.fail(ex.form.error(status=status, body=body, model=ex.backend_model, backend=ex.backend))
             return
-        headers = [(k, v) for k, v in response.headers if k not in _HOP]
+        if ex.kind == "count_tokens" and status in (404, 405, 501):
+            self.fail(GatewayError(501, "not_supported", f"{ex.backend} does not count tokens (POST "
+                                                         f"/v1/messages/count_tokens answered HTTP {status}); "
+                                                         f"Claude Code estimates the count itself"))
+            return
+        if status >= 400 and ex.kind in ("messages", "count_tokens") and not is_anthropic_error(body):
+            self.fail(_relayed(ex.form.error(status=status, body=body, model=ex.backend_model,
+                                             backend=ex.backend), response))
+            return
+        # The backend's rate-limit headers describe the gateway's key or server, not the user's quota.
+        headers = [(k, v) for k, v in response.headers if k not in _HOP and not k.startswith(_QUOTA)]
         if body[:1] == b"{":
             try:
                 parsed = orjson.loads(body)

@@ -1,8 +1,9 @@
 """The ``SideTraffic`` addon: Claude Code's side requests answered without the backend.
 
-count_tokens, model listing, hello probes and telemetry are answered locally in translating
+count_tokens, model listing, hello probes and event logging are answered locally in translating
 forms (an Anthropic-native backend answers them itself, so they pass through); the gateway's
-own ``GET /_inspector/status`` is answered in every form. The answers are the ones replay gives
+own ``GET /_inspector/status`` and OTLP telemetry (``POST /v1/{metrics,logs,traces}``, which no
+backend serves) are answered in every form. The answers are the ones replay gives
 (``inspector.protocol.side_answer``).
 """
 
@@ -12,7 +13,16 @@ from typing import TYPE_CHECKING
 
 from mitmproxy import http
 
-from ..protocol import GatewayError, InvalidRequest, TokenCount, ToolNames, parse_request, request_kind, side_answer
+from ..protocol import (
+    GatewayError,
+    InvalidRequest,
+    TokenCount,
+    ToolNames,
+    anthropic_style,
+    parse_request,
+    request_kind,
+    side_answer,
+)
 from ..protocol._side import json_body_or_none
 from .exchange import Exchange
 from .flows import TooLarge, anthropic_error, decoded_body, identify, json_response, mode_of, path_of, snapshot, too_large
@@ -39,8 +49,8 @@ class SideTraffic:
         if kind == "status":
             flow.response = json_response(gw.status(flow))
             return
-        if kind == "messages" or not gw.form.translates:
-            return
+        if kind == "messages" or (not gw.form.translates and (kind != "telemetry" or gw._backend(flow) is None)):
+            return  # an Anthropic-native backend answers its own; observed traffic is left alone
         try:
             body = decoded_body(r, gw.size_limit)
         except TooLarge as e:
@@ -52,10 +62,11 @@ class SideTraffic:
         ex = Exchange(form=gw.form, kind=kind, local=True, mode=mode_of(flow))
         identify(ex, flow, json_body_or_none(body) if kind == "count_tokens" else None)
         count = await self._count(flow, ex, body) if kind == "count_tokens" else None
-        answer = side_answer(kind, r.method, r.path, body, models=gw.router.targets,
+        answer = side_answer(kind, r.method, r.path, body, models=self._models(),
                              served_by=f"the inspector gateway (it translates POST /v1/messages for a "
                                        f"{gw.form.label} backend)",
-                             input_tokens=count.tokens if count is not None else None)
+                             input_tokens=count.tokens if count is not None else None,
+                             content_type=r.headers.get("content-type", ""))
         flow.response = http.Response.make(answer.status, answer.body, dict(answer.headers))
         ex.client_request = snapshot(r)
         tell = gw.relay.listeners
@@ -64,6 +75,13 @@ class SideTraffic:
         if answer.body:
             tell.chunk(ex, "client", answer.body)
         flow.metadata["inspector"] = tell.ended(ex)
+
+    def _models(self) -> dict[str, str]:
+        """The Anthropic-style ids this gateway knows it serves, each → the backend model it routes to:
+        those named in model_map (``claude-sonnet-4-5=qwen3:8b``) and those Claude Code has asked for."""
+        router = self.gateway.router
+        names = [pattern for pattern, _ in router.pairs if anthropic_style(pattern)] + self.gateway.requested
+        return {name: router.route(name) for name in names if anthropic_style(name)}
 
     async def _count(self, flow: http.HTTPFlow, ex: Exchange, body: bytes) -> TokenCount | None:
         """count_tokens: the backend's own tokenizer where it has one, else the estimate corrected by

@@ -15,7 +15,16 @@ from ._anthropic import (
     sse_event,
 )
 from ._decoders import LineDecoder, ServerSentEvent, SSEDecoder
-from ._errors import GatewayError, backend_error, backend_unreachable, error_message_of, garbage_error
+from ._errors import (
+    GatewayError,
+    backend_error,
+    backend_unreachable,
+    context_sizes,
+    error_message_of,
+    garbage_error,
+    is_anthropic_error,
+    prompt_too_long,
+)
 from ._facts import Answer, BackendUsage, ModelFacts, Probe, TokenCount, run_steps
 from ._form import BackendForm, FormName, StreamProcessor, StreamResult
 from ._forms import FORM_NAMES, FORMS, get_form, stream_translator
@@ -28,7 +37,17 @@ from ._passthrough import ANTHROPIC, AnthropicForm, AnthropicStreamObserver
 from ._prefix import PrefixReport, PrefixSnapshot, compare_prefix
 from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request, validate_request
 from ._routing import ModelRouter, parse_model_map
-from ._side import STATUS_PATH, RequestKind, SideAnswer, count_tokens, models_page, request_kind, side_answer
+from ._side import (
+    STATUS_PATH,
+    TELEMETRY_PATHS,
+    RequestKind,
+    SideAnswer,
+    anthropic_style,
+    count_tokens,
+    models_page,
+    request_kind,
+    side_answer,
+)
 from ._stream import StreamTranslator
 from ._tools import ToolNames, parse_arguments, tool_use_id
 
@@ -40,6 +59,7 @@ __all__ = [
     "OLLAMA",
     "OPENAI",
     "STATUS_PATH",
+    "TELEMETRY_PATHS",
     "Answer",
     "AnthropicForm",
     "AnthropicRequest",
@@ -75,15 +95,18 @@ __all__ = [
     "TokenCount",
     "ToolNames",
     "TranslateOptions",
+    "anthropic_style",
     "backend_error",
     "backend_unreachable",
     "compare_prefix",
+    "context_sizes",
     "count_tokens",
     "error_body",
     "error_message_of",
     "error_type_for_status",
     "garbage_error",
     "get_form",
+    "is_anthropic_error",
     "load_json_object",
     "models_page",
     "new_message_id",
@@ -99,6 +122,7 @@ __all__ = [
     "parse_arguments",
     "parse_model_map",
     "parse_request",
+    "prompt_too_long",
     "request_kind",
     "run_steps",
     "side_answer",

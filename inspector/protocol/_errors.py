@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,8 @@ import orjson
 
 from ._anthropic import error_body, error_type_for_status
 
-__all__ = ["GatewayError", "backend_error", "backend_unreachable", "error_message_of", "garbage_error"]
+__all__ = ["GatewayError", "backend_error", "backend_unreachable", "context_sizes", "error_message_of",
+           "garbage_error", "is_anthropic_error", "prompt_too_long"]
 
 @dataclass(frozen=True, slots=True)
 class GatewayError:
@@ -24,9 +26,14 @@ class GatewayError:
     type: str
     message: str
     retry: bool = False
+    #: The backend's own ``Retry-After`` (seconds or a date), relayed as it was on a 429 or 529.
+    retry_after: str | None = None
 
     def headers(self) -> list[tuple[str, str]]:
-        return [("x-should-retry", "true" if self.retry else "false")]
+        headers = [("x-should-retry", "true" if self.retry else "false")]
+        if self.retry_after:
+            headers.append(("retry-after", self.retry_after))
+        return headers
 
     def body(self) -> dict[str, Any]:
         return error_body(self.type, self.message)
@@ -58,10 +65,52 @@ def error_message_of(body: bytes | str | dict[str, Any] | None) -> str:
     return orjson.dumps(data).decode()[:500] if data is not None else ""
 
 
+def is_anthropic_error(body: bytes) -> bool:
+    """Whether ``body`` is an error in Anthropic's own envelope (``{"type": "error", "error": {"type",
+    "message"}}``): passed on as it is, since Claude Code's recoveries key on its exact wording."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    err = data.get("error") if isinstance(data, dict) and data.get("type") == "error" else None
+    return isinstance(err, dict) and isinstance(err.get("type"), str) and isinstance(err.get("message"), str)
+
+
 _CONTEXT_PHRASES = (
     "context length", "context window", "maximum context", "exceeds the available context",
     "too many tokens", "prompt is too long", "context size", "exceed_context",
 )
+
+
+def prompt_too_long(tokens: int, window: int) -> str:
+    """The Anthropic API's own words for a prompt over the context window: Claude Code's auto-compact
+    keys on them, and reads both numbers to know how much to drop."""
+    return f"prompt is too long: {tokens} tokens > {window} maximum"
+
+
+_VLLM_WINDOW = re.compile(r"maximum context length is (\d+) tokens")
+_VLLM_ASKED = re.compile(r"(?:request has|resulted in|requested) (\d+) (?:input )?tokens")
+
+
+def context_sizes(body: bytes | str | dict[str, Any] | None, detail: str) -> tuple[int, int] | None:
+    """(prompt tokens, window) from a server's context error, when it says both: llama.cpp's
+    ``n_prompt_tokens``/``n_ctx`` fields, the OpenAI/vLLM sentence "maximum context length is M
+    tokens. However, your request has N input tokens"."""
+    data: Any = body
+    if isinstance(body, (bytes, str)):
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = None
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        asked, window = err.get("n_prompt_tokens"), err.get("n_ctx")
+        if isinstance(asked, int) and isinstance(window, int) and asked > window > 0:
+            return asked, window
+    found_window, found_asked = _VLLM_WINDOW.search(detail), _VLLM_ASKED.search(detail)
+    if found_window and found_asked and int(found_asked.group(1)) > int(found_window.group(1)):
+        return int(found_asked.group(1)), int(found_window.group(1))
+    return None
 
 
 def backend_error(
@@ -80,9 +129,14 @@ def backend_error(
                             f"{model!r} ({detail}): restart the gateway with --set max_tokens_limit=8192 "
                             f"(or what the model allows)")
     if any(p in low for p in _CONTEXT_PHRASES):
-        # Claude Code's auto-compaction looks for this wording.
+        # Claude Code's auto-compaction keys on "prompt is too long", and reads the two sizes out of
+        # Anthropic's own wording ("prompt is too long: N tokens > M maximum") when they are there.
+        sizes = context_sizes(body, detail)
+        if sizes is not None:
+            return GatewayError(400, "invalid_request_error",
+                                f"{prompt_too_long(*sizes)} (model {model!r} on {where}: {detail})")
         return GatewayError(400, "invalid_request_error",
-                            f"Prompt is too long for model {model!r} on {where}: {detail}")
+                            f"prompt is too long for model {model!r} on {where}: {detail}")
     if status == 404 or ("not found" in low and "model" in low):
         fix = missing_model_fix
         # 400, not 404: Claude Code (2.1.328) replaces a 404's message with its own "There's an

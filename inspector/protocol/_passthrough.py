@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ANTHROPIC", "AnthropicForm", "AnthropicStreamObserver"]
 
-_KEEPALIVE = b": keep-alive\n\n"
+_PING = sse_event("ping", {"type": "ping"})
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
@@ -185,8 +185,9 @@ class AnthropicStreamObserver:
         pass  # the backend's own message_start goes through as it is
 
     def keepalive(self) -> bytes:
-        """An SSE comment (every client ignores it; it resets Claude Code's byte watchdog)."""
-        return b"" if self._held or self._ended else _KEEPALIVE
+        """An ``event: ping`` between two events, as the gateway contract asks during silent gaps: the
+        SDKs skip pings wherever they come, and it resets Claude Code's byte watchdog."""
+        return b"" if self._held or self._ended else _PING
 
     def _end_cut(self, reason: str | None) -> bytes:
         self.cut = True

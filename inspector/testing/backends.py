@@ -34,10 +34,12 @@ import asyncio
 import itertools
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol import error_type_for_status
 from ..transport import Reply as HttpReply
 from ..transport import Request, ThreadedServer
 
@@ -59,7 +61,11 @@ class Reply:
     output_tokens: int = 7
     status: int = 200
     error: str | None = None  # an error body instead of a message (with status)
-    raw: list[bytes | float] | None = None  # raw chunks (floats = sleeps) instead of a rendering
+    #: Extra response headers (``retry-after``, ``anthropic-ratelimit-*``…), sent with any answer.
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    #: Raw chunks instead of a rendering (or the error body): floats are sleeps, an Event is waited
+    #: for (a test that sets it once the client has seen what came before proves nothing is buffered).
+    raw: list[bytes | float | threading.Event] | None = None
     delay: float = 0.0  # silence before the first byte (prompt evaluation)
     gap: float = 0.0  # silence between chunks
     cut_after: int | None = None  # drop the connection after N chunks
@@ -243,7 +249,7 @@ def error_body(form: str, status: int, message: str) -> bytes:
     if form == "openai":
         return json.dumps({"error": {"message": message, "type": "invalid_request_error",
                                      "param": None, "code": status}}).encode()
-    return json.dumps({"type": "error", "error": {"type": "api_error", "message": message}}).encode()
+    return json.dumps({"type": "error", "error": {"type": error_type_for_status(status), "message": message}}).encode()
 
 
 class ScriptedBackend:
@@ -388,7 +394,7 @@ class ScriptedBackend:
         body = rec.body if isinstance(rec.body, dict) else {}
         stream = bool(body.get("stream", self.form == "ollama"))
         model = body.get("model", "m")
-        chunks: list[bytes | float]
+        chunks: list[bytes | float | threading.Event]
         if reply_.raw is not None:
             chunks = reply_.raw
         elif self.form == "openai":
@@ -402,15 +408,19 @@ class ScriptedBackend:
             if reply_.delay:
                 await asyncio.sleep(reply_.delay)
             if reply_.error is not None or reply_.status != 200:
-                data = error_body(self.form, reply_.status, reply_.error or "failed")
-                reply.whole(reply_.status, data, [("content-type", "application/json")])
+                data = b"".join(c for c in chunks if isinstance(c, bytes)) if reply_.raw is not None else \
+                    error_body(self.form, reply_.status, reply_.error or "failed")
+                reply.whole(reply_.status, data, [("content-type", "application/json"), *reply_.headers])
                 return
             for item in chunks:
                 if isinstance(item, float):
                     await asyncio.sleep(item)
                     continue
+                if isinstance(item, threading.Event):
+                    await asyncio.to_thread(item.wait, 120)
+                    continue
                 if not reply.started:  # like Ollama: no head until there is something to say
-                    reply.head(200, [("content-type", ctype)])
+                    reply.head(200, [("content-type", ctype), *reply_.headers])
                 if reply_.cut_after is not None and sent >= reply_.cut_after:
                     reply.abort()
                     return
@@ -420,7 +430,7 @@ class ScriptedBackend:
                 if reply_.gap:
                     await asyncio.sleep(reply_.gap)
             if not reply.started:
-                reply.head(200, [("content-type", ctype)])
+                reply.head(200, [("content-type", ctype), *reply_.headers])
             reply.end()
         except (asyncio.CancelledError, ConnectionError):
             self.aborted.append(sent)

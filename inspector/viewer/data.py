@@ -23,7 +23,7 @@ __all__ = [
     "summarize_exchange", "summarize_session", "timeline",
 ]
 
-SIDE_KINDS = frozenset({"count_tokens", "hello", "event_logging", "models", "other"})
+SIDE_KINDS = frozenset({"count_tokens", "hello", "event_logging", "telemetry", "models", "other"})
 SIDE_PURPOSES = frozenset({"quota", "title"})
 
 

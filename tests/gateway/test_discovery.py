@@ -35,7 +35,8 @@ async def test_an_ollama_window_of_8192_refuses_claude_codes_request_before_any_
             r = await gw.send("POST", "/v1/messages", content=CLAUDE_CODE)
     assert r.status == 400 and r.json()["error"]["type"] == "invalid_request_error"
     message = r.json()["error"]["message"]
-    assert message.startswith("Prompt is too long") and "context window is 8,192 tokens" in message
+    assert message.startswith("prompt is too long: 13219 tokens > 8192 maximum"), "the Anthropic API's words"
+    assert "context window is 8,192 tokens" in message
     assert "≈13,219 tokens (estimated)" in message and "capped by Ollama at the trained 8,192" in message
     assert b.chat_requests == [], "no /api/chat call was made"
     (ex,) = gw.ended
@@ -53,7 +54,7 @@ async def test_a_model_is_asked_once_and_again_after_a_context_failure():
             shows = [p for p in b.probes if p.path == "/api/show"]
             assert len(shows) == 1, "cached per model"
             r = await gw.send("POST", "/v1/messages", json=SMALL)  # answered with the backend's context error
-            assert r.status == 400 and r.json()["error"]["message"].startswith("Prompt is too long")
+            assert r.status == 400 and r.json()["error"]["message"].startswith("prompt is too long")
             await gw.send("POST", "/v1/messages", json=SMALL)
             assert len([p for p in b.probes if p.path == "/api/show"]) == 2, "asked again after failing for context"
 

@@ -20,7 +20,7 @@ def anyio_backend():
 @pytest.mark.parametrize("form", ["ollama", "openai"])
 async def test_side_requests_are_answered_locally_and_told_as_local_exchanges(form):
     with ScriptedBackend(form, [Reply(text="never")]) as b:
-        async with InProcessGateway(b.url, backend=form, model="qwen3:8b") as gw:
+        async with InProcessGateway(b.url, backend=form, model="qwen3:8b", model_map="claude-haiku-4-5=small") as gw:
             hello = await gw.send("HEAD", "/api/hello")
             models = await gw.send("GET", "/v1/models?beta=true")
             logged = await gw.send("POST", "/api/event_logging/batch", json={"events": [{"x": 1}]})
@@ -28,7 +28,8 @@ async def test_side_requests_are_answered_locally_and_told_as_local_exchanges(fo
                                   headers={"x-claude-code-session-id": SID})
             other = await gw.send("GET", "/v1/files")
     assert hello.status == 200 and hello.body == b""
-    assert [m["id"] for m in models.json()["data"]] == ["qwen3:8b"]
+    assert [(m["id"], m["display_name"]) for m in models.json()["data"]] == [
+        ("claude-haiku-4-5", "claude-haiku-4-5 → small (via inspector gateway)")]
     assert logged.status == 200 and logged.json() == {}
     assert count.status == 200 and count.json()["input_tokens"] > 150
     assert other.status == 404 and "is not served by the inspector gateway" in other.json()["error"]["message"]

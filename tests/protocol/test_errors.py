@@ -20,7 +20,7 @@ def test_error_message_of_each_api(body, message):
     ("ollama", 400, '{"error": "\\"qwen3\\" does not support thinking"}', 400, "invalid_request_error", "think=off"),
     ("ollama", 400, '{"error": "llama2 does not support tools"}', 400, "invalid_request_error", "tools-capable"),
     ("openai", 400, '{"error": {"message": "maximum context length is 8192"}}', 400, "invalid_request_error",
-     "Prompt is too long"),
+     "prompt is too long"),
     ("openai", 400, '{"object": "error", "message": "This model\'s maximum context length is 32768 tokens. '
                     'However, you requested 160000 tokens (32000 in the messages, 128000 in the completion)."}',
      400, "invalid_request_error", "max_tokens_limit"),

@@ -223,7 +223,7 @@ def test_reasoning_field_variants_and_keepalive_comments():
 
 def test_error_chunk_and_garbage():
     out = translate(sse({"error": {"message": "This model's maximum context length is 8192 tokens"}}))
-    assert b"Prompt is too long" in out and stream_problems(out) == []
+    assert b"prompt is too long" in out and stream_problems(out) == []
     out = translate(b"data: {not json\n\n")
     assert b"not an OpenAI chat completion" in out
 

@@ -69,7 +69,7 @@ def test_keepalives_only_between_events():
     obs.feed(raw[: first + 5])
     assert obs.keepalive() == b"", "mid-event: nothing may be inserted"
     obs.feed(raw[first + 5: raw.index(b"\n\n", first) + 2])
-    assert obs.keepalive() == b": keep-alive\n\n"
+    assert obs.keepalive() == b'event: ping\ndata: {"type":"ping"}\n\n', "the contract's ping, between events"
 
 
 def test_anthropic_usage_is_already_disjoint():

@@ -16,6 +16,9 @@ def test_count_tokens_rejects_garbage():
 
 
 def test_models_page_shape():
-    page = models_page(["qwen3", "qwen3", "", "small"])
-    assert [m["id"] for m in page["data"]] == ["qwen3", "small"]
-    assert page["first_id"] == "qwen3" and page["last_id"] == "small" and page["has_more"] is False
+    """Only ids Claude Code's model-family logic can read (claude-{family}-{major}-{minor}) are listed."""
+    page = models_page(["claude-sonnet-4-5", "claude-sonnet-4-5", "", "qwen3", "claude-haiku-4-5-20251001",
+                        "claude-3-5-sonnet-20241022"])
+    assert [m["id"] for m in page["data"]] == ["claude-sonnet-4-5", "claude-haiku-4-5-20251001"]
+    assert page["first_id"] == "claude-sonnet-4-5" and page["last_id"] == "claude-haiku-4-5-20251001"
+    assert page["has_more"] is False and models_page(["qwen3:8b"])["data"] == []
