@@ -22,8 +22,8 @@ from typing import Literal
 __all__ = ["STATUSES", "Classification", "Clause", "Contract", "Ruling", "Table"]
 
 ClauseKind = Literal["paragraph", "item", "row", "note"]
-Status = Literal["met", "met-by-#19", "not-applicable", "knowingly-different"]
-STATUSES: tuple[Status, ...] = ("met", "met-by-#19", "not-applicable", "knowingly-different")
+Status = Literal["met", "not-applicable", "knowingly-different"]
+STATUSES: tuple[Status, ...] = ("met", "not-applicable", "knowingly-different")
 
 _WORDS = 6
 _BOLD_LEAD = re.compile(r"^\*\*(.+?)\*\*")

@@ -49,7 +49,7 @@ def test_every_clause_of_the_contract_is_ruled_on(contract, classification):
 def test_every_ruling_says_why_and_what_pins_it(classification):
     for ruling in classification.rulings.values():
         assert len(ruling.why) > 20, f"{ruling.key}: say why"
-        if ruling.status in ("met", "met-by-#19"):
+        if ruling.status == "met":
             assert ruling.pinned_by, f"{ruling.key} is {ruling.status}: name the tests that pin it"
 
 
@@ -101,11 +101,11 @@ def test_the_readme_table_is_the_classification(contract, classification):
 def test_the_readme_counts_are_right(contract, classification):
     section = README.read_text().split(SECTION, 1)[1].split("\n## ", 1)[0]
     counts = {s: sum(r.status == s for r in classification.rulings.values()) for s in
-              ("met", "met-by-#19", "not-applicable", "knowingly-different")}
-    said = re.search(r"(\d+) clauses: (\d+) met, (\d+) met once #19 lands, (\d+) knowingly different and (\d+) "
+              ("met", "not-applicable", "knowingly-different")}
+    said = re.search(r"(\d+) clauses: (\d+) met, (\d+) knowingly different and (\d+) "
                      r"that do not apply", section)
     assert said, "the README says how many clauses there are, and how they are ruled"
-    assert tuple(int(n) for n in said.groups()) == (len(contract.clauses), counts["met"], counts["met-by-#19"],
+    assert tuple(int(n) for n in said.groups()) == (len(contract.clauses), counts["met"],
                                                     counts["knowingly-different"], counts["not-applicable"])
 
 
