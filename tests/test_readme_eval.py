@@ -44,7 +44,7 @@ def test_the_eval_recipe_with_the_embedded_backend(sandbox):  # noqa: F811 - the
     assert "Content-Security-Policy" in (sandbox / "eval.html").read_text()
     # The candidate's exchanges: an ordinary recording that stats and diff read.
     (session,) = list_sessions(sandbox / "eval-recordings")
-    assert session.name.endswith("_inspector-eval-smollm2-135m-instruct_4997fd7d")
+    assert "_inspector-eval-smollm2-135m-instruct_4997fd7d" in session.name, session.name
     assert [e.meta["eval_of"].rsplit("_", 1)[1] for e in session.exchanges()] == ["4997fd7d#1", "4997fd7d#2"]
     assert all(e.meta.get("complete") for e in session.exchanges())
     assert [r["recorded_as"] for r in data["results"]] == \
