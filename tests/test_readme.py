@@ -7,15 +7,11 @@ proxy on 8080): a test skips, naming the port, when one is taken on this machine
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,22 +20,23 @@ import pytest
 
 from inspector.testing.backends import Reply, ScriptedBackend
 from inspector.testing.claude import claude_binary
-from inspector.testing.gateway import ROOT, wait_port
-from inspector.testing.readme import RUNNABLE, block, blocks, exports, sh
+from inspector.testing.gateway import ROOT
+from inspector.testing.readme import RUNNABLE, Running, block, blocks, exports, make_env, need_ports, sh
 from inspector.testing.samples import samples_dir
+from inspector.testing.shells import Shell, printed_block
 
 pytestmark = pytest.mark.e2e
 
 #: Every runnable README block, by words it contains → the test that runs it as written.
 COVERED = {
     ".venv/bin/inspector stats recordings/": "test_the_readme_stats_recipe_runs_as_written",
-    "make run      # start the gateway": "test_make_run_with_no_ollama_starts_the_embedded_backend",
+    "make run\n": "test_make_run_with_no_ollama_starts_the_embedded_backend",
     "make run MODEL=qwen3:8b NUM_CTX=65536": "test_make_runs_environment_block_is_what_it_prints",
     'claude -p "Say hello." --tools ""': "test_make_run_with_no_ollama_starts_the_embedded_backend",
     "curl -s http://127.0.0.1:4000/v1/messages": "test_make_run_with_no_ollama_starts_the_embedded_backend",
     "client = anthropic.Anthropic(base_url=\"http://127.0.0.1:4000\"": "test_make_run_with_no_ollama_starts_the_embedded_backend",
     ".venv/bin/inspector doctor": "test_make_runs_environment_block_is_what_it_prints",
-    "export ANTHROPIC_MODEL=qwen3:8b                      #": "test_make_runs_environment_block_is_what_it_prints",
+    "export CLAUDE_CODE_MAX_OUTPUT_TOKENS=5120": "test_make_runs_environment_block_is_what_it_prints",
     "--set backend=anthropic --listen-host 127.0.0.1 -p 8080": "test_the_intercept_recipe",
     ".venv/bin/inspector replay recordings/": "test_the_replay_recipe_with_the_real_claude_code",
     "cd \"$(mktemp -d)\"": "test_the_replay_recipe_with_the_real_claude_code",
@@ -70,22 +67,6 @@ def test_every_block_a_user_would_paste_is_run_by_a_test():
             assert f"def {test}(" in sources, f"README line {b.line}: {test} does not exist"
 
 
-def free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is no obstacle
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def need_ports(*ports: int) -> None:
-    taken = [p for p in ports if not free(p)]
-    if taken:
-        pytest.skip(f"the README's recipe uses port(s) {taken}, taken on this machine")
-
-
 @pytest.fixture
 def sandbox(tmp_path) -> Path:
     """A folder like a fresh clone for the blocks that use relative paths: .venv, the addons and
@@ -96,122 +77,71 @@ def sandbox(tmp_path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def claude_on_path(tmp_path, claude) -> dict[str, str]:
-    """PATH with ``claude`` being the pinned binary, a throwaway HOME: Claude Code as a user runs it."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    os.symlink(claude, bin_dir / "claude")
-    home = tmp_path / "home"
-    home.mkdir()
-    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(home), "TERM": "dumb"}
-
-
-class Running:
-    """A README command left running (``make run``, ``inspector replay``), stopped like Ctrl-C."""
-
-    def __init__(self, command: str, *, cwd: Path, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for_port(self, port: int, timeout: float = 600) -> None:
-        try:
-            wait_port(port, timeout=timeout, proc=self.proc)
-        except (RuntimeError, TimeoutError) as e:
-            self._reader.join(5)
-            raise RuntimeError(f"{e}\n--- what the command printed ---\n{self.output}") from None
-
-    def stop(self) -> str:
-        with contextlib.suppress(ProcessLookupError):  # it has already ended: what it printed says why
-            os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self._reader.join(10)
-        return self.output
-
-
-#: What ``make test VAR=…`` puts in the environment and a pasted ``make run`` must not inherit.
-MAKE_RUN_VARIABLES = ("ARGS", "BACKEND", "BACKEND_URL", "MODEL", "MODEL_MAP", "NUM_CTX", "HOST", "PORT")
-
-
-def make_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("MAKE", "MFLAGS", "PYTEST")) and k not in MAKE_RUN_VARIABLES}
-
-
 # -- make run -----------------------------------------------------------------------------------------
-def test_make_runs_environment_block_is_what_it_prints(tmp_path, claude_on_path):
+def test_make_runs_environment_block_is_what_it_prints(tmp_path, claude_on_path, shell):
+    """The README's make run, its output, and its environment block pasted into bash and zsh; then
+    the README's doctor and the real Claude Code in that same shell."""
     need_ports(4000, 11434)
-    recipe = block("make run MODEL=qwen3:8b NUM_CTX=65536")
-    command = recipe.splitlines()[0]
-    promised = exports(recipe)
-    with ScriptedBackend("ollama", [Reply(text="hi")], port=11434):
+    command = block("make run MODEL=qwen3:8b NUM_CTX=65536").strip()
+    shown = block("Paste into the shell where you run Claude Code", langs=("text",))
+    pasteable = block("export CLAUDE_CODE_MAX_OUTPUT_TOKENS=5120")
+    with ScriptedBackend("ollama", [Reply(text="Hello from the scripted model.")], port=11434):
         run = Running(f"{command} ARGS='-- --set record_dir={tmp_path / 'rec'}'", cwd=ROOT, env=make_env())
         try:
             run.wait_for_port(4000)
-            time.sleep(0.5)
-            # The README's environment block, pasted, then doctor — as the README says to check it.
-            env = {**claude_on_path, **exports(block("export ANTHROPIC_MODEL=qwen3:8b                      #"))}
-            doctor = sh(block(".venv/bin/inspector doctor"), cwd=ROOT, env=env)
+            with Shell(shell, env=claude_on_path, cwd=ROOT) as terminal:
+                terminal.paste(pasteable)
+                env = terminal.exported()
+                doctor = terminal.run(block(".venv/bin/inspector doctor").strip(), timeout=60)
+                answer = terminal.run('claude -p "Say hello."', timeout=120)
         finally:
             printed = run.stop()
-    assert printed.count("export ") >= len(promised), printed
-    for name, value in promised.items():
-        assert f"export {name}={value}" in printed, f"the README promises {name}={value}; make run printed:\n{printed}"
-    header = next(line for line in recipe.splitlines() if line.startswith("# inspector gateway"))
-    assert " ".join(header[2:].split()) in " ".join(printed.split())
-    assert exports(block("export ANTHROPIC_MODEL=qwen3:8b                      #")) == promised
-    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-    assert "all good" in doctor.stdout or "0 failed" in doctor.stdout
+    assert printed_block(printed) == printed_block(shown) == pasteable, printed
+    assert shown.splitlines()[0] in printed, "the header line, as the README shows it"
+    assert {k: v for k, v in env.items() if k in exports(pasteable)} == exports(pasteable)
+    assert doctor[0] == 0 and "all good" in doctor[1], doctor[1]
+    assert answer[0] == 0 and "Hello from the scripted model." in answer[1], answer[1] + printed
 
 
 def test_make_run_with_no_ollama_starts_the_embedded_backend(tmp_path, claude_on_path):
+    """The first run on the default path: make run with nothing at Ollama's port starts the embedded
+    backend; the block it prints, pasted as printed into bash and into zsh, lets the README's
+    trimmed Claude Code prompt through (8,192-token window, 512 reserved: the gateway's cap)."""
     from inspector import embedded
+    from inspector.testing.shells import missing_shell
     need_ports(4000, 11434)
     if embedded.why_unavailable():
         pytest.skip(f"the embedded backend is not built here: {embedded.why_unavailable()}")
-    command = block("make run      # start the gateway").splitlines()[0]
-    run = Running(f"{command.split('#')[0].strip()} ARGS='-- --set record_dir={tmp_path / 'rec'}'", cwd=ROOT,
-                  env=make_env())
+    command = block("make run\n").splitlines()[0]
+    run = Running(f"{command} ARGS='-- --set record_dir={tmp_path / 'rec'}'", cwd=ROOT, env=make_env())
+    trimmed = {}
     try:
         run.wait_for_port(4000, timeout=300)
-        for _ in range(600):  # the gateway answers before its embedded backend is up: wait for the model
-            try:
-                if httpx.get("http://127.0.0.1:4000/_inspector/status", timeout=2).json().get("model"):
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
         curl = sh(block("curl -s http://127.0.0.1:4000/v1/messages"), cwd=tmp_path)
         script = tmp_path / "hello.py"
         script.write_text(block('client = anthropic.Anthropic(base_url="http://127.0.0.1:4000"'))
         python = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
-        status = httpx.get("http://127.0.0.1:4000/_inspector/status", timeout=5).json()
-        env = {**claude_on_path, "ANTHROPIC_BASE_URL": "http://127.0.0.1:4000", "ANTHROPIC_AUTH_TOKEN": "inspector-local",
-               "ANTHROPIC_MODEL": status["model"], "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
-        trimmed = sh(block('claude -p "Say hello." --tools ""'), cwd=tmp_path, env=env)
+        pasteable = printed_block(run.output)
+        for name in ("bash", "zsh"):
+            if missing_shell(name):
+                continue
+            with Shell(name, env=claude_on_path, cwd=tmp_path) as terminal:  # type: ignore[arg-type]
+                terminal.paste(pasteable)
+                trimmed[name] = (terminal.exported(), terminal.run(block('claude -p "Say hello." --tools ""').strip(),
+                                                                   timeout=300))
     finally:
         printed = run.stop()
-    assert "starting the embedded backend" in printed and "export ANTHROPIC_MODEL=smollm2-135m-instruct" in printed
+    assert "starting the embedded backend" in printed, printed
+    promised = exports(pasteable)
+    assert promised["ANTHROPIC_MODEL"] == "smollm2-135m-instruct", pasteable
+    assert promised["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "8192" and promised["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "512"
     answer = httpx.Response(200, content=curl.stdout.encode()).json()
     assert answer["type"] == "message" and answer["content"][0]["type"] == "text", curl.stdout
     assert python.returncode == 0 and python.stdout.strip(), python.stderr
-    assert trimmed.returncode == 0 and trimmed.stdout.strip(), trimmed.stdout + trimmed.stderr
+    assert trimmed, "no shell to paste into"
+    for name, (env, (status, out)) in trimmed.items():
+        assert {k: v for k, v in env.items() if k in promised} == promised, name
+        assert status == 0 and out.strip() and "Prompt is too long" not in out, f"{name}: {out}\n{printed}"
 
 
 # -- intercepting the real API ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from mitmproxy import addonmanager, ctx, exceptions, http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from .. import __version__
+from ..launcher import Launcher
 from ..protocol import (
     FORM_NAMES,
     AnthropicStreamObserver,
@@ -121,6 +122,8 @@ class Gateway:
         self.observed: dict[str, Exchange] = {}
         #: Model names Claude Code asked for (doctor shows what they route to).
         self.requested: list[str] = []
+        #: The largest Messages request Claude Code sent, as counted (doctor checks it fits the window).
+        self.largest: TokenCount | None = None
 
     # -- options ---------------------------------------------------------------------------------
     def load(self, loader: addonmanager.Loader) -> None:
@@ -222,9 +225,17 @@ class Gateway:
         except (OSError, TimeoutError) as e:
             reason = "connection refused" if isinstance(e, ConnectionRefusedError) else (
                 "no answer" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__))
+            fix = Launcher.current().option("backend_url", "<where it runs>")
             log.warning(f"gateway: nothing answers at {url} ({reason}): {self.form.start_hint}, or point the "
-                        f"gateway at your {self.form.label} server. Claude Code will be told the same.")
+                        f"gateway at your {self.form.label} server ({fix}). Claude Code will be told the same.")
             return
+        if self.form.translates and Launcher.current().kind == "mitmdump":  # what doctor would say, at start
+            # (make run and inspector run said it already, before printing the block)
+            from ..probe import backend_problems
+            _, problems = await asyncio.to_thread(backend_problems, self.form, url.rstrip("/"),
+                                                  [m for m in self.router.targets if m], Launcher.current())
+            for problem in problems:
+                log.warning(f"gateway: {problem}")
         await self._ask_about_models()
 
     def status(self, flow: http.HTTPFlow) -> dict[str, Any]:
@@ -235,7 +246,18 @@ class Gateway:
                 "num_ctx": o.num_ctx, "max_tokens_limit": o.max_tokens_limit, "max_context": o.max_context,
                 "repair": o.repair, "record": o.record, "record_dir": o.record_dir,
                 "requested_models": self.requested,
-                "models": [facts.as_dict() for facts in self.discovery.known()]}
+                "models": [facts.as_dict() for facts in self.discovery.known()],
+                # How it was started (fixes are spelt that way), what Claude Code sends, what is in flight.
+                "launcher": Launcher.current().kind,
+                "largest_request": self.largest.as_dict() if self.largest is not None else None,
+                "in_flight": self.in_flight()}
+
+    def in_flight(self) -> dict[str, Any]:
+        """Requests sent to the backend and not yet answered to the end: a backend that does not
+        answer doctor's probe meanwhile is busy, not down."""
+        now = time.monotonic()
+        waited = [now - job.exchange.started for _, job in self.live.values()]
+        return {"count": len(waited), "longest_s": round(max(waited), 1) if waited else 0.0}
 
     # -- which flows -----------------------------------------------------------------------------
     def handles(self, flow: http.HTTPFlow) -> bool:
@@ -359,8 +381,10 @@ class Gateway:
         if window is not None and over:
             exact = await counting if counting is not None else None  # an estimate never refuses what fits
             count = exact or count
-            if count.tokens > window[0]:
-                raise too_long(model, count, window, requested=req.model)
+        if self.largest is None or count.tokens > self.largest.tokens:
+            self.largest = count
+        if window is not None and count.tokens > window[0]:
+            raise too_long(model, count, window, requested=req.model)
         ex.token_count, ex.context = count, window
         ex.prefix = self.prefixes.compare((ex.session_id, model, ex.purpose),
                                           PrefixSnapshot(*form.prefix_sections(backend_body)))

@@ -281,6 +281,9 @@ class ScriptedBackend:
         self.aborted: list[int] = []
         #: Streams still being sent right now.
         self.streaming = 0
+        #: One request at a time, as llama-cpp-python's server and a single-slot llama-server are: a
+        #: listing or probe waits while an answer is being made.
+        self.serial = False
         self._server = ThreadedServer(self._serve, port=port)
         self._server.start()
         self.port = self._server.port
@@ -360,6 +363,8 @@ class ScriptedBackend:
 
     async def _serve(self, request: Request, reply: HttpReply) -> None:
         path = request.path
+        while self.serial and self.streaming and request.method in ("GET", "HEAD"):
+            await asyncio.sleep(0.02)
         probe = self._probe(request)
         if probe is not None:
             try:
