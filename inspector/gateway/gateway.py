@@ -90,10 +90,13 @@ def too_long(model: str, count: TokenCount, window: tuple[int, str], requested: 
 
 
 def with_facts(options: TranslateOptions, facts: ModelFacts | None) -> TranslateOptions:
-    """The translation settings for one model: what the backend said it can do."""
-    if facts is None or (facts.capabilities is None and not facts.think_levels):
+    """The translation settings for one model: what the backend said it can do (llama.cpp's server
+    also streams its prompt-processing progress, which the colour log shows while the prompt is read)."""
+    progress = facts is not None and facts.server == "llama.cpp"
+    if facts is None or (facts.capabilities is None and not facts.think_levels and not progress):
         return options
-    return dataclasses.replace(options, capabilities=facts.capabilities, think_levels=facts.think_levels)
+    return dataclasses.replace(options, capabilities=facts.capabilities, think_levels=facts.think_levels,
+                               prompt_progress=progress)
 
 
 def _last_tool_results(req_turns: Iterable[object]) -> list[dict[str, Any]]:

@@ -29,6 +29,9 @@ class TranslateOptions:
     capabilities: tuple[str, ...] | None = None
     #: The model takes thinking levels (low/medium/high), not on/off: gpt-oss on Ollama.
     think_levels: bool = False
+    #: Ask a streamed answer for the server's prompt-processing progress while it reads the prompt
+    #: (llama.cpp server's ``return_progress``: ``prompt_progress`` chunks before the first token).
+    prompt_progress: bool = False
 
 
 DEFAULT_OPTIONS = TranslateOptions()
