@@ -49,6 +49,7 @@ from .flows import anthropic_error, identify, mode_of, path_of, snapshot, split_
 from .pipeline import Job
 from .relay import Relay
 from .tokens import PrefixBook, TokenBook
+from .webflows import BACKEND_FLOW, show_client_request
 
 __all__ = ["Gateway", "is_anthropic_host"]
 
@@ -278,8 +279,8 @@ class Gateway:
 
     # -- hooks -----------------------------------------------------------------------------------
     async def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or not self.handles(flow):
-            return
+        if flow.response or not self.handles(flow) or flow.metadata.get(BACKEND_FLOW):
+            return  # (a backend flow replayed from mitmweb goes to the backend as it is)
         try:
             await self._request(flow)
         except Exception as e:
@@ -475,7 +476,8 @@ class Gateway:
                 ex.incomplete = str(flow.error) if flow.error else "the relay was not reached"
                 ex.notes.error(f"exchange aborted: {ex.incomplete}")
                 self.relay.listeners.release(ex)  # for the pipeline that never ran
-            _show_backend_request(flow, job)
+            show_client_request(flow, ex, f"translated by the inspector gateway for the {ex.form.label} backend "
+                                          f"at {ex.backend}: its request and answer are the flow beside this one")
             # mitmproxy sends the client the answer's last bytes once this hook returns: the recorder's
             # and colour log's end-of-exchange work waits until then.
             asyncio.get_running_loop().call_soon(self._let_go, flow, ex)
@@ -539,17 +541,6 @@ def _without_secret_params(path: str) -> str:
         return path
     kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() not in _SECRET_PARAMS]
     return base + ("?" + urlencode(kept) if kept else "")
-
-
-def _show_backend_request(flow: http.HTTPFlow, job: Job) -> None:
-    """Make the flow show where the request went (mitmweb, flow files), not the relay hop. The
-    request as sent, headers and body, is in the recording (``backend-request.json``)."""
-    r = flow.request
-    parts = urlsplit(job.url)
-    r.scheme = parts.scheme
-    r.host = parts.hostname or r.host
-    r.port = parts.port or (443 if parts.scheme == "https" else 80)
-    r.path = parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _observe_stream(ex: Exchange, tell: Any) -> Callable[[bytes], Iterable[bytes]]:
