@@ -621,9 +621,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="inspector", description=__doc__,
-                                     epilog="Arguments after -- are passed to mitmdump as they are.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="inspector", description="Inspect, translate and record Claude Code's traffic: a gateway in front of a "
+                                      "local model, and the tools to read what it recorded.",
+        epilog="Arguments after -- are passed to mitmdump as they are (inspector run, inspector replay). "
+               "Start with: inspector run (or make run), then inspector doctor.")
+    parser.add_argument("--version", action="version", version=f"inspector {__version__} (claude-code-inspector)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="start the gateway in front of a backend",
                          description="Start the gateway (mitmdump -s addons/translate.py) and print the environment "
                                      "to paste into Claude Code's shell.")
@@ -735,9 +741,23 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1:]
-    args = build_parser().parse_args(argv)
-    args.mitmdump_args = extra
-    return args.func(args)
+    try:
+        args = build_parser().parse_args(argv)
+        args.mitmdump_args = extra
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be told apart from a failure
+        return code
+    except BrokenPipeError:
+        return _pipe_closed()
+
+
+def _pipe_closed() -> int:
+    """The reader went away (``inspector stats | head``): stop quietly, as a command killed by SIGPIPE
+    would (exit 141), with no traceback and nothing left for Python to fail to flush at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 if __name__ == "__main__":

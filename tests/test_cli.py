@@ -1,3 +1,4 @@
+import argparse
 import subprocess
 import sys
 
@@ -264,3 +265,59 @@ def test_a_window_is_called_the_backends_only_when_the_backend_said_it(capsys):
     err = _flat(capsys.readouterr().err)
     assert "the window you gave (--max-context; the backend was not asked)" in err
     assert "the backend says" not in err
+
+
+# -- the small things a newcomer trips on (issue 21) ---------------------------------------------------------
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    return dict(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+
+
+def test_version_and_help_text_without_rest_markup(capsys):
+    import re
+
+    import pytest
+
+    from inspector import __version__
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"inspector {__version__} (claude-code-inspector)"
+    texts = {"inspector": build_parser().format_help(), **{n: p.format_help() for n, p in _commands().items()}}
+    for name, text in texts.items():
+        assert not re.search(r"``|:(class|func|meth|mod|attr):|^\.\. ", text, re.M), f"{name} --help:\n{text}"
+
+
+def test_every_command_ends_quietly_when_its_reader_goes_away(tmp_path):
+    """``inspector stats | head``: the reader closes the pipe; no BrokenPipe traceback, no 'Exception
+    ignored' at exit — for every command that prints."""
+    import os
+
+    from inspector.testing.samples import samples_dir
+    samples = str(samples_dir())
+    session = "4997fd7d"
+    runs = [["--help"], ["--version"], ["stats", samples], ["stats", samples, "--json"], ["toolcalls", samples],
+            ["scan", samples], ["diff", f"{session}#1", f"{session}#2", "--text", "--root", samples],
+            ["export", "--har", session, "--root", samples, "-o", "-"],
+            ["export", "--html", session, "--root", samples, "-o", "-"],
+            ["run", "--dry-run", "--backend", "anthropic", "--port", "4999"],
+            ["replay", samples, "--dry-run", "--port", "4999"],
+            ["doctor", "--settings", str(tmp_path / "none.json"), "--claude", "/bin/false", "--timeout", "0.5"]]
+    assert {r[0] for r in runs if not r[0].startswith("-")} >= set(_commands()) - {"view"}, "every command"
+    for args in runs:
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before anything is written
+        try:
+            done = subprocess.run([sys.executable, "-m", "inspector.cli", *args], stdout=write, stderr=subprocess.PIPE,
+                                  text=True, timeout=120, env={**os.environ, "COLUMNS": "120"})
+        finally:
+            os.close(write)
+        assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, f"{args}:\n{done.stderr}"
+
+
+def test_replay_takes_a_session_name_as_diff_and_export_do(capsys):
+    from inspector.testing.samples import samples_dir
+    root = samples_dir()
+    assert main(["replay", "4997fd7d", "--root", str(root), "--dry-run", "--port", "4999"]) == 0
+    out = capsys.readouterr()
+    assert f"replay_dir={root / '20261202T180244Z_claude-cli-2.1.328_4997fd7d'}" in out.out
+    assert main(["replay", "no-such-session", "--root", str(root), "--dry-run"]) == 2
+    assert "no session" in capsys.readouterr().err

@@ -49,7 +49,8 @@ def quiet_mitmproxy(*, verbose: bool = False) -> None:
 
 class ColourLog:
     """``log_detail``: off | summary (a line per exchange) | bodies (+ request, translated request
-    and response, pretty, long strings folded) | events (+ every stream event as it passes)."""
+    and response, pretty, long strings folded) | events (+ every stream event as it passes, and
+    mitmproxy's own flow lines; not the whole bodies)."""
 
     def __init__(self, console: Console | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console or Console(file=sys.stdout, highlight=False, soft_wrap=True)
@@ -67,8 +68,9 @@ class ColourLog:
 
     def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option("log_detail", str, "summary",
-                          "Terminal log: off, summary (a line per exchange), bodies (and the bodies), "
-                          "events (and every stream event as it passes, with mitmproxy's own flow lines).",
+                          "Terminal log: off, summary (a line per exchange), bodies (and the request, the "
+                          "translated request and the answer, whole), events (and every stream event as it "
+                          "passes, with mitmproxy's own flow lines, instead of whole bodies).",
                           choices=DETAILS)
 
     def configure(self, updated: set[str]) -> None:
@@ -193,7 +195,7 @@ class ColourLog:
                     self._said.add(key)
                     fresh.append(n)
         self._print(ExchangeLine(summary, when=ex.started_wall, notes_shown=fresh, nothing=said_nothing(ex)))
-        if self.detail in ("bodies", "events"):
+        if self.detail == "bodies":  # events shows the stream as it passed, not the whole bodies again
             self._clear()
             self._bodies(ex)
 

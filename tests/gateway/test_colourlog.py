@@ -31,7 +31,7 @@ async def test_log_detail(detail):
     assert summary in log and "tool_use  Bash(command=ls -la)" in log
     assert "count_tokens  m → small [ollama local]  200" in log
     bodies = '"messages"' in log and "→ ollama http://" in log and "response (as Claude Code sees it)" in log
-    assert bodies == (detail in ("bodies", "events"))
+    assert bodies == (detail == "bodies"), "events shows the events, not the whole bodies again (issue 21)"
     events = "← line {" in log and "→ message_start" in log and "→ content_block_delta" in log
     assert events == (detail == "events")
 
@@ -57,14 +57,16 @@ async def test_a_notes_detail_line_prints_once_per_run_and_its_count_every_time(
     assert len(errors) == 2 and "max_tokens" in errors[0], "an error's detail prints every time"
 
 
-async def test_no_secret_reaches_the_terminal():
+@pytest.mark.parametrize("detail", ["bodies", "events"])
+async def test_no_secret_reaches_the_terminal(detail):
     key = "sk-ant-api03-" + "A1b2C3d4E5f6G7h8" * 5
     with ScriptedBackend("ollama", [Reply(text=f"your key is {key}")]) as b:
-        async with InProcessGateway(b.url, backend="ollama", model="small", log_detail="events") as gw:
+        async with InProcessGateway(b.url, backend="ollama", model="small", log_detail=detail) as gw:
             await gw.send("POST", "/v1/messages", json={**ASK, "messages": [{"role": "user", "content": key}]},
                           headers={"x-api-key": key})
             log = gw.log.getvalue()
-    assert key not in log and "[redacted:anthropic-key]" in log
+    assert key not in log
+    assert ("[redacted:anthropic-key]" in log) == (detail == "bodies"), "events mode prints no bodies (issue 21)"
 
 
 # -- a gateway that shows it is alive (issue 21) ----------------------------------------------------------
