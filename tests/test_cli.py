@@ -55,7 +55,7 @@ def test_export_har_of_a_sample_session(tmp_path, capsys):
     out = tmp_path / "s.har"
     assert main(["export", "--har", session.name, "--root", str(root), "-o", str(out)]) == 0
     har = orjson.loads(out.read_bytes())
-    assert har["log"]["version"] == "1.2" and len(har["log"]["entries"]) == 2
+    assert har["log"]["version"] == "1.2" and len(har["log"]["entries"]) == 4  # each exchange's two sides
     assert main(["export", "--har", "no-such-session", "--root", str(root)]) == 2
     assert "no session" in capsys.readouterr().err
 

@@ -15,7 +15,7 @@ from ..recording import purpose_of, session_id_of
 from .exchange import Exchange, Mode, RequestSnapshot
 from .pipeline import error_response
 
-__all__ = ["anthropic_error", "identify", "json_response", "mode_of", "path_of", "snapshot", "split_backend"]
+__all__ = ["anthropic_error", "client_url", "identify", "json_response", "mode_of", "path_of", "snapshot", "split_backend"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -41,6 +41,21 @@ def json_response(data: Any, status: int = 200) -> http.Response:
 def anthropic_error(err: GatewayError) -> http.Response:
     status, headers, body = error_response(err)
     return http.Response.make(status, body, dict(headers))
+
+
+def client_url(flow: http.HTTPFlow) -> str:
+    """The URL the client called. In reverse mode mitmproxy has already pointed the request at the
+    reverse target (``pretty_url`` names the backend's host with the client's path): the client
+    called the gateway, at the address it accepted the connection on."""
+    r = flow.request
+    sockname = flow.client_conn.sockname
+    if not isinstance(flow.client_conn.proxy_mode, ReverseMode) or not sockname:
+        return r.pretty_url
+    host, port = str(sockname[0]), int(sockname[1])
+    host = host.removeprefix("::ffff:")
+    scheme = "https" if flow.client_conn.tls_established else "http"
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{scheme}://{netloc}{r.path}"
 
 
 def snapshot(r: http.Request, url: str | None = None) -> RequestSnapshot:

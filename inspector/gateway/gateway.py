@@ -45,7 +45,7 @@ from ..protocol import (
 from ..protocol._request import UserTurn
 from .discovery import Discovery
 from .exchange import Exchange
-from .flows import anthropic_error, identify, mode_of, path_of, snapshot, split_backend
+from .flows import anthropic_error, client_url, identify, mode_of, path_of, snapshot, split_backend
 from .pipeline import Job
 from .relay import Relay
 from .tokens import PrefixBook, TokenBook
@@ -293,7 +293,7 @@ class Gateway:
         form = self.form
         backend = self._backend(flow)
         kind = request_kind(flow.request.method, path_of(flow))
-        client_request = snapshot(flow.request)
+        client_request = snapshot(flow.request, client_url(flow))
         if backend is None:
             if not form.translates:  # regular mode, no re-target: inspect the real API as it is
                 self._observe(flow, kind, client_request)

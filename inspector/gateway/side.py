@@ -15,7 +15,7 @@ from mitmproxy import http
 from ..protocol import InvalidRequest, TokenCount, ToolNames, parse_request, request_kind, side_answer
 from ..protocol._side import json_body_or_none
 from .exchange import Exchange
-from .flows import identify, json_response, mode_of, path_of, snapshot
+from .flows import client_url, identify, json_response, mode_of, path_of, snapshot
 from .gateway import with_facts
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class SideTraffic:
                                        f"{gw.form.label} backend)",
                              input_tokens=count.tokens if count is not None else None)
         flow.response = http.Response.make(answer.status, answer.body, dict(answer.headers))
-        ex.client_request = snapshot(r)
+        ex.client_request = snapshot(r, client_url(flow))
         tell = gw.relay.listeners
         tell.started(ex)
         tell.response(ex, "client", answer.status, answer.headers)
