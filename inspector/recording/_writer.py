@@ -21,6 +21,7 @@ import base64
 import codecs
 import os
 import queue
+import re
 import threading
 import time
 from collections import Counter
@@ -59,6 +60,9 @@ def body_for_disk(body: bytes | None, content_type: str = "", parsed: Any = None
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+
+
+_SEQ = re.compile(r"^\d{4,}_")
 
 
 def _private(path: str | bytes, flags: int) -> int:
@@ -291,9 +295,29 @@ class RecordingStore:
             self.report(f"cannot write recordings in {self.root} ({e.strerror or e}); traffic is "
                         f"unaffected, nothing is being recorded — fix the folder or --set record=false")
 
+    def _recorded(self, session_id: str) -> tuple[Path, list[int]] | None:
+        """The folder an earlier run of the gateway recorded this Claude Code session in, and its
+        last exchange's number (None: there is none)."""
+        suffix = "_" + S.session_dirname(0, "", session_id).rsplit("_", 1)[1]
+        try:
+            folders = sorted((p for p in self.root.iterdir() if p.name.endswith(suffix) and p.is_dir()), reverse=True)
+        except OSError:
+            return None
+        for folder in folders:
+            try:
+                said = orjson.loads((folder / S.SESSION_FILE).read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            if isinstance(said, dict) and said.get("session_id") == session_id:
+                seqs = [int(p.name.split("_", 1)[0]) for p in folder.iterdir() if _SEQ.match(p.name)]
+                return folder, [max(seqs, default=0)]
+        return None
+
     def exchange(self, *, session_id: str | None, id_source: str, client: str, kind: str,
                  meta: dict[str, Any]) -> ExchangeWriter | None:
         sid = session_id or self.fallback_id
+        if sid not in self.sessions and session_id and (earlier := self._recorded(session_id)) is not None:
+            self.sessions[sid] = earlier  # the gateway was restarted mid-session: one session, one folder
         if sid not in self.sessions:
             path = self.root / S.session_dirname(time.time(), client, sid)
             if self.broken:

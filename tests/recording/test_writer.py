@@ -106,3 +106,27 @@ def test_session_names_sort_by_time():
     a = session_dirname(1_700_000_000, "claude-cli/2.1.328 (external, cli)", "zzzz")
     b = session_dirname(1_700_000_060, "curl/8", "aaaa")
     assert sorted([b, a]) == [a, b] and a.startswith("20231114T221320Z_claude-cli-2.1.328_")
+
+
+def test_a_session_continues_in_its_folder_after_the_gateway_restarts(tmp_path):
+    """Issue 21: Claude Code keeps its session across a gateway restart; the recording (and so the
+    viewer's row) does too — the next exchange is numbered on, in the same folder."""
+    def one(s, sid, kind="messages"):
+        w = s.exchange(session_id=sid, id_source="header", client="claude-cli/2.1.328 (x)", kind=kind, meta={})
+        w.requests({"method": "POST", "path": "/v1/messages", "headers": [], "body": b"{}"}, None)
+        w.finish({})
+        s.flush()
+
+    first = store(tmp_path)
+    one(first, "abcdef12-3456")
+    one(first, "abcdef12-3456")
+    other = tmp_path / "29991231T000000Z_claude-cli-2.1.328_abcdef12"  # another session, same id prefix
+    other.mkdir()
+    (other / "session.json").write_bytes(orjson.dumps({"schema": "inspector.recording/1", "session_id": "abcdef12-9999",
+                                                       "started": "2999-12-31T00:00:00.000Z"}))
+    restarted = store(tmp_path)
+    one(restarted, "abcdef12-3456")
+    sessions = {s.meta["session_id"]: s for s in list_sessions(tmp_path)}
+    assert len(sessions) == 2, [s.name for s in list_sessions(tmp_path)]
+    assert [e.seq for e in sessions["abcdef12-3456"].exchanges()] == [1, 2, 3]
+    assert sessions["abcdef12-9999"].exchanges() == [], "never into a folder of another session"
