@@ -21,7 +21,7 @@ import pytest
 from inspector.testing.backends import Reply, ScriptedBackend
 from inspector.testing.claude import claude_binary
 from inspector.testing.gateway import ROOT
-from inspector.testing.readme import RUNNABLE, Running, block, blocks, exports, make_env, need_ports, sh
+from inspector.testing.readme import README, RUNNABLE, Running, block, blocks, exports, make_env, need_ports, sh
 from inspector.testing.samples import samples_dir
 from inspector.testing.shells import Shell, printed_block
 
@@ -38,6 +38,7 @@ COVERED = {
     ".venv/bin/inspector doctor": "test_make_runs_environment_block_is_what_it_prints",
     "export CLAUDE_CODE_MAX_OUTPUT_TOKENS=5120": "test_make_runs_environment_block_is_what_it_prints",
     "--set backend=anthropic --listen-host 127.0.0.1 -p 8080": "test_the_intercept_recipe",
+    "export HTTPS_PROXY=http://127.0.0.1:8080": "test_the_intercept_recipe",
     ".venv/bin/inspector replay recordings/": "test_the_replay_recipe_with_the_real_claude_code",
     "cd \"$(mktemp -d)\"": "test_the_replay_recipe_with_the_real_claude_code",
     "inspector diff '4997fd7d#1' '4997fd7d#2' --text": "test_the_diff_recipe",
@@ -53,7 +54,34 @@ COVERED = {
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:4318/v1/traces": "test_the_tempo_recipe",
     ".venv/bin/inspector export --otlp recordings/": "test_the_export_recipe",
     "export INSPECTOR_GATEWAY_TOKEN=": "test_the_exposed_gateway_recipe",
+    ".venv/bin/python tools/claude_window.py": "test_the_room_figures_are_what_the_real_binary_does",
 }
+
+
+def zsh_trouble(line: str) -> str | None:
+    """What interactive zsh would make of ``line`` that the writer did not mean: with
+    ``interactive_comments`` unset (its default), ``#`` starts no comment — the rest of the line is
+    more command — and a line of its own starting with ``#`` is "command not found: #"."""
+    import shlex
+    lexer = shlex.shlex(line, posix=False, punctuation_chars=";&|()<>")
+    lexer.commenters = ""
+    lexer.whitespace_split = True
+    try:
+        words = list(lexer)
+    except ValueError as e:
+        return f"it does not parse ({e})"
+    hashed = [w for w in words if w.startswith("#")]
+    return f"'{hashed[0]}' is not a comment in interactive zsh" if hashed else None
+
+
+def test_every_shell_block_means_the_same_in_interactive_zsh():
+    """Issue 21: what a user pastes carries no comment — after a command or on a line of its own."""
+    for b in blocks():
+        if b.lang != "sh":
+            continue
+        for n, line in enumerate(b.text.splitlines()):
+            trouble = zsh_trouble(line)
+            assert trouble is None, f"README line {b.line + n + 1}: {line!r}: {trouble}"
 
 
 def test_every_block_a_user_would_paste_is_run_by_a_test():
@@ -145,13 +173,13 @@ def test_make_run_with_no_ollama_starts_the_embedded_backend(tmp_path, claude_on
 
 
 # -- intercepting the real API ------------------------------------------------------------------------------
-def test_the_intercept_recipe(tmp_path):
+def test_the_intercept_recipe(tmp_path, shell):
     """Regular (HTTPS_PROXY) mode as written: the proxy starts, makes its CA where the recipe says, and
-    the shell's Claude Code gets the proxy and the CA (a stand-in ``claude`` reports what it got: this
-    machine cannot reach api.anthropic.com)."""
+    Claude Code's shell — the block pasted into bash and zsh — gets the proxy and the CA (a stand-in
+    ``claude`` reports what it got: this machine cannot reach api.anthropic.com)."""
     need_ports(8080)
-    recipe = block("--set backend=anthropic --listen-host 127.0.0.1 -p 8080")
-    proxy_line, shell = recipe.split("\n", 1)
+    proxy_line = block("--set backend=anthropic --listen-host 127.0.0.1 -p 8080").strip()
+    pasted = block("export HTTPS_PROXY=http://127.0.0.1:8080")
     home = tmp_path / "home"
     home.mkdir()
     bin_dir = tmp_path / "bin"
@@ -159,14 +187,16 @@ def test_the_intercept_recipe(tmp_path):
     (bin_dir / "claude").write_text('#!/bin/sh\necho "proxy=$HTTPS_PROXY"\nhead -1 "$NODE_EXTRA_CA_CERTS"\n')
     (bin_dir / "claude").chmod(0o755)
     env = {**os.environ, "HOME": str(home), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    proxy = Running(proxy_line.split("#")[0], cwd=ROOT, env=env)
+    proxy = Running(proxy_line, cwd=ROOT, env=env)
     try:
         proxy.wait_for_port(8080)
         for _ in range(50):
             if (home / ".mitmproxy" / "mitmproxy-ca-cert.pem").exists():
                 break
             time.sleep(0.1)
-        out = sh(shell, cwd=tmp_path, env=env)
+        with Shell(shell, env={"HOME": str(home), "PATH": env["PATH"]}, cwd=tmp_path) as terminal:
+            terminal.paste(pasted)
+            out = terminal.transcript
         with httpx.Client(proxy="http://127.0.0.1:8080", verify=str(home / ".mitmproxy" / "mitmproxy-ca-cert.pem"),
                           timeout=10) as client:
             # A plain-HTTP host through the proxy, observed and passed on (no network needed).
@@ -174,32 +204,35 @@ def test_the_intercept_recipe(tmp_path):
                 passed = client.get(backend.url + "/v1/models")
     finally:
         proxy.stop()
-    assert "proxy=http://127.0.0.1:8080" in out.stdout and "BEGIN CERTIFICATE" in out.stdout, out.stdout + out.stderr
+    assert "proxy=http://127.0.0.1:8080" in out and "BEGIN CERTIFICATE" in out, out
     assert passed.status_code in (200, 404)
 
 
 # -- replay -------------------------------------------------------------------------------------------------
-def test_the_replay_recipe_with_the_real_claude_code(sandbox, claude_on_path):
+def test_the_replay_recipe_with_the_real_claude_code(sandbox, claude_on_path, shell):
+    """The README's replay, and its block pasted into bash and zsh: the real Claude Code answered from
+    the recording, the Write run in the fresh folder the block makes."""
     need_ports(4000)
-    replay = Running(block(".venv/bin/inspector replay recordings/").split("#")[0], cwd=sandbox)
+    replay = Running(block(".venv/bin/inspector replay recordings/").strip(), cwd=sandbox)
+    recipe = block('cd "$(mktemp -d)"')
     try:
         replay.wait_for_port(4000)
-        time.sleep(0.5)
-        session = sh(block('cd "$(mktemp -d)"'), cwd=sandbox, env={**claude_on_path, "TMPDIR": str(sandbox)})
+        with Shell(shell, env={**claude_on_path, "TMPDIR": str(sandbox)}, cwd=sandbox) as terminal:
+            said = terminal.paste(recipe, timeout=180)
     finally:
         printed = replay.stop()
-    assert session.returncode == 0, session.stdout + session.stderr + printed
-    assert "I wrote hello.txt." in session.stdout, "the recorded answer"
-    assert session.stdout.rstrip().endswith("hello from a local model"), "cat hello.txt: the Write ran here"
-    pasted = exports(block('cd "$(mktemp -d)"'))
-    for name, value in pasted.items():
-        assert f"export {name}={value}" in printed, f"inspector replay prints {name}={value}"
+    assert "I wrote hello.txt." in said, "the recorded answer\n" + said + printed
+    assert said.rindex("hello from a local model") > said.index("I wrote hello.txt."), "then cat hello.txt"
+    (written,) = sandbox.glob("tmp.*/hello.txt")
+    assert written.read_text().strip() == "hello from a local model", "the Write ran in the folder the block made"
+    assert printed_block(printed) == "".join(line + "\n" for line in recipe.splitlines() if line.startswith("export ")), \
+        "the README's exports are exactly what inspector replay prints"
 
 
 def test_a_replay_miss_reaches_the_claude_code_user(sandbox, claude_on_path):
     """Issue 9.2: a miss is not a 404 Claude Code hides: the user reads the closest recording and why."""
     need_ports(4000)
-    replay = Running(block(".venv/bin/inspector replay recordings/").split("#")[0], cwd=sandbox)
+    replay = Running(block(".venv/bin/inspector replay recordings/").strip(), cwd=sandbox)
     try:
         replay.wait_for_port(4000)
         time.sleep(0.5)
@@ -258,3 +291,20 @@ def test_the_exposed_gateway_recipe(tmp_path):
     assert any(tmp_path.iterdir()), "recorded where ARGS said, not into the repository's recordings/"
     assert refused.status_code == 401 and accepted.status_code == 200, accepted.text
     assert "--listen-host 0.0.0.0" in printed and "gateway_public=true" in printed
+
+
+# -- how much room Claude Code needs ------------------------------------------------------------------------
+def test_the_room_figures_are_what_the_real_binary_does(claude):
+    """The README's measuring command, limited to two reservations: its figures match the README's table
+    and the constants the CLI and doctor use (client_env.NEEDS)."""
+    from inspector.client_env import NEEDS
+    command = block(".venv/bin/python tools/claude_window.py").strip()
+    out = sh(f"{command} --setup trimmed --outputs 512,1024 --step 32 --high 16384", cwd=ROOT,
+             env={**os.environ, "CLAUDE_CODE_BIN": str(claude.parents[3])}, timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    found = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"^trimmed\s+(\d+)\s+(\d+)\s+\d+$", out.stdout, re.M)}
+    table = {int(m.group(1).replace(",", "")): int(m.group(2).replace(",", ""))
+             for m in re.finditer(r"^\| ([\d,]+) \| ([\d,]+) \| [\d,]+ \|", README.read_text(), re.M)}
+    for output, window in found.items():
+        assert abs(window - table[output]) <= 32, (output, window, table[output])
+        assert window - output <= NEEDS["trimmed"], "the constant the CLI and doctor use covers it"
