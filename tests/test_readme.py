@@ -58,6 +58,21 @@ COVERED = {
 }
 
 
+def test_the_readme_starts_with_a_quick_start_and_points_to_the_rest():
+    """Issue 21: read first by a user: run, paste, claude, view, doctor — then the rest; the contributor
+    material (how it is built, tests, performance) in docs/, linked."""
+    text = README.read_text()
+    headings = re.findall(r"^## (.+)$", text, re.M)
+    assert headings[0] == "Quick start", headings
+    quick = text[text.index("## Quick start"):text.index("## ", text.index("## Quick start") + 3)]
+    for step in ("make run", "export", "zsh", "claude", "inspector view", "inspector doctor"):
+        assert step in quick, f"the quick start does not say {step!r}"
+    assert quick.count("\n") < 45, "short"
+    for doc in ("docs/architecture.md", "docs/testing.md", "docs/performance.md"):
+        assert f"]({doc})" in text and (ROOT / doc).exists(), doc
+    assert not {"How it is built", "Tests", "Performance (`make bench`)"} & set(headings), "moved to docs/"
+
+
 def zsh_trouble(line: str) -> str | None:
     """What interactive zsh would make of ``line`` that the writer did not mean: with
     ``interactive_comments`` unset (its default), ``#`` starts no comment — the rest of the line is
@@ -81,7 +96,7 @@ def test_every_shell_block_means_the_same_in_interactive_zsh():
             continue
         for n, line in enumerate(b.text.splitlines()):
             trouble = zsh_trouble(line)
-            assert trouble is None, f"README line {b.line + n + 1}: {line!r}: {trouble}"
+            assert trouble is None, f"{b.file} line {b.line + n + 1}: {line!r}: {trouble}"
 
 
 def test_every_block_a_user_would_paste_is_run_by_a_test():
@@ -90,9 +105,9 @@ def test_every_block_a_user_would_paste_is_run_by_a_test():
         if b.lang not in RUNNABLE:
             continue
         owners = [test for words, test in COVERED.items() if words in b.text]
-        assert owners, f"README line {b.line}: no test runs this block:\n{b.text}"
+        assert owners, f"{b.file} line {b.line}: no test runs this block:\n{b.text}"
         for test in owners:
-            assert f"def {test}(" in sources, f"README line {b.line}: {test} does not exist"
+            assert f"def {test}(" in sources, f"{b.file} line {b.line}: {test} does not exist"
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The README as a contract: its blocks, found by their text, run as written.
 
-``blocks()`` lists every fenced block (language, text, line); ``block("make run MODEL")`` is the one
-block of a runnable language (``sh``, ``python``) that contains the words. ``sh(text, ...)`` runs a
+``blocks()`` lists every fenced block of the README and docs/*.md (language, text, line, file);
+``block("make run MODEL")`` is the one block of a runnable language (``sh``, ``python``) that contains
+the words. ``sh(text, ...)`` runs a
 shell block with bash, exactly as a user pastes it (``set -e`` off: a paste does not stop at the first
 failing line either; the result says what each line did). ``exports(text)`` is the environment an
 ``export`` block (or a command's printed one) gives a shell. ``Running`` is a command left running
@@ -22,10 +23,12 @@ from pathlib import Path
 
 from .gateway import ROOT, wait_port
 
-__all__ = ["MAKE_RUN_VARIABLES", "README", "Block", "Running", "block", "blocks", "exports", "free", "make_env",
-           "need_ports", "sh"]
+__all__ = ["DOCS", "MAKE_RUN_VARIABLES", "README", "Block", "Running", "block", "blocks", "documents", "exports",
+           "free", "make_env", "need_ports", "sh"]
 
 README = ROOT / "README.md"
+#: The contributor material the README points to (docs/architecture.md, testing.md, performance.md).
+DOCS = ROOT / "docs"
 RUNNABLE = ("sh", "python")
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 _EXPORT = re.compile(r"^\s*(?:#\s*)?export (\w+)=(\S+)", re.M)
@@ -36,11 +39,23 @@ class Block:
     lang: str
     text: str
     line: int
+    file: str = "README.md"
+
+
+def documents() -> list[Path]:
+    """The README, then the docs it points to."""
+    return [README, *sorted(DOCS.glob("*.md"))]
 
 
 def blocks() -> list[Block]:
-    text = README.read_text()
-    return [Block(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1) for m in _FENCE.finditer(text)]
+    """Every fenced block of the README and of docs/*.md (a block moved there is still found)."""
+    found = []
+    for path in documents():
+        text = path.read_text()
+        name = str(path.relative_to(ROOT))
+        found += [Block(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1, name)
+                  for m in _FENCE.finditer(text)]
+    return found
 
 
 def block(words: str, *, langs: tuple[str, ...] = RUNNABLE) -> str:
