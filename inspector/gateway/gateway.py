@@ -272,9 +272,12 @@ class Gateway:
     def _backend(self, flow: http.HTTPFlow) -> str | None:
         if ctx.options.backend_url:
             return str(ctx.options.backend_url).rstrip("/")
-        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
-            r = flow.request
-            return f"{r.scheme}://{r.host}:{r.port}"
+        mode = flow.client_conn.proxy_mode
+        if isinstance(mode, ReverseMode):
+            # The mode's own target, not the request's host: a flow replayed from mitmweb carries the
+            # client's request as it came, addressed to the gateway itself.
+            scheme = "https" if mode.scheme in ("https", "tls") else "http"
+            return f"{scheme}://{mode.address[0]}:{mode.address[1]}"
         return None
 
     # -- hooks -----------------------------------------------------------------------------------

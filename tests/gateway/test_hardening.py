@@ -183,10 +183,10 @@ def test_the_gateway_says_at_start_what_doctor_would_about_its_backend():
 def test_the_colour_log_shows_no_secret_even_with_bodies():
     secret = "sk-ant-api03-" + "x" * 40
     with ScriptedBackend("ollama", [Reply(text=f"your key is {secret}")]) as b:
-        with Gateway(b.url, backend="ollama", model="q", log_detail="events", record=False) as gw:
+        with Gateway(b.url, backend="ollama", model="q", log_detail="bodies", record=False) as gw:
             httpx.post(gw.url + "/v1/messages?key=query-secret-123456",
                        json={**ASK, "stream": True, "messages": [{"role": "user", "content": f"use {secret}"}]}).read()
-            time.sleep(0.5)
+            _logged(gw, "response (as Claude Code sees it)")
             log = gw.log()
     assert "claude-x → q [ollama]  200" in log and "[redacted:anthropic-key]" in log
     assert secret not in log and "query-secret-123456" not in log

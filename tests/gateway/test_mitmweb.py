@@ -101,7 +101,8 @@ def test_mitmwebs_replay_buttons_do_the_right_thing_with_gateway_flows():
         again = {f["id"]: f for f in web.flows()}
         replayed_answer = web.content(again[client["id"]], "response")
         backend_answer = web.content(again[backend["id"]], "response")
-    assert len(flows) == 3 and sum(f["request"]["path"] == "/api/chat" for f in flows) == 2
+    assert len(flows) == 3 and sum(f["request"]["path"] == "/api/chat" for f in flows) == 2, \
+        [(f["request"]["method"], f["request"]["path"], f.get("is_replay")) for f in flows]
     assert again[client["id"]]["is_replay"] == "request" and b"message_stop" in replayed_answer
     assert b.chat_requests[2].body == b.chat_requests[0].body, "the translated request, sent again as it was"
     assert again[backend["id"]]["response"]["status_code"] == 200 and b'"done": true' in backend_answer
