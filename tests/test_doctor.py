@@ -18,7 +18,7 @@ def doctor(env, tmp_path, settings: dict | None = None) -> Doctor:
     path = tmp_path / "settings.json"
     if settings is not None:
         path.write_text(json.dumps(settings))
-    d = Doctor(env, settings=path, timeout=2.0, claude="/bin/false")
+    d = Doctor(env, settings=path, timeout=10.0, claude="/bin/false")  # a busy machine's first answers are slow
     d.run()
     return d
 
@@ -129,7 +129,8 @@ def test_doctor_learns_claude_codes_default_from_the_gateway_and_never_says_pull
             after = doctor(env, tmp_path)
     assert find(before, "warn", "has not asked the gateway for anything yet")
     (check,) = find(after, "fail", "claude-opus-5-5")
-    assert "asked by Claude Code: claude-opus-5-5" in check.title and "MODEL=" in check.fix
+    assert "asked by Claude Code: claude-opus-5-5" in check.title
+    assert "--set model=" in check.fix, "spelt for the gateway as it was started (mitmdump)"
     assert "ollama pull" not in check.fix and "qwen3:8b" in check.fix, "route it to what the backend has"
 
 
@@ -154,3 +155,63 @@ def test_a_claude_model_name_keeps_claude_codes_own_window(stack, tmp_path):
     d = doctor({**GOOD, "ANTHROPIC_BASE_URL": gw.url}, tmp_path)  # ANTHROPIC_MODEL=claude-sonnet-4-5
     assert find(d, "warn", "export ANTHROPIC_MODEL=qwen3:8b")
     assert not d.failed
+
+
+# -- issue 21: the room Claude Code keeps for its answer; a busy backend --------------------------------
+@pytest.fixture(scope="module")
+def small():
+    """An Ollama model with an 8k window, behind a gateway that asks for it."""
+    with ScriptedBackend("ollama", [Reply(text="hi")]) as b:
+        b.context_length = 8192
+        with Gateway(b.url, backend="ollama", model="qwen3:8b", num_ctx=8192) as gw:
+            yield b, gw
+
+
+def test_no_prompt_can_fit_when_claude_code_keeps_its_default_reservation(small, tmp_path):
+    b, gw = small
+    env = {**GOOD, "ANTHROPIC_BASE_URL": gw.url, "ANTHROPIC_MODEL": "qwen3:8b", "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "8192"}
+    d = doctor(env, tmp_path)
+    (check,) = find(d, "fail", "no prompt can fit")
+    assert "CLAUDE_CODE_MAX_OUTPUT_TOKENS is not set" in check.title and "keeps 20,000 of the 8,192" in check.title
+    assert check.fix == "export CLAUDE_CODE_MAX_OUTPUT_TOKENS=1024"
+    fixed = doctor({**env, "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "1024"}, tmp_path)
+    assert find(fixed, "pass", "CLAUDE_CODE_MAX_OUTPUT_TOKENS=1024") and not fixed.failed
+    trimmed_only = doctor({**env, "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "4096"}, tmp_path)
+    assert find(trimmed_only, "warn", "default setup cannot start in a 8,192-token window")
+
+
+def test_what_claude_code_sent_is_checked_against_the_window_less_the_answer(small, tmp_path):
+    import httpx
+    b, gw = small
+    words = " ".join(["word"] * 6000)  # ≈7,500 tokens by the estimate: fits 8,192, not with 1,024 more
+    httpx.post(gw.url + "/v1/messages", json={"model": "qwen3:8b", "max_tokens": 5,
+                                              "messages": [{"role": "user", "content": words}]}, timeout=30)
+    env = {**GOOD, "ANTHROPIC_BASE_URL": gw.url, "ANTHROPIC_MODEL": "qwen3:8b",
+           "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "8192", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "1024"}
+    (check,) = find(doctor(env, tmp_path), "warn", "Claude Code's largest request here is")
+    assert "with 1,024 for the answer, more than the backend's window of 8,192" in check.title
+
+
+def test_a_busy_backend_is_busy_not_down(tmp_path):
+    """A one-request-at-a-time backend evaluating a prompt does not answer doctor's probe: the gateway
+    has that request in flight, so doctor says busy (issue 21), where it said the backend was down."""
+    import threading
+
+    import httpx
+    with ScriptedBackend("ollama", [Reply(text="hi", delay=20)]) as b:
+        b.serial = True
+        with Gateway(b.url, backend="ollama", model="qwen3:8b", num_ctx=65536) as gw:
+            env = {**GOOD, "ANTHROPIC_BASE_URL": gw.url}
+            doctor(env, tmp_path)  # the gateway's first answers are slow on a busy machine: warm it
+            asking = threading.Thread(target=httpx.post, args=(gw.url + "/v1/messages",), daemon=True,
+                                      kwargs={"json": {"model": "qwen3:8b", "max_tokens": 5, "messages": [
+                                          {"role": "user", "content": "hi"}]}, "timeout": 30})
+            asking.start()
+            while not b.streaming:
+                threading.Event().wait(0.05)
+            d = Doctor(env, settings=tmp_path / "none.json", timeout=3.0, claude="/bin/false")
+            d.run()
+            asking.join()
+    (check,) = find(d, "warn", "is busy")
+    assert "1 request(s) in flight" in check.detail
+    assert not find(d, "fail", "is not"), "not down"

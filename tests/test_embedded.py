@@ -145,3 +145,26 @@ def test_a_sampled_answer_is_the_same_on_every_start(backend):
             r = httpx.post(url + "/v1/chat/completions", json=ask, timeout=120)
             answers.append(r.json()["choices"][0]["message"]["content"])
     assert answers[0] == answers[1] and answers[0].strip(), answers
+
+
+def test_a_probe_while_it_answers_does_not_end_the_answer(backend):
+    """llama-cpp-python's server ends a streamed answer ("[DONE]", nothing more) when another request
+    arrives, unless told not to: doctor's model listing, or the gateway's own probes, cut Claude
+    Code's answers. The embedded backend makes the probe wait its turn instead (issue 21)."""
+    import threading
+
+    import httpx
+    body = {"model": "m", "stream": True, "max_tokens": 32, "temperature": 0, "top_k": 1,
+            "messages": [{"role": "user", "content": "Count from 1 to 40, separated by spaces."}]}
+    listed: list[int] = []
+    probe = threading.Thread(target=lambda: listed.append(httpx.get(backend + "/v1/models", timeout=120).status_code))
+    with httpx.stream("POST", backend + "/v1/chat/completions", json=body, timeout=120) as r:
+        lines = []
+        for line in r.iter_lines():
+            lines.append(line)
+            if '"content"' in line and not probe.is_alive() and not listed:  # the answer has begun: ask
+                probe.start()
+    probe.join()
+    contents = [line for line in lines if '"content"' in line]
+    assert listed == [200] and len(contents) > 2, lines
+    assert any('"finish_reason": "length"' in line or '"finish_reason": "stop"' in line for line in lines), lines

@@ -11,6 +11,7 @@
 ``recorder``  Recorder — every exchange saved (inspector/recording/SCHEMA.md)
 ``colourlog`` ColourLog — one line per exchange in the terminal
 ``otlp``      OtlpExport — every exchange as an OpenTelemetry GenAI span and metrics
+``webflows``  WebFlows — mitmweb's flow list: the client's flow as it came, the backend's beside it
 ``replayer``  Replayer — answers from recordings (the replay script)
 """
 
@@ -32,13 +33,14 @@ def all_addons() -> list[Any]:
     from .relay import Relay
     from .side import SideTraffic
     from .tokens import TokenBook
+    from .webflows import WebFlows
 
     relay = Relay()
     tokens = TokenBook()
     gateway = Gateway(relay, tokens)
     # Listeners (recorder, colour log, OpenTelemetry export, the token book) are found by the relay at
     # start: any loaded addon with the four exchange_* methods is told about every exchange.
-    return [HeaderDeadline(), GatewayAuth(relay), relay, Recorder(), ColourLog(), OtlpExport(), tokens,
+    return [HeaderDeadline(), GatewayAuth(relay), relay, Recorder(), ColourLog(), OtlpExport(), WebFlows(), tokens,
             SideTraffic(gateway), gateway]
 
 

@@ -161,6 +161,19 @@ def wire_headers(headers: http.Headers) -> list[tuple[str, str]]:
     """Every header with its bytes as they came, one character per byte (latin-1: the transport's
     convention, as h11's), for sending on unchanged."""
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.fields]
+def client_url(flow: http.HTTPFlow) -> str:
+    """The URL the client called. In reverse mode mitmproxy has already pointed the request at the
+    reverse target (``pretty_url`` names the backend's host with the client's path): the client
+    called the gateway, at the address it accepted the connection on."""
+    r = flow.request
+    sockname = flow.client_conn.sockname
+    if not isinstance(flow.client_conn.proxy_mode, ReverseMode) or not sockname:
+        return r.pretty_url
+    host, port = str(sockname[0]), int(sockname[1])
+    host = host.removeprefix("::ffff:")
+    scheme = "https" if flow.client_conn.tls_established else "http"
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{scheme}://{netloc}{r.path}"
 
 
 def snapshot(r: http.Request, url: str | None = None) -> RequestSnapshot:

@@ -25,6 +25,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from mitmproxy.utils import human
 
 from .. import __version__
+from ..launcher import Launcher
 from ..protocol import (
     FORM_NAMES,
     AnthropicStreamObserver,
@@ -53,6 +54,7 @@ from .flows import (
     REQUEST_SIZE_LIMIT,
     TooLarge,
     anthropic_error,
+    client_url,
     decoded_body,
     headers_text,
     identify,
@@ -69,6 +71,7 @@ from .guard import PENDING, fail_closed, refuse, stream_to
 from .pipeline import Job
 from .relay import Relay
 from .tokens import PrefixBook, TokenBook
+from .webflows import BACKEND_FLOW, show_client_request
 
 __all__ = ["Gateway", "is_anthropic_host"]
 
@@ -129,10 +132,13 @@ class SafeguardsRefused(InvalidRequest):
 
 
 def with_facts(options: TranslateOptions, facts: ModelFacts | None) -> TranslateOptions:
-    """The translation settings for one model: what the backend said it can do."""
-    if facts is None or (facts.capabilities is None and not facts.think_levels):
+    """The translation settings for one model: what the backend said it can do (llama.cpp's server
+    also streams its prompt-processing progress, which the colour log shows while the prompt is read)."""
+    progress = facts is not None and facts.server == "llama.cpp"
+    if facts is None or (facts.capabilities is None and not facts.think_levels and not progress):
         return options
-    return dataclasses.replace(options, capabilities=facts.capabilities, think_levels=facts.think_levels)
+    return dataclasses.replace(options, capabilities=facts.capabilities, think_levels=facts.think_levels,
+                               prompt_progress=progress)
 
 
 def _last_tool_results(req_turns: Iterable[object]) -> list[dict[str, Any]]:
@@ -166,6 +172,8 @@ class Gateway:
         #: header names says which headers are credentials (plus ``redact_headers``).
         self.secrets = Redactor()
         self.forward: set[str] = set()
+        #: The largest Messages request Claude Code sent, as counted (doctor checks it fits the window).
+        self.largest: TokenCount | None = None
 
     @property
     def parking(self) -> Relay:
@@ -293,9 +301,17 @@ class Gateway:
         except (OSError, TimeoutError) as e:
             reason = "connection refused" if isinstance(e, ConnectionRefusedError) else (
                 "no answer" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__))
+            fix = Launcher.current().option("backend_url", "<where it runs>")
             log.warning(f"gateway: nothing answers at {url} ({reason}): {self.form.start_hint}, or point the "
-                        f"gateway at your {self.form.label} server. Claude Code will be told the same.")
+                        f"gateway at your {self.form.label} server ({fix}). Claude Code will be told the same.")
             return
+        if self.form.translates and Launcher.current().kind == "mitmdump":  # what doctor would say, at start
+            # (make run and inspector run said it already, before printing the block)
+            from ..probe import backend_problems
+            _, problems = await asyncio.to_thread(backend_problems, self.form, url.rstrip("/"),
+                                                  [m for m in self.router.targets if m], Launcher.current())
+            for problem in problems:
+                log.warning(f"gateway: {problem}")
         await self._ask_about_models()
 
     def status(self, flow: http.HTTPFlow) -> dict[str, Any]:
@@ -306,7 +322,18 @@ class Gateway:
                 "num_ctx": o.num_ctx, "max_tokens_limit": o.max_tokens_limit, "max_context": o.max_context,
                 "repair": o.repair, "record": o.record, "record_dir": o.record_dir,
                 "requested_models": self.requested,
-                "models": [facts.as_dict() for facts in self.discovery.known()]}
+                "models": [facts.as_dict() for facts in self.discovery.known()],
+                # How it was started (fixes are spelt that way), what Claude Code sends, what is in flight.
+                "launcher": Launcher.current().kind,
+                "largest_request": self.largest.as_dict() if self.largest is not None else None,
+                "in_flight": self.in_flight()}
+
+    def in_flight(self) -> dict[str, Any]:
+        """Requests sent to the backend and not yet answered to the end: a backend that does not
+        answer doctor's probe meanwhile is busy, not down."""
+        now = time.monotonic()
+        waited = [now - job.exchange.started for _, job in self.live.values()]
+        return {"count": len(waited), "longest_s": round(max(waited), 1) if waited else 0.0}
 
     # -- which flows -----------------------------------------------------------------------------
     def handles(self, flow: http.HTTPFlow) -> bool:
@@ -317,9 +344,12 @@ class Gateway:
     def _backend(self, flow: http.HTTPFlow) -> str | None:
         if ctx.options.backend_url:
             return str(ctx.options.backend_url).rstrip("/")
-        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
-            r = flow.request
-            return f"{r.scheme}://{r.host}:{r.port}"
+        mode = flow.client_conn.proxy_mode
+        if isinstance(mode, ReverseMode):
+            # The mode's own target, not the request's host: a flow replayed from mitmweb carries the
+            # client's request as it came, addressed to the gateway itself.
+            scheme = "https" if mode.scheme in ("https", "tls") else "http"
+            return f"{scheme}://{mode.address[0]}:{mode.address[1]}"
         return None
 
     # -- hooks -----------------------------------------------------------------------------------
@@ -327,8 +357,8 @@ class Gateway:
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         """Before the body is read: too large a body is refused unread; one of unknown length
         (chunked) streams to the relay, counted, and is back in the flow for the request hooks."""
-        if not self.handles(flow) or self._backend(flow) is None:
-            return  # observed traffic goes on as it came
+        if not self.handles(flow) or self._backend(flow) is None or flow.metadata.get(BACKEND_FLOW):
+            return  # observed traffic goes on as it came (and a backend flow replayed from mitmweb)
         try:
             size = expected_http_body_size(flow.request)
         except ValueError:
@@ -344,14 +374,15 @@ class Gateway:
 
     @fail_closed()
     async def request(self, flow: http.HTTPFlow) -> None:
-        if self.handles(flow):
+        # (A backend flow replayed from mitmweb goes to the backend as it is.)
+        if self.handles(flow) and not flow.metadata.get(BACKEND_FLOW):
             await self._request(flow)
 
     async def _request(self, flow: http.HTTPFlow) -> None:
         form = self.form
         backend = self._backend(flow)
         kind = request_kind(flow.request.method, path_of(flow))
-        client_request = snapshot(flow.request)
+        client_request = snapshot(flow.request, client_url(flow))
         if backend is None:
             if not form.translates:  # regular mode, no re-target: inspect the real API as it is
                 await self._observe(flow, kind, client_request)
@@ -455,8 +486,10 @@ class Gateway:
         if window is not None and over:
             exact = await counting if counting is not None else None  # an estimate never refuses what fits
             count = exact or count
-            if count.tokens > window[0]:
-                raise too_long(model, count, window, requested=req.model)
+        if self.largest is None or count.tokens > self.largest.tokens:
+            self.largest = count
+        if window is not None and count.tokens > window[0]:
+            raise too_long(model, count, window, requested=req.model)
         ex.token_count, ex.context = count, window
         ex.prefix = self.prefixes.compare((ex.session_id, model, ex.purpose), PrefixSnapshot(*sections))
         if req.stream:
@@ -561,7 +594,8 @@ class Gateway:
                 ex.incomplete = str(flow.error) if flow.error else "the relay was not reached"
                 ex.notes.error(f"exchange aborted: {ex.incomplete}")
                 self.relay.listeners.release(ex)  # for the pipeline that never ran
-            _show_backend_request(flow, job)
+            show_client_request(flow, ex, f"translated by the inspector gateway for the {ex.form.label} backend "
+                                          f"at {ex.backend}: its request and answer are the flow beside this one")
             # mitmproxy sends the client the answer's last bytes once this hook returns: the recorder's
             # and colour log's end-of-exchange work waits until then.
             asyncio.get_running_loop().call_soon(self._let_go, flow, ex)
@@ -647,17 +681,6 @@ def _without_tag_beta(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
                 continue
         out.append((k, v))
     return out
-
-
-def _show_backend_request(flow: http.HTTPFlow, job: Job) -> None:
-    """Make the flow show where the request went (mitmweb, flow files), not the relay hop. The
-    request as sent, headers and body, is in the recording (``backend-request.json``)."""
-    r = flow.request
-    parts = urlsplit(job.url)
-    r.scheme = parts.scheme
-    r.host = parts.hostname or r.host
-    r.port = parts.port or (443 if parts.scheme == "https" else 80)
-    r.path = parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _observe_stream(ex: Exchange, tell: Any) -> Callable[[bytes], Iterable[bytes]]:

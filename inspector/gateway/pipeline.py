@@ -117,7 +117,7 @@ class Pipeline:
 
 
 class _Run:
-    __slots__ = ("p", "job", "ex", "reply", "response", "processor", "tell", "rid", "counted")
+    __slots__ = ("p", "job", "ex", "reply", "response", "processor", "tell", "rid", "counted", "wrote")
 
     def __init__(self, pipeline: Pipeline, job: Job, reply: Reply) -> None:
         self.p = pipeline
@@ -129,6 +129,7 @@ class _Run:
         self.tell = pipeline.listeners
         self.rid = request_id()
         self.counted = job.count is None
+        self.wrote = time.monotonic()  # when the client last got bytes
 
     def use_count(self) -> None:
         """The backend's token count, if it has arrived, for message_start (once, before it goes out)."""
@@ -163,8 +164,9 @@ class _Run:
         if not out:
             return
         ex = self.ex
+        self.wrote = time.monotonic()
         if ex.first_token is None and b"_delta" in out:
-            ex.first_token = time.monotonic()
+            ex.first_token = self.wrote
         self.reply.write(out)  # the client first, the listeners after
         if self.tell:
             self.tell.chunk(ex, "client", out)
@@ -286,7 +288,12 @@ class _Run:
             silent = 0.0
             if not self.counted:
                 self.use_count()
-            self.write(processor.feed(data))
+            out = processor.feed(data)
+            if not out and time.monotonic() - self.wrote >= p.ping_interval:
+                # The backend talks but says nothing for the client yet (llama.cpp's prompt_progress
+                # chunks while it reads a long prompt): the client still gets its keep-alive.
+                out = processor.keepalive()
+            self.write(out)
             if tell:
                 tell.chunk(ex, "backend", data)
             if not await self._drained():

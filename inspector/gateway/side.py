@@ -25,7 +25,18 @@ from ..protocol import (
 )
 from ..protocol._side import json_body_or_none
 from .exchange import Exchange
-from .flows import TooLarge, anthropic_error, decoded_body, identify, json_response, mode_of, path_of, snapshot, too_large
+from .flows import (
+    TooLarge,
+    anthropic_error,
+    client_url,
+    decoded_body,
+    identify,
+    json_response,
+    mode_of,
+    path_of,
+    snapshot,
+    too_large,
+)
 from .gateway import with_facts
 from .guard import fail_closed
 
@@ -68,7 +79,7 @@ class SideTraffic:
                              input_tokens=count.tokens if count is not None else None,
                              content_type=r.headers.get("content-type", ""))
         flow.response = http.Response.make(answer.status, answer.body, dict(answer.headers))
-        ex.client_request = snapshot(r)
+        ex.client_request = snapshot(r, client_url(flow))
         tell = gw.relay.listeners
         tell.started(ex)
         tell.response(ex, "client", answer.status, answer.headers)

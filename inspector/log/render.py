@@ -119,10 +119,12 @@ class ExchangeLine:
     error); the counts on the line are always of all of them."""
 
     def __init__(self, summary: Mapping[str, Any], *, when: float | None = None,
-                 notes_shown: Sequence[Mapping[str, Any]] | None = None) -> None:
+                 notes_shown: Sequence[Mapping[str, Any]] | None = None, nothing: str | None = None) -> None:
         self.s = summary
         self.when = when or time.time()
         self.notes_shown = notes_shown
+        #: Said plainly on a line of its own: the exchange reached Claude Code with no output at all.
+        self.nothing = nothing
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield from self.lines()
@@ -205,6 +207,8 @@ class ExchangeLine:
                           f"{prefix['reason']}", "yellow")])
         if s.get("incomplete"):
             rows.append([(f"    incomplete: {s['incomplete']}", "red")])
+        if self.nothing:
+            rows.append([(f"    {self.nothing}", "bold yellow")])
         return [_safe(row) for row in rows]
 
 

@@ -122,6 +122,8 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
     body: dict[str, Any] = {"model": model, "messages": messages, "stream": req.stream}
     if req.stream:
         body["stream_options"] = {"include_usage": True}
+        if options.prompt_progress:
+            body["return_progress"] = True
     raw = req.raw
     if req.max_tokens is not None:
         limit = options.max_tokens_limit

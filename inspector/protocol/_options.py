@@ -33,6 +33,9 @@ class TranslateOptions:
     #: Tools the client deferred (``defer_loading``) and no ``tool_reference`` loaded: hide (as
     #: Anthropic does) | show (sent like any tool — how the gateway translated before it hid them).
     deferred_tools: str = "hide"
+    #: Ask a streamed answer for the server's prompt-processing progress while it reads the prompt
+    #: (llama.cpp server's ``return_progress``: ``prompt_progress`` chunks before the first token).
+    prompt_progress: bool = False
 
     @classmethod
     def recorded(cls, settings: dict[str, Any]) -> TranslateOptions:

@@ -216,7 +216,8 @@ def typed(data: dict[str, Any], spec: dict[str, tuple[Any, str, Any]], name: str
         if ok:
             out[key] = value
         else:
-            problems.append(f"{name}: {key} must be {what}, not {_json_type(data[key])} (read as {default!r})")
+            read = "unknown" if default is None else repr(default)
+            problems.append(f"{name}: {key} must be {what}, not {_json_type(data[key])} (read as {read})")
             out[key] = default
     if "notes" in out:
         for note in out["notes"]:
@@ -448,7 +449,7 @@ class ExchangeRecord:
             n = rec["_line"]
             t = rec.get("t")
             if t is not None and not _num(t):
-                self._problem(f"{name} line {n}: t must be a number, not {_json_type(t)} (read as null)")
+                self._problem(f"{name} line {n}: t must be a number, not {_json_type(t)} (read as unknown)")
                 t = None
             if "status" in rec:
                 if _int(rec["status"]):

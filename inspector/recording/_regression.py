@@ -5,6 +5,11 @@ with the recorded backend request, and the recorded backend response (every chun
 the recorded splits, keep-alives included) is fed to a fresh translator and compared with
 what Claude Code was sent. Volatile values (message ids, synthesised tool ids) are
 normalised, so a difference is a change in the translation itself.
+
+An exchange the gateway ended itself is checked as far as it went, and says what it skipped: a
+client that went away (the recorded answer is a start of today's), a gateway that stopped (its
+"shutting down" error is its own, not the translator's), a stream the backend cut (the error quotes
+how the connection failed: its wording is not compared).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class Regression:
     exchange: ExchangeRecord
     checked: bool  # False when the exchange was not translated (passthrough, side traffic…)
     diff: str = ""  # empty when nothing changed
+    skipped: str = ""  # what was not compared, and why (an exchange the gateway ended itself)
 
     @property
     def same(self) -> bool:
@@ -82,6 +88,7 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     input_tokens = counted if isinstance(counted, int) else req.estimated_input_tokens
     diffs = [_diff("backend request", _json_lines(exchange.request_json("backend")), _json_lines(body))]
 
+    left_out = ""
     status, _, chunks = exchange.response("backend")
     _, _, client_chunks = exchange.response("client")
     recorded_client = b"".join(c.data for c in client_chunks)
@@ -91,8 +98,10 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
                                   backend_model=backend_model or req.model, backend=backend,
                                   input_tokens=input_tokens, notes=Notes(), tools=req.tools)
         out = b"".join(t.feed(c.data) for c in chunks)
-        out += t.interrupt("cut") if meta.get("aborted_by") == "backend" else t.flush()
-        diffs.append(_diff("client stream", _event_lines(recorded_client), _event_lines(out)))
+        ended_by = meta.get("aborted_by")
+        out += t.interrupt("cut") if ended_by == "backend" else t.flush()
+        events, now, left_out = _as_far_as_it_went(ended_by, _event_lines(recorded_client), _event_lines(out))
+        diffs.append(_diff("client stream", events, now))
     elif status == 200:
         raw = b"".join(c.data for c in chunks)
         try:
@@ -107,4 +116,25 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
             except orjson.JSONDecodeError:
                 recorded = recorded_client.decode("utf-8", "replace")
             diffs.append(_diff("client response", _json_lines(recorded), _json_lines(message)))
-    return Regression(exchange, checked=True, diff="\n".join(d for d in diffs if d))
+    return Regression(exchange, checked=True, diff="\n".join(d for d in diffs if d), skipped=left_out)
+
+
+def _errors_off(events: list[str]) -> list[str]:
+    while events and events[-1].startswith("error: "):
+        events = events[:-1]
+    return events
+
+
+def _as_far_as_it_went(ended_by: object, recorded: list[str], now: list[str]) -> tuple[list[str], list[str], str]:
+    """The events to compare for a stream the gateway ended itself, and what is left out."""
+    if ended_by == "client":
+        return recorded, now[:len(recorded)], (f"the stream after its {len(recorded)} recorded events: the client "
+                                               f"went away, so it never got the rest")
+    if ended_by == "gateway":
+        kept = _errors_off(recorded)
+        return kept, now[:len(kept)], (f"the stream after its {len(kept)} recorded events: the gateway stopped "
+                                       f"(its 'shutting down' error is its own)")
+    if ended_by == "backend":
+        return _errors_off(recorded), _errors_off(now), ("the cut's error message (it quotes how the backend's "
+                                                         "connection failed)")
+    return recorded, now, ""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -56,6 +57,10 @@ def body_for_disk(body: bytes | None, content_type: str = "", parsed: Any = None
         return {"encoding": "text", "text": body.decode("utf-8")}
     except UnicodeDecodeError:
         return {"encoding": "base64", "base64": base64.b64encode(body).decode()}
+
+
+#: An exchange folder's name: its sequence number first.
+_SEQ = re.compile(r"^\d{4,}_")
 
 
 class _ChunkLog:
@@ -129,8 +134,9 @@ class _ChunkLog:
 
 
 class ExchangeWriter:
-    """One exchange's folder, created at its first write — exclusively: a name that exists already
-    (something else writes there) fails this exchange, never mixes two."""
+    """One exchange's folder, created at its first write — exclusively: when its number is taken
+    (another gateway recording the same session writes there too) it takes the next free one, and
+    never mixes two exchanges."""
 
     def __init__(self, store: RecordingStore, path: Path, meta: dict[str, Any]) -> None:
         self.store = store
@@ -147,13 +153,25 @@ class ExchangeWriter:
             return
         try:
             if not self.created:
-                create_dir(self.path)
-                self.created = True
+                self._create()
             fn()
         except OSError as e:
             self.failed = True
             self.store.report(f"cannot write {what} in {self.path} ({e.strerror or e}); traffic is "
                               f"unaffected, this exchange is not fully recorded")
+
+    def _create(self) -> None:
+        for _ in range(MAX_SUFFIX):
+            try:
+                create_dir(self.path)
+            except FileExistsError:
+                seq = self.store.next_seq(self.path.parent)
+                self.meta["seq"] = seq
+                self.path = self.path.parent / S.exchange_dirname(seq, str(self.meta.get("kind", "")))
+                continue
+            self.created = True
+            return
+        raise FileExistsError(f"{MAX_SUFFIX} exchange numbers in a row are taken")
 
     def requests(self, client: Mapping[str, Any], backend: Mapping[str, Any] | None) -> None:
         def write() -> None:
@@ -305,9 +323,42 @@ class RecordingStore:
                     f"taken; traffic is unaffected")
         return None
 
+    def _recorded(self, session_id: str) -> tuple[Path, list[int]] | None:
+        """The folder an earlier run of the gateway recorded this Claude Code session in, and its
+        last exchange's number (None: there is none)."""
+        suffix = "_" + S.session_dirname(0, "", session_id).rsplit("_", 1)[1]
+        try:
+            folders = sorted((p for p in self.root.iterdir() if p.name.endswith(suffix) and p.is_dir()), reverse=True)
+        except OSError:
+            return None
+        for folder in folders:
+            try:
+                said = orjson.loads((folder / S.SESSION_FILE).read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            if isinstance(said, dict) and said.get("session_id") == session_id:
+                seqs = [int(p.name.split("_", 1)[0]) for p in folder.iterdir() if _SEQ.match(p.name)]
+                return folder, [max(seqs, default=0)]
+        return None
+
+    def next_seq(self, folder: Path) -> int:
+        """The next exchange number in a session ``folder``, past any another writer has taken."""
+        for path, counter in self.sessions.values():
+            if path == folder:
+                try:
+                    on_disk = max((int(p.name.split("_", 1)[0]) for p in folder.iterdir() if _SEQ.match(p.name)),
+                                  default=0)
+                except OSError:
+                    on_disk = 0
+                counter[0] = max(counter[0], on_disk) + 1
+                return counter[0]
+        raise FileExistsError(f"{folder} is no session of this store")
+
     def exchange(self, *, session_id: str | None, id_source: str, client: str, kind: str,
                  meta: dict[str, Any]) -> ExchangeWriter | None:
         sid = session_id or self.fallback_id
+        if sid not in self.sessions and session_id and (earlier := self._recorded(session_id)) is not None:
+            self.sessions[sid] = earlier  # the gateway was restarted mid-session: one session, one folder
         if sid not in self.sessions:
             if not self._root():
                 return None

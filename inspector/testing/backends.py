@@ -76,6 +76,12 @@ class Reply:
     load_ms: float | None = 12.0
     prompt_ms: float | None = 250.0
     decode_ms: float | None = 350.0
+    #: llama.cpp server asked with ``return_progress``: a ``prompt_progress`` chunk per value (tokens
+    #: processed so far, of ``prompt_tokens``; ``cached_tokens`` come from the cache) before the answer.
+    progress: list[int] = field(default_factory=list)
+    #: Hold the answer (after any progress chunks) until this is set: a prompt being read, for as
+    #: long as a test needs, without sleeping.
+    hold: threading.Event | None = None
 
 
 @dataclass
@@ -175,6 +181,20 @@ def openai_chunks(reply: Reply, model: str, stream: bool, server: str | None = N
     events.append(last)
     events.append({**base, "choices": [], "usage": usage})
     return [b"data: " + json.dumps(e).encode() + b"\n\n" for e in events] + [b"data: [DONE]\n\n"]
+
+
+def progress_chunks(reply: Reply, model: str) -> list[bytes]:
+    """llama.cpp server's prompt-processing progress (``return_progress``, server-task.cpp): an empty
+    assistant delta with ``prompt_progress`` {total, cache, processed, time_ms}."""
+    cache = reply.cached_tokens or 0
+    out = []
+    for i, processed in enumerate(reply.progress):
+        chunk = {"choices": [{"finish_reason": None, "index": 0, "delta": {"role": "assistant", "content": None}}],
+                 "created": 1, "id": "chatcmpl-progress", "model": model, "object": "chat.completion.chunk",
+                 "prompt_progress": {"total": reply.prompt_tokens, "cache": cache, "processed": processed,
+                                     "time_ms": 100.0 * (i + 1)}}
+        out.append(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+    return out
 
 
 def anthropic_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
@@ -287,6 +307,9 @@ class ScriptedBackend:
         self.aborted: list[int] = []
         #: Streams still being sent right now.
         self.streaming = 0
+        #: One request at a time, as llama-cpp-python's server and a single-slot llama-server are: a
+        #: listing or probe waits while an answer is being made.
+        self.serial = False
         self._server = ThreadedServer(self._serve, port=port)
         self._server.start()
         self.port = self._server.port
@@ -366,6 +389,8 @@ class ScriptedBackend:
 
     async def _serve(self, request: Request, reply: HttpReply) -> None:
         path = request.path
+        while self.serial and self.streaming and request.method in ("GET", "HEAD"):
+            await asyncio.sleep(0.02)
         probe = self._probe(request)
         if probe is not None:
             try:
@@ -407,6 +432,16 @@ class ScriptedBackend:
         try:
             if reply_.delay:
                 await asyncio.sleep(reply_.delay)
+            if (stream and self.server == "llama.cpp" and body.get("return_progress") and reply_.progress
+                    and reply_.raw is None):
+                reply.head(200, [("content-type", ctype)])
+                for frame in progress_chunks(reply_, model):
+                    reply.write(frame)
+                    await reply.drain()
+                    if reply_.gap:
+                        await asyncio.sleep(reply_.gap)
+            if reply_.hold is not None:
+                await asyncio.get_running_loop().run_in_executor(None, reply_.hold.wait)
             if reply_.error is not None or reply_.status != 200:
                 data = b"".join(c for c in chunks if isinstance(c, bytes)) if reply_.raw is not None else \
                     error_body(self.form, reply_.status, reply_.error or "failed")

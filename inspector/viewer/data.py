@@ -9,6 +9,7 @@ No Textual here: the HTML report uses the same summaries.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from typing import Any
 from ..recording import ExchangeRecord, SessionRecord, epoch_of, list_sessions
 
 __all__ = [
-    "Bar", "ExchangeSummary", "Figures", "SessionSummary", "Timeline", "fmt_ms", "request_tool_errors", "scan",
+    "Bar", "ExchangeSummary", "Figures", "SessionSummary", "Timeline", "first_prompt", "fmt_ms", "request_tool_errors",
+    "scan",
     "summarize_exchange", "summarize_session", "timeline",
 ]
 
@@ -410,6 +412,8 @@ class SessionSummary:
     flags: set[str] = field(default_factory=set)
     rows: list[ExchangeSummary] = field(default_factory=list)
     search: str = ""
+    #: What the user first asked (the first main turn's prompt, Claude Code's reminders left out).
+    first_prompt: str = ""
 
     @property
     def name(self) -> str:
@@ -417,9 +421,9 @@ class SessionSummary:
 
     def cells(self) -> tuple[str, ...]:
         if not self.loaded:
-            return (self.started, "…", self.client, "…", "…", "…", "…", "")
+            return (self.started, "…", self.client, "…", "…", "…", "…", "", "…")
         return (self.started, self.duration, self.client, self.models, self.forms, str(self.exchanges),
-                self.tokens, " ".join(sorted(self.flags)))
+                self.tokens, " ".join(sorted(self.flags)), self.first_prompt)
 
     def text(self) -> str:
         """What the ``/`` filter looks in: the row, and what is inside the session (tools, models, errors…)."""
@@ -488,8 +492,32 @@ def summarize_session(session: SessionRecord, *, loaded: bool = True,
         s.flags.add("corrupt")
     if session.schema_problem:
         s.flags.add("unknown-schema")
+    first = next((r for r in s.rows if r.kind == "messages"), None)
+    s.first_prompt = first_prompt(first.exchange.request_json()) if first is not None else ""
+    words.add(s.first_prompt.lower())
     s.search = " ".join(sorted(w for w in words if w))
     return s
+
+
+_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
+
+
+def first_prompt(request: Any, limit: int = 60) -> str:
+    """The first thing the user said in a Messages request: its first user text that is not one of
+    Claude Code's ``<system-reminder>`` sections, on one line, shortened to ``limit``."""
+    messages = request.get("messages") if isinstance(request, dict) else None
+    for message in messages if isinstance(messages, list) else []:
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        texts = [content] if isinstance(content, str) else [
+            b.get("text") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"] \
+            if isinstance(content, list) else []
+        for text in texts:
+            said = " ".join(_REMINDER.sub(" ", text).split()) if isinstance(text, str) else ""
+            if said:
+                return said if len(said) <= limit else said[: limit - 1] + "…"
+    return ""
 
 
 def scan(root: Path | str) -> list[SessionSummary]:

@@ -147,8 +147,9 @@ def conversation(request: Any, response: Any, notes: Sequence[Mapping[str, Any]]
     stop = response.get("stop_reason")
     usage: dict[str, Any] = response["usage"] if isinstance(response.get("usage"), dict) else {}
     if stop or usage:
-        b.turns.append(Turn("stop", "", f"stop_reason {stop} · usage {usage.get('input_tokens')} in / "
-                                        f"{usage.get('output_tokens')} out", answer=True))
+        counts = [str(n) if isinstance(n, int) else "?" for n in (usage.get("input_tokens"), usage.get("output_tokens"))]
+        b.turns.append(Turn("stop", "", f"stop_reason {stop or 'none (the answer did not say)'} · usage {counts[0]} in "
+                                        f"/ {counts[1]} out", answer=True))
     if response.get("error"):
         error = response["error"]
         message = error.get("message") if isinstance(error, dict) else error

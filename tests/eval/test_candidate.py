@@ -132,7 +132,8 @@ def test_a_request_that_cannot_fit_the_candidates_window_is_refused_without_aski
         b.n_ctx = 300  # llama.cpp /props: a 300-token window; the recorded request is thousands of tokens
         run = evaluate(b.url, "openai", record=tmp_path)
     (s,) = run.scores
-    assert not s.answered and s.status == 400 and s.error["message"].startswith("prompt is too long: ") and "for model 'cand'" in s.error["message"]
+    message = s.error["message"]
+    assert not s.answered and s.status == 400 and message.startswith("prompt is too long: ") and "for model 'cand'" in message
     assert b.chat_requests == [], "as the gateway does: the backend is never called"
     (exchange,) = list_sessions(tmp_path)[0].exchanges()  # recorded as the gateway records a refusal
     meta = exchange.meta

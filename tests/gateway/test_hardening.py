@@ -183,15 +183,38 @@ def test_the_gateway_says_at_start_that_nothing_answers_at_the_backend():
             time.sleep(0.1)
         log = gw.log()
     assert f"nothing answers at {dead} (connection refused)" in log and "ollama serve" in log
+    assert "--set backend_url=<where it runs>" in log, "the fix spelt as the gateway was started: mitmdump"
+
+
+def _logged(gw: Gateway, words: str) -> str:
+    for _ in range(100):
+        if words in gw.log():
+            break
+        time.sleep(0.1)
+    return " ".join(gw.log().split())
+
+
+def test_the_gateway_says_at_start_what_doctor_would_about_its_backend():
+    """Started by hand (mitmdump -s addons/translate.py): a model the backend lacks, and a backend of
+    another form, are said at start, with the fix as mitmdump takes it (issue 21)."""
+    with ScriptedBackend("ollama", [Reply()]) as b:
+        with Gateway(b.url, backend="ollama", model="qwen3:4b") as gw:
+            log = _logged(gw, "does not have")
+        assert ("the backend does not have qwen3:4b (it has: qwen3:8b): run `ollama pull qwen3:4b`, or restart with "
+                "--set model=qwen3:8b") in log
+        with Gateway(b.url, backend="openai", model="qwen3:8b") as gw:
+            log = _logged(gw, "looks like")
+        assert f"{b.url} is not an OpenAI-compatible backend: it answered HTTP 404 to GET /v1/models" in log
+        assert f"restart with mitmdump -s addons/translate.py --set backend=ollama --set backend_url={b.url}" in log
 
 
 def test_the_colour_log_shows_no_secret_even_with_bodies():
     secret = "sk-ant-api03-" + "x" * 40
     with ScriptedBackend("ollama", [Reply(text=f"your key is {secret}")]) as b:
-        with Gateway(b.url, backend="ollama", model="q", log_detail="events", record=False) as gw:
+        with Gateway(b.url, backend="ollama", model="q", log_detail="bodies", record=False) as gw:
             httpx.post(gw.url + "/v1/messages?key=query-secret-123456",
                        json={**ASK, "stream": True, "messages": [{"role": "user", "content": f"use {secret}"}]}).read()
-            time.sleep(0.5)
+            _logged(gw, "response (as Claude Code sees it)")
             log = gw.log()
     assert "claude-x → q [ollama]  200" in log and "[redacted:anthropic-key]" in log
     assert secret not in log and "query-secret-123456" not in log

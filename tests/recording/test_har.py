@@ -11,11 +11,13 @@ SAMPLES = samples_dir()
 def test_har_opens_in_mitmproxys_reader(tmp_path):
     session = list_sessions(SAMPLES)[1]
     har = session_to_har(session)
-    assert har["log"]["version"] == "1.2" and len(har["log"]["entries"]) == 2
+    assert har["log"]["version"] == "1.2" and len(har["log"]["entries"]) == 4, "two exchanges, each side of each"
     path = tmp_path / "s.har"
     path.write_bytes(orjson.dumps(har))
     flows = list(FlowReader(open(path, "rb")).stream())
-    assert [f.request.path for f in flows] == ["/v1/messages?beta=true"] * 2
+    assert [f.request.path for f in flows] == ["/v1/messages?beta=true", "/v1/chat/completions"] * 2
+    assert flows[1].request.json()["messages"][0]["role"] in ("system", "user"), "the translated request"
+    assert b"chat.completion.chunk" in flows[1].response.content, "the backend's answer as it came"
     assert flows[0].request.json()["messages"][0]["role"] == "user"
     assert flows[0].response.status_code == 200 and b"message_start" in flows[0].response.content
     assert flows[0].request.headers["authorization"] == "[redacted]"
@@ -40,3 +42,22 @@ def test_har_of_an_old_recording_is_redacted_on_the_way_out(tmp_path):
     har = orjson.dumps(session_to_har(list_sessions(tmp_path)[0]))
     assert b"plain-secret-1" not in har and b"plain-secret-2" not in har and secret.encode() not in har
     assert b"[redacted:openai-key]" in har
+
+
+def test_har_has_each_side_at_the_url_it_was_sent_to(tmp_path):
+    """A recording made through the real gateway: the client's entry is at the gateway's URL (in reverse
+    mode mitmproxy had already pointed the request at the backend), the backend's at the backend's."""
+    import httpx
+
+    from inspector.testing.backends import Reply, ScriptedBackend
+    from inspector.testing.gateway import Gateway
+    with ScriptedBackend("ollama", [Reply(text="Hello.")]) as b, \
+            Gateway(b.url, backend="ollama", model="qwen3:8b", record_dir=str(tmp_path)) as gw:
+        httpx.post(gw.url + "/v1/messages?beta=true", timeout=30, json={
+            "model": "claude-x", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    client, backend = session_to_har(list_sessions(tmp_path)[0])["log"]["entries"]
+    assert client["request"]["url"] == gw.url + "/v1/messages?beta=true"
+    assert backend["request"]["url"] == b.url + "/api/chat"
+    assert '"model":"qwen3:8b"' in backend["request"]["postData"]["text"].replace(" ", "")
+    assert backend["response"]["status"] == 200 and '"done": true' in backend["response"]["content"]["text"]
+    assert client["response"]["content"]["text"].startswith("event: message_start")

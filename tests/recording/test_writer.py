@@ -123,7 +123,8 @@ def _answer(store, sid, text):
 def test_four_sessions_in_one_second_never_share_a_folder(tmp_path, monkeypatch):
     """Issue 19 #5: two gateways (stores) on one folder, session ids alike in their first 8
     characters, all in one second. Once 4 sessions became 1 folder and 1 exchange whose response
-    held all 4 answers; now each has its folder, each exchange its own answer."""
+    held all 4 answers; now each session has its folder (one session is one folder, whichever gateway
+    records it: issue 21) and each exchange its own answer."""
     import time
     monkeypatch.setattr(time, "time", lambda: 1_795_000_000.5)
     one, two = store(tmp_path), store(tmp_path)
@@ -135,13 +136,15 @@ def test_four_sessions_in_one_second_never_share_a_folder(tmp_path, monkeypatch)
     for w, _ in writers:
         w.finish({})
     found = list_sessions(tmp_path)
-    assert len(found) == 4 and len({s.path for s in found}) == 4
+    assert len(found) == 3 and len({s.path for s in found}) == 3
     assert sorted(s.name.split("_", 2)[2] for s in found) == [
-        "aaaaaaaa-1111-4000-8000-000000000001", "aaaaaaaa-1111-4000-8000-000000000001_2",
-        "aaaaaaaa-2222-4000-8000-000000000002", "aaaaaaaa-3333-4000-8000-000000000003"]
+        "aaaaaaaa-1111-4000-8000-000000000001", "aaaaaaaa-2222-4000-8000-000000000002",
+        "aaaaaaaa-3333-4000-8000-000000000003"]
     answers = sorted(ex.body("client").decode() for s in found for ex in s.exchanges())
     assert answers == [f"data: answer {n}\n\n" for n in range(4)]
-    assert sorted(s.meta["session_id"] for s in found) == sorted(sid for _, sid in sessions)
+    shared = next(s for s in found if s.meta["session_id"] == sessions[0][1])
+    assert [e.seq for e in shared.exchanges()] == [1, 2], "both gateways' exchanges, numbered apart"
+    assert sorted(s.meta["session_id"] for s in found) == sorted({sid for _, sid in sessions})
 
 
 def test_two_gateways_started_in_one_second_without_session_ids(tmp_path, monkeypatch):
@@ -172,3 +175,24 @@ def test_a_record_dir_removed_while_recording_is_made_again(tmp_path):
     w, _ = _answer(s, "second-session", "two")
     w.finish({})
     assert [x.meta["session_id"] for x in list_sessions(root)] == ["second-session"]
+def test_a_session_continues_in_its_folder_after_the_gateway_restarts(tmp_path):
+    """Issue 21: Claude Code keeps its session across a gateway restart; the recording (and so the
+    viewer's row) does too — the next exchange is numbered on, in the same folder."""
+    def one(s, sid, kind="messages"):
+        w = s.exchange(session_id=sid, id_source="header", client="claude-cli/2.1.328 (x)", kind=kind, meta={})
+        w.requests({"method": "POST", "path": "/v1/messages", "headers": [], "body": b"{}"}, None)
+        w.finish({})
+
+    first = store(tmp_path)
+    one(first, "abcdef12-3456")
+    one(first, "abcdef12-3456")
+    other = tmp_path / "29991231T000000Z_claude-cli-2.1.328_abcdef12"  # another session, same id prefix
+    other.mkdir()
+    (other / "session.json").write_bytes(orjson.dumps({"schema": "inspector.recording/1", "session_id": "abcdef12-9999",
+                                                       "started": "2999-12-31T00:00:00.000Z"}))
+    restarted = store(tmp_path)
+    one(restarted, "abcdef12-3456")
+    sessions = {s.meta["session_id"]: s for s in list_sessions(tmp_path)}
+    assert len(sessions) == 2, [s.name for s in list_sessions(tmp_path)]
+    assert [e.seq for e in sessions["abcdef12-3456"].exchanges()] == [1, 2, 3]
+    assert sessions["abcdef12-9999"].exchanges() == [], "never into a folder of another session"

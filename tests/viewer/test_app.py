@@ -500,3 +500,52 @@ async def test_a_recording_of_an_unknown_schema_version_is_flagged_and_says_whic
         await open_exchange(app, pilot, "enter", "enter")
         where = str(app.screen.query_one("#where").render())
         assert "problem:" in where and "'inspector.recording/99'" in where and "reads inspector.recording/1" in where
+# -- what a newcomer sees (issue 21) ----------------------------------------------------------------------
+async def test_an_empty_folder_says_it_is_empty(tmp_path):
+    from textual.widgets import Static
+    app = InspectorApp(tmp_path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(app, pilot)
+        where = str(app.screen.query_one("#where", Static).render())
+    assert f"{tmp_path} is empty: nothing has been recorded here yet" in " ".join(where.split())
+
+
+async def test_each_session_shows_its_first_prompt():
+    app = InspectorApp(SAMPLES)
+    async with app.run_test(size=(220, 30)) as pilot:
+        await settle(app, pilot)
+        prompts = [r["first prompt"] for r in rows(app)]
+    assert "Write 'hello from a local model' into hello.txt" in prompts
+    assert all(p and "<system-reminder>" not in p for p in prompts), prompts
+
+
+def _screen_text(app) -> str:
+    import html
+    import re
+    return html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
+
+
+async def test_no_none_on_any_screen_of_recordings_with_nulls(tmp_path):
+    """Every screen and tab of a session whose fields are null or of the wrong type: 'unknown', never 'None'."""
+    from inspector.testing.bad_recordings import bad_session
+    root = tmp_path / "recordings"
+    bad_session(root)
+    app = InspectorApp(root)
+    seen = []
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(app, pilot)
+        seen.append(_screen_text(app))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        seen.append(_screen_text(app))
+        for n in range(app.screen.query_one(DataTable).row_count):
+            await pilot.press("g", *["j"] * n, "enter")
+            await settle(app, pilot)
+            for key in "123456":
+                await pilot.press(key)
+                await pilot.pause(0.05)
+                seen.append(_screen_text(app))
+            await pilot.press("escape")
+            await settle(app, pilot)
+    for text in seen:
+        assert "None" not in text, [line.strip() for line in text.splitlines() if "None" in line]

@@ -26,7 +26,7 @@ async def test_every_bad_exchange_opens_with_its_problem_shown(tmp_path):
         await pilot.pause(0.1)
         assert isinstance(app.screen, SessionsScreen)
         table = app.screen.query_one(DataTable)
-        assert table.row_count == 1 and "corrupt" in Text.from_markup(str(table.get_row_at(0)[-1])).plain
+        assert table.row_count == 1 and "corrupt" in Text.from_markup(str(table.get_row_at(0)[-2])).plain  # flags
         await pilot.press("enter")
         await pilot.pause(0.2)
         assert isinstance(app.screen, ExchangesScreen)

@@ -41,20 +41,27 @@ def header_line(ex: ExchangeRecord) -> Text:
     text = Text.assemble((ex.ref, "bold"), f" · {meta.get('kind')}")
     if meta.get("purpose") not in (None, "main", "side"):
         text.append(f"/{meta.get('purpose')}")
-    text.append(f" · {model.get('requested')} → {model.get('backend')} · {meta.get('form')} · ")
-    text.append(f"status {status}", "red" if isinstance(status, int) and status >= 400 else "")
+    requested, backend = model.get("requested") or "unknown model", model.get("backend")
+    shown = f"{requested} → {backend}" if backend and backend != requested else requested
+    text.append(f" · {shown} · {meta.get('form') or 'unknown form'} · ")
+    text.append(f"status {status if status is not None else 'unknown'}",
+                "red" if isinstance(status, int) and status >= 400 else "")
     if timing.get("first_token") is not None:
         text.append(f" · ttft {fmt_ms(timing['first_token'])}")
     if timing.get("total") is not None:
         text.append(f" · {fmt_ms(timing['total'])}")
     if usage:
-        text.append(f" · {usage.get('input_tokens')} in / {usage.get('output_tokens')} out")
+        text.append(f" · {_count(usage.get('input_tokens'))} in / {_count(usage.get('output_tokens'))} out")
     if not ex.complete:
         text.append(f" · INCOMPLETE: {meta.get('incomplete') or 'unknown'}", "bold yellow")
     session = ex.session.schema_problem if ex.session is not None else None
     for problem in [session, *ex.problems] if session else ex.problems:  # it opens, and says what is wrong
         text.append(f"\nproblem: {problem}", "red")
     return text
+
+
+def _count(value: Any) -> str:
+    return str(value) if isinstance(value, int) else "?"
 
 
 class ExchangeScreen(PagerScreen):

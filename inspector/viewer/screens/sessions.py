@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rich.text import Text
 from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,7 +17,8 @@ from ..app import InspectorApp
 from ..data import SessionSummary, scan, summarize_session
 from ..widgets import FilterTable
 
-COLUMNS = ("started (UTC)", "duration", "client", "models", "backend", "exchanges", "tokens in/out", "flags")
+COLUMNS = ("started (UTC)", "duration", "client", "models", "backend", "exchanges", "tokens in/out", "flags",
+           "first prompt")
 
 Row = tuple[str, tuple[str, ...], str, str]
 
@@ -105,6 +107,13 @@ class SessionsScreen(Screen[None]):
             self.query_one(FilterTable).set_rows(self._rows())
         if done:
             self._loading = False
+            self.query_one("#where", Static).update(Text(self._where()))
+
+    def _where(self) -> str:
+        if self.summaries:
+            return f"sessions in {self.root}"
+        return (f"{self.root} is empty: nothing has been recorded here yet. Start the gateway (make run), use Claude "
+                f"Code through it, and its sessions appear here as they are recorded (rescanned every 2 s; r now).")
 
     def on_screen_resume(self) -> None:
         # A visit to a session's exchanges may have found more (its tool-error flags).
