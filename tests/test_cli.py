@@ -325,6 +325,8 @@ def test_every_command_ends_quietly_when_its_reader_goes_away(tmp_path):
             ["export", "--html", session, "--root", samples, "-o", "-"],
             ["run", "--dry-run", "--backend", "anthropic", "--port", "4999"],
             ["replay", samples, "--dry-run", "--port", "4999"],
+            ["eval", samples, "--backend", "ollama", "--backend-url", "http://127.0.0.1:9", "--model", "m",
+             "--turns", "2-3"],
             ["doctor", "--settings", str(tmp_path / "none.json"), "--claude", "/bin/false", "--timeout", "0.5"]]
     assert {r[0] for r in runs if not r[0].startswith("-")} >= set(_commands()) - {"view"}, "every command"
     for args in runs:

@@ -11,8 +11,8 @@ import pytest
 
 from inspector.recording import list_sessions
 from inspector.testing.backends import Call, Received, Reply, ScriptedBackend
-from inspector.testing.readme import block, exports, sh
-from tests.test_readme import Running, claude_on_path, need_ports, sandbox  # noqa: F401 - fixtures
+from inspector.testing.readme import Running, block, exports, need_ports, sh
+from tests.test_readme import sandbox  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.e2e
 

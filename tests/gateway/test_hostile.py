@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from inspector.gateway.auth import GatewayAuth
@@ -94,6 +94,7 @@ header_values = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").repla
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(name=st.sampled_from(HEADERS), value=header_values, authorised=st.booleans())
+@example(name=b"x-claude-code-session-id", value=b" ", authorised=True)  # passed through: a 502 from h11 once
 def test_hostile_header_bytes_get_an_anthropic_answer_or_a_refusal(harness, name, value, authorised):
     cred_name, cred_value = credential(harness.mode)
     headers = [(cred_name, cred_value)] if authorised and name != cred_name else []
