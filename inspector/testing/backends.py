@@ -275,7 +275,7 @@ def error_body(form: str, status: int, message: str) -> bytes:
 class ScriptedBackend:
     """``with ScriptedBackend("ollama", script) as b: ... b.url ... b.received``.
 
-    ``script`` is a list of ``Reply`` (one per request, the last repeats) or a
+    ``script`` is a list of ``Reply`` (one per POST, the last repeats) or a
     callable ``(Received) -> Reply``. Runs on the project's loopback server helper
     (``inspector.transport.ThreadedServer``). ``aborted`` records, per streamed answer the
     client walked away from, how many chunks had been sent when its connection went.
@@ -324,7 +324,8 @@ class ScriptedBackend:
     def next_reply(self, rec: Received) -> Reply:
         if callable(self.script):
             return self.script(rec)
-        index = min(len(self.received) - 1, len(self.script) - 1)
+        # One reply per POST: GETs (model lists, versions — the gateway's own start-up checks) take none.
+        index = min(len(self.chat_requests) - 1, len(self.script) - 1)
         return self.script[index]
 
     @property
