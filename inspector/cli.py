@@ -456,7 +456,8 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    """Per model: p50/p90 prompt and decode tokens/s, time to first token, prompt cache and prefix."""
+    """Per model: p50/p90 prompt and decode tokens/s, time to first token, prompt cache and prefix, and
+    what the gateway itself spent per exchange (``overhead_ms``)."""
     from .recording import stats_report
 
     loaded = _report(args, stats_report)
@@ -466,13 +467,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
     console, table = _per_model_table(
         f"where the seconds went in {escape(str(root))}",
         ("model", "exchanges", "prompt tok/s p50", "p90", "decode tok/s p50", "p90", "TTFT p50", "p90",
-         "cache hit share", "prefix kept p50", "figures from"), left=("model", "figures from"))
+         "cache hit share", "prefix kept p50", "gateway overhead p50", "p90", "figures from"),
+        left=("model", "figures from"))
 
     def rate(value: float | None) -> str:
         return "unknown" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
     def ms(value: float | None) -> str:
         return "unknown" if value is None else f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.0f}ms"
+
+    def overhead(value: float | None) -> str:
+        return "unknown" if value is None else f"{value:.2f}ms"
 
     from .recording import quantile
     for m in report:
@@ -483,6 +488,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
                       rate(quantile(m.decode_tps, 0.5)), rate(quantile(m.decode_tps, 0.9)),
                       ms(quantile(m.ttft_ms, 0.5)), ms(quantile(m.ttft_ms, 0.9)), share,
                       "unknown" if kept is None else f"{kept:.0%}",
+                      overhead(quantile(m.overhead_ms, 0.5)), overhead(quantile(m.overhead_ms, 0.9)),
                       escape(", ".join(f"{k} {n}" for k, n in m.sources.most_common())) or "unknown")
     console.print(table)
     if not report:
