@@ -59,7 +59,10 @@ class Emitter:
     def text(self, text: str) -> bytes:
         if self.detector is None:
             return self.enc.text(text)
-        return b"".join([self._segment(seg) for seg in self.detector.feed(text)])
+        segments = self.detector.feed(text)
+        if len(segments) == 1 and type(segments[0]) is str:  # text, as it came (the common case)
+            return self.enc.text(segments[0])
+        return b"".join([self._segment(seg) for seg in segments])
 
     def flush(self, *, truncated: bool = False) -> bytes:
         """What the detector holds. ``truncated``: the answer hit the token limit, so a call still

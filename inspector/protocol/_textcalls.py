@@ -404,6 +404,17 @@ class TextCallDetector:
     def feed(self, text: str) -> list[Segment]:
         if not text:
             return []
+        if not self.buf and self._mode == "text":
+            # Nothing held, and nothing in it can begin a call or markup (every opener begins with
+            # one of < [ ` {; none is looked for mid-answer when no tool was offered): released as
+            # it came — the common token, told in one C-level scan.
+            if self._started and not self._harmony:
+                if not self.names or _START_CHAR.search(text) is None:
+                    return [text]
+            elif _START_CHAR.search(text) is None:
+                out: list[Segment] = []
+                self._release(out, text)
+                return out
         self.buf += text
         return self._scan(final=False)
 
