@@ -392,14 +392,18 @@ def direct(backend: Backend, form: str) -> Subject:
 
 
 def gateway(backend: Backend, form: str, *, tree: Path = ROOT, name: str | None = None, kind: str = "ours",
-            extra: tuple[str, ...] = ()) -> Subject:
-    """The gateway as `make run` starts it: `mitmdump -s addons/translate.py`, recording and the colour log on."""
+            extra: tuple[str, ...] = (), lean: bool | None = None) -> Subject:
+    """The gateway as `make run` starts it — ``python -m inspector.gateway.master -s addons/translate.py``
+    (mitmdump for a tree that has no such master, or ``lean=False``) — recording and the colour log on."""
     port = free_port()
+    if lean is None:
+        lean = (tree / "inspector" / "gateway" / "master.py").exists()
+    launcher = [sys.executable, "-m", "inspector.gateway.master"] if lean else [str(MITMDUMP)]
     record = tempfile.mkdtemp(prefix="bench-recordings-")
     env = {**os.environ, "FORCE_COLOR": "1", "COLUMNS": "160"}  # the colour log renders as in a terminal
     if tree != ROOT:
         env["PYTHONPATH"] = str(tree)
-    cmd = [str(MITMDUMP), "--mode", f"reverse:{backend.url}", "--listen-host", "127.0.0.1", "-p", str(port),
+    cmd = [*launcher, "--mode", f"reverse:{backend.url}", "--listen-host", "127.0.0.1", "-p", str(port),
            "-s", str(tree / "addons" / "translate.py"), "--set", f"backend={form}", "--set", f"model={MODEL}",
            "--set", f"record_dir={record}", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=tree, env=env)

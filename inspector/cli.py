@@ -57,7 +57,9 @@ def _start(console: Console, cmd: list[str], *, dry_run: bool) -> int:
 
 
 def gateway_command(args: argparse.Namespace) -> list[str]:
-    cmd = [_mitmdump(), "-s", str(_addon_script()),
+    # mitmdump's own master, its idle built-in addons left out of the hook chain (inspector/gateway/master.py):
+    # the same arguments, options and -s scripts as mitmdump, less work per flow.
+    cmd = [sys.executable, "-m", "inspector.gateway.master", "-s", str(_addon_script()),
            "--mode", f"reverse:{args.backend_url}", "--listen-host", args.host, "-p", str(args.port),
            "--set", f"backend={args.backend}"]
     for name in ("model", "model_map", "num_ctx", "max_tokens_limit", "max_context"):
