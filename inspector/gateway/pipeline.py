@@ -312,6 +312,8 @@ class _Run:
     async def _drained(self) -> bool:
         """Wait while the client reads slower than the backend answers; False (the exchange given up)
         if it read nothing for ``write_timeout``."""
+        if self.reply.writable:  # the common case: no wait, so no timer set and cancelled per chunk
+            return True
         try:
             async with asyncio.timeout(self.p.write_timeout):
                 await self.reply.drain()
