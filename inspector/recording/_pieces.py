@@ -81,11 +81,14 @@ class PieceWriter:
         top-level list, in its whole context) and split into its skeleton, what is new appended."""
         if self.broken:
             raise OSError("the session's pieces.jsonl could not be written")
-        rest = redactor.json({k: v for k, v in body.items() if type(v) is not list or not v}, found)
-        skeleton = {k: self._list(v, redactor, found, (slot, k)) if type(v) is list and v else self._value(rest[k])
+        counts: Counter[str] = Counter()  # said only when the body is stored this way (else it is redacted again)
+        rest = redactor.json({k: v for k, v in body.items() if type(v) is not list or not v}, counts)
+        skeleton = {k: self._list(v, redactor, counts, (slot, k)) if type(v) is list and v else self._value(rest[k])
                     for k, v in body.items()}
         if self._new:
             self._append()
+        if found is not None:
+            found.update(counts)
         return skeleton
 
     def _value(self, v: Any) -> Any:
@@ -187,7 +190,10 @@ class PieceWriter:
 
 
 class Pieces:
-    """A session's ``pieces.jsonl``, read once, on first use; ``decode`` gives a body back whole."""
+    """A session's ``pieces.jsonl``, read once, on first use; ``decode`` gives a body back whole.
+
+    The items of a list are decoded once per session and shared by the requests that hold them
+    (each request gets lists of its own): readers read, they do not change what they read."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
