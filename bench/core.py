@@ -130,11 +130,26 @@ def measure(repeat: int = 5) -> dict[str, Any]:
     return {"events_per_s": throughput(repeat), "request": big_request(repeat), "shapes": shapes()}
 
 
+def workload(form: str, events: int) -> None:
+    """Build ``abs(events)`` token deltas and, when ``events`` > 0, translate them once (no tools): for an
+    instruction count, ``bench/gateway.py`` runs this under callgrind with N and -N and takes the difference."""
+    from inspector.protocol import OllamaStreamTranslator, OpenAIStreamTranslator
+
+    texts = [f"tok{i} " for i in range(abs(events))]
+    data = _ndjson(texts) if form == "ollama" else _sse(texts)
+    if events > 0:
+        _feed(OllamaStreamTranslator if form == "ollama" else OpenAIStreamTranslator, data, None)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", help="write the figures as JSON to this file (- for stdout)")
+    parser.add_argument("--workload", nargs=2, metavar=("FORM", "EVENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.workload:
+        workload(args.workload[0], int(args.workload[1]))
+        return 0
     figures = measure(args.repeat)
     if args.json == "-":
         print(json.dumps(figures))

@@ -621,7 +621,33 @@ def core(refs: dict[str, Path | None], alternations: int = 3) -> dict[str, dict[
                 kept["events_per_s"][key] = max(kept["events_per_s"].get(key, 0), value)
             for key, value in figures["request"].items():
                 kept["request"][key] = min(kept["request"].get(key, float("inf")), value)
+    for name, tree in refs.items():
+        if "events_per_s" in best.get(name, {}):
+            counted = {form: instructions(tree, form) for form in ("ollama", "openai")}
+            if all(v is not None for v in counted.values()):
+                best[name]["instructions_per_event"] = counted
     return best
+
+
+def instructions(tree: Path | None, form: str, events: int = 20_000) -> float | None:
+    """Instructions per event translated (callgrind: ``events`` translated less none, the same data
+    built either way), or None without valgrind. Deterministic where CPU time is not: the machine may be shared."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    counts = []
+    for n in (events, -events):  # the same data built both times; translated the first
+        done = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                               str(ROOT / "bench" / "core.py"), "--workload", form, str(n)],
+                              capture_output=True, env=env, cwd="/", check=False)
+        found = re.search(rb"Collected : ([\d,]+)", done.stderr)
+        if done.returncode != 0 or found is None:
+            return None
+        counts.append(int(found.group(1).replace(b",", b"")))
+    return (counts[0] - counts[1]) / events
 
 
 class Worktree:
@@ -698,10 +724,18 @@ def targets(figures: dict[str, Any]) -> list[Verdict]:
     core_figures = figures.get("core") or {}
     head, ref = core_figures.get("this tree"), core_figures.get(CORE_REF)
     if head and ref and "events_per_s" in head and "events_per_s" in ref:
-        ratios = {form: head["events_per_s"][form] / ref["events_per_s"][form] for form in ("ollama", "openai")}
+        # Speed as instructions per event where both were counted (callgrind: what a shared machine's
+        # load cannot move), else as events per second of CPU time.
+        counted = "instructions_per_event" in head and "instructions_per_event" in ref
+        if counted:
+            ratios = {form: ref["instructions_per_event"][form] / head["instructions_per_event"][form]
+                      for form in ("ollama", "openai")}
+        else:
+            ratios = {form: head["events_per_s"][form] / ref["events_per_s"][form] for form in ("ollama", "openai")}
         missed = [s for s, ok in head["shapes"].items() if not ok]
         worst_form = min(ratios, key=lambda f: ratios[f])
-        out.append(Verdict(f"pure core events/s × {CORE_REF}'s, worst form ({worst_form}); text-call shapes",
+        how = "instructions per event (callgrind)" if counted else "events/s"
+        out.append(Verdict(f"pure core speed × {CORE_REF}'s, {how}, worst form ({worst_form}); text-call shapes",
                            f"{ratios[worst_form]:.2f}×, {len(head['shapes']) - len(missed)}/{len(head['shapes'])}",
                            "≥ 1.00×, all", ratios[worst_form] >= 1.0 and not missed))
     else:
@@ -831,13 +865,17 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
                 rows.append([tree, "failed: " + " ".join(c["error"]), "", "", "", "", "", ""])
                 continue
             e = c["events_per_s"]
+            i = c.get("instructions_per_event") or {}
             missed = [s for s, ok in c["shapes"].items() if not ok]
             rows.append([tree, *(f"{e[k] / 1000:,.0f}k" for k in ("ollama", "openai", "ollama + tools",
                                                                      "openai + tools")),
                          *(f"{v:.1f}" for v in c["request"].values()),
+                         *(f"{i[k] / 1000:.1f}k" if k in i else "-" for k in ("ollama", "openai")),
                          f"{len(c['shapes']) - len(missed)}/{len(c['shapes'])}"])
-        _table("pure core (bench/core.py, CPU time, best of alternating runs): events/s; 1 MB request ms", rows,
-               ["", "ollama", "openai", "ollama+tools", "openai+tools", "1MB→ollama", "1MB→openai", "shapes"])
+        _table("pure core (bench/core.py): events/s of CPU time (best of alternating runs); 1 MB request ms; "
+               "instructions per event (callgrind)", rows,
+               ["", "ollama", "openai", "ollama+tools", "openai+tools", "1MB→ollama", "1MB→openai",
+                "instr ollama", "instr openai", "shapes"])
 
 
 def main() -> int:

@@ -89,3 +89,13 @@ def test_added_latency_is_against_the_direct_call_to_the_same_form():
     assert bench.added(f, "50KB", "ours openai") == pytest.approx(4.0)
     assert bench.added(f, "50KB", "ours ollama") == pytest.approx(1.0)
     assert bench.added(f, "50KB", "litellm") == pytest.approx(39.0)  # a peer speaks the OpenAI form
+
+
+def test_the_core_is_judged_by_instruction_counts_where_both_were_counted():
+    f = figures(core_ratio=0.9)  # slower by CPU time (a busy moment) …
+    f["core"]["this tree"]["instructions_per_event"] = {"ollama": 19_500.0, "openai": 30_800.0}
+    f["core"][bench.CORE_REF]["instructions_per_event"] = {"ollama": 23_000.0, "openai": 39_300.0}
+    core = bench.targets(f)[6]
+    assert core.met is True and "instructions" in core.what and core.figure.startswith("1.18×")
+    f["core"]["this tree"]["instructions_per_event"]["openai"] = 39_400.0  # … one form more instructions: missed
+    assert bench.targets(f)[6].met is False
