@@ -819,15 +819,15 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
         for name, r in req.items():
             row = [name, f"{r['p50']:.2f}", f"{r['p99']:.2f}"]
             if name.startswith("direct"):
-                row += ["", "", "", "", ""]
+                row += ["", "", "", "", "", ""]
             else:
                 a50, a99 = added(figures, size, name), added(figures, size, name, "p99")
-                f99 = added(figures, size, name, "first_p99")
+                f50, f99 = added(figures, size, name, "first_p50"), added(figures, size, name, "first_p99")
                 mult = ""
                 if name in peers and "ours openai" in req:
                     mine = added(figures, size, "ours openai")
                     mult = f"{a50 / mine:.1f}× ours" if mine > 0.01 else ""
-                row += [f"+{a50:.2f}", f"+{a99:.2f}", f"+{f99:.2f}",
+                row += [f"+{a50:.2f}", f"+{a99:.2f}", f"+{f50:.2f}", f"+{f99:.2f}",
                         f"{r['said_p50']:.2f}" if "said_p50" in r else "", mult]
             row += [f"{r['cpu_ms']:.2f}" if "cpu_ms" in r else "",
                     f"{r['sidecar_cpu_ms']:.2f}" if "sidecar_cpu_ms" in r else ""]
@@ -835,7 +835,8 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
                 row[0] += f" ({r['bad']:.0f} bad answers)"
             rows.append(row)
         _table(f"per request, {size}, one at a time ({args.rounds} interleaved rounds; ms)", rows,
-               ["", "p50", "p99", "added p50", "added p99", "added 1st-delta p99", "says p50", "vs ours",
+               ["", "p50", "p99", "added p50", "added p99", "added 1st-delta p50", "added 1st-delta p99", "says p50",
+                "vs ours",
                 "CPU/req", "sidecar CPU/req"])
     gaps = figures["gaps"]
     rows = [[name, f"{g['p50']:.2f}", f"{g['p99']:.2f}", f"{g['max']:.1f}",
