@@ -36,7 +36,7 @@ help:
 	@echo "                  llama.cpp's llama-server (built from source into .cache/ once, ≈15 min; then cached),"
 	@echo "                  Arize Phoenix into $(PHOENIX_VENV) (≈820 MB), Debian's chromium, postgresql and zsh (apt-get, as root)"
 	@echo "make lint       ruff and mypy"
-	@echo "make bench      measure the gateway against bare mitmdump (and the viewer, replay misses, redaction, tokens)"
+	@echo "make bench      the latency the gateway adds over calling the backend directly (PEERS=1: beside LiteLLM and claude-code-router; BASELINE=REF: beside another commit)"
 	@echo "make embedded   build the embedded backend ahead of time"
 	@echo "make llama-server  build llama.cpp's llama-server (the real inference server the tests run)"
 	@echo "make claude-code  install the pinned Claude Code binary into $(CLAUDE_DIR)"
@@ -161,8 +161,35 @@ lint: $(VENV)
 test: $(VENV) $(CLAUDE_STAMP) $(EMBEDDED_STAMP) $(LLAMA_SERVER_STAMP) $(PHOENIX_STAMP) chromium postgresql zsh lint
 	@CLAUDE_CODE_BIN="$(abspath $(CLAUDE_DIR))" PHOENIX_VENV="$(abspath $(PHOENIX_VENV))" $(PY) -m pytest $(ARGS)
 
-bench: $(VENV)
-	@$(PY) bench/gateway.py $(ARGS)
+# The peers `make bench PEERS=1` measures beside the gateway, installed into .cache/peers (never into
+# the project's venv): LiteLLM's proxy in a venv of its own, claude-code-router with npm. A peer that
+# cannot be installed is skipped by the bench, which says why. claude-code-router 3.x depends on a
+# package the npm registry does not serve (@the-next-ai/ai-gateway): 2.0.0 is the newest that installs.
+PEERS_DIR := $(CACHE)/peers
+LITELLM_VERSION := 1.108.7
+CCR_VERSION := 2.0.0
+LITELLM_STAMP := $(PEERS_DIR)/litellm-venv/.installed-$(LITELLM_VERSION)
+CCR_STAMP := $(PEERS_DIR)/claude-code-router/.installed-$(CCR_VERSION)
+$(LITELLM_STAMP):
+	@echo "installing LiteLLM's proxy $(LITELLM_VERSION) into $(PEERS_DIR)/litellm-venv (a peer for make bench)"
+	@py=$$(./tools/find-python) || exit 1; \
+	if "$$py" -m venv $(PEERS_DIR)/litellm-venv && \
+	   $(PEERS_DIR)/litellm-venv/bin/pip install --quiet --progress-bar off 'litellm[proxy]==$(LITELLM_VERSION)' \
+	       2>&1 | { $(QUIET_PIP); }; then touch $@; \
+	else echo "warning: LiteLLM could not be installed; make bench skips it"; fi
+$(CCR_STAMP):
+	@echo "installing @musistudio/claude-code-router@$(CCR_VERSION) into $(PEERS_DIR)/claude-code-router"
+	@mkdir -p $(PEERS_DIR)/claude-code-router
+	@if cd $(PEERS_DIR)/claude-code-router && npm install --silent --no-audit --no-fund --no-save --prefix . \
+	       @musistudio/claude-code-router@$(CCR_VERSION) >/dev/null; then touch .installed-$(CCR_VERSION); \
+	else echo "warning: claude-code-router could not be installed; make bench skips it"; fi
+peers: $(LITELLM_STAMP) $(CCR_STAMP)
+.PHONY: peers
+
+# make bench [PEERS=1] [BASELINE=REF] [ARGS="--check --json bench/out/latest.json"]
+bench: $(VENV) $(if $(PEERS),peers)
+	@$(PY) bench/gateway.py $(if $(PEERS),--peers) $(if $(BASELINE),--baseline $(BASELINE)) $(ARGS)
+	@$(PY) bench/recording.py
 	@$(PY) bench/replay_miss.py
 	@$(PY) bench/redact.py
 	@$(PY) bench/viewer.py

@@ -60,7 +60,9 @@ def _start(console: Console, cmd: list[str], *, dry_run: bool, env: dict[str, st
 
 
 def gateway_command(args: argparse.Namespace) -> list[str]:
-    cmd = [_mitmdump(), "-s", str(_addon_script()),
+    # mitmdump's own master, its idle built-in addons left out of the hook chain (inspector/gateway/master.py):
+    # the same arguments, options and -s scripts as mitmdump, less work per flow.
+    cmd = [sys.executable, "-m", "inspector.gateway.master", "-s", str(_addon_script()),
            "--mode", f"reverse:{args.backend_url}", "--listen-host", args.host, "-p", str(args.port),
            "--set", f"backend={args.backend}"]
     for name in ("model", "model_map", "num_ctx", "max_tokens_limit", "max_context"):
@@ -586,7 +588,8 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    """Per model: p50/p90 prompt and decode tokens/s, time to first token, prompt cache and prefix."""
+    """Per model: p50/p90 prompt and decode tokens/s, time to first token, prompt cache and prefix, and
+    what the gateway itself spent per exchange (``overhead_ms``)."""
     from .recording import stats_report
 
     loaded = _report(args, stats_report)
@@ -596,13 +599,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
     console, table = _per_model_table(
         f"where the seconds went in {escape(str(root))}",
         ("model", "exchanges", "prompt tok/s p50", "p90", "decode tok/s p50", "p90", "TTFT p50", "p90",
-         "cache hit share", "prefix kept p50", "figures from"), left=("model", "figures from"))
+         "cache hit share", "prefix kept p50", "gateway overhead p50", "p90", "figures from"),
+        left=("model", "figures from"))
 
     def rate(value: float | None) -> str:
         return "unknown" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
     def ms(value: float | None) -> str:
         return "unknown" if value is None else f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.0f}ms"
+
+    def overhead(value: float | None) -> str:
+        return "unknown" if value is None else f"{value:.2f}ms"
 
     from .recording import quantile
     for m in report:
@@ -613,6 +620,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
                       rate(quantile(m.decode_tps, 0.5)), rate(quantile(m.decode_tps, 0.9)),
                       ms(quantile(m.ttft_ms, 0.5)), ms(quantile(m.ttft_ms, 0.9)), share,
                       "unknown" if kept is None else f"{kept:.0%}",
+                      overhead(quantile(m.overhead_ms, 0.5)), overhead(quantile(m.overhead_ms, 0.9)),
                       escape(", ".join(f"{k} {n}" for k, n in m.sources.most_common())) or "unknown")
     console.print(table)
     if not report:

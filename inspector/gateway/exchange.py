@@ -37,7 +37,12 @@ class RecordingHandle(Protocol):
 
     def finish(self, meta: dict[str, Any]) -> None: ...
 
-__all__ = ["Direction", "Exchange", "ExchangeListener", "Listeners", "Mode", "RequestSnapshot"]
+__all__ = ["OVERHEAD_HEADER", "Direction", "Exchange", "ExchangeListener", "Listeners", "Mode", "Overhead",
+           "RequestSnapshot"]
+
+#: The response header that says what the gateway itself spent before the response head went out
+#: (a streamed answer's head goes before its stream: there it is the request's part only).
+OVERHEAD_HEADER = "x-inspector-overhead-ms"
 
 log = logging.getLogger("inspector")
 
@@ -57,6 +62,39 @@ class RequestSnapshot(TypedDict, total=False):
     content_type: str
     #: The body already parsed (saves the recorder parsing it again).
     json: Any
+
+
+@dataclass(slots=True)
+class Overhead:
+    """What the gateway itself spent on one exchange, in seconds, measured where it works (SCHEMA.md
+    ``overhead_ms``): preparing the request (parse, translate, serialise, count — from the request
+    hook to the job handed to the relay), and for each of the backend's chunks the time from its
+    bytes being read to their translation written toward the client (a whole answer: from its last
+    byte to the client's answer). The relay's loopback hop and mitmproxy's own forwarding are not in it."""
+
+    request: float = 0.0
+    response: float = 0.0
+    chunks: int = 0
+    worst: float = 0.0  # the longest one chunk took
+
+    def chunk(self, seconds: float) -> None:
+        self.response += seconds
+        self.chunks += 1
+        if seconds > self.worst:
+            self.worst = seconds
+
+    @property
+    def total(self) -> float:
+        return self.request + self.response
+
+    def header(self) -> tuple[str, str]:
+        """``x-inspector-overhead-ms``: what was spent until now (milliseconds)."""
+        return OVERHEAD_HEADER, f"{self.total * 1000:.3f}"
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"request": round(self.request * 1000, 3), "response": round(self.response * 1000, 3),
+                "total": round(self.total * 1000, 3), "chunks": self.chunks,
+                "worst_chunk": round(self.worst * 1000, 3)}
 
 
 @dataclass(slots=True)
@@ -105,6 +143,8 @@ class Exchange:
     first_token: float | None = None  # the first content delta sent to the client
     ended: float | None = None
     final: ExchangeMeta | None = None  # the summary, once the exchange has ended
+    #: What the gateway itself spent on it (``overhead_ms``); None for traffic it only observed.
+    overhead: Overhead | None = None
     #: Parties still working on it (the relay's pipeline, mitmproxy's flow): it ends when both let go.
     holds: int = 0
     told_start: bool = False
@@ -197,6 +237,8 @@ class Exchange:
         performance = self.performance(r)
         if performance is not None:
             out["performance"] = performance
+        if self.overhead is not None:
+            out["overhead_ms"] = self.overhead.as_dict()
         return out
 
 

@@ -49,7 +49,7 @@ from ..protocol import (
 from ..protocol._request import UserTurn
 from ..recording import Redactor
 from .discovery import Discovery
-from .exchange import Exchange
+from .exchange import Exchange, Overhead
 from .flows import (
     REQUEST_SIZE_LIMIT,
     TooLarge,
@@ -379,6 +379,7 @@ class Gateway:
             await self._request(flow)
 
     async def _request(self, flow: http.HTTPFlow) -> None:
+        began = time.perf_counter()
         form = self.form
         backend = self._backend(flow)
         kind = request_kind(flow.request.method, path_of(flow))
@@ -403,6 +404,8 @@ class Gateway:
             self._refuse(flow, kind, backend, client_request, e)
             return
         ex = job.exchange
+        # Its own time, for the overhead it reports (waits for the backend's facts and counts excepted).
+        ex.overhead = Overhead(request=time.perf_counter() - began - job.waited)
         client_request["json"] = client_json
         ex.client_request = client_request
         ex.backend_request = {"method": job.method, "path": urlsplit(job.url).path, "url": job.url,
@@ -457,8 +460,11 @@ class Gateway:
         if "safeguards" in req.raw:
             raise SafeguardsRefused(form)
         model = self.router.route(req.model)
-        facts = self.discovery.cached(form, backend, model, self.translate) or \
-            await self.discovery.facts(form, backend, model, self.translate)
+        facts = self.discovery.cached(form, backend, model, self.translate)
+        waited = time.perf_counter()
+        if facts is None:  # asked of the backend once per model: its time is not the gateway's own
+            facts = await self.discovery.facts(form, backend, model, self.translate)
+        waited = time.perf_counter() - waited
         options = with_facts(self.translate, facts)
         ex = Exchange(form=form, kind="messages", client_model=req.model, backend=backend,
                       backend_model=model, stream=req.stream, notes=req.notes,
@@ -502,7 +508,7 @@ class Gateway:
             headers.append(("authorization", f"Bearer {key}"))
         origin, base_path = split_backend(backend)
         job = Job(ex, "POST", origin + base_path + form.chat_path(base_path, flow.request.path), headers,
-                  sent, count=counting)
+                  sent, count=counting, waited=waited)
         return job, req.raw, backend_body
 
     async def _passthrough(self, flow: http.HTTPFlow, kind: Any, backend: str, body: bytes) -> tuple[Job, Any, Any]:

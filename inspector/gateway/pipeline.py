@@ -61,6 +61,8 @@ class Job:
     #: The backend's own count of the request's tokens, asked alongside it; used for message_start
     #: when it is there before the stream starts, and never waited for.
     count: asyncio.Future[TokenCount | None] | None = None
+    #: Seconds preparing it spent waiting for the backend (asking what a model is), not working.
+    waited: float = 0.0
 
 
 def _relayed(err: GatewayError, response: BackendResponse) -> GatewayError:
@@ -117,7 +119,9 @@ class Pipeline:
 
 
 class _Run:
-    __slots__ = ("p", "job", "ex", "reply", "response", "processor", "tell", "rid", "counted", "wrote")
+    __slots__ = (
+        "p", "job", "ex", "reply", "response", "processor", "tell", "rid", "counted", "wrote", "since",
+    )
 
     def __init__(self, pipeline: Pipeline, job: Job, reply: Reply) -> None:
         self.p = pipeline
@@ -130,6 +134,7 @@ class _Run:
         self.rid = request_id()
         self.counted = job.count is None
         self.wrote = time.monotonic()  # when the client last got bytes
+        self.since: float | None = None  # a whole answer: when its last byte arrived
 
     def use_count(self) -> None:
         """The backend's token count, if it has arrived, for message_start (once, before it goes out)."""
@@ -153,10 +158,14 @@ class _Run:
                              "template takes tools)", rule="template:tools-dropped")
 
     # -- writing to the client ---------------------------------------------------------------------
+    def _overhead(self) -> list[tuple[str, str]]:
+        overhead = self.ex.overhead
+        return [overhead.header()] if overhead is not None else []
+
     def commit(self) -> None:
         """Send the 200 head of an SSE stream (once)."""
         if not self.reply.started:
-            headers = [*_SSE_HEAD, ("request-id", self.rid)]
+            headers = [*_SSE_HEAD, ("request-id", self.rid), *self._overhead()]
             self.reply.head(200, headers)
             self.tell.response(self.ex, "client", 200, headers)
 
@@ -171,7 +180,12 @@ class _Run:
         if self.tell:
             self.tell.chunk(ex, "client", out)
 
-    def whole(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    def whole(self, status: int, headers: list[tuple[str, str]], body: bytes, since: float | None = None) -> None:
+        """``since``: when the backend's answer was all there (the gateway's time from then on is its own)."""
+        overhead = self.ex.overhead
+        if overhead is not None and since is not None:
+            overhead.chunk(time.perf_counter() - since)
+        headers = [*headers, *self._overhead()]
         self.reply.whole(status, body, headers)
         if self.ex.first_token is None and self.ex.answer is not None and self.ex.answer.get("type") == "message":
             self.ex.first_token = time.monotonic()
@@ -258,6 +272,7 @@ class _Run:
         assert processor is not None
         self.commit()
         tell = self.tell
+        overhead = ex.overhead
         silent = 0.0
         step = p.ping_interval
         while True:
@@ -286,6 +301,7 @@ class _Run:
                     ex.incomplete = "the backend's stream ended before it said it was done"
                 break
             silent = 0.0
+            began = time.perf_counter()
             if not self.counted:
                 self.use_count()
             out = processor.feed(data)
@@ -294,6 +310,8 @@ class _Run:
                 # chunks while it reads a long prompt): the client still gets its keep-alive.
                 out = processor.keepalive()
             self.write(out)
+            if overhead is not None:
+                overhead.chunk(time.perf_counter() - began)
             if tell:
                 tell.chunk(ex, "backend", data)
             if not await self._drained():
@@ -303,6 +321,8 @@ class _Run:
     async def _drained(self) -> bool:
         """Wait while the client reads slower than the backend answers; False (the exchange given up)
         if it read nothing for ``write_timeout``."""
+        if self.reply.writable:  # the common case: no wait, so no timer set and cancelled per chunk
+            return True
         try:
             async with asyncio.timeout(self.p.write_timeout):
                 await self.reply.drain()
@@ -349,6 +369,7 @@ class _Run:
                                                      f"probably crashed or was stopped. Retry the request."))
             return
         body = b"".join(pieces)
+        self.since = time.perf_counter()
         self._record_backend([body])
         status = response.status
         form = ex.form
@@ -384,7 +405,7 @@ class _Run:
         message = form.whole_response(data, options=ex.options, names=ex.names, model=ex.client_model,
                                       input_tokens=count, notes=ex.notes, tools=ex.tools)
         ex.answer = message
-        self.whole(200, [*_JSON, ("request-id", self.rid)], orjson.dumps(message))
+        self.whole(200, [*_JSON, ("request-id", self.rid)], orjson.dumps(message), self.since)
 
     def _pass_on(self, response: BackendResponse, body: bytes) -> None:
         """Passthrough: the backend's answer as it was (framing headers and the backend's own quota
@@ -416,7 +437,7 @@ class _Run:
                 ex.backend_usage = ex.form.read_usage(ex.answer)
         if response.status >= 400:
             ex.notes.error(f"the backend answered HTTP {response.status}: {body[:300].decode('utf-8', 'replace')}")
-        self.whole(response.status, headers, body)
+        self.whole(response.status, headers, body, self.since)
 
     def _record_backend(self, pieces: list[bytes]) -> None:
         if self.tell:

@@ -166,6 +166,9 @@ class ExchangeLine:
         if timing.get("total") is not None:
             total = timing["total"]
             t.append((f"  {total / 1000:.2f}s" if total >= 1000 else f"  {total:.0f}ms", ""))
+        overhead = s.get("overhead_ms")
+        if isinstance(overhead, Mapping) and isinstance(overhead.get("total"), (int, float)):
+            t.append((f"  gw +{overhead['total']:.1f}ms", "dim"))  # what the gateway itself spent on it
         usage = s.get("usage") or {}
         if usage:
             t.append((f"  in {usage.get('input_tokens', '?')} out {usage.get('output_tokens', '?')}", "dim"))

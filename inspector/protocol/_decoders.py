@@ -6,14 +6,14 @@ Both decoders accept arbitrary byte splits: a multi-byte UTF-8 character, a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["LineDecoder", "SSEDecoder", "ServerSentEvent"]
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
-    """One dispatched server-sent event; ``comment`` is set for ``:`` lines instead."""
+class ServerSentEvent(NamedTuple):
+    """One dispatched server-sent event; ``comment`` is set for ``:`` lines instead. (A named
+    tuple: one is made per event of every stream, and a frozen dataclass costs five setattrs.)"""
 
     event: str | None = None
     data: str = ""
@@ -119,8 +119,10 @@ class SSEDecoder:
         return events
 
     def _dispatch(self) -> ServerSentEvent:
-        sse = ServerSentEvent(self._event, "\n".join(self._data), self._id, self._retry)
-        self._reset()
+        data = self._data
+        sse = ServerSentEvent(self._event, data[0] if len(data) == 1 else "\n".join(data), self._id, self._retry)
+        self._event = self._id = self._retry = None
+        self._data = []
         return sse
 
     def _process(self, lines: list[bytes]) -> list[ServerSentEvent]:

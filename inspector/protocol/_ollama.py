@@ -388,7 +388,8 @@ class OllamaStreamTranslator(StreamTranslator):
         self.events_in += 1
         if "error" in data:
             return self._backend_error(int(data.get("status") or 500), data)
-        out = self.encoder.start() + _emit_message(self.emit, data.get("message") or {})
+        out = _emit_message(self.emit, data.get("message") or {}) if self.encoder.started else \
+            self.encoder.start() + _emit_message(self.emit, data.get("message") or {})
         if data.get("done"):
             out += self.emit.flush(truncated=data.get("done_reason") == "length")
             _usage_checks(data, self.notes, self._num_ctx, self._estimate)

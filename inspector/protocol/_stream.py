@@ -57,9 +57,13 @@ class Emitter:
         self._ids: set[str] = set()
 
     def text(self, text: str) -> bytes:
-        if self.detector is None:
+        detector = self.detector
+        if detector is None or detector.passes(text):
             return self.enc.text(text)
-        return b"".join([self._segment(seg) for seg in self.detector.feed(text)])
+        segments = detector.feed(text)
+        if len(segments) == 1 and type(segments[0]) is str:  # text, as it came (the common case)
+            return self.enc.text(segments[0])
+        return b"".join([self._segment(seg) for seg in segments])
 
     def flush(self, *, truncated: bool = False) -> bytes:
         """What the detector holds. ``truncated``: the answer hit the token limit, so a call still

@@ -401,9 +401,27 @@ class TextCallDetector:
         self._harmony = False  # the last thing released was harmony markup: more headers may follow
         self._truncated = False
 
+    def passes(self, text: str) -> bool:
+        """``feed(text)`` would hand ``text`` back as it came and change nothing: nothing held, an answer
+        under way, and nothing in it can begin a call (every opener begins with one of < [ ` {; none is
+        looked for mid-answer when no tool was offered). The common token, told in one C-level scan."""
+        return (not self.buf and self._mode == "text" and self._started and not self._harmony
+                and (not self.names or _START_CHAR.search(text) is None))
+
     def feed(self, text: str) -> list[Segment]:
         if not text:
             return []
+        if not self.buf and self._mode == "text":
+            # Nothing held, and nothing in it can begin a call or markup (every opener begins with
+            # one of < [ ` {; none is looked for mid-answer when no tool was offered): released as
+            # it came — the common token, told in one C-level scan.
+            if self._started and not self._harmony:
+                if not self.names or _START_CHAR.search(text) is None:
+                    return [text]
+            elif _START_CHAR.search(text) is None:
+                out: list[Segment] = []
+                self._release(out, text)
+                return out
         self.buf += text
         return self._scan(final=False)
 

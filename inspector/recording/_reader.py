@@ -21,6 +21,7 @@ import orjson
 
 from ..protocol import NoteDict as Note
 from . import _schema as S
+from ._pieces import PIECES_FILE, Pieces
 
 __all__ = [
     "Chunk", "ExchangeMeta", "ExchangeRecord", "SessionMeta", "SessionRecord", "body_bytes", "is_session",
@@ -79,6 +80,7 @@ class ExchangeMeta(TypedDict, total=False):
     usage_source: str | None
     context_window: dict[str, Any] | None
     dropped: dict[str, int] | None
+    overhead_ms: dict[str, float] | None
 
 
 class SessionMeta(TypedDict, total=False):
@@ -148,6 +150,7 @@ _EXCHANGE: dict[str, tuple[Any, str, Any]] = {
     "usage_source": (_opt(_str), "a string", None),
     "context_window": (_opt(_dict_of()), "an object", None),
     "dropped": (_opt(_dict_of(values=_int)), "an object", None),
+    "overhead_ms": (_opt(_dict_of(values=_num)), "an object", None),
 }
 _SESSION: dict[str, tuple[Any, str, Any]] = {
     k: (_str, "a string", None) for k in ("schema", "session_id", "id_source", "started", "client")}
@@ -228,9 +231,10 @@ def typed(data: dict[str, Any], spec: dict[str, tuple[Any, str, Any]], name: str
 def schema_problem(value: Any, name: str) -> str | None:
     """What to say about a file whose ``schema`` is not the one this inspector reads (None: it is,
     or the file names none — the first recordings did not always)."""
-    if value is None or value == S.SCHEMA:
+    if value is None or value in S.READABLE:
         return None
-    return (f"{name} is of schema {value!r}, which this inspector does not read (it reads {S.SCHEMA}): "
+    return (f"{name} is of schema {value!r}, which this inspector does not read (it reads "
+            f"{' and '.join(S.READABLE)}): "
             f"upgrade claude-code-inspector to read it; what is shown of it may be wrong")
 
 
@@ -371,9 +375,23 @@ class ExchangeRecord:
         problems: list[str] = []
         out = typed(data, _REQUEST, name, problems)
         out["headers"] = _headers(data.get("headers"), name, problems)
+        body = out.get("body")
+        if isinstance(body, dict) and body.get("encoding") == "pieces":
+            # Format 2: the body refers to the session's pieces; readers get it whole, as format 1 stored it.
+            pieces = self.pieces
+            found: list[str] = []
+            out["body"] = {"encoding": "json", "json": pieces.decode(body.get("json"), found)}
+            problems += [f"{name}: {p}" for p in (*pieces.problems, *found)]
         for p in problems:
             self._problem(p)
         return out
+
+    @property
+    def pieces(self) -> Pieces:
+        """The session's pieces (shared by its exchanges when it was opened as a session)."""
+        if self.session is not None:
+            return self.session.pieces
+        return _pieces_of(self.path.parent)
 
     @cached_property
     def client_request(self) -> dict[str, Any] | None:
@@ -491,6 +509,11 @@ class SessionRecord:
         return f"SessionRecord({self.name!r})"
 
     @cached_property
+    def pieces(self) -> Pieces:
+        """``pieces.jsonl`` (format 2), read once on first use."""
+        return Pieces(self.path / PIECES_FILE)
+
+    @cached_property
     def meta(self) -> SessionMeta:
         meta, problem = _load_json(self.path / S.SESSION_FILE)
         if not isinstance(meta, dict):
@@ -518,6 +541,25 @@ class SessionRecord:
 
 
 _EXCHANGE_DIR = re.compile(r"^\d{4,}_[A-Za-z0-9._-]+$")
+
+
+def _pieces_of(session: Path) -> Pieces:
+    """The pieces of the session an exchange opened on its own belongs to (one read per file state)."""
+    path = session / PIECES_FILE
+    try:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = (str(path), -1, 0)
+    pieces = _LOOSE.get(key)
+    if pieces is None:
+        if len(_LOOSE) >= 16:
+            _LOOSE.clear()
+        pieces = _LOOSE[key] = Pieces(path)
+    return pieces
+
+
+_LOOSE: dict[tuple[str, int, int], Pieces] = {}
 
 
 def is_session(path: Path) -> bool:

@@ -363,10 +363,7 @@ class Redactor:
         cached = self._cache.get(key)
         if cached is None:
             counts: Counter[str] = Counter()
-            text = raw.decode()
-            result = value
-            if self.spans(text) or _secret_field_in(text):
-                result = self._walk(value, counts)
+            result = self.serialised(value, raw, counts)
             cached = (result if result is not value else None, tuple(counts.items()))
             if len(self._cache) >= 4096:
                 self._cache.clear()
@@ -375,6 +372,14 @@ class Redactor:
             for kind, n in cached[1]:
                 found[kind] += n
         return value if cached[0] is None else cached[0]
+
+    def serialised(self, value: Any, raw: bytes, found: Counter[str] | None = None) -> Any:
+        """A JSON value whose compact serialised form is ``raw``, redacted as ``json`` redacts it
+        (``value`` itself when there is nothing to redact); no cache: for callers that keep their own."""
+        text = raw.decode()
+        if self.spans(text) or _secret_field_in(text):
+            return self._walk(value, found)
+        return value
 
     def _walk(self, value: Any, found: Counter[str] | None) -> Any:
         if isinstance(value, str):

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from ._pieces import PIECES_FILE, Pieces
 from ._redact import SECRET_FIELD, SECRET_QUERY_KEYS, Redactor, is_redacted
 from ._redact import redactor as default_redactor
 
@@ -113,8 +114,12 @@ def _reassembled(stream: str) -> str:
     return "".join(pieces)
 
 
-def scan_blob(name: str, data: bytes, *, redactor: Redactor | None = None) -> list[ScanFinding]:
-    """The findings in one file's bytes (``name`` says how to read it: .json, .jsonl, anything)."""
+def scan_blob(name: str, data: bytes, *, redactor: Redactor | None = None,
+              pieces: Pieces | None = None) -> list[ScanFinding]:
+    """The findings in one file's bytes (``name`` says how to read it: .json, .jsonl, anything).
+
+    ``pieces``: the session's pieces, for a request file that refers to them (format 2): the
+    request is also read whole, where a secret-named field's long value is a piece of its own."""
     r = redactor or default_redactor()
     text = data.decode("utf-8", "replace")
     spans = r.findings(text)
@@ -129,6 +134,12 @@ def scan_blob(name: str, data: bytes, *, redactor: Redactor | None = None) -> li
     found = [ScanFinding(name, _line_col(f.start, starts), f.kind, f.end - f.start) for f in spans]
     if parsed is not None:
         found += [ScanFinding(name, where, kind, n) for where, kind, n in _fields(parsed, "", r)]
+        body = parsed.get("body") if isinstance(parsed, dict) else None
+        if pieces is not None and isinstance(body, dict) and body.get("encoding") == "pieces":
+            whole = pieces.decode(body.get("json"), [])
+            seen = {f.where for f in found}
+            found += [ScanFinding(name, f"body.json.{where} (in the session's pieces)", kind, n)
+                      for where, kind, n in _fields(whole, "", r) if f"body.json.{where}" not in seen]
     elif name.endswith(".jsonl"):
         chunks: list[str] = []
         for n, line in enumerate(data.splitlines(), 1):
@@ -180,8 +191,16 @@ def scan_paths(paths: Iterable[Path | str], *, redactor: Redactor | None = None)
             report.skipped.append(f"{path} (binary)")
             continue
         report.files += 1
-        report.findings += scan_blob(str(path), data, redactor=redactor)
+        report.findings += scan_blob(str(path), data, redactor=redactor, pieces=_pieces_beside(path))
     return report
+
+
+def _pieces_beside(path: Path) -> Pieces | None:
+    """The pieces of the session a request file belongs to (format 2), when it has any."""
+    if not path.name.endswith("-request.json"):
+        return None
+    pieces = path.parent.parent / PIECES_FILE
+    return Pieces(pieces) if pieces.is_file() else None
 
 
 def scan_staged(prefixes: Iterable[str] = (), *, cwd: Path | str | None = None,
@@ -220,5 +239,7 @@ def scan_staged(prefixes: Iterable[str] = (), *, cwd: Path | str | None = None,
             report.skipped.append(f"{name} ({'binary' if header[1] == b'blob' else header[1].decode()})")
             continue
         report.files += 1
-        report.findings += scan_blob(name, data, redactor=redactor)
+        # A request's pieces as the work tree has them (a staged pieces.jsonl is scanned on its own too).
+        beside = _pieces_beside(Path(cwd or ".") / name)
+        report.findings += scan_blob(name, data, redactor=redactor, pieces=beside)
     return report

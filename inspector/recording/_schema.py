@@ -1,4 +1,4 @@
-"""The recording format, version 1 (documented in SCHEMA.md beside this file)."""
+"""The recording format, version 2 (documented in SCHEMA.md beside this file; version 1 is read too)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ __all__ = [
     "epoch_of", "session_id_of", "utc_iso",
 ]
 
-SCHEMA = "inspector.recording/1"
+SCHEMA = "inspector.recording/2"
+#: The versions this inspector reads: 1 stores each request whole, 2 as references to pieces.
+READABLE = ("inspector.recording/1", SCHEMA)
 SESSION_FILE = "session.json"
 EXCHANGE_FILE = "exchange.json"
 CLIENT_REQUEST = "client-request.json"

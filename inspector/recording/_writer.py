@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from . import _schema as S
+from ._pieces import PIECES_FILE, PieceWriter
 from ._private import atomic_write, create_dir, open_new, record_dir_problem, write_new
 from ._redact import Redactor
 from ._streamfields import StreamFields
@@ -138,10 +139,12 @@ class ExchangeWriter:
     (another gateway recording the same session writes there too) it takes the next free one, and
     never mixes two exchanges."""
 
-    def __init__(self, store: RecordingStore, path: Path, meta: dict[str, Any]) -> None:
+    def __init__(self, store: RecordingStore, path: Path, meta: dict[str, Any],
+                 pieces: PieceWriter | None = None) -> None:
         self.store = store
         self.path = path
         self.meta = meta
+        self.pieces = pieces
         self.t0 = time.monotonic()
         self.logs: dict[str, _ChunkLog] = {}
         self.created = False
@@ -176,17 +179,34 @@ class ExchangeWriter:
     def requests(self, client: Mapping[str, Any], backend: Mapping[str, Any] | None) -> None:
         def write() -> None:
             # Written once: a plain write (a killed gateway's half file is reported by the reader).
-            write_new(self.path / S.CLIENT_REQUEST, orjson.dumps(self._request(client), option=_JSON_OPTS))
+            write_new(self.path / S.CLIENT_REQUEST,
+                      orjson.dumps(self._request(client, "client"), option=_JSON_OPTS))
             if backend is not None:
-                write_new(self.path / S.BACKEND_REQUEST, orjson.dumps(self._request(backend), option=_JSON_OPTS))
+                write_new(self.path / S.BACKEND_REQUEST,
+                          orjson.dumps(self._request(backend, "backend"), option=_JSON_OPTS))
         self._guard("the requests", write)
 
-    def _request(self, r: Mapping[str, Any]) -> dict[str, Any]:
-        return self.store.redactor.request({
+    def _request(self, r: Mapping[str, Any], slot: str) -> dict[str, Any]:
+        body = body_for_disk(r.get("body"), r.get("content_type", ""), r.get("json"))
+        pieces = self.pieces
+        split = pieces is not None and not pieces.broken and body["encoding"] == "json" \
+            and isinstance(body["json"], dict)
+        out = self.store.redactor.request({
             "method": r["method"], "url": r.get("url"), "path": r.get("path"),
-            "headers": list(r.get("headers", ())),
-            "body": body_for_disk(r.get("body"), r.get("content_type", ""), r.get("json")),
+            "headers": list(r.get("headers", ())), "body": {"encoding": "empty"} if split else body,
         }, self.redacted)
+        if split:
+            assert pieces is not None
+            # Redacted before it is split, each part in its whole context (a field's name beside its
+            # value): a secret is never judged by a piece alone.
+            try:
+                out["body"] = {"encoding": "pieces", "json": pieces.encode(body["json"], self.store.redactor,
+                                                                             self.redacted, slot=slot)}
+            except OSError as e:  # stored whole from now on; the pieces written so far stay readable
+                self.store.report(f"cannot write {PIECES_FILE} in {pieces.path.parent} ({e.strerror or e}); "
+                                  f"traffic is unaffected, this session's requests are stored whole")
+                out["body"] = self.store.redactor.body(body, self.redacted)
+        return out
 
     def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]],
                       t: float | None = None) -> None:
@@ -230,6 +250,8 @@ class ExchangeWriter:
         self._guard("the responses", write)
 
 
+#: How many sessions' pieces.jsonl stay open at once.
+OPEN_PIECES = 16
 #: How many folders of one name (``…_2``, ``…_3``) a store tries before it gives a session up.
 MAX_SUFFIX = 100
 
@@ -243,9 +265,12 @@ class RecordingStore:
     (``record_dir_problem``): a folder others control records nothing, and says why once."""
 
     def __init__(self, root: Path, *, redactor: Redactor | None = None,
-                 report: Callable[[str], None] = lambda msg: None) -> None:
+                 report: Callable[[str], None] = lambda msg: None, pieces: bool = True) -> None:
         self.root = Path(root)
         self.redactor = redactor or Redactor()
+        #: Requests stored as references to the session's pieces (SCHEMA.md); False: whole (format 1's way).
+        self.use_pieces = pieces
+        self.pieces: dict[Path, PieceWriter] = {}
         #: Chunk lines held until ``write_batched`` (the sidecar's mode); else each is written at once.
         self.batching = False
         self.held: list[_ChunkLog] = []
@@ -377,4 +402,11 @@ class RecordingStore:
         counter[0] += 1
         seq = counter[0]
         full = {"schema": S.SCHEMA, "seq": seq, "kind": kind, "complete": False, **meta}
-        return ExchangeWriter(self, path / S.exchange_dirname(seq, kind), full)
+        pieces = None
+        if self.use_pieces:
+            pieces = self.pieces.get(path)
+            if pieces is None:
+                for older in list(self.pieces.values())[:-OPEN_PIECES]:
+                    older.close()  # sessions gone quiet keep no file open, nor their caches
+                pieces = self.pieces[path] = PieceWriter(path / PIECES_FILE, open_new)
+        return ExchangeWriter(self, path / S.exchange_dirname(seq, kind), full, pieces)

@@ -215,6 +215,11 @@ def _gateway_attributes(attrs: dict[str, Any], s: Mapping[str, Any]) -> None:
         if isinstance(facts, Mapping):
             for key, value in facts.items():
                 _put(attrs, f"inspector.{group}.{key}", value)
+    overhead = s.get("overhead_ms")
+    if isinstance(overhead, Mapping):  # what the gateway itself spent (SCHEMA.md overhead_ms)
+        _put(attrs, "inspector.overhead_ms", _num(overhead.get("total")))
+        _put(attrs, "inspector.overhead.request_ms", _num(overhead.get("request")))
+        _put(attrs, "inspector.overhead.response_ms", _num(overhead.get("response")))
     results = s.get("tool_results")
     if isinstance(results, list):
         attrs["inspector.tool_results.count"] = len(results)

@@ -43,11 +43,15 @@ class Gateway:
     """``with Gateway(backend_url, backend="ollama", model="qwen3") as gw: gw.url``."""
 
     def __init__(self, target: str, *, backend: str | None = "ollama", mode: str = "reverse",
-                 script: Path | None = None, **options: object) -> None:
+                 script: Path | None = None, lean: bool = False, extra: tuple[str, ...] = (),
+                 **options: object) -> None:
+        """``lean``: started as ``inspector run`` starts it (``python -m inspector.gateway.master``), not
+        by mitmdump; ``extra``: more mitmdump arguments."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path: Path | None = None
-        args = [str(MITMDUMP), "-q" if options.pop("quiet", False) else "--flow-detail=0",
+        launcher = [sys.executable, "-m", "inspector.gateway.master"] if lean else [str(MITMDUMP)]
+        args = [*launcher, "-q" if options.pop("quiet", False) else "--flow-detail=0", *extra,
                 "-s", str(script or SCRIPT),
                 "--listen-host", "127.0.0.1", "-p", str(self.port)]
         if backend:

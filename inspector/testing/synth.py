@@ -143,3 +143,33 @@ def with_repairs(tmp_path: Path) -> Path:
     ]
     first.write_bytes(orjson.dumps(meta))
     return tmp_path
+
+
+def growing_session(turns: int = 40, grow: int = 3000) -> list[dict[str, Any]]:
+    """The requests of a Claude Code session that grows like a real one: its real first request
+    (tests/data, ≈50 KB), then each turn a tool round trip of about ``grow`` bytes more — a Read
+    call and its result — with ``cache_control`` moving to the last block, as Claude Code moves it."""
+    first = orjson.loads((Path(__file__).resolve().parents[2] / "tests" / "data" / "claude-code-request.json")
+                         .read_bytes())
+    messages: list[dict[str, Any]] = [dict(m) for m in first["messages"]]
+    bodies = []
+    for turn in range(turns):
+        if turn:
+            lines = "".join(f"{n:5}  line {n} of file {turn}: value = compute({turn}, {n})\n"
+                            for n in range(grow // 60))
+            messages.append({"role": "assistant", "content": [
+                {"type": "text", "text": f"Let me read file {turn}."},
+                {"type": "tool_use", "id": f"toolu_{turn:04d}", "name": "Read",
+                 "input": {"file_path": f"/work/src/file{turn}.py"}}]})
+            messages.append({"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": f"toolu_{turn:04d}", "content": lines}]})
+        marked = []
+        for i, m in enumerate(messages):
+            content = m["content"]
+            if isinstance(content, list):
+                content = [{k: v for k, v in b.items() if k != "cache_control"} for b in content]
+                if i == len(messages) - 1:
+                    content[-1] = {**content[-1], "cache_control": {"type": "ephemeral"}}
+            marked.append({**m, "content": content})
+        bodies.append({**first, "messages": marked})
+    return bodies

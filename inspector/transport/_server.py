@@ -109,6 +109,11 @@ class Reply:
         """Wait while the peer is slower than we write (flow control)."""
         await self._conn.drain()
 
+    @property
+    def writable(self) -> bool:
+        """The peer keeps up: ``drain()`` would return at once (nothing to wait for, no timer to set)."""
+        return not self._conn._paused and not self._conn.lost
+
 
 class _Connection(asyncio.Protocol):
     """One client connection: requests one at a time (HTTP/1.1 keep-alive, no pipelining)."""

@@ -311,3 +311,37 @@ def test_regular_mode_without_backend_url_observes_and_forwards_unchanged():
 
 
 # -- our own bugs never reach the client as tracebacks or half-translated requests --------------
+
+
+# -- what the gateway says it spent (issue 25) ------------------------------------------------------
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+def test_the_gateway_reports_what_it_spent_in_a_header_and_the_recording(pair, stream):
+    """``x-inspector-overhead-ms`` on the answer — for a stream only the request's part, its head goes
+    out before the stream — and the whole figure in ``exchange.json``'s ``overhead_ms``."""
+    from inspector.recording import list_sessions
+
+    pair.script(Reply(text="word " * 30, pieces=10))
+    with httpx.Client(timeout=30) as http:
+        r = http.post(pair.url + "/v1/messages", json={**ASK, "stream": stream},
+                      headers={"x-api-key": "sk-ant-secret-key", "anthropic-version": "2023-06-01",
+                               "x-claude-code-session-id": f"overhead-{pair.backend.form}-{stream}"})
+    assert r.status_code == 200
+    said = float(r.headers["x-inspector-overhead-ms"])
+    assert said > 0
+    deadline = time.monotonic() + 10
+    meta = None
+    while time.monotonic() < deadline and meta is None:
+        sessions = [s for s in list_sessions(pair.gateway.record_dir)
+                    if s.meta.get("session_id") == f"overhead-{pair.backend.form}-{stream}"]
+        done = [ex.meta for s in sessions for ex in s.exchanges() if ex.meta.get("complete")]
+        meta = done[0] if done else None
+        time.sleep(0.05)
+    assert meta is not None
+    overhead = meta["overhead_ms"]
+    assert overhead["request"] > 0 and overhead["total"] == pytest.approx(overhead["request"] + overhead["response"],
+                                                                          abs=0.002)
+    if stream:
+        assert said == pytest.approx(overhead["request"], abs=0.002)
+        assert overhead["chunks"] >= 2 and overhead["response"] > 0
+    else:
+        assert said == pytest.approx(overhead["total"], abs=0.002) and overhead["chunks"] == 1

@@ -103,3 +103,10 @@ def test_control_characters_from_traffic_are_shown_never_sent_to_the_terminal():
     import re
     assert not re.search(r"\x1b(?!\[[0-9;]*m)", text) and "\x07" not in text and "\r" not in text
     assert EventLine("backend", "data", "a\x1bb").rows()[0][2][0] == " a\\x1bb"
+
+
+def test_the_line_says_what_the_gateway_itself_spent():
+    meta = {**list_sessions(SAMPLES)[1].exchanges()[0].meta,
+            "overhead_ms": {"request": 0.4, "response": 0.3, "total": 0.7, "chunks": 9, "worst_chunk": 0.1}}
+    assert "gw +0.7ms" in render(ExchangeLine(meta))
+    assert "gw +" not in render(ExchangeLine(list_sessions(SAMPLES)[1].exchanges()[0].meta))

@@ -11,7 +11,7 @@ from inspector.testing.samples import samples_dir
 
 
 def exchange(folder: Path, seq: int, model: str, *, prompt=None, decode=None, ttft=None, read=None, inp=100,
-             kept=None, status=200, source="ollama", kind="messages") -> None:
+             kept=None, status=200, source="ollama", kind="messages", overhead=None) -> None:
     meta = {"schema": "inspector.recording/1", "seq": seq, "kind": kind, "complete": True, "local": False,
             "model": {"requested": "claude-x", "backend": model}, "status": {"client": status},
             "timing_ms": {"first_token": ttft, "total": 1000}, "usage": {"input_tokens": inp, "output_tokens": 5}}
@@ -21,6 +21,8 @@ def exchange(folder: Path, seq: int, model: str, *, prompt=None, decode=None, tt
         meta["performance"] = {"prompt_tokens_per_s": prompt, "decode_tokens_per_s": decode, "source": source}
     if kept is not None:
         meta["prefix"] = {"kept": kept, "first_difference": None, "reason": None}
+    if overhead is not None:
+        meta["overhead_ms"] = {"request": overhead / 2, "response": overhead / 2, "total": overhead}
     path = folder / f"{seq:04d}_{kind}"
     path.mkdir(parents=True)
     (path / "exchange.json").write_bytes(orjson.dumps(meta))
@@ -31,7 +33,7 @@ def recordings(tmp_path):
     s1 = tmp_path / "20261121T100000Z_claude-cli-2.1.328_aaaaaaaa"
     s2 = tmp_path / "20261121T110000Z_claude-cli-2.1.328_bbbbbbbb"
     for i, (p, d, t) in enumerate([(100, 10, 500), (200, 20, 1500), (300, 30, 2500)], 1):
-        exchange(s1, i, "qwen3:8b", prompt=p, decode=d, ttft=t, read=900, inp=100, kept=1.0 - i / 10)
+        exchange(s1, i, "qwen3:8b", prompt=p, decode=d, ttft=t, read=900, inp=100, kept=1.0 - i / 10, overhead=i)
     exchange(s2, 1, "qwen3:8b", prompt=400, decode=40, ttft=3500, inp=1000)  # no cache figures said
     exchange(s2, 2, "qwen3:8b", status=400, prompt=9999)  # an error is not an answer
     exchange(s2, 3, "small", ttft=50)  # a backend that reported no timings
@@ -52,6 +54,7 @@ def test_per_model_figures(recordings):
     assert d["decode_tokens_per_s"]["p90"] == 37.0 and d["ttft_ms"]["p50"] == 2000.0
     assert d["cache_hit_share"] == 2700 / 3000, "only over the exchanges that reported their cache"
     assert d["prefix_kept"]["p50"] == 0.8 and d["sources"] == {"ollama": 4}
+    assert d["overhead_ms"] == {"p50": 2.0, "p90": 2.8, "n": 3}  # what the gateway itself spent
     assert small.as_dict()["prompt_tokens_per_s"] == {"p50": None, "p90": None, "n": 0}
     assert small.cache_share is None and small.exchanges == 1
 
@@ -66,6 +69,7 @@ def test_the_command_says_unknown_where_nothing_was_recorded(recordings, capsys)
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if "qwen3:8b" in line)
     assert "250" in row and "370" in row and "90%" in row and "2.00s" in row and "ollama 4" in row
+    assert "2.00ms" in row and "2.80ms" in row  # the gateway's own overhead, p50 and p90
     small = next(line for line in out.splitlines() if line.lstrip("│ ").startswith("small"))
     assert small.count("unknown") >= 6
     assert main(["stats", str(recordings), "--json"]) == 0

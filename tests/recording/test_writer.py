@@ -26,7 +26,7 @@ def test_an_exchange_on_disk(tmp_path):
     w.finish({"stop_reason": "end_turn"})
     (session,) = list_sessions(tmp_path)
     assert session.name.endswith("_claude-cli-2.1.328_abcdef12-3456")
-    assert session.meta["session_id"] == "abcdef12-3456" and session.meta["schema"] == "inspector.recording/1"
+    assert session.meta["session_id"] == "abcdef12-3456" and session.meta["schema"] == "inspector.recording/2"
     (ex,) = session.exchanges()
     assert ex.ref == f"{session.name}#1" and ex.complete and ex.meta["stop_reason"] == "end_turn"
     assert ex.body("client") == "event: x\ndata: é\n\n".encode()

@@ -231,3 +231,11 @@ def test_content_only_when_asked():
                        client_body=body, redactor=Redactor(), capture_content=True)
     assert "secret plan" in on.span.attributes["gen_ai.input.messages"]
     assert "Hi" in on.span.attributes["gen_ai.output.messages"]
+
+
+def test_what_the_gateway_spent_is_on_the_span():
+    over = {"request": 0.42, "response": 0.31, "total": 0.73, "chunks": 12, "worst_chunk": 0.05}
+    a = exchange_telemetry(summary(overhead_ms=over), STARTED).span.attributes
+    assert a["inspector.overhead_ms"] == 0.73
+    assert (a["inspector.overhead.request_ms"], a["inspector.overhead.response_ms"]) == (0.42, 0.31)
+    assert "inspector.overhead_ms" not in exchange_telemetry(summary(), STARTED).span.attributes
