@@ -67,6 +67,7 @@ from .flows import (
 )
 from .guard import PENDING, fail_closed, refuse, stream_to
 from .pipeline import Job
+from .reask import Ladder
 from .relay import Relay
 from .tokens import PrefixBook, TokenBook
 
@@ -166,6 +167,8 @@ class Gateway:
         #: header names says which headers are credentials (plus ``redact_headers``).
         self.secrets = Redactor()
         self.forward: set[str] = set()
+        #: The repair ladder's re-ask (an addon of its own, ``reask.Ladder``): None, no re-asks.
+        self.ladder: Ladder | None = None
 
     @property
     def parking(self) -> Relay:
@@ -440,6 +443,9 @@ class Gateway:
         ex.names = ToolNames() if form.uses_tool_names() else None
         backend_body = await _off_loop(len(body), form.build_request, req, model=model, options=options,
                                        names=ex.names)
+        plan = self.ladder.plan(ex, req, backend_body) if self.ladder is not None else None
+        if plan is not None and plan.first is not None:  # --set reask=always: constrained from the start
+            backend_body = plan.first
         sent = await _off_loop(len(body), orjson.dumps, backend_body)
         sections = await _off_loop(len(body), form.prefix_sections, backend_body)
         count = self.tokens.estimate(ex.session_id, model, req.estimated_input_tokens)
@@ -469,7 +475,7 @@ class Gateway:
             headers.append(("authorization", f"Bearer {key}"))
         origin, base_path = split_backend(backend)
         job = Job(ex, "POST", origin + base_path + form.chat_path(base_path, flow.request.path), headers,
-                  sent, count=counting)
+                  sent, count=counting, reask=plan)
         return job, req.raw, backend_body
 
     async def _passthrough(self, flow: http.HTTPFlow, kind: Any, backend: str, body: bytes) -> tuple[Job, Any, Any]:

@@ -32,9 +32,10 @@ from typing import Literal
 
 import orjson
 
-from ..protocol import GatewayError, TokenCount, is_anthropic_error, sse_event
+from ..protocol import GatewayError, StreamProcessor, StreamTranslator, TokenCount, is_anthropic_error, sse_event
 from ..transport import BackendClient, BackendFailure, BackendResponse, Reply
 from .exchange import Exchange, Listeners
+from .reask import ReaskPlan, climb
 
 __all__ = ["Job", "Pipeline", "error_response"]
 
@@ -61,6 +62,8 @@ class Job:
     #: The backend's own count of the request's tokens, asked alongside it; used for message_start
     #: when it is there before the stream starts, and never waited for.
     count: asyncio.Future[TokenCount | None] | None = None
+    #: How to re-ask an answer whose tool call fails parse and repair (``reask.py``); None: never.
+    reask: ReaskPlan | None = None
 
 
 def _relayed(err: GatewayError, response: BackendResponse) -> GatewayError:
@@ -129,6 +132,8 @@ class _Run:
         self.tell = pipeline.listeners
         self.rid = request_id()
         self.counted = job.count is None
+        if job.reask is not None and self.processor is not None:
+            job.reask.arm(self.processor)
 
     def use_count(self) -> None:
         """The backend's token count, if it has arrived, for message_start (once, before it goes out)."""
@@ -147,6 +152,8 @@ class _Run:
         if self.processor is not None:
             self.processor.use_input_count(count.tokens)
         if count.tools_dropped:
+            if self.job.reask is not None:
+                self.job.reask.tools_unseen(self.processor)
             ex.notes.warning("the backend's chat template renders none of the tools offered: the model never "
                              "sees Claude Code's tools (start llama-server with --jinja, or use a model whose "
                              "template takes tools)", rule="template:tools-dropped")
@@ -291,6 +298,8 @@ class _Run:
                 tell.chunk(ex, "backend", data)
             if not await self._drained():
                 return
+        if processor.reask is not None:  # the answer's call is held for the repair ladder's re-ask
+            self.write(await self._climb(processor, streaming=True))
         reply.end()
 
     async def _drained(self) -> bool:
@@ -374,10 +383,36 @@ class _Run:
         self.use_count()
         ex.backend_usage = form.read_usage(data)
         count = ex.token_count.tokens if ex.token_count is not None else ex.input_estimate
-        message = form.whole_response(data, options=ex.options, names=ex.names, model=ex.client_model,
-                                      input_tokens=count, notes=ex.notes, tools=ex.tools)
+        if self.job.reask is None:
+            message = form.whole_response(data, options=ex.options, names=ex.names, model=ex.client_model,
+                                          input_tokens=count, notes=ex.notes, tools=ex.tools)
+        else:  # read as a stream is, so that a call can be held for the re-ask
+            t = form.stream_processor(options=ex.options, names=ex.names, model=ex.client_model,
+                                      backend_model=ex.backend_model, backend=ex.backend, input_tokens=count,
+                                      notes=ex.notes, tools=ex.tools)
+            assert isinstance(t, StreamTranslator)
+            self.job.reask.arm(t)
+            t.take_whole(data)
+            if t.reask is not None:
+                await self._climb(t, streaming=False)
+                ex.backend_usage = t.usage
+            message = t.message() or t.encoder.message()
         ex.answer = message
         self.whole(200, [*_JSON, ("request-id", self.rid)], orjson.dumps(message))
+
+    async def _climb(self, processor: StreamProcessor, *, streaming: bool) -> bytes:
+        """The re-ask rung (``reask.climb``); whatever goes wrong in it, the held answer goes as it was."""
+        plan = self.job.reask
+        if plan is None:
+            return processor.give_up("")
+        try:
+            return await climb(self, plan, processor, streaming=streaming)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a bug in the rung must not cost the answer
+            import logging
+            logging.getLogger("inspector").exception("gateway: the re-ask failed")
+            return processor.give_up(f"the re-ask failed ({type(e).__name__}: {e}); the first answer went as it was")
 
     def _pass_on(self, response: BackendResponse, body: bytes) -> None:
         """Passthrough: the backend's answer as it was (framing headers and the backend's own quota

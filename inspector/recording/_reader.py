@@ -79,6 +79,7 @@ class ExchangeMeta(TypedDict, total=False):
     usage_source: str | None
     context_window: dict[str, Any] | None
     dropped: dict[str, int] | None
+    reask: dict[str, Any] | None
 
 
 class SessionMeta(TypedDict, total=False):
@@ -148,6 +149,7 @@ _EXCHANGE: dict[str, tuple[Any, str, Any]] = {
     "usage_source": (_opt(_str), "a string", None),
     "context_window": (_opt(_dict_of()), "an object", None),
     "dropped": (_opt(_dict_of(values=_int)), "an object", None),
+    "reask": (_opt(_dict_of()), "an object", None),
 }
 _SESSION: dict[str, tuple[Any, str, Any]] = {
     k: (_str, "a string", None) for k in ("schema", "session_id", "id_source", "started", "client")}

@@ -163,6 +163,11 @@ class ExchangeWriter:
                 write_new(self.path / S.BACKEND_REQUEST, orjson.dumps(self._request(backend), option=_JSON_OPTS))
         self._guard("the requests", write)
 
+    def attempt_request(self, n: int, request: Mapping[str, Any]) -> None:
+        """A later backend attempt's request (the repair ladder's re-ask), beside the first."""
+        self._guard("a re-ask's request", lambda: write_new(
+            self.path / S.request_file(S.attempt_direction(n)), orjson.dumps(self._request(request), option=_JSON_OPTS)))
+
     def _request(self, r: Mapping[str, Any]) -> dict[str, Any]:
         return self.store.redactor.request({
             "method": r["method"], "url": r.get("url"), "path": r.get("path"),
@@ -186,7 +191,7 @@ class ExchangeWriter:
     def _log(self, direction: str) -> _ChunkLog:
         log = self.logs.get(direction)
         if log is None:
-            name = S.BACKEND_RESPONSE if direction == "backend" else S.CLIENT_RESPONSE
+            name = S.response_file(direction)
             log = self.logs[direction] = _ChunkLog(self.path / name, self.store, self.redacted)
         return log
 
