@@ -456,8 +456,10 @@ class Gateway:
         # half or more), and any request that may not fit; afterwards the estimate corrected by the
         # counts its answers carried is within a few per cent (make bench), at no cost per request.
         over = window is not None and count.tokens > window[0]
+        # The re-ask's ladder also asks once per model whether its template shows the model the tools.
         counting = asyncio.ensure_future(self.discovery.count(form, backend, facts, backend_body)) \
-            if facts.tokenizer and (over or not self.tokens.calibrated(ex.session_id, model)) else None
+            if facts.tokenizer and (over or not self.tokens.calibrated(ex.session_id, model)
+                                    or (plan is not None and plan.wants_count)) else None
         if window is not None and over:
             exact = await counting if counting is not None else None  # an estimate never refuses what fits
             count = exact or count

@@ -151,9 +151,9 @@ class _Run:
         ex.token_count = count
         if self.processor is not None:
             self.processor.use_input_count(count.tokens)
+        if self.job.reask is not None:
+            self.job.reask.counted(count, self.processor)
         if count.tools_dropped:
-            if self.job.reask is not None:
-                self.job.reask.tools_unseen(self.processor)
             ex.notes.warning("the backend's chat template renders none of the tools offered: the model never "
                              "sees Claude Code's tools (start llama-server with --jinja, or use a model whose "
                              "template takes tools)", rule="template:tools-dropped")

@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from mitmproxy import addonmanager, ctx, exceptions
 
-from ..protocol import REASONS, AnthropicRequest, BackendForm, ReaskReason, StreamProcessor
-from ..protocol._request import UserTurn
+from ..log.render import reask_label
+from ..protocol import REASONS, AnthropicRequest, BackendForm, ReaskReason, StreamProcessor, TokenCount
+from ..protocol._request import SystemTurn, UserTurn
 from ..transport import BackendFailure
 from .exchange import Exchange, RequestSnapshot
 
@@ -80,13 +81,6 @@ class Rung:
     #: Per backend attempt (the first included): its HTTP status and what its usage said.
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def label(self) -> str:
-        """``re-asked (schema)``, ``re-asked (plain)``, ``no re-ask`` — what the colour log says."""
-        if self.constrained is None:
-            return "no re-ask"
-        return f"re-asked ({'schema' if self.constrained else 'plain'})"
-
     def as_dict(self) -> dict[str, Any]:
         return {"reason": self.reason, "tool": self.tool, "detail": self.detail[:300], "how": self.how,
                 "constrained": self.constrained, "outcome": self.outcome, "why": self.why[:300],
@@ -117,9 +111,20 @@ class ReaskPlan:
     def arm(self, processor: StreamProcessor) -> None:
         processor.arm_reask(self.expect, enveloped=self.enveloped)
 
-    def tools_unseen(self, processor: StreamProcessor | None) -> None:
-        """The backend's template shows the model none of the tools (an exact count found it): the model
-        cannot call on its own — an answer without a call to a turn the user started gets a re-ask."""
+    @property
+    def wants_count(self) -> bool:
+        """Whether the backend's own count of this request should be asked for: it says whether the
+        model's chat template shows the tools, which nobody has checked for this backend and model yet."""
+        return self.key not in self.ladder.checked
+
+    def counted(self, count: TokenCount, processor: StreamProcessor | None) -> None:
+        """The backend counted this request (its template rendered): if the template shows the model
+        none of the tools, the model cannot call on its own — an answer without a call to a turn the
+        user started gets a re-ask (``unseen-tools``)."""
+        self.ladder.checked.add(self.key)
+        if not count.tools_dropped:
+            self.ladder.blind.discard(self.key)
+            return
         self.ladder.blind.add(self.key)
         if self.user_words and self.expect is None and not self.enveloped:
             self.expect = ("unseen-tools", None)
@@ -128,7 +133,9 @@ class ReaskPlan:
 
 
 def _user_words(req: AnthropicRequest) -> bool:
-    last = req.turns[-1] if req.turns else None
+    """The conversation ends on the user's own words, not on tool results (Claude Code's late system
+    messages — its environment block — aside)."""
+    last = next((t for t in reversed(req.turns) if not isinstance(t, SystemTurn)), None)
     return isinstance(last, UserTurn) and not last.tool_results and bool(last.texts or last.images)
 
 
@@ -141,8 +148,9 @@ class Ladder:
         self.budget = 300.0
         #: (backend, model) that answered a constrained request with HTTP 400: the plain re-ask only.
         self.unconstrained: set[tuple[str, str]] = set()
-        #: (backend, model) whose chat template shows the model none of the tools.
+        #: (backend, model) whose chat template shows the model none of the tools, and those checked.
         self.blind: set[tuple[str, str]] = set()
+        self.checked: set[tuple[str, str]] = set()
         #: (session, model) that needed a re-ask: ``always`` constrains their first attempts.
         self.needed: set[tuple[str, str]] = set()
 
@@ -268,8 +276,7 @@ async def climb(run: _Run, plan: ReaskPlan, processor: StreamProcessor, *, strea
         rung.seconds = round(time.monotonic() - started, 3)
     if out is not None:
         return out
-    label = rung.label
-    return processor.give_up(f"{what}; {label}: {rung.outcome} ({rung.why}); the first answer's call went as it was")
+    return processor.give_up(f"{what}; {reask_label(rung.as_dict())} ({rung.why}); the answer went as it was")
 
 
 def _ways(plan: ReaskPlan, form: BackendForm, tool: str | None) -> list[tuple[dict[str, Any], str, bool]]:

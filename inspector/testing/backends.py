@@ -514,7 +514,7 @@ def constrained_reply(form: str, rec: Received, arguments: Any, name: str | None
     body = rec.body if isinstance(rec.body, dict) else {}
     kind, schema = constraint_of(form, body) or (None, None)
     if kind == "tool_choice":
-        return Reply(calls=[Call(name if schema == "required" else schema, arguments)])
+        return Reply(calls=[Call(str(name if schema == "required" else schema), arguments)])
     value = arguments if name is None else {"name": name, "arguments": arguments}
     if check:
         import jsonschema
