@@ -143,7 +143,12 @@ class _Run:
         task, ex = self.job.count, self.ex
         assert task is not None
         if not task.done():
-            task.cancel()  # too late to matter: the estimate went out
+            plan = self.job.reask
+            if plan is not None and plan.wants_count:  # too late for message_start, not for the re-ask's ladder
+                processor = self.processor
+                task.add_done_callback(lambda t: plan.counted_later(t, processor))
+            else:
+                task.cancel()  # too late to matter: the estimate went out
             return
         count = None if task.cancelled() or task.exception() is not None else task.result()
         if count is None:

@@ -117,6 +117,11 @@ class ReaskPlan:
         model's chat template shows the tools, which nobody has checked for this backend and model yet."""
         return self.key not in self.ladder.checked
 
+    def counted_later(self, task: asyncio.Future[TokenCount | None], processor: StreamProcessor | None) -> None:
+        """The count arrived after the answer began (``counted``, if the answer has not ended yet)."""
+        if not task.cancelled() and task.exception() is None and (count := task.result()) is not None:
+            self.counted(count, processor)
+
     def counted(self, count: TokenCount, processor: StreamProcessor | None) -> None:
         """The backend counted this request (its template rendered): if the template shows the model
         none of the tools, the model cannot call on its own — an answer without a call to a turn the
