@@ -392,6 +392,10 @@ class ExchangeRecord:
             return self.backend_request
         return self._request(S.request_file(which))
 
+    def readable_attempt(self, n: int) -> dict[str, Any] | None:
+        """A later backend attempt's request file (``backend-request-N.json``), as ``backend_request``."""
+        return self._request_of(f"backend-{n}")
+
     @property
     def attempts(self) -> list[int]:
         """The later backend attempts recorded (the repair ladder's re-asks): ``[2]``, or ``[]``."""
