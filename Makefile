@@ -136,6 +136,7 @@ bench: $(VENV)
 	@$(PY) bench/redact.py
 	@$(PY) bench/viewer.py
 	@$(PY) bench/tokens.py
+	@$(PY) bench/toolcalls.py
 
 clean:
 	rm -rf $(VENV) $(CACHE)

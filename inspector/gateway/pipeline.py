@@ -133,7 +133,7 @@ class _Run:
         self.rid = request_id()
         self.counted = job.count is None
         if job.reask is not None and self.processor is not None:
-            job.reask.arm(self.processor)
+            job.reask.arm(self.processor, counting=job.count is not None)
 
     def use_count(self) -> None:
         """The backend's token count, if it has arrived, for message_start (once, before it goes out)."""
@@ -396,7 +396,7 @@ class _Run:
                                       backend_model=ex.backend_model, backend=ex.backend, input_tokens=count,
                                       notes=ex.notes, tools=ex.tools)
             assert isinstance(t, StreamTranslator)
-            self.job.reask.arm(t)
+            self.job.reask.arm(t, counting=self.job.count is not None)
             t.take_whole(data)
             if t.reask is not None:
                 await self._climb(t, streaming=False)
@@ -410,6 +410,9 @@ class _Run:
         plan = self.job.reask
         if plan is None:
             return processor.give_up("")
+        need = processor.reask
+        if need is not None and need.reason == "unseen-tools" and not await plan.blind(self.job.count):
+            return processor.give_up("")  # the count says the model saw the tools: its words stand
         try:
             return await climb(self, plan, processor, streaming=streaming)
         except asyncio.CancelledError:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -108,8 +109,28 @@ class ReaskPlan:
     def enveloped(self) -> bool:
         return self.first is not None
 
-    def arm(self, processor: StreamProcessor) -> None:
-        processor.arm_reask(self.expect, enveloped=self.enveloped)
+    def arm(self, processor: StreamProcessor, *, counting: bool = False) -> None:
+        """Open the translator's re-ask rung. ``counting``: the backend's count of this request is on its
+        way and will say whether the model's template shows the tools; until then an answer without a
+        call to a turn the user started is held too — the pipeline waits for the count at its end
+        (``blind``), so the decision never depends on which of the two came first."""
+        expect = self.expect
+        if expect is None and not self.enveloped and counting and self.wants_count and self.user_words:
+            expect = ("unseen-tools", None)
+        processor.arm_reask(expect, enveloped=self.enveloped)
+
+    async def blind(self, count: asyncio.Future[TokenCount | None] | None, *, timeout: float = 30.0) -> bool:
+        """Whether the model's template shows it none of the tools: what the ladder learned, or — for the
+        first request of a model it knows nothing of — the backend's count of it, waited for."""
+        if self.key in self.ladder.blind:
+            return True
+        if self.key in self.ladder.checked or count is None:
+            return False
+        if not count.done():
+            await asyncio.wait({count}, timeout=timeout)
+        if count.done() and not count.cancelled() and count.exception() is None and (n := count.result()) is not None:
+            self.counted(n, None)
+        return self.key in self.ladder.blind
 
     @property
     def wants_count(self) -> bool:
@@ -137,6 +158,18 @@ class ReaskPlan:
                 processor.arm_reask(self.expect)
 
 
+class _Recent(OrderedDict[tuple[str, str], None]):
+    """A set that keeps the ``limit`` most recently added keys."""
+
+    limit = 1024
+
+    def add(self, key: tuple[str, str]) -> None:
+        self[key] = None
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
 def _user_words(req: AnthropicRequest) -> bool:
     """The conversation ends on the user's own words, not on tool results (Claude Code's late system
     messages — its environment block — aside)."""
@@ -156,8 +189,9 @@ class Ladder:
         #: (backend, model) whose chat template shows the model none of the tools, and those checked.
         self.blind: set[tuple[str, str]] = set()
         self.checked: set[tuple[str, str]] = set()
-        #: (session, model) that needed a re-ask: ``always`` constrains their first attempts.
-        self.needed: set[tuple[str, str]] = set()
+        #: (session, model) that needed a re-ask: ``always`` constrains their first attempts (the most
+        #: recent sessions: a long-running gateway forgets the oldest).
+        self.needed: _Recent = _Recent()
 
     def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option("reask", str, "auto",

@@ -539,3 +539,8 @@ def reask_brain(form: str, first: Reply, reasked: Reply | Callable[[Received], R
         return first
 
     return brain
+
+
+def is_reask(form: str, body: dict[str, Any]) -> bool:
+    """A request the gateway's repair ladder sent (a re-ask: its output held to a schema), not Claude Code."""
+    return body.get("stream") is False and constraint_of(form, body) is not None

@@ -337,3 +337,28 @@ def test_the_recording_reader_is_tolerant_of_attempts_it_does_not_find(tmp_path)
                                                                             "reask": "garbage"}))
     ex = ExchangeRecord(tmp_path / "0001_messages")
     assert ex.attempts == [] and ex.meta.get("reask") is None and ex.problems
+
+
+def test_the_ladder_plans_nothing_where_there_is_nothing_to_reask():
+    from inspector.gateway.exchange import Exchange
+    from inspector.protocol import TranslateOptions, get_form, parse_request
+
+    ladder = Ladder()
+
+    def plan(form="openai", **request):
+        req = parse_request(json.dumps({**ASK, **request}).encode())
+        ex = Exchange(form=get_form(form), kind="messages", backend="http://b", backend_model="q", session_id="s")
+        return ladder.plan(ex, req, get_form(form).build_request(req, model="q", options=TranslateOptions(), names=None))
+
+    assert plan() is not None and plan().expect is None
+    assert plan(tool_choice={"type": "none"}) is None, "the client forbade calls"
+    assert plan(tools=[]) is None and plan("anthropic") is None
+    assert plan(tool_choice={"type": "any"}).expect == ("required", None)
+    ladder.mode = "off"
+    assert plan() is None
+    ladder.mode = "always"
+    ladder.needed.add(("s", "q"))
+    assert plan().first is not None and plan().first["response_format"]["json_schema"]["name"] == "answer"
+    for n in range(ladder.needed.limit + 10):
+        ladder.needed.add((f"s{n}", "q"))
+    assert len(ladder.needed) == ladder.needed.limit and ("s", "q") not in ladder.needed, "the oldest forgotten"
