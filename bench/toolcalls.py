@@ -122,17 +122,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     todo = requests()[: args.requests or None]
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-toolcalls-") as tmp, \
-            ls.LlamaServer(ctx_size=8192, extra=("--repeat-penalty", "1.3")) as server, \
-            Gateway(server.url, backend="openai", model=ls.MODEL, record_dir=str(Path(tmp) / "rec"),
-                    max_tokens_limit=LIMIT) as gw:
-        for where, body in todo:
-            started = time.monotonic()
-            r = httpx.post(gw.url + "/v1/messages", json={**body, "stream": True}, timeout=1800,
-                           headers={"x-claude-code-session-id": f"bench-{len(rows)}"})
-            r.raise_for_status()
-            rows.append({"request": where, "seconds": round(time.monotonic() - started, 1)})
-        gw_log = gw.log()
+    with tempfile.TemporaryDirectory(prefix="bench-toolcalls-") as tmp:
+        with ls.LlamaServer(ctx_size=8192, extra=("--repeat-penalty", "1.3")) as server, \
+                Gateway(server.url, backend="openai", model=ls.MODEL, record_dir=str(Path(tmp) / "rec"),
+                        max_tokens_limit=LIMIT) as gw:
+            for where, body in todo:
+                started = time.monotonic()
+                r = httpx.post(gw.url + "/v1/messages", json={**body, "stream": True}, timeout=1800,
+                               headers={"x-claude-code-session-id": f"bench-{len(rows)}"})
+                r.raise_for_status()
+                rows.append({"request": where, "seconds": round(time.monotonic() - started, 1)})
+        gw_log = gw.log()  # the gateway has stopped: every exchange.json is written
         recorded = [e for s in list_sessions(Path(tmp) / "rec") for e in s.exchanges() if e.kind == "messages"]
         for row, ex in zip(rows, sorted(recorded, key=lambda e: e.meta.get("started") or ""), strict=True):
             schemas = {t["name"]: t["input_schema"] for t in ex.request_json().get("tools") or []}
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                         "without the ladder": _valid(_first_answer(ex, repair=False), schemas),
                         "repair only": _valid(_first_answer(ex, repair=True), schemas),
                         "with the re-ask": _valid(_answer(ex), schemas),
-                        "reask": {k: reask.get(k) for k in ("reason", "how", "outcome", "why", "seconds")} if reask else None})
+                        "reask": {k: reask.get(k) for k in ("reason", "how", "outcome", "why", "seconds")}
+                        if reask else None})
     n = len(rows)
     shares = {k: sum(r[k] for r in rows) for k in ("without the ladder", "repair only", "with the re-ask")}
     costs = [r["reask"]["seconds"] for r in rows if r["reask"] and isinstance(r["reask"].get("seconds"), (int, float))]
