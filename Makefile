@@ -194,6 +194,7 @@ bench: $(VENV) $(if $(PEERS),peers)
 	@$(PY) bench/redact.py
 	@$(PY) bench/viewer.py
 	@$(PY) bench/tokens.py
+	@$(PY) bench/toolcalls.py
 
 clean:
 	rm -rf $(VENV) $(CACHE)

@@ -581,10 +581,21 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
         if s.failed_tools:
             tools = ", ".join(f"{name} {n}" for name, n in s.failed_tools.most_common())
             console.print(f"  [bold]{model}[/] tool results with is_error, by tool: {escape(tools)}")
+        if any(s.rungs.values()):
+            console.print(f"  [bold]{model}[/] {_rungs(s.rungs)}")
         for rule, refs in sorted(s.by_rule.items()):
             shown = ", ".join(refs[:5]) + (f", … (+{len(refs) - 5})" if len(refs) > 5 else "")
             console.print(f"  [bold]{model}[/] {escape(rule)}: {escape(shown)}")
     return 0
+
+
+def _rungs(rungs: Any, seconds: list[float] | None = None) -> str:
+    """``the repair ladder: parsed 12, repaired 3, re-asked 2, failed 1`` (turns whose calls ended there)."""
+    from .recording import RUNGS, quantile
+
+    line = "the repair ladder: " + ", ".join(f"{rung} {rungs[rung]}" for rung in RUNGS)
+    p50 = quantile(seconds or [], 0.5)
+    return line + (f" · a re-ask takes {p50:.1f}s (p50)" if p50 is not None else "")
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -623,6 +634,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
                       overhead(quantile(m.overhead_ms, 0.5)), overhead(quantile(m.overhead_ms, 0.9)),
                       escape(", ".join(f"{k} {n}" for k, n in m.sources.most_common())) or "unknown")
     console.print(table)
+    for m in report:
+        if any(m.rungs.values()):
+            console.print(f"  [bold]{escape(m.model)}[/] {_rungs(m.rungs, m.reask_s)}")
     if not report:
         console.print("no answered Messages exchanges recorded here")
     return 0
@@ -801,6 +815,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--html", metavar="FILE", help="write a page: recorded and candidate answers side by side")
     ev.add_argument("--record", metavar="DIR", help="record the candidates' exchanges here (inspector view DIR)")
     ev.add_argument("--num-ctx", dest="num_ctx", type=int, default=0, help="Ollama's num_ctx (as for run)")
+    ev.add_argument("--reask", choices=("auto", "off", "always"), default="auto",
+                    help="the repair ladder's re-ask of a call that cannot be repaired (as --set reask for run)")
     ev.add_argument("--max-tokens-limit", dest="max_tokens_limit", type=int, default=0,
                     help="clamp max_tokens to what the backend allows (as for run)")
     ev.add_argument("--backend-api-key", dest="backend_api_key", default=os.environ.get("INSPECTOR_BACKEND_API_KEY", ""),

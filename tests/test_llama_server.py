@@ -227,7 +227,8 @@ def test_a_tool_call_cut_by_the_token_limit_is_never_sent_as_complete(calling, t
     never reaches Claude Code as a complete call: stop_reason max_tokens (Claude Code runs no tool of such
     an answer), not among the answer's tool calls, and in a stream its tool_use block never closed."""
     limits = range(10, 23)
-    with gateway(calling, tmp_path) as gw:
+    # The translation of a cut, without the repair ladder (which may ask for the call again: test_llama_server_reask).
+    with gateway(calling, tmp_path, reask="off") as gw:
         messages = [ask(gw, stream, max_tokens=limit, tools=[WEATHER],
                         messages=[{"role": "user", "content": "What is the weather in Paris?"}]) for limit in limits]
     recorded = exchanges(tmp_path)  # complete once the gateway has stopped
@@ -286,8 +287,9 @@ FORCED = {**WITH_TOOLS, "tool_choice": {"type": "tool", "name": "get_weather", "
 
 
 def _exact(backend: ls.LlamaServer, tmp_path, request: dict[str, Any], **options: Any) -> tuple[int, int, dict[str, Any]]:
-    """(the gateway's count_tokens answer, the input the server then reported evaluating, the count's meta)."""
-    with gateway(backend, tmp_path, **options) as gw:
+    """(the gateway's count_tokens answer, the input the server then reported evaluating, the count's meta).
+    Without the repair ladder: a re-asked answer's usage is both attempts' (a call cut at max_tokens 1 is re-asked)."""
+    with gateway(backend, tmp_path, **{"reask": "off", **options}) as gw:
         counted = httpx.post(gw.url + "/v1/messages/count_tokens", json=request, timeout=120).json()["input_tokens"]
         answer = httpx.post(gw.url + "/v1/messages", json=request, timeout=300).json()
     usage = answer["usage"]

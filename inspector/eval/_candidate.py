@@ -26,6 +26,7 @@ from ..gateway.exchange import Direction, Exchange, RequestSnapshot
 from ..gateway.flows import split_backend
 from ..gateway.gateway import ContextTooLong, too_long, with_facts
 from ..gateway.pipeline import Job, error_response
+from ..gateway.reask import Ladder
 from ..gateway.recorder import Recorder
 from ..gateway.relay import Relay
 from ..gateway.tokens import PrefixBook, TokenBook
@@ -60,10 +61,13 @@ class Candidate:
     url: str
     options: TranslateOptions = field(default_factory=TranslateOptions)
     api_key: str = ""
+    #: The repair ladder's re-ask, as the gateway's ``--set reask`` (auto, off, always).
+    reask: str = "auto"
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "backend": self.form, "backend_url": self.url,
-                "options": {k: getattr(self.options, k) for k in ("num_ctx", "max_tokens_limit", "think", "repair")}}
+                "options": {**{k: getattr(self.options, k) for k in ("num_ctx", "max_tokens_limit", "think", "repair")},
+                            "reask": self.reask}}
 
 
 @dataclass(slots=True)
@@ -128,6 +132,8 @@ class CandidateClient:
             self.discovery.headers = [("authorization", f"Bearer {candidate.api_key}")]
         self.tokens = TokenBook()
         self.prefixes = PrefixBook()
+        self.ladder = Ladder()
+        self.ladder.mode = candidate.reask
         self.ended = _Ended()
         # The Recorder addon, never configured: it only passes each exchange's response and end on to
         # the writer this client opens itself (``ex.writer``), exactly as the gateway's recorder does.
@@ -194,6 +200,9 @@ class CandidateClient:
         ex.facts, ex.tools = facts, req.tools
         ex.names = ToolNames() if form.uses_tool_names() else None
         body = form.build_request(req, model=c.model, options=options, names=ex.names)
+        plan = self.ladder.plan(ex, req, body)
+        if plan is not None and plan.first is not None:
+            body = plan.first
         count = self.tokens.estimate(ex.session_id, c.model, req.estimated_input_tokens)
         window = (facts.window, facts.window_source or "the backend") if facts.window else None
         if window is not None and count.tokens > window[0]:  # the gateway refuses what cannot fit: so does this
@@ -209,7 +218,9 @@ class CandidateClient:
                 input_tokens=count.tokens, notes=ex.notes, tools=ex.tools)
         if c.api_key:
             headers.append(("authorization", f"Bearer {c.api_key}"))
-        return self._job(ex, url, headers, body)
+        job = self._job(ex, url, headers, body)
+        job.reask = plan
+        return job
 
     @staticmethod
     def _job(ex: Exchange, url: str, headers: list[tuple[str, str]], body: dict[str, Any]) -> Job:

@@ -74,7 +74,8 @@ def _evaluate(args: argparse.Namespace, turns: TurnSet, err: Console) -> int:
     form = get_form(args.backend)
     url = args.backend_url or str(form.default_url)
     options = TranslateOptions(num_ctx=args.num_ctx, max_tokens_limit=args.max_tokens_limit)
-    run = EvalRun(turns, [Candidate(m, form.name, url, options, args.backend_api_key) for m in args.model])
+    run = EvalRun(turns, [Candidate(m, form.name, url, options, args.backend_api_key,
+                                    getattr(args, "reask", "auto")) for m in args.model])
     display = EvalDisplay(run, err)
     err.print(f"[bold]inspector eval[/]  {len(turns.turns)} turns from {len(turns.sessions)} sessions → "
               f"{', '.join(args.model)} ({form.label} at {url})")

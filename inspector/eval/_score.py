@@ -108,7 +108,7 @@ class ToolScore:
     repairs: tuple[str, ...]
     #: Rules of what stayed wrong (``schema:missing-required``, ``tool:unknown``, ``args:unparsable`` …).
     problems: tuple[str, ...]
-    #: Whether the call needed a re-ask: None until the gateway has a re-ask ladder.
+    #: Whether the call needed the repair ladder's re-ask (its ``reask`` in the exchange's summary).
     reasked: bool | None
     same_tool: bool
     equivalent_arguments: bool
@@ -247,9 +247,10 @@ def score(turn: Turn, outcome: Outcome, model: str) -> TurnScore:
     if answer is not None and answered and turn.kind == "tool":
         calls = answer.tool_calls
         repairs, problems = _tool_rules(outcome.meta)
+        reasked = isinstance(outcome.meta.get("reask"), dict)
         tool = ToolScore(
-            called=bool(calls), well_formed=(not repairs and not problems) if calls else None, repairs=repairs,
-            problems=problems, reasked=None,
+            called=bool(calls), well_formed=(not repairs and not problems and not reasked) if calls else None,
+            repairs=repairs, problems=problems, reasked=reasked,
             same_tool=bool(calls) and sorted(c.name for c in calls) == sorted(c.name for c in recorded.tool_calls),
             equivalent_arguments=bool(calls) and _matched(recorded.tool_calls, calls, turn.workdir))
     elif answer is not None and answered:
@@ -285,6 +286,7 @@ class ModelSummary:
     well_formed: int = 0
     repaired: int = 0
     repairs: Counter[str] = field(default_factory=Counter)  # rule → turns
+    reasked: int = 0  # tool turns whose call needed the repair ladder's re-ask
     same_tool: int = 0
     equivalent_arguments: int = 0
     stop_matches: int = 0
@@ -315,6 +317,7 @@ class ModelSummary:
             self.well_formed += bool(t.well_formed)
             self.repaired += t.repaired
             self.repairs.update(t.repairs)
+            self.reasked += bool(t.reasked)
             self.same_tool += t.same_tool
             self.equivalent_arguments += t.equivalent_arguments
         if s.text is not None:
@@ -346,6 +349,7 @@ class ModelSummary:
             "well_formed": self.well_formed, "well_formed_share": _share(self.well_formed, self.calls_made),
             "repaired": self.repaired, "repaired_share": _share(self.repaired, self.calls_made),
             "repairs": dict(self.repairs.most_common()),
+            "reasked": self.reasked, "reasked_share": _share(self.reasked, self.tool_turns),
             "same_tool": self.same_tool, "same_tool_share": _share(self.same_tool, self.tool_turns),
             "equivalent_arguments": self.equivalent_arguments,
             "equivalent_arguments_share": _share(self.equivalent_arguments, self.tool_turns),

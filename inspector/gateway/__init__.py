@@ -6,6 +6,7 @@
 ``relay``     Relay — the loopback hop; runs each exchange through ``pipeline``
 ``side``      SideTraffic — count_tokens, models, hello, telemetry, status answered locally
 ``gateway``   Gateway — Messages calls translated (or passed through) and sent to the relay
+``reask``     Ladder — the repair ladder's re-ask: a call that cannot be repaired is asked for again, constrained
 ``discovery`` Discovery — each routed model's real context window, capabilities and tokenizer, asked once
 ``tokens``    TokenBook, PrefixBook — estimates corrected by real counts; the previous request, for prefix stability
 ``recorder``  Recorder — every exchange saved (inspector/recording/SCHEMA.md)
@@ -29,6 +30,7 @@ def all_addons() -> list[Any]:
     from .deadline import HeaderDeadline
     from .gateway import Gateway
     from .otlp import OtlpExport
+    from .reask import Ladder
     from .recorder import Recorder
     from .relay import Relay
     from .side import SideTraffic
@@ -38,10 +40,11 @@ def all_addons() -> list[Any]:
     relay = Relay()
     tokens = TokenBook()
     gateway = Gateway(relay, tokens)
+    gateway.ladder = ladder = Ladder()
     # Listeners (recorder, colour log, OpenTelemetry export, the token book) are found by the relay at
     # start: any loaded addon with the four exchange_* methods is told about every exchange.
     return [HeaderDeadline(), GatewayAuth(relay), relay, Recorder(), ColourLog(), OtlpExport(), WebFlows(), tokens,
-            SideTraffic(gateway), gateway]
+            SideTraffic(gateway), ladder, gateway]
 
 
 def replay_addons() -> list[Any]:

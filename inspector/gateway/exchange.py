@@ -37,6 +37,8 @@ class RecordingHandle(Protocol):
 
     def finish(self, meta: dict[str, Any]) -> None: ...
 
+    def attempt_request(self, n: int, request: Mapping[str, Any]) -> None: ...
+
 __all__ = ["OVERHEAD_HEADER", "Direction", "Exchange", "ExchangeListener", "Listeners", "Mode", "Overhead",
            "RequestSnapshot"]
 
@@ -127,6 +129,8 @@ class Exchange:
     context: tuple[int, str] | None = None  # (tokens, source) of the context window it was checked against
     prefix: PrefixReport | None = None  # against the previous request of this session, model and purpose
     backend_usage: BackendUsage | None = None  # what a whole (non-streamed) answer said
+    #: The repair ladder's re-ask rung, when it ran (``reask.Rung``: why, how, the outcome).
+    reask: Any = None
     # -- live handles ----------------------------------------------------------------------------------
     processor: StreamProcessor | None = None  # translator or passthrough observer, while streaming
     answer: dict[str, Any] | None = None  # a whole (non-streamed) Message or error body sent to the client
@@ -239,6 +243,8 @@ class Exchange:
             out["performance"] = performance
         if self.overhead is not None:
             out["overhead_ms"] = self.overhead.as_dict()
+        if self.reask is not None:
+            out["reask"] = self.reask.as_dict()
         return out
 
 
@@ -315,6 +321,19 @@ class Listeners:
                 listener.exchange_chunk(ex, direction, data)
             except Exception:  # noqa: BLE001
                 self._broken(listener, "exchange_chunk")
+
+    def attempt(self, ex: Exchange, attempt: Any) -> None:
+        """Another backend request of the exchange (a re-ask, ``reask.Attempt``): told when it is sent
+        (``attempt.status`` None) and when it is answered, to listeners with an ``exchange_attempt``
+        method (optional: the four above make a listener)."""
+        for listener in self.items:
+            hook = getattr(listener, "exchange_attempt", None)
+            if hook is None:
+                continue
+            try:
+                hook(ex, attempt)
+            except Exception:  # noqa: BLE001
+                self._broken(listener, "exchange_attempt")
 
     def release(self, ex: Exchange) -> ExchangeMeta | None:
         """One party is done with ``ex``; the last one ends it and gets the summary (the others None)."""

@@ -69,6 +69,7 @@ from .flows import (
 )
 from .guard import PENDING, fail_closed, refuse, stream_to
 from .pipeline import Job
+from .reask import Ladder
 from .relay import Relay
 from .tokens import PrefixBook, TokenBook
 from .webflows import BACKEND_FLOW, show_client_request
@@ -174,6 +175,8 @@ class Gateway:
         self.forward: set[str] = set()
         #: The largest Messages request Claude Code sent, as counted (doctor checks it fits the window).
         self.largest: TokenCount | None = None
+        #: The repair ladder's re-ask (an addon of its own, ``reask.Ladder``): None, no re-asks.
+        self.ladder: Ladder | None = None
 
     @property
     def parking(self) -> Relay:
@@ -477,6 +480,9 @@ class Gateway:
         ex.names = ToolNames() if form.uses_tool_names() else None
         backend_body = await _off_loop(len(body), form.build_request, req, model=model, options=options,
                                        names=ex.names)
+        plan = self.ladder.plan(ex, req, backend_body) if self.ladder is not None else None
+        if plan is not None and plan.first is not None:  # --set reask=always: constrained from the start
+            backend_body = plan.first
         sent = await _off_loop(len(body), orjson.dumps, backend_body)
         sections = await _off_loop(len(body), form.prefix_sections, backend_body)
         count = self.tokens.estimate(ex.session_id, model, req.estimated_input_tokens)
@@ -487,8 +493,10 @@ class Gateway:
         # half or more), and any request that may not fit; afterwards the estimate corrected by the
         # counts its answers carried is within a few per cent (make bench), at no cost per request.
         over = window is not None and count.tokens > window[0]
+        # The re-ask's ladder also asks once per model whether its template shows the model the tools.
         counting = asyncio.ensure_future(self.discovery.count(form, backend, facts, backend_body)) \
-            if facts.tokenizer and (over or not self.tokens.calibrated(ex.session_id, model)) else None
+            if facts.tokenizer and (over or not self.tokens.calibrated(ex.session_id, model)
+                                    or (plan is not None and plan.wants_count)) else None
         if window is not None and over:
             exact = await counting if counting is not None else None  # an estimate never refuses what fits
             count = exact or count
@@ -508,7 +516,7 @@ class Gateway:
             headers.append(("authorization", f"Bearer {key}"))
         origin, base_path = split_backend(backend)
         job = Job(ex, "POST", origin + base_path + form.chat_path(base_path, flow.request.path), headers,
-                  sent, count=counting, waited=waited)
+                  sent, count=counting, waited=waited, reask=plan)
         return job, req.raw, backend_body
 
     async def _passthrough(self, flow: http.HTTPFlow, kind: Any, backend: str, body: bytes) -> tuple[Job, Any, Any]:

@@ -32,9 +32,10 @@ from typing import Literal
 
 import orjson
 
-from ..protocol import GatewayError, TokenCount, is_anthropic_error, sse_event
+from ..protocol import GatewayError, StreamProcessor, StreamTranslator, TokenCount, is_anthropic_error, sse_event
 from ..transport import BackendClient, BackendFailure, BackendResponse, Reply
 from .exchange import Exchange, Listeners
+from .reask import ReaskPlan, climb
 
 __all__ = ["Job", "Pipeline", "error_response"]
 
@@ -63,6 +64,8 @@ class Job:
     count: asyncio.Future[TokenCount | None] | None = None
     #: Seconds preparing it spent waiting for the backend (asking what a model is), not working.
     waited: float = 0.0
+    #: How to re-ask an answer whose tool call fails parse and repair (``reask.py``); None: never.
+    reask: ReaskPlan | None = None
 
 
 def _relayed(err: GatewayError, response: BackendResponse) -> GatewayError:
@@ -135,6 +138,8 @@ class _Run:
         self.counted = job.count is None
         self.wrote = time.monotonic()  # when the client last got bytes
         self.since: float | None = None  # a whole answer: when its last byte arrived
+        if job.reask is not None and self.processor is not None:
+            job.reask.arm(self.processor, counting=job.count is not None)
 
     def use_count(self) -> None:
         """The backend's token count, if it has arrived, for message_start (once, before it goes out)."""
@@ -144,7 +149,12 @@ class _Run:
         task, ex = self.job.count, self.ex
         assert task is not None
         if not task.done():
-            task.cancel()  # too late to matter: the estimate went out
+            plan = self.job.reask
+            if plan is not None and plan.wants_count:  # too late for message_start, not for the re-ask's ladder
+                processor = self.processor
+                task.add_done_callback(lambda t: plan.counted_later(t, processor))
+            else:
+                task.cancel()  # too late to matter: the estimate went out
             return
         count = None if task.cancelled() or task.exception() is not None else task.result()
         if count is None:
@@ -152,6 +162,8 @@ class _Run:
         ex.token_count = count
         if self.processor is not None:
             self.processor.use_input_count(count.tokens)
+        if self.job.reask is not None:
+            self.job.reask.counted(count, self.processor)
         if count.tools_dropped:
             ex.notes.warning("the backend's chat template renders none of the tools offered: the model never "
                              "sees Claude Code's tools (start llama-server with --jinja, or use a model whose "
@@ -316,6 +328,8 @@ class _Run:
                 tell.chunk(ex, "backend", data)
             if not await self._drained():
                 return
+        if processor.reask is not None:  # the answer's call is held for the repair ladder's re-ask
+            self.write(await self._climb(processor, streaming=True))
         reply.end()
 
     async def _drained(self) -> bool:
@@ -402,10 +416,39 @@ class _Run:
         self.use_count()
         ex.backend_usage = form.read_usage(data)
         count = ex.token_count.tokens if ex.token_count is not None else ex.input_estimate
-        message = form.whole_response(data, options=ex.options, names=ex.names, model=ex.client_model,
-                                      input_tokens=count, notes=ex.notes, tools=ex.tools)
+        if self.job.reask is None:
+            message = form.whole_response(data, options=ex.options, names=ex.names, model=ex.client_model,
+                                          input_tokens=count, notes=ex.notes, tools=ex.tools)
+        else:  # read as a stream is, so that a call can be held for the re-ask
+            t = form.stream_processor(options=ex.options, names=ex.names, model=ex.client_model,
+                                      backend_model=ex.backend_model, backend=ex.backend, input_tokens=count,
+                                      notes=ex.notes, tools=ex.tools)
+            assert isinstance(t, StreamTranslator)
+            self.job.reask.arm(t, counting=self.job.count is not None)
+            t.take_whole(data)
+            if t.reask is not None:
+                await self._climb(t, streaming=False)
+                ex.backend_usage = t.usage
+            message = t.message() or t.encoder.message()
         ex.answer = message
         self.whole(200, [*_JSON, ("request-id", self.rid)], orjson.dumps(message), self.since)
+
+    async def _climb(self, processor: StreamProcessor, *, streaming: bool) -> bytes:
+        """The re-ask rung (``reask.climb``); whatever goes wrong in it, the held answer goes as it was."""
+        plan = self.job.reask
+        if plan is None:
+            return processor.give_up("")
+        need = processor.reask
+        if need is not None and need.reason == "unseen-tools" and not await plan.blind(self.job.count):
+            return processor.give_up("")  # the count says the model saw the tools: its words stand
+        try:
+            return await climb(self, plan, processor, streaming=streaming)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a bug in the rung must not cost the answer
+            import logging
+            logging.getLogger("inspector").exception("gateway: the re-ask failed")
+            return processor.give_up(f"the re-ask failed ({type(e).__name__}: {e}); the first answer went as it was")
 
     def _pass_on(self, response: BackendResponse, body: bytes) -> None:
         """Passthrough: the backend's answer as it was (framing headers and the backend's own quota

@@ -11,8 +11,10 @@ from mitmproxy import addonmanager, ctx
 
 from ..recording import utc_iso
 from ..recording._private import record_dir_problem
+from ..recording._schema import attempt_direction
 from ..recording._sidecar import SidecarStore
 from .exchange import Direction, Exchange
+from .reask import Attempt
 
 __all__ = ["Recorder"]
 
@@ -100,6 +102,20 @@ class Recorder:
     def exchange_chunk(self, ex: Exchange, direction: Direction, data: bytes) -> None:
         if ex.writer is not None:
             ex.writer.chunk(direction, data)
+
+    def exchange_attempt(self, ex: Exchange, attempt: Attempt) -> None:
+        """A re-ask (``reask.Attempt``): its request when it is sent, its answer when it came — written
+        beside the first attempt's (``backend-request-N.json``, ``backend-response-N.jsonl``)."""
+        if ex.writer is None:
+            return
+        direction = attempt_direction(attempt.n)
+        if attempt.status is None and attempt.error is None:
+            ex.writer.attempt_request(attempt.n, attempt.request)
+            return
+        if attempt.status is not None:
+            ex.writer.response_head(direction, attempt.status, attempt.headers)
+        if attempt.body:
+            ex.writer.chunk(direction, attempt.body)
 
     def exchange_ended(self, ex: Exchange) -> None:
         if ex.writer is not None:

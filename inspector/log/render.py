@@ -17,7 +17,7 @@ from rich.json import JSON
 from rich.panel import Panel
 from rich.text import Text
 
-__all__ = ["BodyView", "EventLine", "ExchangeLine", "fold", "print_lines"]
+__all__ = ["BodyView", "EventLine", "ExchangeLine", "fold", "print_lines", "reask_label"]
 
 
 def fold(value: Any, *, limit: int = 240) -> Any:
@@ -188,6 +188,9 @@ class ExchangeLine:
         for call in s.get("tool_calls") or []:
             t.append(("  ", ""))
             t.append((_tool(call), "bold magenta"))
+        reask = s.get("reask")
+        if isinstance(reask, dict):
+            t.append(("  " + reask_label(reask), "yellow" if reask.get("outcome") == "valid" else "red"))
         notes = s.get("notes") or []
         counts: dict[str, int] = {}
         for n in notes:
@@ -213,6 +216,16 @@ class ExchangeLine:
         if self.nothing:
             rows.append([(f"    {self.nothing}", "bold yellow")])
         return [_safe(row) for row in rows]
+
+
+def reask_label(reask: Mapping[str, Any]) -> str:
+    """``re-asked (schema) → valid``, ``re-asked (plain) → no better``, ``no re-ask (not possible)``: the
+    repair ladder's re-ask rung (exchange.json ``reask``) in a few words."""
+    constrained = reask.get("constrained")
+    outcome = reask.get("outcome") or "unknown"
+    if constrained is None:
+        return f"no re-ask ({outcome})"
+    return f"re-asked ({'schema' if constrained else 'plain'}) → {outcome}"
 
 
 def _share(value: Any) -> str:

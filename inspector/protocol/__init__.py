@@ -35,6 +35,7 @@ from ._openai import OPENAI, OpenAIForm, OpenAIStreamTranslator, openai_facts, o
 from ._options import TranslateOptions
 from ._passthrough import ANTHROPIC, AnthropicForm, AnthropicStreamObserver
 from ._prefix import PrefixReport, PrefixSnapshot, compare_prefix
+from ._reask import REASONS, Reask, ReaskReason, constraint, read_constrained, sum_usage
 from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request, validate_request
 from ._routing import ModelRouter, parse_model_map
 from ._side import (
@@ -52,6 +53,12 @@ from ._stream import StreamTranslator
 from ._tools import ToolNames, parse_arguments, tool_use_id
 
 __all__ = [
+    "REASONS",
+    "Reask",
+    "ReaskReason",
+    "constraint",
+    "read_constrained",
+    "sum_usage",
     "ANTHROPIC",
     "ERROR_TYPE_BY_STATUS",
     "FORMS",

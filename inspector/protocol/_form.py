@@ -18,6 +18,7 @@ from ._notes import Notes
 from ._options import TranslateOptions
 
 if TYPE_CHECKING:
+    from ._reask import Reask, ReaskReason
     from ._request import AnthropicRequest
     from ._tools import ToolNames
 
@@ -81,6 +82,29 @@ class StreamProcessor(Protocol):
         """The answer so far as a Message (the non-streaming shape), when there is one."""
         ...
 
+    # The re-ask rung (``_reask.py``): a processor that never holds an answer says ``reask`` None.
+    def arm_reask(self, expect: tuple[ReaskReason, str | None] | None = None, *, enveloped: bool = False) -> None:
+        """Open the rung before the first byte is fed (see ``StreamTranslator.arm_reask``)."""
+        ...
+
+    @property
+    def reask(self) -> Reask | None:
+        """What the held answer needs asked again, once its end has come (None: nothing held)."""
+        ...
+
+    def resume(self, data: dict[str, Any], *, how: str) -> bytes | None:
+        """The re-ask's whole answer: its call in place of the held one, and the end (None: no better)."""
+        ...
+
+    @property
+    def reask_failed(self) -> str:
+        """Why the last re-ask's answer was no better."""
+        ...
+
+    def give_up(self, why: str, usage: BackendUsage | None = None) -> bytes:
+        """No (better) re-ask: the held answer as it goes without the rung, and the end."""
+        ...
+
 
 class BackendForm:
     """Base of the backend forms (see the module docstring). Pure: no I/O anywhere."""
@@ -136,6 +160,23 @@ class BackendForm:
                        tools: list[dict[str, Any]] | None) -> dict[str, Any]:
         """A non-streaming answer as an Anthropic ``Message``."""
         raise NotImplementedError
+
+    # -- the re-ask (``_reask.py``) -----------------------------------------------------------------
+    def constrained(self, body: dict[str, Any], *, tool: str | None, server: str | None = None,
+                    text: bool = False) -> tuple[dict[str, Any], str] | None:
+        """``body`` — the first attempt's backend request — asked again whole (not streamed), the call
+        pinned to ``tool`` (the backend's name of the tool the model was calling; None: any offered
+        tool) and the output constrained to its schema in ``server``'s own dialect (``ModelFacts.server``:
+        "llama.cpp", "vllm", "lmstudio"…); and how, in a few words for the log. ``text``: a first
+        attempt held to a call *or a text answer*, streamed as it was asked (``--set reask=always``).
+        None: this form cannot constrain an answer."""
+        return None
+
+    def pinned(self, body: dict[str, Any], *, tool: str | None) -> tuple[dict[str, Any], str] | None:
+        """The plain re-ask, for a server that refused the constrained one (HTTP 400): the same request,
+        whole, only the call pinned — where the form can say so. None: it cannot, and asking the same
+        again under the same pinned sampling would only bring the same answer."""
+        return None
 
     # -- failures, in Anthropic's words with what to do ----------------------------------------------
     def missing_model_fix(self, model: str) -> str:

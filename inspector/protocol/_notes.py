@@ -68,6 +68,21 @@ class Notes:
     def error(self, message: str, rule: str | None = None) -> None:
         self.add("error", message, rule)
 
+    def extend(self, other: Notes) -> None:
+        """``other``'s notes added here, in order, their counts kept."""
+        for n in other.items:
+            key = (n.kind, n.message)
+            mine = self._index.get(key)
+            if mine is None:
+                self._index[key] = mine = Note(n.kind, n.message, 0, n.rule)
+                self.items.append(mine)
+            mine.count += n.count
+
+    @property
+    def errors(self) -> int:
+        """How many error notes were made (each repeat counted)."""
+        return sum(n.count for n in self.items if n.kind == "error")
+
     def of(self, kind: NoteKind) -> list[Note]:
         return [n for n in self.items if n.kind == kind]
 

@@ -6,12 +6,12 @@ from typing import Any
 
 import orjson
 
-from ._anthropic import MessageStreamEncoder
 from ._decoders import LineDecoder
 from ._facts import Answer, BackendUsage, DiscoverySteps, ModelFacts, Probe, as_object
 from ._form import BackendForm, StreamProcessor, chat_sections
 from ._notes import Notes
 from ._options import DEFAULT_OPTIONS, TranslateOptions
+from ._reask import constraint, read_constrained
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
 from ._system import merge_system_turns
@@ -184,7 +184,7 @@ def _emit_message(emit: Emitter, message: dict[str, Any]) -> bytes:
     out = b""
     thinking = message.get("thinking")
     if thinking:
-        out += emit.enc.thinking(thinking)
+        out += emit.thinking(thinking)
     content = message.get("content")
     if content:
         out += emit.text(content)
@@ -194,8 +194,7 @@ def _emit_message(emit: Emitter, message: dict[str, Any]) -> bytes:
         fn = call.get("function") or {}
         name = fn.get("name")
         if not isinstance(name, str) or not name:
-            emit.notes.error(f"a tool call without a name (arguments {str(fn.get('arguments'))[:80]!r}) was "
-                             f"dropped: no tool can be run from it", rule="tool-call:nameless")
+            out += emit.flush() + emit.nameless(fn.get("arguments"))
             continue
         out += emit.flush() + emit.tool(call.get("id"), name, fn.get("arguments"))
     return out
@@ -215,14 +214,10 @@ def ollama_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
                     notes: Notes | None = None, num_ctx: int = 0, tools: list[dict[str, Any]] | None = None,
                     repair: bool = True) -> dict[str, Any]:
     """A non-streaming ``/api/chat`` answer as an Anthropic ``Message``."""
-    notes = notes if notes is not None else Notes()
-    enc = MessageStreamEncoder(model=model, input_tokens=input_tokens)
-    emit = Emitter(enc, notes, tools=tools, repair=repair)
-    _emit_message(emit, data.get("message") or {})
-    emit.flush(truncated=data.get("done_reason") == "length")
-    _usage_checks(data, notes, num_ctx, input_tokens)
-    emit.finish(_stop_reason(data.get("done_reason"), enc.tool_calls), ollama_usage(data))
-    return enc.message()
+    t = OllamaStreamTranslator(num_ctx=num_ctx, model=model, input_tokens=input_tokens, notes=notes, tools=tools,
+                               repair=repair)
+    t.take_whole(data)
+    return t.encoder.message()
 
 
 def ollama_usage(data: dict[str, Any]) -> BackendUsage:
@@ -295,6 +290,19 @@ class OllamaForm(BackendForm):
 
     def missing_model_fix(self, model: str) -> str:
         return f"run `ollama pull {model}`"
+
+    def constrained(self, body: dict[str, Any], *, tool: str | None, server: str | None = None,
+                    text: bool = False) -> tuple[dict[str, Any], str] | None:
+        """Ollama's ``format`` with a JSON schema (docs: "Structured outputs"): the output is held to it
+        and comes back as the content — Ollama has no ``tool_choice``, the schema is the pin. The tools
+        stay offered: the prompt (and its cache) is the first attempt's."""
+        schema = constraint(body.get("tools") or [], tool, text=text)
+        if schema is None:
+            return None
+        out = {**body, "format": schema}
+        if not text:
+            out["stream"] = False
+        return out, "format json schema"
 
     def discover(self, model: str, *, options: TranslateOptions, base_path: str = "") -> DiscoverySteps:
         """``POST /api/show`` (``model_info.<arch>.context_length``, ``capabilities``, docs/api.md) and
@@ -376,8 +384,29 @@ class OllamaStreamTranslator(StreamTranslator):
         self._lines.flush()  # a half line is not garbage, just cut: it stays in the recording only
         return self._cut(reason)
 
+    def take_whole(self, data: dict[str, Any]) -> None:
+        emit = self.emit
+        _emit_message(emit, data.get("message") or {})
+        emit.flush(truncated=data.get("done_reason") == "length")
+        _usage_checks(data, self.notes, self._num_ctx, self._estimate)
+        self.usage = ollama_usage(data)
+        emit.finish(_stop_reason(data.get("done_reason"), self.encoder.tool_calls), self.usage)
+
+    def _reasked(self, data: dict[str, Any], pinned: str | None) -> tuple[str | None, Any, str, BackendUsage | None]:
+        message = as_object(data.get("message"))
+        usage = ollama_usage(data)
+        if data.get("done_reason") == "length":
+            return None, None, "done_reason length", usage
+        for call in message.get("tool_calls") or ():
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict) and isinstance(fn.get("name"), str) and fn["name"]:
+                return fn["name"], fn.get("arguments"), "", usage
+        content = message.get("content")
+        found = read_constrained(content, pinned) if isinstance(content, str) else None
+        return (found[0], found[1], "", usage) if found else (None, None, "", usage)
+
     def _line(self, line: bytes) -> bytes:
-        if self.encoder.finished:
+        if self.finished:
             return b""
         try:
             data = orjson.loads(line)

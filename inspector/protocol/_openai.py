@@ -8,13 +8,13 @@ from urllib.parse import quote
 
 import orjson
 
-from ._anthropic import MessageStreamEncoder
 from ._decoders import ServerSentEvent, SSEDecoder
 from ._facts import Answer, BackendUsage, CountSteps, DiscoverySteps, ModelFacts, Probe, TokenCount, as_object, count_of
 from ._form import BackendForm, StreamProcessor, chat_sections
 from ._json import OpenScan
 from ._notes import Notes
 from ._options import DEFAULT_OPTIONS, TranslateOptions
+from ._reask import constraint, read_constrained
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
 from ._system import merge_system_turns
@@ -253,17 +253,21 @@ def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
                     notes: Notes | None = None, names: ToolNames | None = None,
                     tools: list[dict[str, Any]] | None = None, repair: bool = True) -> dict[str, Any]:
     """A non-streaming ``chat.completion`` as an Anthropic ``Message``."""
-    notes = notes if notes is not None else Notes()
-    names = names if names is not None else ToolNames()
-    enc = MessageStreamEncoder(model=model, input_tokens=input_tokens)
-    emit = Emitter(enc, notes, tools=tools, repair=repair, names=names)
+    t = OpenAIStreamTranslator(model=model, input_tokens=input_tokens, notes=notes, names=names, tools=tools,
+                               repair=repair)
+    t.take_whole(data)
+    return t.encoder.message()
+
+
+def _whole_answer(emit: Emitter, data: dict[str, Any]) -> BackendUsage | None:
+    """A whole ``chat.completion`` through ``emit``, to its end; what its usage said."""
     choices = data.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message") or {}
     finish = choice.get("finish_reason")
     reasoning = _reasoning(message)
     if reasoning:
-        enc.thinking(reasoning)
+        emit.thinking(reasoning)
     if message.get("content"):
         emit.text(message["content"])
     if message.get("refusal"):
@@ -274,10 +278,11 @@ def openai_response(data: dict[str, Any], *, model: str, input_tokens: int = 0,
         fn = call.get("function") or {}
         cut = _LENGTH_CUT if finish == "length" and n == len(calls) - 1 else None
         _emit_whole_call(emit, call.get("id"), fn.get("name"), fn.get("arguments"), cut=cut)
-    stop, sequence = _stop_reason(finish, calls=enc.tool_calls, matched=_matched_stop(choice, data),
+    stop, sequence = _stop_reason(finish, calls=emit.enc.tool_calls, matched=_matched_stop(choice, data),
                                   refused=bool(message.get("refusal")))
-    emit.finish(stop, openai_usage(data), stop_sequence=sequence)
-    return enc.message()
+    usage = openai_usage(data)
+    emit.finish(stop, usage, stop_sequence=sequence)
+    return usage
 
 
 _LENGTH_CUT = "finish_reason length: the answer hit the token limit while this call was being written"
@@ -285,9 +290,7 @@ _LENGTH_CUT = "finish_reason length: the answer hit the token limit while this c
 
 def _emit_whole_call(emit: Emitter, call_id: Any, name: Any, args: Any, *, cut: str | None = None) -> bytes:
     if not isinstance(name, str) or not name:
-        emit.notes.error(f"a tool call without a name (arguments {str(args)[:80]!r}) was dropped: no tool "
-                         f"can be run from it", rule="tool-call:nameless")
-        return b""
+        return emit.flush() + emit.nameless(args)
     return emit.flush() + emit.tool(call_id, name, args, cut=cut)
 
 
@@ -354,6 +357,39 @@ class OpenAIForm(BackendForm):
                        tools: list[dict[str, Any]] | None) -> dict[str, Any]:
         return openai_response(data, model=model, input_tokens=input_tokens, notes=notes, names=names,
                                tools=tools, repair=options.repair)
+
+    def constrained(self, body: dict[str, Any], *, tool: str | None, server: str | None = None,
+                    text: bool = False) -> tuple[dict[str, Any], str] | None:
+        """vLLM enforces a tool call's schema itself — a named ``tool_choice`` (the function's parameters)
+        or ``"required"`` (one of the tools), its structured outputs (docs: "Tool Calling"): the call
+        comes back as a tool call. Every other server (llama.cpp, LM Studio, SGLang, OpenAI) takes
+        ``response_format`` ``json_schema`` (llama.cpp's server-common.cpp reads its ``schema`` into a
+        grammar): the call comes back as the content, the tools still offered (the prompt, and so
+        the prompt cache, as before) with ``tool_choice`` none, so no server reads that JSON as a call."""
+        tools = body.get("tools") or []
+        schema = constraint(tools, tool, text=text)
+        if schema is None:
+            return None
+        out = {k: v for k, v in body.items() if k not in ("tool_choice", "response_format", "parallel_tool_calls")}
+        if not text:
+            out["stream"] = False
+            out.pop("stream_options", None)
+        if server == "vllm" and not text:
+            out["tool_choice"] = {"type": "function", "function": {"name": tool}} if tool else "required"
+            return out, f"tool_choice {'named' if tool else 'required'}, vLLM structured outputs"
+        if tools:
+            out["tool_choice"] = "none"
+        out["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": "answer" if text else tool or "tool_call", "schema": schema}}
+        return out, "response_format json_schema"
+
+    def pinned(self, body: dict[str, Any], *, tool: str | None) -> tuple[dict[str, Any], str] | None:
+        if not body.get("tools"):
+            return None
+        out = {k: v for k, v in body.items() if k not in ("response_format", "stream_options")}
+        out["stream"] = False
+        out["tool_choice"] = {"type": "function", "function": {"name": tool}} if tool else "required"
+        return out, f"tool_choice {'named' if tool else 'required'}"
 
     def discover(self, model: str, *, options: TranslateOptions, base_path: str = "") -> DiscoverySteps:
         """OpenAI-compatible servers say their window each in their own way: llama.cpp server
@@ -513,8 +549,26 @@ class OpenAIStreamTranslator(StreamTranslator):
             return self._done()  # the model had finished; only the usage chunk or [DONE] was lost
         return self._cut_stream(reason)
 
+    def take_whole(self, data: dict[str, Any]) -> None:
+        self.usage = _whole_answer(self.emit, data)
+
+    def _reasked(self, data: dict[str, Any], pinned: str | None) -> tuple[str | None, Any, str, BackendUsage | None]:
+        choices = data.get("choices") or [{}]
+        choice = choices[0] if isinstance(choices[0], dict) else {}
+        message = choice.get("message") or {}
+        usage = openai_usage(data)
+        if choice.get("finish_reason") == "length":
+            return None, None, "finish_reason length", usage
+        for call in message.get("tool_calls") or ():
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict) and isinstance(fn.get("name"), str) and fn["name"]:
+                return fn["name"], fn.get("arguments"), "", usage
+        content = message.get("content")
+        found = read_constrained(content, pinned) if isinstance(content, str) else None
+        return (found[0], found[1], "", usage) if found else (None, None, "", usage)
+
     def _event(self, sse: ServerSentEvent) -> bytes:
-        if self.encoder.finished:
+        if self.finished:
             return b""
         if sse.comment is not None:
             return self.encoder.ping()
@@ -566,7 +620,7 @@ class OpenAIStreamTranslator(StreamTranslator):
         if self._queue:  # behind a call whose arguments may still be arriving
             self._queue.append((kind, text))
             return self._release()
-        return self.emit.text(text) if kind == "text" else self.encoder.thinking(text)
+        return self.emit.text(text) if kind == "text" else self.emit.thinking(text)
 
     def _fragment(self, frag: dict[str, Any]) -> None:
         raw_id, fn = frag.get("id"), frag.get("function")
@@ -636,7 +690,7 @@ class OpenAIStreamTranslator(StreamTranslator):
                     break
                 out.append(self._send(item))
             else:
-                out.append(self.emit.text(item[1]) if item[0] == "text" else self.encoder.thinking(item[1]))
+                out.append(self.emit.text(item[1]) if item[0] == "text" else self.emit.thinking(item[1]))
             queue.pop(0)
         return b"".join(out)
 
@@ -650,14 +704,14 @@ class OpenAIStreamTranslator(StreamTranslator):
         return _emit_whole_call(self.emit, call.id, call.name, args, cut=cut)
 
     def _done(self) -> bytes:
-        if self.encoder.finished:
+        if self.finished:
             return b""
         finish = self._finish
         out = []
         calls = [c for c in self._queue if isinstance(c, _Call)]
         for item in self._queue:
             if isinstance(item, tuple):
-                out.append(self.emit.text(item[1]) if item[0] == "text" else self.encoder.thinking(item[1]))
+                out.append(self.emit.text(item[1]) if item[0] == "text" else self.emit.thinking(item[1]))
                 continue
             cut = None
             if finish == "length" and item is calls[-1]:
@@ -680,7 +734,7 @@ class OpenAIStreamTranslator(StreamTranslator):
         out = []
         for item in self._queue:
             if isinstance(item, tuple):
-                out.append(self.emit.text(item[1]) if item[0] == "text" else self.encoder.thinking(item[1]))
+                out.append(self.emit.text(item[1]) if item[0] == "text" else self.emit.thinking(item[1]))
             elif item.name:
                 self.emit.cut_call(item.id, item.name, "".join(item.args), "the stream was cut while this call "
                                                                              "was being written")

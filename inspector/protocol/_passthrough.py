@@ -13,6 +13,7 @@ from ._notes import Notes
 from ._options import TranslateOptions
 
 if TYPE_CHECKING:
+    from ._reask import Reask, ReaskReason
     from ._request import AnthropicRequest
     from ._tools import ToolNames
 
@@ -183,6 +184,24 @@ class AnthropicStreamObserver:
 
     def use_input_count(self, tokens: int) -> None:
         pass  # the backend's own message_start goes through as it is
+
+    # An answer passed through is never held for a re-ask: it goes as the backend sent it.
+    def arm_reask(self, expect: tuple[ReaskReason, str | None] | None = None, *, enveloped: bool = False) -> None:
+        pass
+
+    @property
+    def reask(self) -> Reask | None:
+        return None
+
+    def resume(self, data: dict[str, Any], *, how: str) -> bytes | None:
+        return None
+
+    @property
+    def reask_failed(self) -> str:
+        return ""
+
+    def give_up(self, why: str, usage: BackendUsage | None = None) -> bytes:
+        return b""
 
     def keepalive(self) -> bytes:
         """An ``event: ping`` between two events, as the gateway contract asks during silent gaps: the

@@ -3,6 +3,7 @@
 from ._chaos import Chaos, ChaosSpec, Fault
 from ._diff import Comparison, compare, condense, exchange_view, response_message, view_lines, word_diff
 from ._har import session_to_har
+from ._ladder import RUNGS, LadderStep, ladder, top_rung
 from ._reader import (
     Chunk,
     ExchangeMeta,
@@ -34,6 +35,10 @@ from ._toolcalls import ModelToolStats, toolcall_report
 from ._writer import ExchangeWriter, RecordingStore, body_for_disk
 
 __all__ = [
+    "RUNGS",
+    "LadderStep",
+    "ladder",
+    "top_rung",
     "Answer",
     "Chaos",
     "ChaosSpec",

@@ -81,6 +81,7 @@ class ExchangeMeta(TypedDict, total=False):
     context_window: dict[str, Any] | None
     dropped: dict[str, int] | None
     overhead_ms: dict[str, float] | None
+    reask: dict[str, Any] | None
 
 
 class SessionMeta(TypedDict, total=False):
@@ -151,6 +152,7 @@ _EXCHANGE: dict[str, tuple[Any, str, Any]] = {
     "context_window": (_opt(_dict_of()), "an object", None),
     "dropped": (_opt(_dict_of(values=_int)), "an object", None),
     "overhead_ms": (_opt(_dict_of(values=_num)), "an object", None),
+    "reask": (_opt(_dict_of()), "an object", None),
 }
 _SESSION: dict[str, tuple[Any, str, Any]] = {
     k: (_str, "a string", None) for k in ("schema", "session_id", "id_source", "started", "client")}
@@ -401,8 +403,30 @@ class ExchangeRecord:
     def backend_request(self) -> dict[str, Any] | None:
         return self._request(S.BACKEND_REQUEST)
 
+    def _request_of(self, which: str) -> dict[str, Any] | None:
+        """``client``, ``backend``, or a later backend attempt ``backend-N`` (the re-ask)."""
+        if which == "client":
+            return self.client_request
+        if which == "backend":
+            return self.backend_request
+        return self._request(S.request_file(which))
+
+    def readable_attempt(self, n: int) -> dict[str, Any] | None:
+        """A later backend attempt's request file (``backend-request-N.json``), as ``backend_request``."""
+        return self._request_of(f"backend-{n}")
+
+    @property
+    def attempts(self) -> list[int]:
+        """The later backend attempts recorded (the repair ladder's re-asks): ``[2]``, or ``[]``."""
+        found = []
+        for path in self.path.glob("backend-request-*.json"):
+            n = path.name[len("backend-request-"):-len(".json")]
+            if n.isdigit() and int(n) >= 2 and S.request_file(f"backend-{int(n)}") == path.name:
+                found.append(int(n))
+        return sorted(found)
+
     def request_body(self, which: str = "client") -> bytes:
-        req = self.client_request if which == "client" else self.backend_request
+        req = self._request_of(which)
         problems: list[str] = []
         data = body_bytes((req or {}).get("body"), problems)
         for p in problems:
@@ -411,7 +435,7 @@ class ExchangeRecord:
 
     def request_json(self, which: str = "client") -> Any:
         """The request's JSON as recorded (any JSON value: what the client sent, right or wrong)."""
-        req = self.client_request if which == "client" else self.backend_request
+        req = self._request_of(which)
         body = (req or {}).get("body") or {}
         if body.get("encoding") == "json" and "json" in body:
             return body["json"]
@@ -432,7 +456,7 @@ class ExchangeRecord:
         return out
 
     def _lines(self, direction: str) -> list[dict[str, Any]]:
-        name = S.BACKEND_RESPONSE if direction == "backend" else S.CLIENT_RESPONSE
+        name = S.response_file(direction)
         try:
             raw = (self.path / name).read_bytes()
         except FileNotFoundError:
@@ -458,8 +482,9 @@ class ExchangeRecord:
         return out
 
     def response(self, direction: str = "client") -> tuple[int | None, list[list[str]], list[Chunk]]:
-        """(status, headers, chunks) of the response as it went ``direction``."""
-        name = S.BACKEND_RESPONSE if direction == "backend" else S.CLIENT_RESPONSE
+        """(status, headers, chunks) of the response as it went ``direction`` (``client``, ``backend``,
+        or a later backend attempt ``backend-N``)."""
+        name = S.response_file(direction)
         status: int | None = None
         headers: list[list[str]] = []
         chunks: list[Chunk] = []

@@ -16,12 +16,22 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from ..protocol import FORMS, Notes, SSEDecoder, ToolNames, TranslateOptions, parse_request
+from ..protocol import (
+    FORMS,
+    Notes,
+    SSEDecoder,
+    StreamProcessor,
+    StreamTranslator,
+    ToolNames,
+    TranslateOptions,
+    parse_request,
+)
 from ._reader import ExchangeRecord, body_bytes
 
 __all__ = ["Regression", "retranslate"]
@@ -66,6 +76,43 @@ def _diff(name: str, recorded: list[str], now: list[str]) -> str:
     return "\n".join(difflib.unified_diff(recorded, now, f"{name} (recorded)", f"{name} (translated now)", lineterm=""))
 
 
+def _enveloped(meta: Mapping[str, Any]) -> bool:
+    return any(isinstance(n, dict) and n.get("rule") == "reask:always" for n in meta.get("notes") or [])
+
+
+def _arm(t: StreamProcessor, meta: Mapping[str, Any]) -> None:
+    """A re-asked exchange's translator armed as the gateway's was (the re-ask's reason says whether an
+    answer without a call needed one; ``reask:always`` that the first attempt was enveloped)."""
+    reask = meta.get("reask")
+    enveloped = _enveloped(meta)
+    if not isinstance(reask, dict) and not enveloped:
+        return
+    reask = reask if isinstance(reask, dict) else {}
+    expect = (reask["reason"], reask.get("tool")) if reask.get("reason") in ("required", "unseen-tools") else None
+    t.arm_reask(expect, enveloped=enveloped)
+
+
+def _reasked(t: StreamProcessor, exchange: ExchangeRecord) -> bytes:
+    """The end of a re-asked answer, from the recorded re-asks (each attempt's answer in turn), as the
+    gateway ended it."""
+    if t.reask is None:
+        return b""
+    reask = exchange.meta.get("reask") or {}
+    hows = [a.get("how") for a in reask.get("attempts") or [] if isinstance(a, dict)][1:]
+    for i, n in enumerate(exchange.attempts):
+        status, _, chunks = exchange.response(f"backend-{n}")
+        try:
+            data = orjson.loads(b"".join(c.data for c in chunks)) if status == 200 else None
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and "error" not in data:
+            how = hows[i] if i < len(hows) else None
+            out = t.resume(data, how=how if isinstance(how, str) else "re-ask")
+            if out is not None:
+                return out
+    return t.give_up(str(reask.get("why") or ""))
+
+
 def retranslate(exchange: ExchangeRecord) -> Regression:
     meta = exchange.meta
     form = FORMS.get(str(meta.get("form")))
@@ -83,6 +130,8 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     req = parse_request(client_body)
     names = ToolNames() if form.uses_tool_names() else None
     body = form.build_request(req, model=backend_model or req.model, options=options, names=names)
+    if _enveloped(meta):  # --set reask=always: sent constrained to a call or a text answer
+        body = (form.constrained(body, tool=None, text=True) or (body, ""))[0]
     # message_start said the gateway's count (the backend's tokenizer, or a corrected estimate) when it had one.
     counted = (meta.get("token_counts") or {}).get("input_tokens")
     input_tokens = counted if isinstance(counted, int) else req.estimated_input_tokens
@@ -97,9 +146,11 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
         t = form.stream_processor(options=options, names=names, model=req.model,
                                   backend_model=backend_model or req.model, backend=backend,
                                   input_tokens=input_tokens, notes=Notes(), tools=req.tools)
+        _arm(t, meta)
         out = b"".join(t.feed(c.data) for c in chunks)
         ended_by = meta.get("aborted_by")
         out += t.interrupt("cut") if ended_by == "backend" else t.flush()
+        out += _reasked(t, exchange)
         events, now, left_out = _as_far_as_it_went(ended_by, _event_lines(recorded_client), _event_lines(out))
         diffs.append(_diff("client stream", events, now))
     elif status == 200:
@@ -108,9 +159,21 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             data = None
-        if isinstance(data, dict) and "error" not in data:
+        if isinstance(data, dict) and "error" not in data and isinstance(meta.get("reask"), dict):
+            w = form.stream_processor(options=options, names=names, model=req.model,
+                                      backend_model=backend_model or req.model, backend=backend,
+                                      input_tokens=input_tokens, notes=Notes(), tools=req.tools)
+            assert isinstance(w, StreamTranslator)
+            _arm(w, meta)
+            w.take_whole(data)
+            _reasked(w, exchange)
+            message = w.message()
+        elif isinstance(data, dict) and "error" not in data:
             message = form.whole_response(data, options=options, names=names, model=req.model,
                                           input_tokens=input_tokens, notes=Notes(), tools=req.tools)
+        else:
+            message = None
+        if message is not None:
             try:
                 recorded = orjson.loads(recorded_client)
             except orjson.JSONDecodeError:

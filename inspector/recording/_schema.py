@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 
 __all__ = [
-    "EXCHANGE_FILE", "SCHEMA", "SESSION_FILE", "exchange_dirname", "purpose_of", "session_dirname",
-    "epoch_of", "session_id_of", "utc_iso",
+    "EXCHANGE_FILE", "SCHEMA", "SESSION_FILE", "attempt_direction", "exchange_dirname", "purpose_of",
+    "request_file", "response_file", "session_dirname", "epoch_of", "session_id_of", "utc_iso",
 ]
 
 SCHEMA = "inspector.recording/2"
@@ -25,6 +25,30 @@ CLIENT_REQUEST = "client-request.json"
 BACKEND_REQUEST = "backend-request.json"
 BACKEND_RESPONSE = "backend-response.jsonl"
 CLIENT_RESPONSE = "client-response.jsonl"
+#: A second (third…) backend request of one exchange — the repair ladder's re-ask — and its answer:
+#: ``backend-request-2.json``, ``backend-response-2.jsonl`` (the ``backend-2`` direction).
+_ATTEMPT = re.compile(r"backend-([2-9]|[1-9][0-9])")
+
+
+def attempt_direction(n: int) -> str:
+    """The direction name of backend attempt ``n`` (1: the first, ``backend``)."""
+    return "backend" if n == 1 else f"backend-{n}"
+
+
+def request_file(which: str) -> str:
+    """The file of a request: ``client``, ``backend``, or a later backend attempt ``backend-N``."""
+    if which == "client":
+        return CLIENT_REQUEST
+    m = _ATTEMPT.fullmatch(which)
+    return f"backend-request-{m.group(1)}.json" if m else BACKEND_REQUEST
+
+
+def response_file(direction: str) -> str:
+    """The chunk log of a response: ``client``, ``backend``, or a later backend attempt ``backend-N``."""
+    if direction == "client":
+        return CLIENT_RESPONSE
+    m = _ATTEMPT.fullmatch(direction)
+    return f"backend-response-{m.group(1)}.jsonl" if m else BACKEND_RESPONSE
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _LEGACY_SESSION = re.compile(r"_session_([0-9a-fA-F-]{8,})")

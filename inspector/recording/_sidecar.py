@@ -49,7 +49,7 @@ F_SETPIPE_SZ = 1031
 QUEUE_LIMIT = 64 << 20
 #: What the frames that open and close exchanges may add beyond ``QUEUE_LIMIT``.
 CONTROL_ALLOWANCE = 4 << 20
-_BULK = ("chunk", "requests")
+_BULK = ("chunk", "requests", "attempt")
 #: How long a frame sent from outside an event loop may wait for the pipe.
 SYNC_WAIT = 10.0
 
@@ -66,6 +66,9 @@ class SidecarExchange:
 
     def requests(self, client: Mapping[str, Any], backend: Mapping[str, Any] | None) -> None:
         self.store.send(("requests", self.id, _snapshot(client), _snapshot(backend) if backend else None))
+
+    def attempt_request(self, n: int, request: Mapping[str, Any]) -> None:
+        self.store.send(("attempt", self.id, _snapshot(request), n))
 
     def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]],
                       t: float | None = None) -> None:
@@ -93,7 +96,7 @@ class _Dropped:
         self.requests = self.chunks = self.bytes = 0
 
     def add(self, op: str, size: int) -> None:
-        if op == "requests":
+        if op in ("requests", "attempt"):
             self.requests += 1
         else:
             self.chunks += 1
@@ -112,6 +115,8 @@ def _bulk_size(message: tuple[Any, ...]) -> int:
     """A bulk frame's size, before it is pickled (a dropped frame is never copied)."""
     if message[0] == "chunk":
         return len(message[3]) + 64
+    if message[0] == "attempt":
+        return len(message[2].get("body") or b"") + 1024
     return sum(len(r.get("body") or b"") + 1024 for r in message[2:4] if r)
 
 
@@ -429,6 +434,10 @@ def _apply(message: tuple[Any, ...], store: Any, writers: dict[int, Any], out: A
             w = writers.get(ident)
             if w is not None:
                 w.requests(message[2], message[3])
+        elif op == "attempt":
+            w = writers.get(ident)
+            if w is not None:
+                w.attempt_request(message[3], message[2])
         elif op == "finish":
             w = writers.pop(ident, None)
             if w is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._ladder import RUNGS, top_rung
 from ._reader import SessionRecord, is_session, list_sessions
 
 __all__ = ["ModelStats", "quantile", "stats_report"]
@@ -50,6 +51,10 @@ class ModelStats:
     cache_input: int = 0  # all input tokens of the exchanges whose cache reads were reported
     cache_known: int = 0
     sources: Counter[str] = field(default_factory=Counter)
+    #: The repair ladder: exchanges whose calls ended parsed, repaired, re-asked or failed, and the
+    #: seconds each re-ask took (``_ladder.py``).
+    rungs: Counter[str] = field(default_factory=Counter)
+    reask_s: list[float] = field(default_factory=list)
 
     @property
     def cache_share(self) -> float | None:
@@ -82,6 +87,15 @@ class ModelStats:
             self.cache_read += read
             self.cache_input += read + int(usage.get("input_tokens") or 0) + int(usage.get("cache_creation_input_tokens") or 0)
 
+    def climbed(self, meta: dict[str, Any]) -> None:
+        """Where this exchange's tool calls ended on the repair ladder, and what its re-ask took. Counted
+        for every answered exchange — one whose call stayed broken too (it carries an error note)."""
+        if (rung := top_rung(meta)) is not None:
+            self.rungs[rung] += 1
+        seconds = _num(_obj(meta.get("reask")).get("seconds"))
+        if seconds is not None:
+            self.reask_s.append(seconds)
+
     def as_dict(self) -> dict[str, Any]:
         def pair(values: list[float]) -> dict[str, float | None]:
             p50, p90 = quantile(values, 0.5), quantile(values, 0.9)
@@ -92,7 +106,8 @@ class ModelStats:
                 "ttft_ms": pair(self.ttft_ms), "prefix_kept": pair(self.prefix_kept),
                 "overhead_ms": pair(self.overhead_ms),
                 "cache_hit_share": self.cache_share, "cache_read_tokens": self.cache_read if self.cache_known else None,
-                "sources": dict(self.sources)}
+                "sources": dict(self.sources), "rungs": {rung: self.rungs[rung] for rung in RUNGS},
+                "reask_s": pair(self.reask_s)}
 
 
 def _sessions(root: Path) -> list[SessionRecord]:
@@ -107,9 +122,12 @@ def stats_report(root: Path | str) -> list[ModelStats]:
         for ex in session.exchanges():
             meta = ex.meta
             status = _obj(meta.get("status")).get("client")
-            if meta.get("kind") != "messages" or meta.get("local") or status != 200 or meta.get("error"):
+            if meta.get("kind") != "messages" or meta.get("local") or status != 200:
                 continue
             names = _obj(meta.get("model"))
             model = names.get("backend") or names.get("requested") or "?"
-            models.setdefault(model, ModelStats(model)).add(dict(meta), session.path.name)
+            stats = models.setdefault(model, ModelStats(model))
+            stats.climbed(dict(meta))
+            if not meta.get("error"):
+                stats.add(dict(meta), session.path.name)
     return sorted(models.values(), key=lambda m: m.model)

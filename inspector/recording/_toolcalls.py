@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._ladder import RUNGS, top_rung
 from ._reader import ExchangeRecord, list_sessions
 
 __all__ = ["ModelToolStats", "toolcall_report"]
 
 #: Rule prefixes the report counts (the notes' ``rule`` field).
-RULES = ("text-call:", "args:", "schema:", "tool:")
+RULES = ("text-call:", "args:", "schema:", "tool:", "reask:")
 #: The pseudo-rule under which failed tool results are listed.
 FAILED_RESULT = "result:is_error"
 
@@ -38,6 +39,8 @@ class ModelToolStats:
     failed_results: int = 0  # of which is_error
     failed_tools: Counter[str] = field(default_factory=Counter)  # tool name → failed results
     by_rule: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # rule → exchange refs
+    #: The repair ladder: turns whose calls ended parsed, repaired, re-asked or failed (``_ladder.py``).
+    rungs: Counter[str] = field(default_factory=Counter)
 
     def share(self, rule_prefix: str) -> float:
         hit = {ref for rule, refs in self.by_rule.items() if rule.startswith(rule_prefix) for ref in refs}
@@ -53,7 +56,8 @@ class ModelToolStats:
         return {"model": self.model, "turns": self.turns, "failed": self.failed,
                 "turns_with_calls": self.turns_with_calls, "calls": self.calls, "results": self.results,
                 "failed_results": self.failed_results, "failed_tools": dict(self.failed_tools),
-                "by_shape": self.by_shape, "by_rule": dict(self.by_rule)}
+                "by_shape": self.by_shape, "by_rule": dict(self.by_rule),
+                "rungs": {rung: self.rungs[rung] for rung in RUNGS}}
 
 
 def _failed(meta: Mapping[str, Any]) -> bool:
@@ -100,6 +104,8 @@ def toolcall_report(root: Path | str) -> list[ModelToolStats]:
                     c.failed_tools[result.get("name") or name] += 1
                     if ref not in c.by_rule[FAILED_RESULT]:
                         c.by_rule[FAILED_RESULT].append(ref)
+            if (rung := top_rung(meta)) is not None:  # a call kept broken makes an error note: counted here too
+                s.rungs[rung] += 1
             if _failed(meta):
                 s.failed += 1
                 continue
@@ -114,5 +120,6 @@ def toolcall_report(root: Path | str) -> list[ModelToolStats]:
                 rule = note.get("rule")
                 if rule and rule.startswith(RULES) and ex.ref not in s.by_rule[rule]:
                     s.by_rule[rule].append(ex.ref)
+
     return sorted((s for s in stats.values() if s.turns or s.failed or s.results),
                   key=lambda s: (-s.turns, s.model))

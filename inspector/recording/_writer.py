@@ -186,6 +186,12 @@ class ExchangeWriter:
                           orjson.dumps(self._request(backend, "backend"), option=_JSON_OPTS))
         self._guard("the requests", write)
 
+    def attempt_request(self, n: int, request: Mapping[str, Any]) -> None:
+        """A later backend attempt's request (the repair ladder's re-ask), beside the first."""
+        self._guard("a re-ask's request", lambda: write_new(
+            self.path / S.request_file(S.attempt_direction(n)),
+            orjson.dumps(self._request(request, "backend"), option=_JSON_OPTS)))
+
     def _request(self, r: Mapping[str, Any], slot: str) -> dict[str, Any]:
         body = body_for_disk(r.get("body"), r.get("content_type", ""), r.get("json"))
         pieces = self.pieces
@@ -224,7 +230,7 @@ class ExchangeWriter:
     def _log(self, direction: str) -> _ChunkLog:
         log = self.logs.get(direction)
         if log is None:
-            name = S.BACKEND_RESPONSE if direction == "backend" else S.CLIENT_RESPONSE
+            name = S.response_file(direction)
             log = self.logs[direction] = _ChunkLog(self.path / name, self.store, self.redacted)
         return log
 

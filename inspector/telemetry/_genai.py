@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..protocol import MessageAccumulator
-from ..recording import Redactor
+from ..recording import Redactor, ladder, top_rung
 from ..recording import redactor as default_redactor
 
 __all__ = [
@@ -209,6 +209,7 @@ def _gateway_attributes(attrs: dict[str, Any], s: Mapping[str, Any]) -> None:
             attrs[f"inspector.notes.{kind}"] = count
     _put(attrs, "inspector.repairs",
          sorted({str(n["rule"]) for n in notes if n.get("kind") == "repaired" and n.get("rule")}))
+    _put(attrs, "inspector.ladder.top", top_rung(s))
     # Optional facts (absent in older recordings: absent here too, never a made-up figure).
     for group in ("performance", "token_counts", "context_window", "prefix"):
         facts = s.get(group)
@@ -245,6 +246,21 @@ def _events(s: Mapping[str, Any], start: float, end_ns: int) -> tuple[SpanEvent,
         _put(attrs, "inspector.note.rule", n.get("rule"))
         events.append(SpanEvent("inspector.repair" if n["kind"] == "repaired" else f"inspector.{n['kind']}",
                                 end_ns, attrs))
+    # The repair ladder, rung by rung (parse, repair, re-ask, error): an event each, the re-ask's at
+    # its end when its seconds are known (it ran last), the others with the answer's end.
+    found = s.get("reask")
+    reask: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    for n, step in enumerate(ladder(s), 1):
+        attrs = {"inspector.ladder.rung": step.rung, "inspector.ladder.step": n,
+                 "inspector.ladder.outcome": step.outcome}
+        _put(attrs, "inspector.ladder.detail", step.detail or None)
+        if step.rung == "re-ask":
+            _put(attrs, "inspector.reask.reason", reask.get("reason"))
+            _put(attrs, "inspector.reask.tool", reask.get("tool"))
+            _put(attrs, "inspector.reask.how", reask.get("how"))
+            _put(attrs, "inspector.reask.constrained", reask.get("constrained"))
+            _put(attrs, "inspector.reask.seconds", _num(reask.get("seconds")))
+        events.append(SpanEvent("inspector.ladder", end_ns, attrs))
     return tuple(events)
 
 

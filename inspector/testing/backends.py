@@ -521,3 +521,62 @@ def scripted_brain(form: str, first: Reply, answer: str = "Done.") -> Callable[[
 def tool_results(form: str, body: dict[str, Any]) -> list[str]:
     """The tool results' text in a translated (ollama/openai) request."""
     return [m.get("content", "") for m in body.get("messages") or [] if m.get("role") == "tool"]
+
+
+# -- the repair ladder's re-ask: servers that constrain an answer ---------------------------------------
+def constraint_of(form: str, body: dict[str, Any]) -> tuple[str, Any] | None:
+    """What a request holds its answer to, read as each server reads it: ``("format", schema)`` (Ollama's
+    structured outputs), ``("response_format", schema)`` (llama.cpp, LM Studio, SGLang, OpenAI), ``("tool_choice",
+    name)`` — a named function or ``"required"`` (vLLM's structured outputs); None when it holds it to nothing."""
+    if form == "ollama" and isinstance(body.get("format"), dict):
+        return "format", body["format"]
+    rf = body.get("response_format")
+    if form == "openai" and isinstance(rf, dict) and rf.get("type") == "json_schema":
+        return "response_format", (rf.get("json_schema") or {}).get("schema")
+    choice = body.get("tool_choice")
+    if form == "openai" and isinstance(choice, dict):
+        return "tool_choice", (choice.get("function") or {}).get("name")
+    if form == "openai" and choice == "required":
+        return "tool_choice", "required"
+    return None
+
+
+def constrained_reply(form: str, rec: Received, arguments: Any, name: str | None = None, *,
+                      check: bool = True) -> Reply:
+    """What a server that keeps to the request's constraint answers: the call's ``arguments`` (and
+    ``name``, when the schema lets the model choose the tool) as the content — or, under vLLM's
+    ``tool_choice``, as a tool call. ``check``: the answer is validated against the schema the request
+    sent (a constraint the gateway wrote wrong fails the test here, as a real server would refuse it)."""
+    body = rec.body if isinstance(rec.body, dict) else {}
+    kind, schema = constraint_of(form, body) or (None, None)
+    if kind == "tool_choice":
+        return Reply(calls=[Call(str(name if schema == "required" else schema), arguments)])
+    value = arguments if name is None else {"name": name, "arguments": arguments}
+    if check:
+        import jsonschema
+
+        jsonschema.validate(value, schema)
+    return Reply(text=json.dumps(value))
+
+
+def reask_brain(form: str, first: Reply, reasked: Reply | Callable[[Received], Reply],
+                answer: str = "Done.") -> Callable[[Received], Reply]:
+    """Offered Write: answer ``first`` (however broken); a request held to a constraint (``constraint_of``,
+    the gateway's re-ask) gets ``reasked``; one that carries a tool result gets ``answer``."""
+
+    def brain(rec: Received) -> Reply:
+        body = rec.body if isinstance(rec.body, dict) else {}
+        if "Write" not in tool_names(form, body):
+            return Reply(text="Greeting")
+        if has_tool_result(form, body):
+            return Reply(text=answer)
+        if constraint_of(form, body) is not None:
+            return reasked(rec) if callable(reasked) else reasked
+        return first
+
+    return brain
+
+
+def is_reask(form: str, body: dict[str, Any]) -> bool:
+    """A request the gateway's repair ladder sent (a re-ask: its output held to a schema), not Claude Code."""
+    return body.get("stream") is False and constraint_of(form, body) is not None

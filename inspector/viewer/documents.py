@@ -13,13 +13,13 @@ from typing import Any
 import orjson
 from rich.text import Text
 
-from ..recording import ExchangeRecord, condense, readable_response, response_message, word_diff
+from ..recording import ExchangeRecord, condense, ladder, readable_response, response_message, word_diff
 from .data import Figures, request_tool_errors
 from .turns import Turn, conversation
 from .widgets.detail import Item
 
 __all__ = ["ExchangeDocuments", "conversation_items", "diff_items", "events_items", "json_items", "json_lines",
-           "load_exchange", "notes_items", "request_items"]
+           "ladder_items", "load_exchange", "notes_items", "request_items"]
 
 FOLD = 600  # JSON strings longer than this are folded
 CALL_FOLD = 400  # strings inside a tool call's input
@@ -143,11 +143,13 @@ def conversation_items(request: Any, response: Any, notes: Sequence[Mapping[str,
 
 def events_items(ex: ExchangeRecord) -> list[Item]:
     items: list[Item] = []
-    for direction, arrow in (("backend", "←"), ("client", "→")):
+    reasks = [(f"backend-{n}", "←") for n in ex.attempts]
+    for direction, arrow in (("backend", "←"), *reasks, ("client", "→")):
         status, _headers, chunks = ex.response(direction)
         if status is None and not chunks:
             continue
-        where = "from the backend" if direction == "backend" else "to the client"
+        where = "from the backend" if direction == "backend" else "to the client" if direction == "client" else \
+            f"from the backend, re-ask (attempt {direction.rsplit('-', 1)[1]})"
         items.append(Item.of(Text(f"{where}: HTTP {status}", "bold"), tag="section"))
         for chunk in chunks:
             t = f"{chunk.t:8.3f}s" if chunk.t is not None else "   end   "
@@ -181,6 +183,10 @@ def notes_items(meta: Mapping[str, Any], tool_errors: list[str] | None = None) -
                                                                      and count > 1 else ""), style)), tag=kind))
     if not items:
         items.append(Item.of(Text("nothing was dropped, repaired or warned about", "dim")))
+    rungs = ladder_items(meta)
+    if rungs:
+        items[-1].gap = 1
+        items += rungs
     error = meta.get("error")
     if isinstance(error, dict):
         items[-1].gap = 1
@@ -195,6 +201,22 @@ def notes_items(meta: Mapping[str, Any], tool_errors: list[str] | None = None) -
     for label, value in Figures.of(meta).parts():
         items.append(Item.of(Text.assemble((f"{label:<15}", "dim"), (value, "dim" if value == "unknown" else "")),
                              tag="figure"))
+    return items
+
+
+LADDER_STYLES = {"ok": "green", "valid": "green", "skipped": "dim", "failed": "red"}
+
+
+def ladder_items(meta: Mapping[str, Any]) -> list[Item]:
+    """The repair ladder rung by rung — parse, repair, re-ask, error — as the answer's calls climbed it."""
+    steps = ladder(meta)
+    if not steps:
+        return []
+    items = [Item.of(Text("the repair ladder", "bold"), tag="section")]
+    for n, step in enumerate(steps, 1):
+        style = LADDER_STYLES.get(step.outcome, "yellow")
+        items.append(Item.of(Text.assemble((f"{n}. {step.rung:<7} ", "bold"), (f"{step.outcome:<12}", style),
+                                           (step.detail, "dim")), tag="rung"))
     return items
 
 
@@ -219,10 +241,16 @@ def load_exchange(ex: ExchangeRecord) -> ExchangeDocuments:
     else:
         tool_errors = request_tool_errors(request)
     backend = ex.backend_request
+    backend_items = request_items(backend, ex.request_json("backend") if backend else None)
+    for n in ex.attempts:  # the repair ladder's re-asks, after the first attempt
+        which = f"backend-{n}"
+        backend_items[-1].gap = 1
+        backend_items.append(Item.of(Text(f"re-ask (attempt {n})", "bold yellow"), tag="section"))
+        backend_items += request_items(ex.readable_attempt(n), ex.request_json(which))
     return ExchangeDocuments(tabs={
         "conversation": conversation_items(request, response, notes),
         "request": request_items(ex.client_request, ex.request_json()),
-        "backend": request_items(backend, ex.request_json("backend") if backend else None),
+        "backend": backend_items,
         "response": json_items(response),
         "events": events_items(ex),
         "notes": notes_items(meta, tool_errors),

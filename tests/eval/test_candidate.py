@@ -35,7 +35,7 @@ def test_the_recorded_call_with_a_relative_path_is_equivalent_and_well_formed():
     assert s.answered and s.status == 200 and s.stop_reason == "tool_use" and s.stop_matches
     t = s.tool
     assert (t.called, t.well_formed, t.same_tool, t.equivalent_arguments, t.repairs, t.reasked) == \
-        (True, True, True, True, (), None)
+        (True, True, True, True, (), False)
     # llama.cpp's own timings (the scripted server's prompt_ms/predicted_ms) and its prompt cache.
     assert (s.timings.source, s.timings.ttft_ms, s.timings.total_ms) == ("llama.cpp", 250.0, 600.0)
     assert s.cache.read_tokens == 30 and s.cache.input_tokens == 42

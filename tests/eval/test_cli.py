@@ -64,7 +64,7 @@ def test_scripted_candidate_end_to_end_json_html_and_the_printed_summary(tmp_pat
     assert [(x["model"], x["turn"]) for x in data["results"]] == [("qwen", 1), ("qwen", 2), ("qwen", 3),
                                                                   ("qwen-2", 1), ("qwen-2", 2), ("qwen-2", 3)]
     write = data["results"][1]
-    assert write["tool"]["same_tool"] and write["tool"]["equivalent_arguments"] and write["tool"]["reasked"] is None
+    assert write["tool"]["same_tool"] and write["tool"]["equivalent_arguments"] and write["tool"]["reasked"] is False
     assert data["summary"][0]["well_formed_share"] == 1.0 and data["skipped"]["no recorded answer"] == 6
     # Every field written is documented, and every documented field is written.
     doc, turns, results, tool, summary = documented()

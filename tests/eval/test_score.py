@@ -86,8 +86,8 @@ def test_the_same_call_well_formed():
     assert t is not None
     assert (t.called, t.well_formed, t.same_tool, t.equivalent_arguments, t.repairs, t.problems) == \
         (True, True, True, True, (), ())
-    assert t.reasked is None, "no re-ask ladder yet: present, and None"
-    assert s.as_dict()["tool"]["reasked"] is None
+    assert t.reasked is False, "the answer needed no re-ask"
+    assert s.as_dict()["tool"]["reasked"] is False
 
 
 def test_a_repaired_call_is_not_well_formed_and_names_its_rules():
