@@ -96,6 +96,7 @@ def client_env(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     if get_form(args.backend).translates and args.model:
         env.append(("ANTHROPIC_MODEL", args.model, "what Claude Code asks for; the gateway routes every request to it"))
         env.append(("ANTHROPIC_DEFAULT_HAIKU_MODEL", args.model, "background requests (titles, summaries)"))
+        env.append(("CLAUDE_CODE_SUBAGENT_MODEL", args.model, "subagents (the Agent tool)"))
     window = getattr(args, "window", None)
     if window is not None and get_form(args.backend).translates:
         tokens, source = window
