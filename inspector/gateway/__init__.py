@@ -4,6 +4,7 @@
 ``deadline``  HeaderDeadline — a client has header_timeout seconds to send each request head
 ``auth``      GatewayAuth — loopback by default, a token when exposed
 ``relay``     Relay — the loopback hop; runs each exchange through ``pipeline``
+``queue``     Queues, QueueOptions — per backend: at most its slots at once, the rest wait by priority
 ``side``      SideTraffic — count_tokens, models, hello, telemetry, status answered locally
 ``gateway``   Gateway — Messages calls translated (or passed through) and sent to the relay
 ``discovery`` Discovery — each routed model's real context window, capabilities and tokenizer, asked once
@@ -28,6 +29,7 @@ def all_addons() -> list[Any]:
     from .deadline import HeaderDeadline
     from .gateway import Gateway
     from .otlp import OtlpExport
+    from .queue import QueueOptions
     from .recorder import Recorder
     from .relay import Relay
     from .side import SideTraffic
@@ -38,8 +40,8 @@ def all_addons() -> list[Any]:
     gateway = Gateway(relay, tokens)
     # Listeners (recorder, colour log, OpenTelemetry export, the token book) are found by the relay at
     # start: any loaded addon with the four exchange_* methods is told about every exchange.
-    return [HeaderDeadline(), GatewayAuth(relay), relay, Recorder(), ColourLog(), OtlpExport(), tokens,
-            SideTraffic(gateway), gateway]
+    return [HeaderDeadline(), GatewayAuth(relay), relay, QueueOptions(relay.pipeline.queues), Recorder(), ColourLog(),
+            OtlpExport(), tokens, SideTraffic(gateway), gateway]
 
 
 def replay_addons() -> list[Any]:

@@ -306,7 +306,8 @@ class Gateway:
                 "num_ctx": o.num_ctx, "max_tokens_limit": o.max_tokens_limit, "max_context": o.max_context,
                 "repair": o.repair, "record": o.record, "record_dir": o.record_dir,
                 "requested_models": self.requested,
-                "models": [facts.as_dict() for facts in self.discovery.known()]}
+                "models": [facts.as_dict() for facts in self.discovery.known()],
+                "queue": self.relay.pipeline.queues.status()}
 
     # -- which flows -----------------------------------------------------------------------------
     def handles(self, flow: http.HTTPFlow) -> bool:
