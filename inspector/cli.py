@@ -457,7 +457,7 @@ def cmd_toolcalls(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    """Per model: p50/p90 prompt and decode tokens/s, time to first token, prompt cache and prefix."""
+    """Per model: p50/p90 prompt and decode tokens/s, time to first token, queue wait, prompt cache and prefix."""
     from .recording import stats_report
 
     loaded = _report(args, stats_report)
@@ -467,7 +467,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     console, table = _per_model_table(
         f"where the seconds went in {escape(str(root))}",
         ("model", "exchanges", "prompt tok/s p50", "p90", "decode tok/s p50", "p90", "TTFT p50", "p90",
-         "cache hit share", "prefix kept p50", "figures from"), left=("model", "figures from"))
+         "queued p50", "p90", "cache hit share", "prefix kept p50", "figures from"), left=("model", "figures from"))
 
     def rate(value: float | None) -> str:
         return "unknown" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
@@ -482,7 +482,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         table.add_row(escape(m.model), str(m.exchanges), rate(quantile(m.prompt_tps, 0.5)),
                       rate(quantile(m.prompt_tps, 0.9)),
                       rate(quantile(m.decode_tps, 0.5)), rate(quantile(m.decode_tps, 0.9)),
-                      ms(quantile(m.ttft_ms, 0.5)), ms(quantile(m.ttft_ms, 0.9)), share,
+                      ms(quantile(m.ttft_ms, 0.5)), ms(quantile(m.ttft_ms, 0.9)),
+                      ms(quantile(m.queue_ms, 0.5)), ms(quantile(m.queue_ms, 0.9)), share,
                       "unknown" if kept is None else f"{kept:.0%}",
                       escape(", ".join(f"{k} {n}" for k, n in m.sources.most_common())) or "unknown")
     console.print(table)

@@ -148,6 +148,9 @@ class ExchangeLine:
         t.append((f"{s.get('kind')}", "bold" if not side else ""))
         if s.get("purpose") not in (None, "main", "side"):
             t.append((f"/{s['purpose']}", ""))
+        agent = s["agent"].get("id") if isinstance(s.get("agent"), dict) else None
+        if isinstance(agent, str) and agent:
+            t.append((f" {agent[:8]}", "dim"))
         model = s.get("model") or {}
         if model.get("requested"):
             t.append(("  ", ""))
@@ -159,6 +162,13 @@ class ExchangeLine:
         if status is not None:
             t.append((f"  {status}", "bold red" if status >= 400 else "green"))
         timing = s.get("timing_ms") or {}
+        queue = s.get("queue") if isinstance(s.get("queue"), dict) else {}
+        waited = queue.get("wait_ms")
+        if isinstance(waited, (int, float)) and waited >= 1:
+            # Its own figure: prefill (ttft) and decode start when the gateway's queue let it through.
+            ahead = queue.get("ahead")
+            t.append((f"  queued {_seconds(waited)}" + (f" ({ahead} ahead)" if isinstance(ahead, int) and ahead else ""),
+                      "yellow"))
         if timing.get("first_token") is not None:
             t.append((f"  ttft {timing['first_token']:.0f}ms", "dim"))
         if timing.get("total") is not None:
@@ -206,6 +216,10 @@ class ExchangeLine:
         if s.get("incomplete"):
             rows.append([(f"    incomplete: {s['incomplete']}", "red")])
         return [_safe(row) for row in rows]
+
+
+def _seconds(ms: float) -> str:
+    return f"{ms / 1000:.2f}s" if ms >= 1000 else f"{ms:.0f}ms"
 
 
 def _share(value: Any) -> str:

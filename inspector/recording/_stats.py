@@ -1,6 +1,6 @@
 """``inspector stats``: where the seconds went, per model, across recorded sessions.
 
-Read from ``exchange.json`` only (``performance``, ``timing_ms``, ``usage``, ``prefix``), so it is
+Read from ``exchange.json`` only (``performance``, ``timing_ms``, ``queue``, ``usage``, ``prefix``), so it is
 fast on large folders. A figure the backend never gave (an older recording, a server that reports
 no timings) is not guessed: it is left out of the percentiles, and a model with none says unknown.
 """
@@ -44,6 +44,8 @@ class ModelStats:
     prompt_tps: list[float] = field(default_factory=list)
     decode_tps: list[float] = field(default_factory=list)
     ttft_ms: list[float] = field(default_factory=list)
+    #: Time waited in the gateway's queue before the backend call (exchanges that had a queue).
+    queue_ms: list[float] = field(default_factory=list)
     prefix_kept: list[float] = field(default_factory=list)
     cache_read: int = 0
     cache_input: int = 0  # all input tokens of the exchanges whose cache reads were reported
@@ -67,6 +69,9 @@ class ModelStats:
         ttft = _num(_obj(meta.get("timing_ms")).get("first_token"))
         if ttft is not None:
             self.ttft_ms.append(ttft)
+        waited = _num(_obj(meta.get("queue")).get("wait_ms"))
+        if waited is not None:
+            self.queue_ms.append(waited)
         kept = _num(_obj(meta.get("prefix")).get("kept"))
         if kept is not None:
             self.prefix_kept.append(kept)
@@ -85,7 +90,7 @@ class ModelStats:
                     "n": len(values)}
         return {"model": self.model, "exchanges": self.exchanges, "sessions": len(self.sessions),
                 "prompt_tokens_per_s": pair(self.prompt_tps), "decode_tokens_per_s": pair(self.decode_tps),
-                "ttft_ms": pair(self.ttft_ms), "prefix_kept": pair(self.prefix_kept),
+                "ttft_ms": pair(self.ttft_ms), "queue_ms": pair(self.queue_ms), "prefix_kept": pair(self.prefix_kept),
                 "cache_hit_share": self.cache_share, "cache_read_tokens": self.cache_read if self.cache_known else None,
                 "sources": dict(self.sources)}
 

@@ -103,3 +103,13 @@ def test_control_characters_from_traffic_are_shown_never_sent_to_the_terminal():
     import re
     assert not re.search(r"\x1b(?!\[[0-9;]*m)", text) and "\x07" not in text and "\r" not in text
     assert EventLine("backend", "data", "a\x1bb").rows()[0][2][0] == " a\\x1bb"
+
+
+def test_queue_wait_and_the_subagent_are_on_the_line():
+    meta = dict(list_sessions(SAMPLES)[1].exchanges()[0].meta)
+    meta |= {"purpose": "subagent", "agent": {"id": "a9bf4f6c83d921be3", "parent": None},
+             "queue": {"wait_ms": 1234.0, "ahead": 2, "class": "subagent"}}
+    line = render(ExchangeLine(meta))
+    assert "messages/subagent a9bf4f6c" in line and "queued 1.23s (2 ahead)" in line
+    meta["queue"] = {"wait_ms": 0.2, "ahead": 0, "class": "main"}
+    assert "queued" not in render(ExchangeLine(meta)), "let through at once: nothing to say"
