@@ -29,7 +29,7 @@ ARGS ?=
 help:
 	@echo "make run    start the gateway (BACKEND=$(BACKEND) BACKEND_URL=$(BACKEND_URL) PORT=$(PORT) MODEL=...)"
 	@echo "make test   run the whole test suite (what CI runs)"
-	@echo "make bench  measure the gateway against bare mitmdump"
+	@echo "make bench  measure the gateway against bare mitmdump (and prompt-cache reuse on llama-server)"
 
 $(VENV): pyproject.toml
 	@py=$$(./tools/find-python) || exit 1; \
@@ -136,6 +136,7 @@ bench: $(VENV)
 	@$(PY) bench/redact.py
 	@$(PY) bench/viewer.py
 	@$(PY) bench/tokens.py
+	@$(PY) bench/slots.py
 
 clean:
 	rm -rf $(VENV) $(CACHE)

@@ -191,6 +191,8 @@ def bench_requests(rounds: int, pause: float = 0.0, *, extras: bool = True) -> d
         # A loopback OTLP/HTTP receiver: the export's cost is the gateway's, not a remote collector's.
         receiver = OtlpReceiver().__enter__()
         for name, args in (("recording and log off", quiet),
+                           # The queue (one at a time for a local server) against none: its own cost.
+                           ("no queue", [*defaults, "--set", "backend_concurrency=unlimited"]),
                            ("+ otlp export", [*defaults, "--set", f"otlp_endpoint={receiver.url}"]),
                            ("+ otlp with content", [*defaults, "--set", f"otlp_endpoint={receiver.url}",
                                                     "--set", "otlp_capture_content=true"])):
@@ -267,8 +269,11 @@ def bench_parallel(n: int = 32, rounds: int = 5) -> dict[str, float]:
     backend = SlowBackend("ollama")
     backend.start()
     body = json.dumps({**REQUEST, "model": "claude-opus-5-5"}).encode()
+    # The canned backend streams any number of answers at once, unlike a local model's one slot: the
+    # gateway's queue (one at a time for a local server, by default) would measure waiting, not the proxy.
     p, port = start_mitmdump(backend.url, "-s", str(ROOT / "addons" / "translate.py"), "--set", "model=bench-model",
-                             "--set", f"record_dir={tempfile.mkdtemp(prefix='bench-parallel-')}")
+                             "--set", f"record_dir={tempfile.mkdtemp(prefix='bench-parallel-')}",
+                             "--set", "backend_concurrency=unlimited")
     try:
         single = Client(port, "/v1/messages?beta=true", body)
         for _ in range(3):

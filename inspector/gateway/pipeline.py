@@ -220,7 +220,8 @@ class _Run:
         if queue is not None:
             self.entry = entry = queue.enter(claim_of(ex))
             try:
-                await self._turn(entry)
+                if not entry.granted.done():
+                    await self._turn(entry)
             except Overloaded:
                 ex.queue = entry.facts()
                 self.fail(overloaded(queue, ex.backend))

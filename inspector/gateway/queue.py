@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import ipaddress
 import itertools
 import os
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+import orjson
 from mitmproxy import addonmanager, ctx, exceptions
 
 from ..protocol import GatewayError, ModelFacts
@@ -78,13 +80,27 @@ class Claim:
 
 def claim_of(ex: Exchange) -> Claim:
     """The main conversation, a subagent (Claude Code's ``x-claude-code-agent-id``), or side traffic
-    (titles, summaries, quota probes: ``purpose``)."""
-    session = ex.session_id or "-"
+    (titles, summaries, quota probes: ``purpose``). A client that names no session is told apart by
+    how its conversation begins (system prompt and first message: what stays as it grows)."""
+    session = ex.session_id or _opening(ex)
     if ex.purpose == "subagent":
         return Claim(f"{session}/agent/{ex.agent_id}", Rank.SUBAGENT)
     if ex.purpose == "main":
         return Claim(f"{session}/main", Rank.MAIN)
     return Claim(f"{session}/{ex.purpose}", Rank.SIDE)
+
+
+def _opening(ex: Exchange) -> str:
+    body = ex.client_request.get("json") if ex.client_request else None
+    if not isinstance(body, dict):
+        return "-"
+    messages = body.get("messages")
+    first = messages[0] if isinstance(messages, list) and messages else None
+    try:
+        blob = orjson.dumps([body.get("system"), first])
+    except TypeError:
+        return "-"
+    return "conversation:" + hashlib.sha256(blob).hexdigest()[:16]
 
 
 TicketState = Literal["waiting", "granted", "done", "gone"]

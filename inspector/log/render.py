@@ -162,7 +162,7 @@ class ExchangeLine:
         if status is not None:
             t.append((f"  {status}", "bold red" if status >= 400 else "green"))
         timing = s.get("timing_ms") or {}
-        queue = s.get("queue") if isinstance(s.get("queue"), dict) else {}
+        queue: Mapping[str, Any] = s["queue"] if isinstance(s.get("queue"), dict) else {}
         waited = queue.get("wait_ms")
         if isinstance(waited, (int, float)) and waited >= 1:
             # Its own figure: prefill (ttft) and decode start when the gateway's queue let it through.

@@ -299,3 +299,24 @@ def test_the_setting():
     assert parse_setting(" Auto ") == "auto" and parse_setting("0") == "unlimited" and parse_setting("04") == "4"
     with pytest.raises(ValueError, match="backend_concurrency"):
         parse_setting("many")
+
+
+def test_who_asks_the_main_conversation_a_subagent_or_side_traffic():
+    from inspector.gateway.exchange import Exchange
+    from inspector.gateway.queue import claim_of
+    from inspector.protocol import get_form
+
+    def ex(purpose="main", session="s1", agent=None, system="You are Claude Code.", first="hi"):
+        e = Exchange(form=get_form("ollama"), kind="messages", session_id=session, purpose=purpose, agent_id=agent)
+        e.client_request = {"json": {"system": system, "messages": [{"role": "user", "content": first}]}}
+        return e
+
+    assert claim_of(ex()) == Claim("s1/main", Rank.MAIN)
+    assert claim_of(ex(purpose="subagent", agent="a9")) == Claim("s1/agent/a9", Rank.SUBAGENT)
+    assert claim_of(ex(purpose="title")) == Claim("s1/title", Rank.SIDE)
+    # No session: told apart by how the conversation begins, the same however long it grows.
+    one, two = ex(session=None), ex(session=None, system="You are another agent.")
+    assert claim_of(one).owner != claim_of(two).owner
+    grown = ex(session=None)
+    grown.client_request["json"]["messages"] += [{"role": "assistant", "content": "hello"}]
+    assert claim_of(grown) == claim_of(one)
