@@ -20,9 +20,9 @@ The pipeline asks this queue for a turn right before it calls the backend:
   slot may go before the one whose turn it is, at most ``PATIENCE`` times per waiter.
 
 ``Scheduler`` is the decision, sans I/O (time is passed in): tests drive it step by step.
-``BackendQueue`` is its asyncio front (``enter``/``leave``, or ``async with queue.slot(claim)`` for a
-second backend call such as a repair's re-ask); ``Queues`` keeps one per backend; ``QueueOptions`` is
-the addon that reads the options.
+``BackendQueue`` is its asyncio front (``enter``/``leave``, or ``async with queue.slot(claim)`` for any
+other backend call — ``held=`` the turn an exchange already has, for a second call within it such as a
+repair's re-ask); ``Queues`` keeps one per backend; ``QueueOptions`` is the addon that reads the options.
 """
 
 from __future__ import annotations
@@ -374,8 +374,15 @@ class BackendQueue:
             self._settle(self.scheduler.resize(capacity, self.clock()))
 
     @asynccontextmanager
-    async def slot(self, claim: Claim, *, more: Callable[[], bool] | None = None) -> AsyncIterator[Entry]:
-        """A turn at the backend for one call; ``Overloaded`` after ``timeout`` seconds of waiting."""
+    async def slot(self, claim: Claim, *, more: Callable[[], bool] | None = None,
+                   held: Entry | None = None) -> AsyncIterator[Entry]:
+        """A turn at the backend for one call; ``Overloaded`` after ``timeout`` seconds of waiting.
+        ``held``: a turn the caller already has (the pipeline's ``entry``, for a second call within the
+        same exchange, such as a repair's re-ask) — used as it is, never asked for again (with one slot,
+        asking again would wait for itself)."""
+        if held is not None and held.queue is self and held.ticket.state == "granted":
+            yield held
+            return
         entry = self.enter(claim)
         try:
             try:
@@ -459,7 +466,8 @@ def concurrency(setting: str, backend: str, *, form: str, facts: ModelFacts | No
     """How many requests may be at ``backend`` at once (``setting``: ``auto``, ``unlimited`` or N)."""
     env = os.environ if env is None else env
     slots = facts.slots if facts is not None else None
-    llama = facts is not None and facts.server == "llama.cpp" and form == "openai"
+    # llama.cpp's id_slot means something with two slots or more (one: there is nothing to choose).
+    llama = facts is not None and facts.server == "llama.cpp" and form == "openai" and (slots or 0) > 1
     if setting == "unlimited":
         return Concurrency(None, "--set backend_concurrency=unlimited")
     if setting != "auto":
@@ -512,8 +520,9 @@ class Queues:
                 q.timeout = timeout
 
     def queue_for(self, ex: Exchange) -> BackendQueue | None:
-        """The queue of ``ex``'s backend, None when it takes any number of requests."""
-        if ex.local or not ex.backend:
+        """The queue of ``ex``'s backend, None when it takes any number of requests. Only Messages calls
+        take a slot: a count_tokens or a model listing passed through never waits behind generations."""
+        if ex.local or not ex.backend or ex.kind != "messages":
             return None
         decided = concurrency(self.setting, ex.backend, form=ex.form.name, facts=ex.facts)
         queue = self._queues.get(ex.backend)

@@ -291,6 +291,8 @@ def test_concurrency_is_what_the_backend_says_else_one_locally_and_no_limit_remo
     assert concurrency("auto", "https://api.anthropic.com", form="anthropic", facts=None, env={}).limit is None
     assert concurrency("2", "https://api.anthropic.com", form="anthropic", facts=None, env={}).limit == 2
     assert concurrency("unlimited", "http://127.0.0.1:8080", form="openai", facts=llama, env={}).limit is None
+    one = ModelFacts("m", server="llama.cpp", slots=1)
+    assert not concurrency("auto", "http://127.0.0.1:8080", form="openai", facts=one, env={}).chooses_slots
     more = concurrency("8", "http://127.0.0.1:8080", form="openai", facts=llama, env={})
     assert more.limit == 8 and not more.chooses_slots, "8 at once cannot each have one of 4 slots"
 
@@ -320,3 +322,15 @@ def test_who_asks_the_main_conversation_a_subagent_or_side_traffic():
     grown = ex(session=None)
     grown.client_request["json"]["messages"] += [{"role": "assistant", "content": "hello"}]
     assert claim_of(grown) == claim_of(one)
+
+
+def test_a_second_call_within_a_held_turn_does_not_wait_for_itself():
+    async def go():
+        q = BackendQueue(1, timeout=0.05)
+        async with q.slot(MAIN) as turn:
+            async with q.slot(MAIN, held=turn) as again:  # a repair's re-ask, within the same exchange
+                assert again is turn
+            assert turn.ticket.state == "granted", "the inner call leaves the turn to its owner"
+        return q.status()
+
+    assert asyncio.run(go())["busy"] == 0

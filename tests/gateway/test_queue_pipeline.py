@@ -9,7 +9,7 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from inspector.testing.backends import Call, Received, Reply, ScriptedBackend, openai_chunks
+from inspector.testing.backends import Call, Received, Reply, ScriptedBackend, anthropic_chunks, openai_chunks
 from inspector.testing.inprocess import InProcessGateway
 
 FILLER = "Follow the repository's conventions and keep answers short. " * 20
@@ -89,7 +89,7 @@ def test_one_slot_serves_the_main_conversation_then_subagents_then_side_traffic(
     assert backend.peak == 1, "never more than the backend's one slot at once"
     assert [first_words(r) for r in chats] == ["main one", "main two", "subagent one", "side one"], \
         "the second main conversation went first, the title last, though it asked first"
-    assert all(r.body["id_slot"] == 0 and r.body["cache_prompt"] is True for r in chats)
+    assert not any("id_slot" in r.body for r in chats), "one slot: nothing to choose"
     queue = {s["purpose"]: s["queue"] for s in ended}
     assert queue["title"]["class"] == "side" and queue["subagent"]["class"] == "subagent"
     assert queue["title"]["ahead"] == 0 and queue["subagent"]["ahead"] == 1
@@ -218,3 +218,29 @@ def test_two_slots_four_conversations_each_keeps_its_prefix_while_it_works(hold)
         assert warm == later, "every turn after a conversation's first found its prefix in its slot"
     else:
         assert warm < later, "without holding the slot, a waiting conversation takes it between turns"
+
+
+def test_a_count_tokens_passed_through_never_waits_behind_a_generation():
+    gate = threading.Event()
+
+    def brain(rec: Received) -> Reply:
+        if rec.path.startswith("/v1/messages/count_tokens"):
+            return Reply(raw=[b'{"input_tokens": 12}'], content_type="application/json")
+        return Reply(raw=[gate, *anthropic_chunks(Reply(text="slow"), "m", False)], content_type="application/json")
+
+    async def go(backend):
+        # (Were it queued, it would wait its 5 s out and be answered 529.)
+        async with InProcessGateway(backend.url, backend="anthropic", model="m", queue_timeout="5") as gw:
+            slow = asyncio.ensure_future(gw.send("POST", "/v1/messages", json=ask("generate", tools=False),
+                                                 headers=headers()))
+            await until(lambda: backend.active == 1, "the generation at the backend")
+            count = await gw.send("POST", "/v1/messages/count_tokens",
+                                  json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                                  headers=headers())
+            gate.set()
+            return count, await slow
+
+    with ScriptedBackend("anthropic", brain) as backend:
+        count, slow = asyncio.run(go(backend))
+    assert count.status == 200 and count.json() == {"input_tokens": 12}, "answered while the slot was taken"
+    assert slow.status == 200
