@@ -77,8 +77,9 @@ def _relayed(err: GatewayError, response: BackendResponse) -> GatewayError:
 
 
 def _anthropic_api(backend: str) -> bool:
-    host = (urlsplit(backend).hostname or "").lower().rstrip(".")
-    return host == "anthropic.com" or host.endswith(".anthropic.com")
+    from .gateway import is_anthropic_host  # the gateway imports this module
+
+    return is_anthropic_host(urlsplit(backend).hostname)
 
 
 def request_id() -> str:
