@@ -459,7 +459,7 @@ class Gateway:
             if count.tokens > window[0]:
                 raise too_long(model, count, window, requested=req.model)
         ex.token_count, ex.context = count, window
-        ex.prefix = self.prefixes.compare((ex.session_id, model, ex.purpose), PrefixSnapshot(*sections))
+        ex.prefix = self.prefixes.compare((ex.session_id, model, ex.purpose, ex.agent_id), PrefixSnapshot(*sections))
         if req.stream:
             ex.processor = form.stream_processor(
                 options=options, names=ex.names, model=ex.client_model, backend_model=ex.backend_model,
@@ -510,7 +510,8 @@ class Gateway:
             ex.processor = AnthropicStreamObserver(model=ex.backend_model, backend=backend, notes=ex.notes)
         if kind == "messages" and data is not None:
             sections = await _off_loop(len(body), form.prefix_sections, data)
-            ex.prefix = self.prefixes.compare((ex.session_id, ex.backend_model, ex.purpose), PrefixSnapshot(*sections))
+            ex.prefix = self.prefixes.compare((ex.session_id, ex.backend_model, ex.purpose, ex.agent_id),
+                                              PrefixSnapshot(*sections))
         job = Job(ex, r.method, origin + form.chat_path(base_path, path), headers, body)
         return job, client_json, data
 

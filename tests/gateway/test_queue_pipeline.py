@@ -244,3 +244,17 @@ def test_a_count_tokens_passed_through_never_waits_behind_a_generation():
         count, slow = asyncio.run(go(backend))
     assert count.status == 200 and count.json() == {"input_tokens": 12}, "answered while the slot was taken"
     assert slow.status == 200
+
+
+def test_parallel_subagents_prefixes_are_measured_each_against_its_own_previous_request():
+    async def go(backend):
+        async with InProcessGateway(backend.url, backend="openai", model="m") as gw:
+            await asyncio.gather(*(converse(gw, name, 2) for name in "ab"))
+            return gw.ended
+
+    with ScriptedBackend("openai", conversation_brain(2), server="llama.cpp", slots=2) as backend:
+        ended = asyncio.run(go(backend))
+    seconds = [s for s in ended if s.get("prefix") is not None]
+    assert sorted(s["agent"]["id"] for s in seconds) == ["a", "b"]
+    assert all(s["prefix"]["kept"] == 1.0 for s in seconds), \
+        "each second turn repeats its own first whole, whatever the other subagent sent in between"
