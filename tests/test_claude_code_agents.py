@@ -3,6 +3,7 @@ with one slot, while side traffic (title requests) competes: every request answe
 one at the backend, the main conversation and the subagents never waiting while side traffic is let
 through. Orders and counts, read from the recording's queue facts; never durations."""
 
+import json
 import threading
 import time
 
@@ -143,3 +144,61 @@ def test_parallel_subagents_and_side_traffic_share_one_slot_in_priority_order(cl
     # And the order was really contested: titles that asked first waited behind a later main turn.
     assert any(side["arrival"] < main["arrival"] and main["grant"] < side["grant"]
                for main in by_class["main"] for side in by_class["side"])
+
+
+@pytest.mark.parametrize("ping_interval", ["30", "0.5"], ids=["529-before-any-byte", "error-event-after-pings"])
+def test_claude_code_retries_a_request_that_waited_too_long(claude, tmp_path, ping_interval):
+    """The backend's one slot is held past queue_timeout by another client: Claude Code's request is
+    answered overloaded_error (an HTTP 529, or an error event once its 200 and pings went out), Claude
+    Code retries it, and the retry gets through once the slot is free."""
+    hold = threading.Event()
+
+    def brain(rec: Received) -> Reply:
+        if "hold the slot" in json.dumps(rec.body):
+            return Reply(raw=[hold, *openai_chunks(Reply(text="released"), "m", False, "llama.cpp")],
+                         content_type="application/json")
+        return Reply(text="Through at last.")
+
+    home, work, rec = tmp_path / "home", tmp_path / "work", tmp_path / "rec"
+    home.mkdir()
+    work.mkdir()
+
+    def overloaded_recorded() -> bool:
+        for path in rec.rglob("exchange.json"):
+            meta = json.loads(path.read_text())
+            if (meta.get("error") or {}).get("type") == "overloaded_error":
+                return True
+        return False
+
+    with ScriptedBackend("openai", brain, server="llama.cpp", slots=1) as backend:
+        with Gateway(backend.url, backend="openai", model="m", queue_timeout="2", ping_interval=ping_interval,
+                     record_dir=str(rec)) as gw:
+            holder = threading.Thread(target=lambda: httpx.post(gw.url + "/v1/messages", timeout=240, json={
+                "model": "claude-haiku-4-5", "max_tokens": 5,
+                "messages": [{"role": "user", "content": "hold the slot"}]}), daemon=True)
+            holder.start()
+            wait_for(lambda: backend.active == 1, "the holder at the backend")
+
+            def release() -> None:
+                wait_for(overloaded_recorded, "Claude Code's request answered overloaded_error")
+                hold.set()
+
+            releaser = threading.Thread(target=release, daemon=True)
+            releaser.start()
+            try:
+                result = run_claude(claude, gw.url, work, home, "Say something.", args=("--tools", ""))
+            finally:
+                hold.set()
+            releaser.join(30)
+            holder.join(60)
+            log = gw.log()
+    assert result.returncode == 0, result.stdout + result.stderr + log
+    assert "Through at last." in result.stdout
+    metas = [json.loads(p.read_text()) for p in rec.rglob("exchange.json")]
+    failed = [m for m in metas if (m.get("error") or {}).get("type") == "overloaded_error"]
+    assert failed and all(m["queue"]["grant"] is None for m in failed), "it never reached the backend"
+    if ping_interval == "30":
+        assert all(m["status"]["client"] == 529 for m in failed)
+    else:
+        assert all(m["status"]["client"] == 200 for m in failed), "the 200 and pings had gone out"
+    assert backend.peak == 1
