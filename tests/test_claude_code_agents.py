@@ -86,7 +86,7 @@ def conduct(stage: Stage, gw: Gateway, backend: ScriptedBackend, titles: list) -
     the other subagent and every title wait; let the first title answer once the main conversation's
     next request waits too."""
     wait_for(lambda: stage.seen["subagents"] == 1 and backend.active == 1, "the first subagent at the backend")
-    wait_for(lambda: queue_state(gw)["waiting"] == 1, "the second subagent in the queue")
+    wait_for(lambda: queue_state(gw)["waiting_by_class"].get("subagent") == 1, "the second subagent in the queue")
 
     def title() -> None:
         titles.append(httpx.post(gw.url + "/v1/messages", json=TITLE, timeout=240,
@@ -96,7 +96,7 @@ def conduct(stage: Stage, gw: Gateway, backend: ScriptedBackend, titles: list) -
         threading.Thread(target=title, daemon=True).start()
     wait_for(lambda: queue_state(gw)["waiting_by_class"].get("side") == SIDE, "the titles in the queue")
     stage.first_subagent.set()
-    wait_for(lambda: queue_state(gw)["waiting_by_class"].get("main") == 1, "the main conversation's next turn")
+    wait_for(lambda: queue_state(gw)["waiting_by_class"].get("main", 0) >= 1, "the main conversation's next turn")
     stage.first_title.set()
 
 
@@ -109,7 +109,17 @@ def test_parallel_subagents_and_side_traffic_share_one_slot_in_priority_order(cl
     with ScriptedBackend("openai", stage.brain, server="llama.cpp", slots=1) as backend:
         with Gateway(backend.url, backend="openai", model="m", ping_interval=1,
                      record_dir=str(tmp_path / "rec")) as gw:
-            conductor = threading.Thread(target=conduct, args=(stage, gw, backend, titles), daemon=True)
+            failures: list[BaseException] = []
+
+            def conductor_run() -> None:
+                try:
+                    conduct(stage, gw, backend, titles)
+                except BaseException as e:  # noqa: BLE001 - said below, and nothing is left waiting
+                    failures.append(e)
+                    stage.first_subagent.set()
+                    stage.first_title.set()
+
+            conductor = threading.Thread(target=conductor_run, daemon=True)
             conductor.start()
             try:
                 result = run_claude(claude, gw.url, work, home, "Ask two agents in parallel, then report.",
@@ -121,6 +131,7 @@ def test_parallel_subagents_and_side_traffic_share_one_slot_in_priority_order(cl
             wait_for(lambda: len(titles) == SIDE, "the titles' answers")
             log = gw.log()
         chats = len(backend.chat_requests)
+    assert not failures, failures
     assert result.returncode == 0, result.stdout + result.stderr + log
     assert "Both agents reported." in result.stdout
     assert backend.peak == 1, "never more than the backend's one slot at once"
