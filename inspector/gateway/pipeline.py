@@ -39,7 +39,7 @@ from ..protocol import GatewayError, TokenCount, is_anthropic_error, sse_event
 from ..telemetry import propagate
 from ..transport import BackendClient, BackendFailure, BackendResponse, Reply
 from .exchange import Exchange, Listeners
-from .queue import Entry, Overloaded, Queues, claim_of, overloaded, with_slot
+from .queue import Entry, Overloaded, Queues, claim_of, goes_on, overloaded, with_slot
 
 __all__ = ["Job", "Pipeline", "error_response"]
 
@@ -499,8 +499,7 @@ class _Run:
             if ex.queue is None:  # it left (or was stopped) while it waited
                 ex.queue = self.entry.facts()
             # The conversation goes on at once when the answer asked for a tool: its slot is kept for it.
-            more = ex.incomplete is None and ex.client_status == 200 and ex.result().stop_reason == "tool_use"
-            self.entry.queue.leave(self.entry, more=more)
+            self.entry.queue.leave(self.entry, more=goes_on(ex))
             self.entry = None
         if not self.counted and self.job.count is not None:
             self.job.count.cancel()

@@ -13,8 +13,9 @@ The pipeline asks this queue for a turn right before it calls the backend:
   takes its turn, the one served longest ago first;
 * prompt caches stay warm: each slot remembers whose prefix it holds. Where the backend lets the
   gateway choose (llama.cpp ``id_slot``), a request goes to the slot holding its conversation's
-  prefix; and after an answer that asks for a tool, the conversation's slot is kept for it for
-  ``hold`` seconds (its next request usually follows within milliseconds) instead of going to a
+  prefix; and after an answer that asks for a tool (``goes_on``; not one that starts subagents, whose
+  requests come first), the conversation's slot is kept for it for ``hold`` seconds (its next
+  request usually follows within milliseconds) instead of going to a
   waiting conversation whose prefix would replace it — at most ``STREAK`` times in a row while
   others wait, and never against a better class. A waiter whose conversation's prefix is in a free
   slot may go before the one whose turn it is, at most ``PATIENCE`` times per waiter.
@@ -48,8 +49,8 @@ from ..protocol import GatewayError, ModelFacts
 if TYPE_CHECKING:
     from .exchange import Exchange
 
-__all__ = ["PATIENCE", "STREAK", "BackendQueue", "Claim", "Concurrency", "Entry", "Overloaded", "QueueOptions",
-           "Queues", "Rank", "Scheduler", "Ticket", "claim_of", "concurrency", "is_local", "with_slot"]
+__all__ = ["AGENT_TOOLS", "PATIENCE", "STREAK", "BackendQueue", "Claim", "Concurrency", "Entry", "Overloaded", "QueueOptions",
+           "Queues", "Rank", "Scheduler", "Ticket", "claim_of", "concurrency", "goes_on", "is_local", "with_slot"]
 
 #: Held grants in a row a conversation may get while others wait for its slot.
 STREAK = 4
@@ -88,6 +89,21 @@ def claim_of(ex: Exchange) -> Claim:
     if ex.purpose == "main":
         return Claim(f"{session}/main", Rank.MAIN)
     return Claim(f"{session}/{ex.purpose}", Rank.SIDE)
+
+
+#: Claude Code's tools that start subagents: a conversation that called one waits for them (their
+#: requests come first), so its slot is not kept for it.
+AGENT_TOOLS = frozenset({"Agent", "Task", "Workflow"})
+
+
+def goes_on(ex: Exchange) -> bool:
+    """Whether ``ex``'s conversation sends its next request at once: its answer, whole and delivered,
+    asked for a tool that runs in Claude Code (not one that starts subagents)."""
+    if ex.incomplete is not None or ex.client_status != 200:
+        return False
+    result = ex.result()
+    names = {str(c.get("name")) for c in result.tool_calls or []}
+    return result.stop_reason == "tool_use" and not names & AGENT_TOOLS
 
 
 def _opening(ex: Exchange) -> str:

@@ -334,3 +334,20 @@ def test_a_second_call_within_a_held_turn_does_not_wait_for_itself():
         return q.status()
 
     assert asyncio.run(go())["busy"] == 0
+
+
+def test_a_conversation_goes_on_at_once_after_a_tool_call_but_waits_for_the_subagents_it_starts():
+    from inspector.gateway.exchange import Exchange
+    from inspector.gateway.queue import goes_on
+    from inspector.protocol import get_form
+
+    def answered(*calls: str, stop="tool_use", status=200, incomplete=None):
+        e = Exchange(form=get_form("ollama"), kind="messages", client_status=status, incomplete=incomplete)
+        e.answer = {"type": "message", "stop_reason": stop, "usage": {},
+                    "content": [{"type": "tool_use", "id": f"t{i}", "name": n, "input": {}} for i, n in enumerate(calls)]}
+        return e
+
+    assert goes_on(answered("Read")) and goes_on(answered("Bash", "Edit"))
+    assert not goes_on(answered("Agent")) and not goes_on(answered("Read", "Task"))
+    assert not goes_on(answered(stop="end_turn")) and not goes_on(answered("Read", status=529))
+    assert not goes_on(answered("Read", incomplete="the client went away"))
