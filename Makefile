@@ -36,7 +36,8 @@ help:
 	@echo "                  llama.cpp's llama-server (built from source into .cache/ once, ≈15 min; then cached),"
 	@echo "                  Arize Phoenix into $(PHOENIX_VENV) (≈820 MB), Debian's chromium, postgresql and zsh (apt-get, as root)"
 	@echo "make lint       ruff and mypy"
-	@echo "make bench      the latency the gateway adds over calling the backend directly (PEERS=1: beside LiteLLM and claude-code-router; BASELINE=REF: beside another commit)"
+	@echo "make bench      the latency the gateway adds over calling the backend directly (PEERS=1: beside LiteLLM and claude-code-router; BASELINE=REF: beside another commit),"
+	@echo "                prompt-cache reuse with many agents on llama-server, tool calls with and without the repair ladder"
 	@echo "make embedded   build the embedded backend ahead of time"
 	@echo "make llama-server  build llama.cpp's llama-server (the real inference server the tests run)"
 	@echo "make claude-code  install the pinned Claude Code binary into $(CLAUDE_DIR)"
@@ -195,6 +196,7 @@ bench: $(VENV) $(if $(PEERS),peers)
 	@$(PY) bench/viewer.py
 	@$(PY) bench/tokens.py
 	@$(PY) bench/toolcalls.py
+	@$(PY) bench/slots.py
 
 clean:
 	rm -rf $(VENV) $(CACHE)

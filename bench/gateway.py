@@ -406,6 +406,11 @@ def gateway(backend: Backend, form: str, *, tree: Path = ROOT, name: str | None 
     cmd = [*launcher, "--mode", f"reverse:{backend.url}", "--listen-host", "127.0.0.1", "-p", str(port),
            "-s", str(tree / "addons" / "translate.py"), "--set", f"backend={form}", "--set", f"model={MODEL}",
            "--set", f"record_dir={record}", *extra]
+    if (tree / "inspector" / "gateway" / "queue.py").exists():
+        # The canned backend answers any number of requests at once, unlike a local model's one slot: the
+        # gateway's queue (one at a time for a server on this machine, by default) would measure waiting,
+        # not the proxy. What the queue costs when nobody waits is measured apart (README: the queue).
+        cmd += ["--set", "backend_concurrency=unlimited"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=tree, env=env)
     wait_port(port, proc=proc)
     return Subject(name or f"ours {form}", port, form, proc=proc, kind=kind, headers=ANTHROPIC_HEADERS,

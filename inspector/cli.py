@@ -99,6 +99,7 @@ def client_env(args: argparse.Namespace) -> list[EnvLine]:
     if translates and args.model:
         env.append(EnvLine("ANTHROPIC_MODEL", args.model, "what Claude Code asks for; the gateway routes it"))
         env.append(EnvLine("ANTHROPIC_DEFAULT_HAIKU_MODEL", args.model, "its background requests (titles, summaries)"))
+        env.append(EnvLine("CLAUDE_CODE_SUBAGENT_MODEL", args.model, "its subagents (the Agent tool)"))
     window = getattr(args, "window", None)
     if window is not None and translates:
         tokens, source = window
@@ -599,8 +600,8 @@ def _rungs(rungs: Any, seconds: list[float] | None = None) -> str:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    """Per model: p50/p90 prompt and decode tokens/s, time to first token, prompt cache and prefix, and
-    what the gateway itself spent per exchange (``overhead_ms``)."""
+    """Per model: p50/p90 prompt and decode tokens/s, time to first token, queue wait, prompt cache and
+    prefix, and what the gateway itself spent per exchange (``overhead_ms``)."""
     from .recording import stats_report
 
     loaded = _report(args, stats_report)
@@ -610,7 +611,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     console, table = _per_model_table(
         f"where the seconds went in {escape(str(root))}",
         ("model", "exchanges", "prompt tok/s p50", "p90", "decode tok/s p50", "p90", "TTFT p50", "p90",
-         "cache hit share", "prefix kept p50", "gateway overhead p50", "p90", "figures from"),
+         "queued p50", "p90", "cache hit share", "prefix kept p50", "gateway overhead p50", "p90", "figures from"),
         left=("model", "figures from"))
 
     def rate(value: float | None) -> str:
@@ -629,7 +630,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         table.add_row(escape(m.model), str(m.exchanges), rate(quantile(m.prompt_tps, 0.5)),
                       rate(quantile(m.prompt_tps, 0.9)),
                       rate(quantile(m.decode_tps, 0.5)), rate(quantile(m.decode_tps, 0.9)),
-                      ms(quantile(m.ttft_ms, 0.5)), ms(quantile(m.ttft_ms, 0.9)), share,
+                      ms(quantile(m.ttft_ms, 0.5)), ms(quantile(m.ttft_ms, 0.9)),
+                      ms(quantile(m.queue_ms, 0.5)), ms(quantile(m.queue_ms, 0.9)), share,
                       "unknown" if kept is None else f"{kept:.0%}",
                       overhead(quantile(m.overhead_ms, 0.5)), overhead(quantile(m.overhead_ms, 0.9)),
                       escape(", ".join(f"{k} {n}" for k, n in m.sources.most_common())) or "unknown")

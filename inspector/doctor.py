@@ -25,12 +25,15 @@ from rich.text import Text
 from .client_env import DEFAULT_OUTPUT, NEEDS, output_for, reserved, room
 from .launcher import Launcher
 from .probe import listing
-from .protocol import STATUS_PATH, BackendForm, ModelFacts, ModelRouter, TranslateOptions, get_form
+from .protocol import STATUS_PATH, TIERS, BackendForm, ModelFacts, ModelRouter, TranslateOptions, get_form
 
 __all__ = ["Check", "Doctor", "has_model", "mask"]
 
 MODEL_VARS = ("ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
-              "ANTHROPIC_DEFAULT_HAIKU_MODEL", "ANTHROPIC_SMALL_FAST_MODEL")
+              "ANTHROPIC_DEFAULT_HAIKU_MODEL", "ANTHROPIC_DEFAULT_FABLE_MODEL", "ANTHROPIC_SMALL_FAST_MODEL",
+              "CLAUDE_CODE_SUBAGENT_MODEL")
+#: What a subagent definition names, and the variable that says which model that tier means.
+TIER_VARS = {tier: f"ANTHROPIC_DEFAULT_{tier.upper()}_MODEL" for tier in TIERS}
 #: Claude Code's system prompt and tools alone are ~15k tokens; a context below this truncates them.
 MIN_CONTEXT = 20_000
 
@@ -272,11 +275,35 @@ class Doctor:
                        f"{self.launcher.option('model', f'<one of: {choices}>')}")
             self.add("fail", f"{label} → {target}, which the backend does not have",
                      f"available: {', '.join((available or [])[:8]) or 'none'}", fix)
+        self.check_subagent_tiers(router)
         if form.sizes_context:
             self._check_context(form, backend, gw, {t for _, t in routes.values()}, available or [])
         main = routes.get("ANTHROPIC_MODEL")
         if main and form.translates and (available is None or not available or has_model(available, main[1])):
             self.check_window(form.name, backend, gw, *main)
+
+    def check_subagent_tiers(self, router: ModelRouter) -> None:
+        """Subagents ask for the tier their definition names (the built-in Explore agent: haiku), and
+        background work for haiku: each tier Claude Code still names with a Claude id must be routed."""
+        if self.env.get("CLAUDE_CODE_SUBAGENT_MODEL"):
+            tiers = ["haiku"]  # every subagent runs that model; background work still asks for haiku
+        else:
+            tiers = list(TIERS)
+        loose = [t for t in tiers if not self.env.get(TIER_VARS[t]) and router.mapped(f"claude-{t}") is None]
+        if not loose:
+            self.add("pass", "subagents reach a model", "every Claude tier they may ask for is routed or set")
+            return
+        # haiku is asked for by the built-in Explore subagent and by background work: it fails for sure;
+        # the others only when a subagent's definition names them.
+        status = "fail" if "haiku" in loose else "warn"
+        example = loose[0]
+        self.add(status, f"subagents asking for the {', '.join(loose)} tier reach the backend as Claude ids",
+                 f"Claude Code sends claude-{example}-… for a subagent whose definition says model: {example}"
+                 f"{' (and for background work)' if example == 'haiku' else ''}; the gateway's model_map does "
+                 f"not route {'them' if len(loose) > 1 else 'it'}",
+                 f"restart the gateway with MODEL_MAP={','.join(f'{t}=<model>' for t in loose)} (or MODEL=<model>), "
+                 f"or export {' '.join(TIER_VARS[t] + '=<model>' for t in loose)} "
+                 f"(and CLAUDE_CODE_SUBAGENT_MODEL=<model> for every subagent)")
 
     def check_window(self, form: str, backend: str, gw: dict[str, Any], requested: str, target: str) -> None:
         """Does Claude Code know the window the backend will really use? It assumes 1M tokens for a

@@ -16,7 +16,7 @@ def test_run_defaults_match_the_readme():
 def test_env_to_paste_names_the_model_and_url():
     env = {line.name: line.value for line in client_env(build_parser().parse_args(["run", "--model", "qwen3:8b"]))}
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4000"
-    assert env["ANTHROPIC_MODEL"] == env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "qwen3:8b"
+    assert env["ANTHROPIC_MODEL"] == env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == env["CLAUDE_CODE_SUBAGENT_MODEL"] == "qwen3:8b"
     assert env["ANTHROPIC_AUTH_TOKEN"]
 
 

@@ -215,3 +215,29 @@ def test_a_busy_backend_is_busy_not_down(tmp_path):
     (check,) = find(d, "warn", "is busy")
     assert "1 request(s) in flight" in check.detail
     assert not find(d, "fail", "is not"), "not down"
+
+
+def test_subagent_tiers_must_be_routed_and_the_subagent_variable_is_checked(tmp_path):
+    with ScriptedBackend("ollama", [Reply(text="hi")]) as b:
+        b.models = ["qwen3:8b", "qwen3:0.6b"]
+        with Gateway(b.url, backend="ollama", model_map="sonnet=qwen3:8b", num_ctx=65536) as gw:
+            env = {"ANTHROPIC_AUTH_TOKEN": "inspector-local", "ANTHROPIC_BASE_URL": gw.url,
+                   "ANTHROPIC_MODEL": "claude-sonnet-4-5"}
+            loose = doctor(env, tmp_path)
+            told = doctor({**env, "ANTHROPIC_DEFAULT_HAIKU_MODEL": "qwen3:0.6b",
+                           "ANTHROPIC_DEFAULT_OPUS_MODEL": "qwen3:8b", "ANTHROPIC_DEFAULT_FABLE_MODEL": "qwen3:8b",
+                           "CLAUDE_CODE_SUBAGENT_MODEL": "qwen3:0.6b"}, tmp_path)
+            missing = doctor({**env, "CLAUDE_CODE_SUBAGENT_MODEL": "qwen9:1b",
+                              "ANTHROPIC_DEFAULT_HAIKU_MODEL": "qwen3:0.6b"}, tmp_path)
+    (check,) = find(loose, "fail", "subagents asking for the haiku, opus, fable tier")
+    assert "MODEL_MAP=haiku=<model>,opus=<model>,fable=<model>" in check.fix
+    assert "ANTHROPIC_DEFAULT_HAIKU_MODEL=<model>" in check.fix and "CLAUDE_CODE_SUBAGENT_MODEL" in check.fix
+    assert find(told, "pass", "subagents reach a model") and not told.failed
+    assert find(told, "pass", "CLAUDE_CODE_SUBAGENT_MODEL=qwen3:0.6b")
+    assert find(missing, "fail", "CLAUDE_CODE_SUBAGENT_MODEL=qwen9:1b → qwen9:1b, which the backend does not have")
+    assert find(missing, "pass", "subagents reach a model"), "with it set, only haiku (background work) is asked"
+
+
+def test_a_gateway_with_a_model_routes_every_tier(stack, tmp_path):
+    b, gw = stack
+    assert find(doctor({**GOOD, "ANTHROPIC_BASE_URL": gw.url}, tmp_path), "pass", "subagents reach a model")

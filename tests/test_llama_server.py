@@ -260,7 +260,8 @@ def test_tools_the_models_own_template_cannot_show_are_reported(plain, tmp_path)
 # -- discovery and exact counts against the real /props, /apply-template, /tokenize -----------------------------
 def test_discovery_reads_the_real_props_and_models(tmp_path):
     """Two slots share the 4,096-token cache: each request gets 2,048 — what /props says per slot, and what
-    the gateway must use; /v1/models says what the model was trained for."""
+    the gateway must use; /v1/models says what the model was trained for; total_slots, how many requests
+    the gateway's queue lets through at once."""
     with server(ctx_size=4096, parallel=2) as two_slots:
         with gateway(two_slots, tmp_path) as gw:
             httpx.post(gw.url + "/v1/messages/count_tokens", json=PINNED, timeout=120).raise_for_status()
@@ -270,7 +271,7 @@ def test_discovery_reads_the_real_props_and_models(tmp_path):
     (facts,) = status["models"]
     assert facts == {"model": MODEL, "window": 2048, "window_source": "llama.cpp /props (n_ctx per slot)",
                      "trained": 8192, "capabilities": None, "think_levels": False, "tokenizer": "llama.cpp",
-                     "server": "llama.cpp"}
+                     "server": "llama.cpp", "slots": 2}
 
 
 PINNED = {"model": "claude-haiku-4-5", "max_tokens": 1, "system": "You are terse.",
@@ -377,3 +378,30 @@ def test_claude_code_round_trip(brief, tmp_path, claude, form):
     assert result.stdout.strip() == text.strip(), "Claude Code shows the server's answer as it was sent"
     sent = main[-1].request_json("backend")
     assert sent["model"] == MODEL and sent["max_tokens"] <= 256
+
+
+# -- the queue in front of the real server's slots --------------------------------------------------------------
+def test_each_conversation_goes_to_the_slot_that_holds_its_prefix(tmp_path):
+    """Two slots, no host-memory prompt cache (--cache-ram 0): two conversations, turn by turn, each sent to
+    its own slot (id_slot), and its second turn read from that slot's cache by the server's own count."""
+    def turn(system: str, turns: int) -> dict:
+        messages: list = [{"role": "user", "content": "Say one word."}]
+        for _ in range(turns - 1):
+            messages += [{"role": "assistant", "content": "Fine."}, {"role": "user", "content": "Another."}]
+        return {"model": "claude-haiku-4-5", "max_tokens": 4, "system": system, "messages": messages}
+
+    a, b = ("You are agent A. " + "Read the code before you change it. " * 30,
+            "You are agent B. " + "Keep every answer short and exact. " * 30)
+    with server(ctx_size=4096, parallel=2, extra=("--cache-ram", "0")) as two_slots:
+        with gateway(two_slots, tmp_path) as gw:
+            for body in (turn(a, 1), turn(b, 1), turn(a, 2), turn(b, 2)):
+                r = httpx.post(gw.url + "/v1/messages", json=body, timeout=300)
+                assert r.status_code == 200, r.text
+    metas = [ex.meta for ex in exchanges(tmp_path)]
+    slots = [m["queue"]["slot"] for m in metas]
+    assert slots[0] == slots[2] != slots[1] == slots[3], slots
+    assert [m["queue"]["limit"] for m in metas] == [2] * 4
+    for first, second in ((metas[0], metas[2]), (metas[1], metas[3])):
+        whole_first = first["usage"]["input_tokens"] + first["usage"].get("cache_read_input_tokens", 0)
+        assert second["queue"]["warm"] is True
+        assert second["usage"]["cache_read_input_tokens"] >= whole_first - 8, (first["usage"], second["usage"])

@@ -4,6 +4,7 @@
 ``deadline``  HeaderDeadline — a client has header_timeout seconds to send each request head
 ``auth``      GatewayAuth — loopback by default, a token when exposed
 ``relay``     Relay — the loopback hop; runs each exchange through ``pipeline``
+``queue``     Queues, QueueOptions — per backend: at most its slots at once, the rest wait by priority
 ``side``      SideTraffic — count_tokens, models, hello, telemetry, status answered locally
 ``gateway``   Gateway — Messages calls translated (or passed through) and sent to the relay
 ``reask``     Ladder — the repair ladder's re-ask: a call that cannot be repaired is asked for again, constrained
@@ -30,6 +31,7 @@ def all_addons() -> list[Any]:
     from .deadline import HeaderDeadline
     from .gateway import Gateway
     from .otlp import OtlpExport
+    from .queue import QueueOptions
     from .reask import Ladder
     from .recorder import Recorder
     from .relay import Relay
@@ -43,8 +45,8 @@ def all_addons() -> list[Any]:
     gateway.ladder = ladder = Ladder()
     # Listeners (recorder, colour log, OpenTelemetry export, the token book) are found by the relay at
     # start: any loaded addon with the four exchange_* methods is told about every exchange.
-    return [HeaderDeadline(), GatewayAuth(relay), relay, Recorder(), ColourLog(), OtlpExport(), WebFlows(), tokens,
-            SideTraffic(gateway), ladder, gateway]
+    return [HeaderDeadline(), GatewayAuth(relay), relay, QueueOptions(relay.pipeline.queues), Recorder(), ColourLog(),
+            OtlpExport(), WebFlows(), tokens, SideTraffic(gateway), ladder, gateway]
 
 
 def replay_addons() -> list[Any]:

@@ -23,6 +23,7 @@ from ..protocol import (
     TranslateOptions,
 )
 from ..recording import ExchangeMeta
+from ..telemetry import TraceContext
 
 
 class RecordingHandle(Protocol):
@@ -114,6 +115,13 @@ class Exchange:
     session_id: str | None = None
     id_source: str = "none"
     purpose: str = "main"
+    #: Claude Code's ``x-claude-code-agent-id`` / ``-parent-agent-id``: a subagent's requests carry them.
+    agent_id: str | None = None
+    parent_agent_id: str | None = None
+    #: The exchange's place in a trace (an inbound ``traceparent``, else the session's trace).
+    trace: TraceContext | None = None
+    #: Its spans are exported (the OTLP listener said so): the backend is told the gateway's span.
+    traced: bool = False
     notes: Notes = field(default_factory=Notes)
     # -- the requests --------------------------------------------------------------------------------
     client_request: RequestSnapshot | None = None
@@ -142,6 +150,8 @@ class Exchange:
     aborted_by: Literal["client", "backend", "gateway"] | None = None
     started_wall: float = field(default_factory=time.time)
     started: float = field(default_factory=time.monotonic)
+    queued: float | None = None  # it asked the backend's queue for a turn (translation done)
+    queue: dict[str, Any] | None = None  # what the queue said (SCHEMA.md: queue); None when there was none
     sent: float | None = None  # the request went to the backend
     first_byte: float | None = None  # the backend's response head
     first_token: float | None = None  # the first content delta sent to the client
@@ -229,6 +239,14 @@ class Exchange:
             "notes": self.notes.as_list(),
             "translate_options": _options_dict(self.options),
         }
+        if self.agent_id is not None:
+            out["agent"] = {"id": self.agent_id, "parent": self.parent_agent_id}
+        if self.queued is not None and self.sent is not None and not self.local:
+            out["timing_ms"] |= {"queued": self._ms(self.queued), "sent": self._ms(self.sent)}
+        if self.queue is not None:
+            out["queue"] = self.queue
+        if self.trace is not None:
+            out["trace"] = self.trace.as_dict()
         if self.token_count is not None:
             out["token_counts"] = self.token_count.as_dict()
         if self.form.translates and r.usage:

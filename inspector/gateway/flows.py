@@ -14,6 +14,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from ..protocol import GatewayError, InvalidRequest
 from ..recording import purpose_of, session_id_of
 from ..recording._redact import SECRET_QUERY_KEYS
+from ..telemetry import trace_context
 from .exchange import Exchange, Mode, RequestSnapshot
 from .pipeline import error_response
 
@@ -184,8 +185,15 @@ def snapshot(r: http.Request, url: str | None = None) -> RequestSnapshot:
 
 
 def identify(ex: Exchange, flow: http.HTTPFlow, body: dict[str, Any] | None) -> None:
+    """Who sent it: the client, Claude Code's session, the subagent (its ``x-claude-code-agent-id``;
+    the main conversation's requests carry none), what it is for, and its place in a trace."""
     headers = flow.request.headers
     ex.client = header_text(headers, "user-agent")
     ex.session_id, ex.id_source = session_id_of({"x-claude-code-session-id": header_text(
         headers, "x-claude-code-session-id")}, body)
+    ex.agent_id = header_text(headers, "x-claude-code-agent-id")[:200] or None
+    ex.parent_agent_id = header_text(headers, "x-claude-code-parent-agent-id")[:200] or None
     ex.purpose = purpose_of(ex.kind, body)
+    if ex.purpose == "main" and ex.agent_id is not None:
+        ex.purpose = "subagent"
+    ex.trace = trace_context(header_text(headers, "traceparent"), ex.session_id)

@@ -329,7 +329,8 @@ class Gateway:
                 # How it was started (fixes are spelt that way), what Claude Code sends, what is in flight.
                 "launcher": Launcher.current().kind,
                 "largest_request": self.largest.as_dict() if self.largest is not None else None,
-                "in_flight": self.in_flight()}
+                "in_flight": self.in_flight(),
+                "queue": self.relay.pipeline.queues.status()}
 
     def in_flight(self) -> dict[str, Any]:
         """Requests sent to the backend and not yet answered to the end: a backend that does not
@@ -505,7 +506,7 @@ class Gateway:
         if window is not None and count.tokens > window[0]:
             raise too_long(model, count, window, requested=req.model)
         ex.token_count, ex.context = count, window
-        ex.prefix = self.prefixes.compare((ex.session_id, model, ex.purpose), PrefixSnapshot(*sections))
+        ex.prefix = self.prefixes.compare((ex.session_id, model, ex.purpose, ex.agent_id), PrefixSnapshot(*sections))
         if req.stream:
             ex.processor = form.stream_processor(
                 options=options, names=ex.names, model=ex.client_model, backend_model=ex.backend_model,
@@ -556,7 +557,8 @@ class Gateway:
             ex.processor = AnthropicStreamObserver(model=ex.backend_model, backend=backend, notes=ex.notes)
         if kind == "messages" and data is not None:
             sections = await _off_loop(len(body), form.prefix_sections, data)
-            ex.prefix = self.prefixes.compare((ex.session_id, ex.backend_model, ex.purpose), PrefixSnapshot(*sections))
+            ex.prefix = self.prefixes.compare((ex.session_id, ex.backend_model, ex.purpose, ex.agent_id),
+                                              PrefixSnapshot(*sections))
         job = Job(ex, r.method, origin + form.chat_path(base_path, path), headers, body)
         return job, client_json, data
 

@@ -111,6 +111,8 @@ class OtlpExport:
         if self.export is not None and ex.kind == "messages":
             # The summary carries the message id; the answer's bytes are kept only to export content.
             self._seen[id(ex)] = _Seen(whole=self.export.settings.capture_content)
+            # Its span will exist: the backend may hang its own spans under the gateway's.
+            ex.traced = self.export.spans is not None
 
     def exchange_response(self, ex: Exchange, direction: str, status: int, headers: Any) -> None:
         pass

@@ -5,11 +5,13 @@
                            └──────────── listeners: recorder, colour log ───────────┘
 
 The gateway addon prepares the backend request and hands it here as a ``Job`` (through the
-relay, see ``relay.py``); this module sends it, and:
+relay, see ``relay.py``); this module waits for the backend's queue to let it through (``queue.py``:
+at most the backend's slots at once, the main conversation first), sends it, and:
 
-* while the backend is silent before answering (a local model evaluating a long prompt), commits
-  to HTTP 200 after ``ping_interval`` and sends the processor's keep-alive every interval —
-  mid-stream too, but only between two events;
+* while the request waits in the queue, or the backend is silent before answering (a local model
+  evaluating a long prompt), commits to HTTP 200 after ``ping_interval`` and sends the processor's
+  keep-alive every interval — mid-stream too, but only between two events; a request that waits
+  longer than ``queue_timeout`` is answered ``overloaded_error`` (529), which Claude Code retries;
 * gives up after ``idle_timeout`` of silence, streaming or not;
 * gives up on a client that reads nothing for ``write_timeout`` while the backend has more to say:
   the backend connection is closed (a local model stops generating for nobody) and the exchange
@@ -29,12 +31,15 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 import orjson
 
 from ..protocol import GatewayError, StreamProcessor, StreamTranslator, TokenCount, is_anthropic_error, sse_event
+from ..telemetry import propagate
 from ..transport import BackendClient, BackendFailure, BackendResponse, Reply
 from .exchange import Exchange, Listeners
+from .queue import Entry, Overloaded, Queues, claim_of, goes_on, overloaded, with_slot
 from .reask import ReaskPlan, climb
 
 __all__ = ["Job", "Pipeline", "error_response"]
@@ -76,6 +81,12 @@ def _relayed(err: GatewayError, response: BackendResponse) -> GatewayError:
     return err
 
 
+def _anthropic_api(backend: str) -> bool:
+    from .gateway import is_anthropic_host  # the gateway imports this module
+
+    return is_anthropic_host(urlsplit(backend).hostname)
+
+
 def request_id() -> str:
     return "req_inspector_" + secrets.token_hex(8)
 
@@ -94,9 +105,11 @@ class Pipeline:
     """Runs jobs (``await pipeline.run(job, reply)``); one per gateway, shared by all exchanges."""
 
     def __init__(self, client: BackendClient, listeners: Listeners, *, ping_interval: float = 5.0,
-                 idle_timeout: float = 600.0, write_timeout: float = 120.0) -> None:
+                 idle_timeout: float = 600.0, write_timeout: float = 120.0, queues: Queues | None = None) -> None:
         self.client = client
         self.listeners = listeners
+        #: Each backend's queue: at most its concurrency at the backend, the rest wait in priority order.
+        self.queues = queues if queues is not None else Queues()
         self.ping_interval = ping_interval
         self.idle_timeout = idle_timeout
         self.write_timeout = write_timeout
@@ -123,7 +136,7 @@ class Pipeline:
 
 class _Run:
     __slots__ = (
-        "p", "job", "ex", "reply", "response", "processor", "tell", "rid", "counted", "wrote", "since",
+        "p", "job", "ex", "reply", "response", "processor", "tell", "rid", "counted", "wrote", "since", "entry",
     )
 
     def __init__(self, pipeline: Pipeline, job: Job, reply: Reply) -> None:
@@ -140,6 +153,8 @@ class _Run:
         self.since: float | None = None  # a whole answer: when its last byte arrived
         if job.reask is not None and self.processor is not None:
             job.reask.arm(self.processor, counting=job.count is not None)
+        #: Its place in the backend's queue, once it asked for one.
+        self.entry: Entry | None = None
 
     def use_count(self) -> None:
         """The backend's token count, if it has arrived, for message_start (once, before it goes out)."""
@@ -228,9 +243,24 @@ class _Run:
     # -- the exchange ------------------------------------------------------------------------------
     async def go(self) -> None:
         job, ex = self.job, self.ex
+        self.tell.started(ex)  # recorded as prepared: the queue's id_slot is in exchange.json's queue
+        queue = self.p.queues.queue_for(ex)
+        ex.queued = time.monotonic()
+        if queue is not None:
+            self.entry = entry = queue.enter(claim_of(ex))
+            try:
+                if not entry.granted.done():
+                    await self._turn(entry)
+            except Overloaded:
+                ex.queue = entry.facts()
+                self.fail(overloaded(queue, ex.backend))
+                return
+            ex.queue = entry.facts()
+            if entry.slot is not None:
+                job.body = with_slot(job.body, entry.slot)
         ex.sent = time.monotonic()
-        send = asyncio.ensure_future(self.p.client.send(job.method, job.url, job.headers, job.body))
-        self.tell.started(ex)  # while the backend reads the request
+        headers = propagate(job.headers, ex.trace, exported=ex.traced, inbound=self._inbound_traceparent())
+        send = asyncio.ensure_future(self.p.client.send(job.method, job.url, headers, job.body))
         try:
             self.response = response = await self._head(send)
         except BackendFailure as e:
@@ -261,6 +291,34 @@ class _Run:
             await self._stream(response)
         else:
             await self._whole(response)
+
+    async def _turn(self, entry: Entry) -> None:
+        """Wait for the backend's queue to let this request through — to the client it looks like a
+        backend evaluating a long prompt: the 200 committed and pings after ``ping_interval`` (a stream),
+        ``Overloaded`` after the queue's timeout."""
+        p = self.p
+        deadline = time.monotonic() + entry.queue.timeout
+        streaming = self.processor is not None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Overloaded()
+            step = min(p.ping_interval, left) if streaming else left
+            done, _ = await asyncio.wait({entry.granted}, timeout=max(step, 0.001))
+            if done:
+                return
+            if streaming and time.monotonic() < deadline:
+                assert self.processor is not None
+                self.commit()
+                self.use_count()
+                self.write(self.processor.keepalive())
+
+    def _inbound_traceparent(self) -> str | None:
+        request = self.ex.client_request
+        for k, v in (request or {}).get("headers") or ():
+            if k.lower() == "traceparent":
+                return v
+        return None
 
     async def _head(self, send: asyncio.Future[BackendResponse]) -> BackendResponse:
         p = self.p
@@ -464,7 +522,10 @@ class _Run:
                                                          f"/v1/messages/count_tokens answered HTTP {status}); "
                                                          f"Claude Code estimates the count itself"))
             return
-        if status >= 400 and ex.kind in ("messages", "count_tokens") and not is_anthropic_error(body):
+        # A 404 for a model: Claude Code shows its own words instead of the backend's, so a server
+        # other than Anthropic's gets a 400 that says how to route the model (Anthropic's API keeps its own).
+        unknown_model = status == 404 and ex.kind == "messages" and not _anthropic_api(ex.backend)
+        if status >= 400 and ex.kind in ("messages", "count_tokens") and (not is_anthropic_error(body) or unknown_model):
             self.fail(_relayed(ex.form.error(status=status, body=body, model=ex.backend_model,
                                              backend=ex.backend), response))
             return
@@ -504,6 +565,13 @@ class _Run:
                                                             "retry once it is back", retry=True))
 
     def close(self) -> None:
+        if self.entry is not None:
+            ex = self.ex
+            if ex.queue is None:  # it left (or was stopped) while it waited
+                ex.queue = self.entry.facts()
+            # The conversation goes on at once when the answer asked for a tool: its slot is kept for it.
+            self.entry.queue.leave(self.entry, more=goes_on(ex))
+            self.entry = None
         if not self.counted and self.job.count is not None:
             self.job.count.cancel()
         if self.response is not None:

@@ -4,8 +4,8 @@ and the previous translated request that prefix stability is measured against.
 ``TokenBook`` is an exchange listener: when an answer carries the backend's own count of the
 prompt (Ollama ``prompt_eval_count``, OpenAI ``usage.prompt_tokens``), the pair (estimate, real)
 is kept for that session and model, and later estimates are scaled by what they turned out to
-be. ``PrefixBook`` keeps the last translated request per session, model and purpose (a title
-request says nothing about the main conversation's cache).
+be. ``PrefixBook`` keeps the last translated request per session, model, purpose and subagent (a
+title request, or a parallel subagent, says nothing about the main conversation's cache).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class TokenBook:
 
 
 class PrefixBook:
-    """The previous translated request per (session, model, purpose), to measure the next against."""
+    """The previous translated request per (session, model, purpose, subagent), to measure the next against."""
 
     def __init__(self) -> None:
         self._last: _LRU = _LRU()

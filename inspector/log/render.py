@@ -150,6 +150,9 @@ class ExchangeLine:
         t.append((f"{s.get('kind')}", "bold" if not side else ""))
         if s.get("purpose") not in (None, "main", "side"):
             t.append((f"/{s['purpose']}", ""))
+        agent = s["agent"].get("id") if isinstance(s.get("agent"), dict) else None
+        if isinstance(agent, str) and agent:
+            t.append((f" {agent[:8]}", "dim"))
         model = s.get("model") or {}
         if model.get("requested"):
             t.append(("  ", ""))
@@ -161,6 +164,13 @@ class ExchangeLine:
         if status is not None:
             t.append((f"  {status}", "bold red" if status >= 400 else "green"))
         timing = s.get("timing_ms") or {}
+        queue: Mapping[str, Any] = s["queue"] if isinstance(s.get("queue"), dict) else {}
+        waited = queue.get("wait_ms")
+        if isinstance(waited, (int, float)) and waited >= 1:
+            # Its own figure: prefill (ttft) and decode start when the gateway's queue let it through.
+            ahead = queue.get("ahead")
+            t.append((f"  queued {_seconds(waited)}" + (f" ({ahead} ahead)" if isinstance(ahead, int) and ahead else ""),
+                      "yellow"))
         if timing.get("first_token") is not None:
             t.append((f"  ttft {timing['first_token']:.0f}ms", "dim"))
         if timing.get("total") is not None:
@@ -226,6 +236,10 @@ def reask_label(reask: Mapping[str, Any]) -> str:
     if constrained is None:
         return f"no re-ask ({outcome})"
     return f"re-asked ({'schema' if constrained else 'plain'}) → {outcome}"
+
+
+def _seconds(ms: float) -> str:
+    return f"{ms / 1000:.2f}s" if ms >= 1000 else f"{ms:.0f}ms"
 
 
 def _share(value: Any) -> str:

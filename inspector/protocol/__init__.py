@@ -37,7 +37,7 @@ from ._passthrough import ANTHROPIC, AnthropicForm, AnthropicStreamObserver
 from ._prefix import PrefixReport, PrefixSnapshot, compare_prefix
 from ._reask import REASONS, Reask, ReaskReason, constraint, read_constrained, sum_usage
 from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request, validate_request
-from ._routing import ModelRouter, parse_model_map
+from ._routing import TIERS, ModelRouter, parse_model_map, tier_of, unrouted_fix, without_context_tag
 from ._side import (
     STATUS_PATH,
     TELEMETRY_PATHS,
@@ -81,6 +81,7 @@ __all__ = [
     "MessageStreamEncoder",
     "ModelFacts",
     "ModelRouter",
+    "TIERS",
     "Note",
     "NoteKind",
     "NoteDict",
@@ -128,6 +129,9 @@ __all__ = [
     "openai_usage",
     "parse_arguments",
     "parse_model_map",
+    "tier_of",
+    "unrouted_fix",
+    "without_context_tag",
     "parse_request",
     "prompt_too_long",
     "request_kind",

@@ -70,6 +70,8 @@ class ModelFacts:
     server: str | None = None
     #: The window is only an upper bound for now (an Ollama model not loaded yet): ask again later.
     provisional: bool = False
+    #: How many requests the server runs at once (llama.cpp ``/props`` ``total_slots``), when it says.
+    slots: int | None = None
 
     def with_window(self, tokens: int, source: str, *, provisional: bool = False) -> ModelFacts:
         return replace(self, window=tokens, window_source=source, provisional=provisional)
@@ -77,7 +79,8 @@ class ModelFacts:
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "window": self.window, "window_source": self.window_source,
                 "trained": self.trained, "capabilities": list(self.capabilities) if self.capabilities is not None
-                else None, "think_levels": self.think_levels, "tokenizer": self.tokenizer, "server": self.server}
+                else None, "think_levels": self.think_levels, "tokenizer": self.tokenizer, "server": self.server,
+                "slots": self.slots}
 
 
 @dataclass(frozen=True, slots=True)

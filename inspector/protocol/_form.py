@@ -16,6 +16,7 @@ from ._errors import GatewayError, backend_error, backend_unreachable, garbage_e
 from ._facts import BackendUsage, CountSteps, DiscoverySteps, ModelFacts, no_count
 from ._notes import Notes
 from ._options import TranslateOptions
+from ._routing import unrouted_fix
 
 if TYPE_CHECKING:
     from ._reask import Reask, ReaskReason
@@ -191,8 +192,10 @@ class BackendForm:
 
     def error(self, *, status: int, body: bytes | str | dict[str, Any] | None, model: str,
               backend: str) -> GatewayError:
-        return backend_error(label=self.label, missing_model_fix=self.missing_model_fix(model),
-                             status=status, body=body, model=model, backend=backend)
+        # A Claude id reached the backend unrouted: pulling it is no fix, routing it is.
+        fix = unrouted_fix(model) if model.lower().startswith("claude") else self.missing_model_fix(model)
+        return backend_error(label=self.label, missing_model_fix=fix, status=status, body=body, model=model,
+                             backend=backend)
 
     def unreachable(self, *, backend: str, reason: str) -> GatewayError:
         return backend_unreachable(label=self.label, backend=backend, reason=reason, hint=self.start_hint)

@@ -487,7 +487,8 @@ def openai_facts(model: str, props: Answer, models: Answer, lmstudio: Answer) ->
     p = props.data if props.ok and isinstance(props.data, dict) else None
     if p is not None and isinstance(p.get("default_generation_settings"), dict):
         n_ctx = _positive(p["default_generation_settings"].get("n_ctx")) or _positive(p.get("n_ctx"))
-        facts = ModelFacts(model, trained=trained, tokenizer="llama.cpp", server="llama.cpp")
+        facts = ModelFacts(model, trained=trained, tokenizer="llama.cpp", server="llama.cpp",
+                           slots=_positive(p.get("total_slots")))
         return facts.with_window(n_ctx, "llama.cpp /props (n_ctx per slot)") if n_ctx else facts
     vllm = _positive(entry.get("max_model_len"))
     if vllm:

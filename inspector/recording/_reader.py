@@ -82,6 +82,9 @@ class ExchangeMeta(TypedDict, total=False):
     dropped: dict[str, int] | None
     overhead_ms: dict[str, float] | None
     reask: dict[str, Any] | None
+    agent: dict[str, Any] | None
+    queue: dict[str, Any] | None
+    trace: dict[str, Any] | None
 
 
 class SessionMeta(TypedDict, total=False):
@@ -153,6 +156,13 @@ _EXCHANGE: dict[str, tuple[Any, str, Any]] = {
     "dropped": (_opt(_dict_of(values=_int)), "an object", None),
     "overhead_ms": (_opt(_dict_of(values=_num)), "an object", None),
     "reask": (_opt(_dict_of()), "an object", None),
+    "agent": (_opt(_dict_of({"id": _opt(_str), "parent": _opt(_str)})), "an object", None),
+    "queue": (_opt(_dict_of({"wait_ms": _opt(_num), "ahead": _opt(_int), "class": _opt(_str), "slot": _opt(_int),
+                             "warm": _opt(_bool), "held": _opt(_bool), "limit": _opt(_int),
+                             "limit_source": _opt(_str), "arrival": _opt(_int), "grant": _opt(_int)})),
+              "an object", None),
+    "trace": (_opt(_dict_of({"trace_id": _opt(_str), "span_id": _opt(_str), "parent_span_id": _opt(_str),
+                             "backend_span_id": _opt(_str), "source": _opt(_str)})), "an object", None),
 }
 _SESSION: dict[str, tuple[Any, str, Any]] = {
     k: (_str, "a string", None) for k in ("schema", "session_id", "id_source", "started", "client")}

@@ -1,6 +1,6 @@
 """``inspector stats``: where the seconds went, per model, across recorded sessions.
 
-Read from ``exchange.json`` only (``performance``, ``timing_ms``, ``usage``, ``prefix``, ``overhead_ms``), so it is
+Read from ``exchange.json`` only (``performance``, ``timing_ms``, ``queue``, ``usage``, ``prefix``, ``overhead_ms``), so it is
 fast on large folders. A figure the backend never gave (an older recording, a server that reports
 no timings) is not guessed: it is left out of the percentiles, and a model with none says unknown.
 """
@@ -45,6 +45,8 @@ class ModelStats:
     prompt_tps: list[float] = field(default_factory=list)
     decode_tps: list[float] = field(default_factory=list)
     ttft_ms: list[float] = field(default_factory=list)
+    #: Time waited in the gateway's queue before the backend call (exchanges that had a queue).
+    queue_ms: list[float] = field(default_factory=list)
     prefix_kept: list[float] = field(default_factory=list)
     overhead_ms: list[float] = field(default_factory=list)  # what the gateway itself spent (overhead_ms.total)
     cache_read: int = 0
@@ -76,6 +78,9 @@ class ModelStats:
         overhead = _num(_obj(meta.get("overhead_ms")).get("total"))
         if overhead is not None:
             self.overhead_ms.append(overhead)
+        waited = _num(_obj(meta.get("queue")).get("wait_ms"))
+        if waited is not None:
+            self.queue_ms.append(waited)
         kept = _num(_obj(meta.get("prefix")).get("kept"))
         if kept is not None:
             self.prefix_kept.append(kept)
@@ -103,7 +108,7 @@ class ModelStats:
                     "n": len(values)}
         return {"model": self.model, "exchanges": self.exchanges, "sessions": len(self.sessions),
                 "prompt_tokens_per_s": pair(self.prompt_tps), "decode_tokens_per_s": pair(self.decode_tps),
-                "ttft_ms": pair(self.ttft_ms), "prefix_kept": pair(self.prefix_kept),
+                "ttft_ms": pair(self.ttft_ms), "queue_ms": pair(self.queue_ms), "prefix_kept": pair(self.prefix_kept),
                 "overhead_ms": pair(self.overhead_ms),
                 "cache_hit_share": self.cache_share, "cache_read_tokens": self.cache_read if self.cache_known else None,
                 "sources": dict(self.sources), "rungs": {rung: self.rungs[rung] for rung in RUNGS},

@@ -22,6 +22,7 @@ import orjson
 from ..protocol import MessageAccumulator
 from ..recording import Redactor, ladder, top_rung
 from ..recording import redactor as default_redactor
+from ._context import TraceContext, session_trace_id
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -81,6 +82,13 @@ class SpanRecord:
     attributes: dict[str, Any]
     events: tuple[SpanEvent, ...] = ()
     error: str | None = None  # the span status description when the exchange failed
+    #: Ids chosen by the gateway (``TraceContext``), hex; None: the exporter picks them.
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_span_id: str | None = None
+    kind: str = "client"  # client | internal
+    #: What the exchange was made of: translation, queue wait, the backend call, repairs.
+    children: tuple[SpanRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +219,7 @@ def _gateway_attributes(attrs: dict[str, Any], s: Mapping[str, Any]) -> None:
          sorted({str(n["rule"]) for n in notes if n.get("kind") == "repaired" and n.get("rule")}))
     _put(attrs, "inspector.ladder.top", top_rung(s))
     # Optional facts (absent in older recordings: absent here too, never a made-up figure).
-    for group in ("performance", "token_counts", "context_window", "prefix"):
+    for group in ("performance", "token_counts", "context_window", "prefix", "queue", "agent"):
         facts = s.get(group)
         if isinstance(facts, Mapping):
             for key, value in facts.items():
@@ -262,6 +270,47 @@ def _events(s: Mapping[str, Any], start: float, end_ns: int) -> tuple[SpanEvent,
             _put(attrs, "inspector.reask.seconds", _num(reask.get("seconds")))
         events.append(SpanEvent("inspector.ladder", end_ns, attrs))
     return tuple(events)
+
+
+def _children(s: Mapping[str, Any], started: float, end_ns: int, trace: TraceContext | None,
+              common: Mapping[str, Any]) -> tuple[SpanRecord, ...]:
+    """The exchange's parts as child spans, from its recorded times (none is invented: a part whose
+    times were not recorded has no span)."""
+    timing = s.get("timing_ms") or {}
+    queued, sent = _num(timing.get("queued")), _num(timing.get("sent"))
+    first = _num(timing.get("first_token"))
+
+    def at(ms: float) -> int:
+        return _ns(started + ms / 1000)
+
+    out = []
+    if queued is not None:
+        out.append(SpanRecord("inspector.translate", _ns(started), at(queued),
+                              {"inspector.backend.form": str(s.get("form") or "")}, kind="internal"))
+    queue = s.get("queue")
+    if isinstance(queue, Mapping) and queued is not None:
+        attrs: dict[str, Any] = {}
+        for key, value in queue.items():
+            _put(attrs, f"inspector.queue.{key}", value)
+        # A request that never left the queue (it gave up, or its client left) waited until the end.
+        out.append(SpanRecord("inspector.queue", at(queued), at(sent) if sent is not None else end_ns, attrs,
+                              kind="internal"))
+    if sent is not None:
+        attrs = {k: v for k, v in common.items() if k.startswith("server.")}
+        model = s.get("model") or {}
+        _put(attrs, "inspector.backend.model", model.get("backend") or None)
+        _put(attrs, "inspector.backend.status", _int((s.get("status") or {}).get("backend")))
+        _put(attrs, "inspector.backend.url", s.get("backend") or None)
+        out.append(SpanRecord("inspector.backend", at(sent), end_ns, attrs,
+                              span_id=trace.backend_span_id if trace is not None else None))
+    notes = [n for n in s.get("notes") or [] if isinstance(n, Mapping) and n.get("kind") == "repaired"]
+    if notes and sent is not None:
+        # Repairs are made as the answer passes: the span is the answer's, from its first token.
+        attrs = {"inspector.repairs": sorted({str(n.get("rule") or "repaired") for n in notes}),
+                 "inspector.notes.repaired": sum(_int(n.get("count")) or 1 for n in notes)}
+        out.append(SpanRecord("inspector.repair", at(first if first is not None else sent), end_ns, attrs,
+                              kind="internal"))
+    return tuple(out)
 
 
 def exchange_telemetry(summary: Mapping[str, Any], started: float, *,
@@ -325,9 +374,19 @@ def exchange_telemetry(summary: Mapping[str, Any], started: float, *,
     description = None
     if error_type:
         description = str((err or {}).get("message") or summary.get("incomplete") or error_type)
+    trace = TraceContext.from_dict(summary.get("trace"))
+    # A recording made before the gateway chose ids: its session's trace still joins its exchanges.
+    session = summary.get("session_id")
+    trace_id = trace.trace_id if trace else session_trace_id(session) if isinstance(session, str) and session else None
+    queue = summary.get("queue")
+    if isinstance(queue, Mapping):
+        _put(attrs, "inspector.queue_ms", _num(queue.get("wait_ms")))
     span = SpanRecord(name=f"{OPERATION} {requested}" if requested else OPERATION, start_ns=start_ns,
                       end_ns=end_ns, attributes=attrs, events=_events(summary, started, end_ns),
-                      error=description)
+                      error=description, trace_id=trace_id,
+                      span_id=trace.span_id if trace else None,
+                      parent_span_id=trace.parent_span_id if trace else None,
+                      children=_children(summary, started, end_ns, trace, common))
 
     points = []
     if total_ms is not None:

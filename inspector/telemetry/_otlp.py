@@ -307,6 +307,31 @@ def _bounded(fn: Callable[[], object], timeout_ms: int) -> None:
     t.join(timeout_ms / 1000)
 
 
+def _chosen_ids() -> Any:
+    """An id generator that hands out the ids the gateway chose for a span (``TraceContext``), per
+    thread, and random ones otherwise."""
+    from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+
+    class Chosen(IdGenerator):
+        def __init__(self) -> None:
+            self.random = RandomIdGenerator()
+            self.next = threading.local()
+
+        def choose(self, *, trace_id: str | None = None, span_id: str | None = None) -> None:
+            self.next.trace = int(trace_id, 16) if trace_id else None
+            self.next.span = int(span_id, 16) if span_id else None
+
+        def generate_span_id(self) -> int:
+            value, self.next.span = getattr(self.next, "span", None), None
+            return value or self.random.generate_span_id()
+
+        def generate_trace_id(self) -> int:
+            value, self.next.trace = getattr(self.next, "trace", None), None
+            return value or self.random.generate_trace_id()
+
+    return Chosen()
+
+
 class _Spans:
     """A TracerProvider whose one processor batches to the OTLP/HTTP exporter."""
 
@@ -323,22 +348,37 @@ class _Spans:
             OTLPSpanExporter(endpoint=settings.traces_url, headers=settings.headers), self.health)
         self.processor = BatchSpanProcessor(self.exporter, max_queue_size=queue_size,
                                             max_export_batch_size=batch_size, schedule_delay_millis=delay_ms)
-        self.provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+        self.ids = _chosen_ids()
+        self.provider = TracerProvider(resource=resource, shutdown_on_exit=False, id_generator=self.ids)
         self.provider.add_span_processor(self.processor)
         self.tracer = self.provider.get_tracer(SCOPE, __version__)
-        self._kind, self._status, self._code = SpanKind.CLIENT, Status, StatusCode
+        self._kinds = {"client": SpanKind.CLIENT, "internal": SpanKind.INTERNAL}
+        self._status, self._code = Status, StatusCode
 
     def emit(self, t: ExchangeTelemetry) -> None:
+        from opentelemetry import trace
         from opentelemetry.context import Context
 
         s = t.span
-        # An empty context: every exchange is the root of its own trace, whatever thread this is.
-        span = self.tracer.start_span(s.name, context=Context(), kind=self._kind, attributes=s.attributes,
-                                      start_time=s.start_ns)
+        # The gateway's own ids: under the client's span (its traceparent), else in the session's trace.
+        context = Context()
+        if s.trace_id and s.parent_span_id:
+            parent = trace.SpanContext(int(s.trace_id, 16), int(s.parent_span_id, 16), is_remote=True,
+                                       trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED))
+            context = trace.set_span_in_context(trace.NonRecordingSpan(parent), context)
+        self.ids.choose(trace_id=s.trace_id, span_id=s.span_id)
+        span = self.tracer.start_span(s.name, context=context, kind=self._kinds.get(s.kind, self._kinds["client"]),
+                                      attributes=s.attributes, start_time=s.start_ns)
         for ev in s.events:
             span.add_event(ev.name, ev.attributes, timestamp=ev.time_ns)
         if s.error is not None:
             span.set_status(self._status(self._code.ERROR, s.error))
+        inside = trace.set_span_in_context(span, Context())
+        for c in s.children:
+            self.ids.choose(span_id=c.span_id)
+            child = self.tracer.start_span(c.name, context=inside, kind=self._kinds.get(c.kind, self._kinds["internal"]),
+                                           attributes=c.attributes, start_time=c.start_ns)
+            child.end(end_time=max(c.end_ns, c.start_ns))
         span.end(end_time=max(s.end_ns, s.start_ns))
 
     def flush(self, timeout_ms: int) -> None:

@@ -21,6 +21,15 @@ answers, each as that server documents it:
 * ``vllm``: ``GET /v1/models`` → ``max_model_len``; ``POST /tokenize`` (messages) → ``{"count",
   "max_model_len", "tokens"}`` (vllm entrypoints TokenizeChatRequest / TokenizeResponse).
 * ``llama-cpp-python``: ``POST /extras/tokenize/count`` → ``{"count"}`` (llama_cpp/server/app.py).
+
+``slots=N`` makes it a server with N slots, as llama-server runs them: at most N chat requests at
+once (the others wait inside it, in order), each on a slot — the one a request names (llama.cpp's
+``id_slot``), else the idle slot whose cached prompt shares most with the request's (at least a
+tenth of it, llama-server's ``--slot-prompt-similarity``), else the idle slot used longest ago.
+A slot keeps the last prompt it evaluated: the tokens a request shares with it from the start are
+its cached tokens (``timings.cache_n``, ``cached_tokens``, ``prompt_eval_cached_count``). It
+records ``peak`` (the most chat requests at once) and ``slot_log`` (slot, cached, prompt tokens,
+whose conversation: its ``x-claude-code-agent-id``, else its system prompt's first line) per request.
 * ``lmstudio``: ``GET /api/v0/models/{model}`` → ``max_context_length``, ``loaded_context_length``.
 
 Their tokenizer is a scripted one (a word or punctuation mark is a token): what is checked is
@@ -31,6 +40,7 @@ embedded backend is the real one).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import re
@@ -90,6 +100,31 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    #: With ``slots``: (slot, cached tokens, prompt tokens) it was answered with.
+    slot: tuple[int, int, int] | None = None
+
+
+def _who(rec: Received, body: dict[str, Any]) -> str:
+    """Whose conversation a request continues: Claude Code's agent id when it reached the backend
+    (passthrough), else the first line of its system prompt (translated forms)."""
+    agent = rec.headers.get("x-claude-code-agent-id")
+    if agent:
+        return agent
+    system = body.get("system")
+    if system is None:
+        system = next((m.get("content") for m in body.get("messages") or [] if m.get("role") == "system"), "")
+    text = system if isinstance(system, str) else json.dumps(system)
+    return text.split("\n", 1)[0][:80]
+
+
+def _shared(a: list[str], b: list[str]) -> int:
+    """How many tokens two prompts share from the start."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 _ids = itertools.count(1)
@@ -282,7 +317,7 @@ class ScriptedBackend:
     """
 
     def __init__(self, form: str, script: list[Reply] | Callable[[Received], Reply], *,
-                 server: str | None = None, port: int = 0) -> None:
+                 server: str | None = None, port: int = 0, slots: int | None = None) -> None:
         self.form = form
         self.script = script
         #: Which server's own endpoints it answers (see the module docstring).
@@ -310,6 +345,18 @@ class ScriptedBackend:
         #: One request at a time, as llama-cpp-python's server and a single-slot llama-server are: a
         #: listing or probe waits while an answer is being made.
         self.serial = False
+        #: Chat requests being answered right now, and the most there ever were at once.
+        self.active = 0
+        self.peak = 0
+        #: With ``slots``: each slot's cached prompt (tokens), when it was last used, whether busy.
+        self.slots = slots
+        self.slot_prompts: list[list[str]] = [[] for _ in range(slots or 0)]
+        self.slot_used: list[int] = [-1] * (slots or 0)
+        self.slot_busy: list[bool] = [False] * (slots or 0)
+        #: Per answered chat request: (slot, cached tokens, prompt tokens, whose: ``_who``).
+        self.slot_log: list[tuple[int, int, int, str | None]] = []
+        self._slot_turns = itertools.count()
+        self._slot_free: asyncio.Condition | None = None
         self._server = ThreadedServer(self._serve, port=port)
         self._server.start()
         self.port = self._server.port
@@ -370,7 +417,7 @@ class ScriptedBackend:
             return 200, {"models": [{"name": m, "model": m, "size": 1, "context_length": n}
                                     for m, n in self.loaded.items()]}
         if server == "llama.cpp" and path == "/props" and method == "GET":
-            return 200, {"default_generation_settings": {"n_ctx": self.n_ctx, "params": {}}, "total_slots": 1,
+            return 200, {"default_generation_settings": {"n_ctx": self.n_ctx, "params": {}}, "total_slots": self.slots or 1,
                          "model_path": f"/models/{self.models[0]}.gguf", "chat_template": "…"}
         if server == "llama.cpp" and path == "/apply-template" and method == "POST":
             tools = body.get("tools") if self.template_tools else None
@@ -416,8 +463,63 @@ class ScriptedBackend:
                 reply.whole(200, json.dumps(data).encode(), [("content-type", "application/json")])
             return
         rec = self._record(request)
-        reply_ = self.next_reply(rec)
         body = rec.body if isinstance(rec.body, dict) else {}
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        slot = None
+        try:
+            if self.slots:
+                slot = await self._take_slot(body, rec)
+            await self._answer(rec, body, reply)
+        finally:
+            self.active -= 1
+            if slot is not None:
+                await self._free_slot(slot)
+
+    def _prompt(self, body: dict[str, Any]) -> list[str]:
+        """The request as the scripted tokenizer reads its rendered prompt (one word, one token)."""
+        messages = body.get("messages") or []
+        system = body.get("system")
+        if system is not None:  # Anthropic and Ollama forms: the system prompt first
+            messages = [{"role": "system", "content": system}, *messages]
+        return _WORDS.findall(scripted_template(messages, body.get("tools")))
+
+    async def _take_slot(self, body: dict[str, Any], rec: Received) -> int:
+        if self._slot_free is None:
+            self._slot_free = asyncio.Condition()
+        prompt = self._prompt(body)
+        asked = body.get("id_slot")
+        async with self._slot_free:
+            while True:
+                idle = [i for i, busy in enumerate(self.slot_busy) if not busy]
+                if isinstance(asked, int) and 0 <= asked < len(self.slot_busy):
+                    idle = [asked] if asked in idle else []
+                if idle:
+                    break
+                await self._slot_free.wait()
+            shared = {i: _shared(self.slot_prompts[i], prompt) for i in idle}
+            best = max(idle, key=lambda i: (shared[i], -self.slot_used[i]))
+            if not prompt or shared[best] < 0.1 * len(prompt):
+                best = min(idle, key=lambda i: self.slot_used[i])
+            self.slot_busy[best] = True
+            self.slot_used[best] = next(self._slot_turns)
+            cached = _shared(self.slot_prompts[best], prompt)
+            self.slot_prompts[best] = prompt
+            self.slot_log.append((best, cached, len(prompt), _who(rec, body)))
+            rec.slot = (best, cached, len(prompt))
+            return best
+
+    async def _free_slot(self, slot: int) -> None:
+        assert self._slot_free is not None
+        async with self._slot_free:
+            self.slot_busy[slot] = False
+            self._slot_free.notify_all()
+
+    async def _answer(self, rec: Received, body: dict[str, Any], reply: HttpReply) -> None:
+        reply_ = self.next_reply(rec)
+        if rec.slot is not None and reply_.cached_tokens is None:  # what the slot really had cached
+            _, cached, prompt = rec.slot
+            reply_ = dataclasses.replace(reply_, prompt_tokens=prompt, cached_tokens=cached)
         stream = bool(body.get("stream", self.form == "ollama"))
         model = body.get("model", "m")
         chunks: list[bytes | float | threading.Event]

@@ -114,6 +114,15 @@ class OtlpReceiver:
                         })
         return out
 
+    def exchanges(self) -> list[dict[str, Any]]:
+        """The exchanges' own spans (``chat …``), without their parts (translate, queue, backend, repair)."""
+        return [s for s in self.spans() if s["name"] == "chat" or s["name"].startswith("chat ")]
+
+    def children(self, span: dict[str, Any]) -> list[dict[str, Any]]:
+        """The spans whose parent is ``span``, by name."""
+        return sorted((s for s in self.spans() if s["parent_span_id"] == span["span_id"]
+                       and s["trace_id"] == span["trace_id"]), key=lambda s: s["name"])
+
     def metric_points(self) -> list[dict[str, Any]]:
         """Histogram data points, each with its metric's name, unit and temporality."""
         out = []

@@ -96,6 +96,11 @@ class Figures:
     count_source: str | None = None
     context_tokens: float | None = None
     context_source: str | None = None
+    #: The gateway's queue (absent: it had none for this backend, or the recording predates it).
+    queue_ms: float | None = None
+    queue_ahead: float | None = None
+    queue_class: str | None = None
+    queue_slot: float | None = None
 
     @classmethod
     def of(cls, meta: Mapping[str, Any]) -> Figures:
@@ -104,6 +109,7 @@ class Figures:
         prefix = _dict(meta.get("prefix"))
         counts = _dict(meta.get("token_counts"))
         window = _dict(meta.get("context_window"))
+        queue = _dict(meta.get("queue"))
         read = _num(usage.get("cache_read_input_tokens"))
         share = None
         if read is not None:
@@ -124,6 +130,8 @@ class Figures:
             count_source=text(counts, "source"),
             context_tokens=_num(window.get("tokens")),
             context_source=text(window, "source"),
+            queue_ms=_num(queue.get("wait_ms")), queue_ahead=_num(queue.get("ahead")),
+            queue_class=text(queue, "class"), queue_slot=_num(queue.get("slot")),
         )
 
     def parts(self) -> list[tuple[str, str]]:
@@ -148,8 +156,14 @@ class Figures:
         if self.cache_share is not None and self.cache_read is not None:
             cache += f" ({self.cache_read:,.0f} tokens read)"
         source = f" ({self.source})" if self.source and self.decode_tps is not None else ""
-        return [("prompt cache", cache), ("prefix kept", prefix), ("prompt", _rate(self.prompt_tps)),
-                ("decode", _rate(self.decode_tps) + source), ("input tokens", counts), ("context window", window)]
+        out = [("prompt cache", cache), ("prefix kept", prefix), ("prompt", _rate(self.prompt_tps)),
+               ("decode", _rate(self.decode_tps) + source), ("input tokens", counts), ("context window", window)]
+        if self.queue_ms is not None:
+            about = [f"{self.queue_ahead:.0f} ahead" if self.queue_ahead else "", self.queue_class or "",
+                     f"slot {self.queue_slot:.0f}" if self.queue_slot is not None else ""]
+            detail = ", ".join(a for a in about if a)
+            out.append(("queue wait", (fmt_ms(self.queue_ms) or "0ms") + (f" ({detail})" if detail else "")))
+        return out
 
     def text(self) -> str:
         return " · ".join(f"{label} {value}" for label, value in self.parts())
@@ -328,6 +342,8 @@ class Bar:
     state: str  # ok, side, error, incomplete
     retry: bool
     label: str
+    #: When it waited in the gateway's queue, seconds from the session's start (None: it did not).
+    waiting: tuple[float, float] | None = None
 
 
 @dataclass(slots=True)
@@ -339,6 +355,7 @@ class Timeline:
     gaps: list[tuple[int, int, float]]  # (seq before, seq after, idle seconds), longest first
     retries: int
     errors: int
+    waited: float = 0.0  # seconds exchanges spent in the gateway's queue, summed
 
     def summary(self) -> str:
         if not self.bars:
@@ -350,6 +367,8 @@ class Timeline:
             parts.append(f"{self.errors} failed")
         if self.retries:
             parts.append(f"{self.retries} retried after a failure")
+        if self.waited > 0:
+            parts.append(f"{fmt_ms(self.waited * 1000)} queued in the gateway")
         if self.gaps:
             before, after, idle = self.gaps[0]
             parts.append(f"longest gap {fmt_ms(idle * 1000)} (#{before} → #{after})")
@@ -358,6 +377,18 @@ class Timeline:
 
 def _failed(row: ExchangeSummary) -> bool:
     return "error" in row.flags or "incomplete" in row.flags and bool(row.error)
+
+
+def _waiting(row: ExchangeSummary, start: float, end: float) -> tuple[float, float] | None:
+    """When the exchange waited in the gateway's queue: from asking for a turn to being sent (or to its
+    end, when it never left the queue)."""
+    meta = row.exchange.meta
+    timing = _dict(meta.get("timing_ms"))
+    queued, sent = _num(timing.get("queued")), _num(timing.get("sent"))
+    if not meta.get("queue") or queued is None or (row.figures.queue_ms or 0) <= 0:
+        return None
+    until = start + sent / 1000 if sent is not None else end
+    return min(start + queued / 1000, end), min(max(until, start), end)
 
 
 def timeline(rows: list[ExchangeSummary]) -> Timeline:
@@ -375,7 +406,7 @@ def timeline(rows: list[ExchangeSummary]) -> Timeline:
         state = ("error" if "error" in r.flags else "incomplete" if "incomplete" in r.flags
                  else "side" if r.side else "ok")
         label = f"#{r.seq} {r.kind} {r.status or '…'} {r.duration}".strip()
-        bars.append(Bar(r.seq, start, end, lane, state, "retry" in r.flags, label))
+        bars.append(Bar(r.seq, start, end, lane, state, "retry" in r.flags, label, _waiting(r, start, end)))
     span = max((b.end for b in bars), default=0.0)
     busy = 0.0
     gaps: list[tuple[int, int, float]] = []
@@ -393,7 +424,8 @@ def timeline(rows: list[ExchangeSummary]) -> Timeline:
         busy += run_end - run_start
     gaps = sorted((g for g in gaps if g[2] >= 0.5), key=lambda g: -g[2])
     return Timeline(bars, span, busy, len(lane_ends), gaps, sum(b.retry for b in bars),
-                    sum(b.state == "error" for b in bars))
+                    sum(b.state == "error" for b in bars),
+                    sum(b.waiting[1] - b.waiting[0] for b in bars if b.waiting is not None))
 
 
 @dataclass(slots=True)

@@ -29,7 +29,8 @@ RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
 MODES = ["reverse-ollama", "reverse-openai", "reverse-anthropic", "regular", "replay"]
 #: Every header the gateway reads, and how the mode expects its credential.
 HEADERS = [b"x-api-key", b"authorization", b"proxy-authorization", b"x-claude-code-session-id", b"user-agent",
-           b"content-type", b"content-encoding", b"anthropic-beta"]
+           b"content-type", b"content-encoding", b"anthropic-beta", b"x-claude-code-agent-id",
+           b"x-claude-code-parent-agent-id", b"traceparent"]
 REFUSALS = {400, 401, 407, 413}
 
 
@@ -99,9 +100,10 @@ def test_hostile_header_bytes_get_an_anthropic_answer_or_a_refusal(harness, name
     cred_name, cred_value = credential(harness.mode)
     headers = [(cred_name, cred_value)] if authorised and name != cred_name else []
     headers.append((name, value))
-    before = len(harness.backend.received) + len(harness.origin.received)
+    # Requests, not the discovery probes (GET /v1/models…) the first request of a model sends.
+    before = len(harness.backend.chat_requests) + len(harness.origin.chat_requests)
     r = harness.send(headers)
-    reached = len(harness.backend.received) + len(harness.origin.received) - before
+    reached = len(harness.backend.chat_requests) + len(harness.origin.chat_requests) - before
     assert not r.cut and r.status != 500, (r.status, r.body[:300])
     body = orjson.loads(r.body)
     if r.status == 200:

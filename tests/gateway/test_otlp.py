@@ -31,8 +31,8 @@ def test_one_span_per_messages_exchange_in_each_form(form):
                 streamed = messages(gw)
                 whole = messages(gw, stream=False)
                 httpx.post(gw.url + "/v1/messages/count_tokens", json=ASK, headers=HEADERS)
-                assert rx.wait(lambda: len(rx.spans()) >= 2)
-        spans, points, log = rx.spans(), rx.metric_points(), gw.log()
+                assert rx.wait(lambda: len(rx.exchanges()) >= 2)
+        spans, points, log = rx.exchanges(), rx.metric_points(), gw.log()
     assert streamed.status_code == whole.status_code == 200
     assert len(spans) == 2, "count_tokens is not a Messages exchange"
     ids = {s["attributes"]["gen_ai.response.id"] for s in spans}
@@ -68,8 +68,8 @@ def test_content_when_asked_redacted_as_recordings_are():
                 body = ASK | {"system": "Be brief.", "tools": [{"name": "Fetch", "input_schema": {
                     "type": "object", "properties": {"url": {"type": "string"}, "api_key": {"type": "string"}}}}]}
                 assert messages(gw, body=body).status_code == 200
-                assert rx.wait(lambda: rx.spans())
-        (span,) = rx.spans()
+                assert rx.wait(lambda: rx.exchanges())
+        (span,) = rx.exchanges()
     a = span["attributes"]
     assert json.loads(a["gen_ai.system_instructions"]) == [{"type": "text", "content": "Be brief."}]
     assert json.loads(a["gen_ai.input.messages"]) == [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
@@ -102,8 +102,8 @@ def test_no_secret_reaches_the_collector_live_even_streamed_in_pieces(tmp_path):
             with Gateway(b.url, backend="openai", model="m", otlp_endpoint=rx.url, otlp_capture_content=True,
                          record_dir=str(tmp_path)) as gw:
                 answer = messages(gw, body=body)
-                assert rx.wait(lambda: rx.spans())
-        (span,) = rx.spans()
+                assert rx.wait(lambda: rx.exchanges())
+        (span,) = rx.exchanges()
     told = response_message_of(answer.content)
     assert answer.status_code == 200 and ANT_KEY in told["content"][0]["text"], "the traffic itself is untouched"
     assert ANT_KEY.encode() not in answer.content, "streamed in pieces: whole in no event"
@@ -132,7 +132,7 @@ def test_the_standard_variables_turn_it_on_with_their_headers(monkeypatch):
         with ScriptedBackend("ollama", [Reply(text="hi")]) as backend:
             with Gateway(backend.url, backend="ollama", model="m") as gw:
                 messages(gw)
-                assert rx.wait(lambda: rx.spans())
+                assert rx.wait(lambda: rx.exchanges())
         assert {r.path for r in rx.requests} == {"/v1/traces"}
         assert all(r.headers["x-team"] == "ml" and r.headers["authorization"] == "Bearer tok" for r in rx.requests)
 
@@ -147,8 +147,8 @@ def test_failures_and_repairs_are_on_the_span():
             with Gateway(b.url, backend="ollama", model="m", otlp_endpoint=rx.url) as gw:
                 assert messages(gw, body=offers_write).status_code == 200
                 assert messages(gw).status_code == 400
-                assert rx.wait(lambda: len(rx.spans()) == 2)
-        repaired, failed = sorted(rx.spans(), key=lambda s: s["start_ns"])
+                assert rx.wait(lambda: len(rx.exchanges()) == 2)
+        repaired, failed = sorted(rx.exchanges(), key=lambda s: s["start_ns"])
     assert any(r.startswith("text-call:") for r in repaired["attributes"]["inspector.repairs"])
     assert repaired["attributes"]["inspector.tool_calls"] == ["Write"]
     events = [e for e in repaired["events"] if e["name"] == "inspector.repair"]
@@ -200,3 +200,44 @@ def test_variables_meant_for_others_without_the_extra_only_warn(without_the_extr
             log = gw.log()
     assert r.status_code == 200 and r.json()["content"][0]["text"] == "fine"
     assert "nothing is exported" in log and "claude-code-inspector[otel]" in log
+
+
+def test_an_inbound_traceparent_is_the_parent_and_the_backend_is_told_the_gateways_span():
+    trace, client_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    session = "8db04336-2522-4ade-8225-9e58e40c1936"
+    with OtlpReceiver() as rx:
+        with ScriptedBackend("openai", [Reply(text="hello there")], server="llama.cpp", slots=1) as backend:
+            with Gateway(backend.url, backend="openai", model="m", otlp_endpoint=rx.url, otlp_metrics=False) as gw:
+                joined = messages(gw, headers={**HEADERS, "x-claude-code-session-id": session,
+                                               "traceparent": f"00-{trace}-{client_span}-01"})
+                first = messages(gw, headers={**HEADERS, "x-claude-code-session-id": session})
+                second = messages(gw, headers={**HEADERS, "x-claude-code-session-id": session,
+                                               "x-claude-code-agent-id": "a1"})
+                assert rx.wait(lambda: len(rx.exchanges()) == 3 and len(rx.spans()) >= 12)
+        told = [r.headers.get("traceparent") for r in backend.chat_requests]
+        spans = sorted(rx.exchanges(), key=lambda s: s["start_ns"])
+        parts = {s["span_id"]: rx.children(s) for s in spans}
+    assert joined.status_code == first.status_code == second.status_code == 200
+    inbound, alone, sub = spans
+    assert (inbound["trace_id"], inbound["parent_span_id"]) == (trace, client_span), "the client's span is the parent"
+    assert alone["trace_id"] == sub["trace_id"] == session.replace("-", ""), "no traceparent: the session's trace"
+    assert alone["parent_span_id"] == sub["parent_span_id"] == ""
+    assert sub["attributes"]["inspector.agent.id"] == "a1" and sub["attributes"]["inspector.purpose"] == "subagent"
+    for span, header in zip(spans, told, strict=True):
+        names = [c["name"] for c in parts[span["span_id"]]]
+        assert names == ["inspector.backend", "inspector.queue", "inspector.translate"], names
+        backend_span = parts[span["span_id"]][0]
+        assert header == f"00-{span['trace_id']}-{backend_span['span_id']}-01", \
+            "the backend's own spans would hang under the gateway's backend call"
+        assert span["attributes"]["inspector.queue_ms"] >= 0
+        assert all(span["start_ns"] <= c["start_ns"] <= c["end_ns"] <= span["end_ns"] for c in parts[span["span_id"]])
+
+
+def test_without_export_the_clients_traceparent_goes_on_as_it_came():
+    value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    with ScriptedBackend("ollama", [Reply(text="hi")]) as backend:
+        with Gateway(backend.url, backend="ollama", model="m") as gw:
+            messages(gw, headers={**HEADERS, "traceparent": value})
+            messages(gw)
+        told = [r.headers.get("traceparent") for r in backend.chat_requests]
+    assert told == [value, None]

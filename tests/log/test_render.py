@@ -110,3 +110,13 @@ def test_the_line_says_what_the_gateway_itself_spent():
             "overhead_ms": {"request": 0.4, "response": 0.3, "total": 0.7, "chunks": 9, "worst_chunk": 0.1}}
     assert "gw +0.7ms" in render(ExchangeLine(meta))
     assert "gw +" not in render(ExchangeLine(list_sessions(SAMPLES)[1].exchanges()[0].meta))
+
+
+def test_queue_wait_and_the_subagent_are_on_the_line():
+    meta = dict(list_sessions(SAMPLES)[1].exchanges()[0].meta)
+    meta |= {"purpose": "subagent", "agent": {"id": "a9bf4f6c83d921be3", "parent": None},
+             "queue": {"wait_ms": 1234.0, "ahead": 2, "class": "subagent"}}
+    line = render(ExchangeLine(meta))
+    assert "messages/subagent a9bf4f6c" in line and "queued 1.23s (2 ahead)" in line
+    meta["queue"] = {"wait_ms": 0.2, "ahead": 0, "class": "main"}
+    assert "queued" not in render(ExchangeLine(meta)), "let through at once: nothing to say"

@@ -102,3 +102,16 @@ def test_the_readme_stats_recipe_runs_as_written(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "where the seconds went in recordings" in done.stdout and "unknown" in done.stdout
+
+
+def test_queue_wait_is_a_figure_of_its_own(tmp_path):
+    folder = tmp_path / "20261121T100000Z_claude-cli-2.1.328_cccccccc"
+    for seq, waited in enumerate([0.0, 1000.0, 3000.0], 1):
+        exchange(folder, seq, "qwen3:8b", ttft=4000)
+        meta = orjson.loads((folder / f"{seq:04d}_messages" / "exchange.json").read_bytes())
+        meta["queue"] = {"wait_ms": waited, "ahead": seq - 1, "class": "subagent"}
+        (folder / f"{seq:04d}_messages" / "exchange.json").write_bytes(orjson.dumps(meta))
+    exchange(folder, 4, "qwen3:8b", ttft=10)  # no queue (a remote backend): not a zero wait
+    (qwen,) = stats_report(tmp_path)
+    assert qwen.as_dict()["queue_ms"] == {"p50": 1000.0, "p90": 2600.0, "n": 3}
+    assert main(["stats", str(tmp_path)]) == 0

@@ -2,6 +2,7 @@
 
 import orjson
 import pytest
+from rich.console import Console
 
 from inspector.recording import list_sessions
 from inspector.testing.samples import samples_dir
@@ -117,3 +118,25 @@ def test_odd_exchange_json_values_do_not_break_a_row(tmp_path):
     meta_path.write_bytes(orjson.dumps(meta))
     s = summarize_session(list_sessions(tmp_path)[0])
     assert s.rows[0].duration == "" and s.rows[0].start == "" and s.duration == ""
+
+
+def test_queue_wait_is_its_own_figure_and_a_light_stretch_on_the_timeline(tmp_path):
+    queue = {"wait_ms": 2000.0, "ahead": 2, "class": "subagent", "slot": 1, "warm": False, "held": False,
+             "limit": 1, "limit_source": "llama.cpp /props total_slots", "arrival": 3, "grant": 6}
+    waited = Spec(at=0, ms=3000, purpose="subagent", extra_meta={
+        "queue": queue, "timing_ms": {"queued": 10.0, "sent": 2010.0, "first_token": 2500.0, "total": 3000.0}})
+    write_session(tmp_path, [Spec(at=0, ms=2000), waited])
+    s = summarize_session(list_sessions(tmp_path)[0])
+    first, second = s.rows
+    assert first.figures.queue_ms is None and "queue wait" not in first.figures.text(), "no queue: not said"
+    assert ("queue wait", "2.00s (2 ahead, subagent, slot 1)") in second.figures.parts()
+    tl = s.timeline()
+    assert tl.bars[0].waiting is None and tl.bars[1].waiting == (0.01, 2.01)
+    assert "2.00s queued in the gateway" in tl.summary()
+    from inspector.viewer.widgets.timeline import TimelineChart
+    console = Console(width=100, record=True, color_system=None)
+    console.print(TimelineChart(tl))
+    drawn = console.export_text()
+    lane = drawn.splitlines()[2]
+    assert lane.count("░") >= 30 and "█" in lane, drawn
+    assert "waiting in the gateway's queue" in " ".join(drawn.split())

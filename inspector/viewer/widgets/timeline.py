@@ -1,4 +1,5 @@
-"""A session's exchanges on a wall-clock axis: parallel requests in lanes, failures red, gaps as gaps."""
+"""A session's exchanges on a wall-clock axis: parallel requests in lanes, failures red, gaps as gaps,
+the time a request waited in the gateway's queue (for a busy backend) light."""
 
 from __future__ import annotations
 
@@ -39,10 +40,14 @@ class TimelineChart:
             lane = min(bar.lane, lanes - 1)
             first = min(width - 1, int(bar.start / span * (width - 1)))
             last = max(first, min(width - 1, int(bar.end / span * (width - 1))))
+            wait = None
+            if bar.waiting is not None:
+                wait = (int(bar.waiting[0] / span * (width - 1)), int(bar.waiting[1] / span * (width - 1)))
             for x in range(first, last + 1):
                 _, _, prio = cells[lane][x]
                 if _PRIORITY[bar.state] >= prio:
-                    char = "↻" if bar.retry and x == first else "█"
+                    queued = wait is not None and wait[0] <= x < wait[1]
+                    char = "↻" if bar.retry and x == first else "░" if queued else "█"
                     style = STATE_STYLES[bar.state]
                     if bar.seq == self.highlight:
                         style += " reverse" if char == "↻" else ""
@@ -75,6 +80,8 @@ class TimelineChart:
             legend.append("█ ", style)
             legend.append(name + "   ", "dim")
         legend.append("↻ retried after a failure", "dim")
+        if any(b.waiting is not None for b in tl.bars):
+            legend.append("   ░ waiting in the gateway's queue", "dim")
         if tl.lanes > MAX_LANES:
             legend.append(f"   ({tl.lanes} lanes; the last row holds lanes {MAX_LANES}+)", "dim")
         yield legend
