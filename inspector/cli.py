@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from .protocol import FORM_NAMES
+from .protocol import FORM_NAMES, OLLAMA
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -93,11 +93,11 @@ def client_env(args: argparse.Namespace) -> list[tuple[str, str, str]]:
            ("ANTHROPIC_AUTH_TOKEN", token or "inspector-local",
             "the gateway's token ($INSPECTOR_GATEWAY_TOKEN)" if token else
             "any value: Claude Code needs one; it is not sent to translated backends")]
-    if get_form(args.backend).translates and args.model:
+    if get_form(args.backend).needs_backend_model and args.model:
         env.append(("ANTHROPIC_MODEL", args.model, "what Claude Code asks for; the gateway routes every request to it"))
         env.append(("ANTHROPIC_DEFAULT_HAIKU_MODEL", args.model, "background requests (titles, summaries)"))
     window = getattr(args, "window", None)
-    if window is not None and get_form(args.backend).translates:
+    if window is not None and get_form(args.backend).needs_backend_model:
         tokens, source = window
         env.append(("CLAUDE_CODE_MAX_CONTEXT_TOKENS", str(tokens),
                     f"the backend's real context window ({source}); otherwise Claude Code assumes 1M"))
@@ -126,10 +126,11 @@ def backend_window(args: argparse.Namespace) -> tuple[int, str] | None:
     """The context window the backend will use for ``args.model`` (asked as the gateway asks)."""
     if args.max_context:
         return args.max_context, "--max-context"
-    if not args.model or args.backend == "anthropic":
+    from .protocol import TranslateOptions, get_form
+
+    if not args.model or not get_form(args.backend).needs_backend_model:
         return None
     from .probe import discover
-    from .protocol import TranslateOptions, get_form
 
     facts = discover(get_form(args.backend), args.backend_url, args.model,
                      options=TranslateOptions(num_ctx=args.num_ctx), timeout=1.5)
@@ -173,7 +174,7 @@ def _embedded_fallback(args: argparse.Namespace, console: Console):
         console.print(f"[red]the embedded backend did not start:[/] {e}. Starting the gateway for "
                       f"{args.backend_url} anyway: start Ollama there (ollama serve).")
         return None
-    args.backend, args.backend_url = "openai", server.url
+    args.backend, args.backend_url = embedded.EmbeddedBackend.form, server.url
     args.model = args.model or server.model
     args.max_tokens_limit = args.max_tokens_limit or embedded.MAX_OUTPUT
     console.print("[yellow]note:[/] a 135M model on a CPU: Claude Code's full prompt takes minutes to evaluate "
@@ -204,13 +205,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             from . import embedded
             console.print(f"(dry run) nothing answers at {args.backend_url}: the embedded backend would start")
             embedded_would_start = True
-            args.backend, args.model = "openai", args.model or embedded.EmbeddedBackend.model
+            args.backend, args.model = embedded.EmbeddedBackend.form, args.model or embedded.EmbeddedBackend.model
             args.backend_url, args.max_context = "<the embedded backend's URL>", embedded.N_CTX
             args.max_tokens_limit = args.max_tokens_limit or embedded.MAX_OUTPUT
         else:
             server = _embedded_fallback(args, console)
     form = get_form(args.backend)
-    if not args.model and form.translates and server is None and not embedded_would_start:
+    if not args.model and form.needs_backend_model and server is None and not embedded_would_start:
         models = backend_models(args.backend, args.backend_url)
         if models:
             args.model = models[0]
@@ -223,17 +224,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                           f"or --model NAME; until then Claude Code's own model names are sent as they are.")
     url = args.backend_url if not embedded_would_start else "the embedded backend (a free port, chosen at start)"
     console.print(f"[bold]inspector gateway[/]  Claude Code → http://{args.host}:{args.port} → "
-                  f"[cyan]{form.label} {form.chat_path('', '/v1/messages')}[/] at {url}"
+                  f"[cyan]{form.label} {form.chat_path()}[/] at {url}"
                   + (f"  model [green]{args.model}[/]" if args.model else ""))
     args.window = backend_window(args)
     console.print("\nPaste into the shell where you run Claude Code:\n")
     for name, value, comment in client_env(args):
         console.print(f"  export {name}={shlex.quote(value)}  [dim]# {comment}[/]", soft_wrap=True)
-    if args.window is not None and args.window[0] < AUTO_COMPACT_MINIMUM and args.backend != "anthropic":
+    if args.window is not None and args.window[0] < AUTO_COMPACT_MINIMUM and form.needs_backend_model:
         console.print(f"  [dim]# no CLAUDE_CODE_AUTO_COMPACT_WINDOW: Claude Code raises any value under "
                       f"{AUTO_COMPACT_MINIMUM:,} to {AUTO_COMPACT_MINIMUM:,}; CLAUDE_CODE_MAX_CONTEXT_TOKENS already "
                       f"sizes its auto-compaction[/]", soft_wrap=True)
-    elif args.window is None and args.model and args.backend != "anthropic":
+    elif args.window is None and args.model and form.needs_backend_model:
         console.print(f"  [dim]# the backend did not say {args.model}'s context window: Claude Code will assume 1M "
                       f"tokens; export CLAUDE_CODE_MAX_CONTEXT_TOKENS=<its window> yourself[/]", soft_wrap=True)
     if advice := form.context_advice(num_ctx=args.num_ctx):
@@ -542,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start the gateway in front of a backend",
                          description="Start the gateway (mitmdump -s addons/translate.py) and print the environment "
                                      "to paste into Claude Code's shell.")
-    run.add_argument("--backend", choices=FORM_NAMES, default="ollama",
+    run.add_argument("--backend", choices=FORM_NAMES, default=OLLAMA.name,
                      help="the backend's API: ollama (/api/chat), openai (/v1/chat/completions: vLLM, llama.cpp, "
                           "LM Studio), anthropic (/v1/messages, passed through)")
     run.add_argument("--backend-url", default=DEFAULT_OLLAMA, help=f"where the backend is (default: {DEFAULT_OLLAMA})")
@@ -643,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "timings and prompt cache. Schema of --json: inspector/eval/SCHEMA.md.")
     ev.add_argument("sessions", nargs="+", metavar="SESSION",
                     help="a recording folder (every session in it), a session folder, or a name under --root")
-    ev.add_argument("--backend", choices=FORM_NAMES, default="ollama", help="the candidates' API form (as for run)")
+    ev.add_argument("--backend", choices=FORM_NAMES, default=OLLAMA.name, help="the candidates' API form (as for run)")
     ev.add_argument("--backend-url", default="", help="where the candidates are served (default: the form's usual "
                                                       f"address, {DEFAULT_OLLAMA} for ollama)")
     ev.add_argument("--model", action="append", default=[], help="a candidate model (repeat for several)")

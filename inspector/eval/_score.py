@@ -152,7 +152,7 @@ class Timings:
         timing = meta.get("timing_ms") or {}
         source = perf.get("source") if isinstance(perf.get("source"), str) else None
         ttft, total = timing.get("first_token"), timing.get("total")
-        if source in ("ollama", "llama.cpp") and isinstance(perf.get("prompt_ms"), (int, float)):
+        if source not in (None, "gateway") and isinstance(perf.get("prompt_ms"), (int, float)):
             load = perf.get("load_ms") if isinstance(perf.get("load_ms"), (int, float)) else 0.0
             ttft = round(load + perf["prompt_ms"], 1)
             if isinstance(perf.get("decode_ms"), (int, float)):

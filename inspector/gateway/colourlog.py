@@ -16,7 +16,7 @@ from mitmproxy import addonmanager, ctx, exceptions
 from rich.console import Console
 
 from ..log import BodyView, EventLine, ExchangeLine, print_lines
-from ..protocol import LineDecoder, NoteDict, SSEDecoder
+from ..protocol import EventDecoder, NoteDict, SSEDecoder
 from ..recording import Redactor
 from .exchange import Direction, Exchange
 
@@ -48,7 +48,7 @@ class ColourLog:
         #: Secrets never reach the terminal either (the recording's redaction, same rules).
         self.redactor = Redactor()
         self._said: set[str] = set()
-        self._decoders: dict[int, dict[str, Any]] = {}
+        self._decoders: dict[int, dict[str, EventDecoder]] = {}
 
     def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option("log_detail", str, "summary",
@@ -78,9 +78,8 @@ class ColourLog:
             return
         state = self._decoders.setdefault(id(ex), {})
         decoder = state.get(direction)
-        if decoder is None:
-            ndjson = direction == "backend" and ex.form.framing == "ndjson"
-            decoder = state[direction] = LineDecoder() if ndjson else SSEDecoder(comments=True)
+        if decoder is None:  # the client hears Anthropic's events; the backend speaks its form's
+            decoder = state[direction] = ex.form.event_decoder() if direction == "backend" else SSEDecoder(comments=True)
         text = self.redactor.text
         for item in decoder.decode(data):
             if isinstance(item, bytes):
@@ -113,9 +112,10 @@ class ColourLog:
         if ex.client_request and ex.client_request.get("body"):
             self.console.print(BodyView(f"{ex.client_request['method']} {r.url(ex.client_request['path'])}",
                                         self._body(ex.client_request.get("json"), ex.client_request["body"])))
-        if ex.backend_request and ex.backend_request.get("body") and ex.form.translates:
-            self.console.print(BodyView(f"→ {ex.form.name} {r.url(ex.backend_request['url'])}",
-                                        self._body(ex.backend_request.get("json"), ex.backend_request["body"])))
+        backend = ex.backend_request
+        if backend and backend.get("body") and backend.get("body") != (ex.client_request or {}).get("body"):
+            self.console.print(BodyView(f"→ {ex.form.name} {r.url(backend['url'])}",
+                                        self._body(backend.get("json"), backend["body"])))
         message = ex.processor.message() if ex.processor is not None else ex.answer
         if message:
             self.console.print(BodyView("response (as Claude Code sees it)", r.json(message)))

@@ -20,6 +20,7 @@ from ..protocol import (
     StreamResult,
     TokenCount,
     ToolNames,
+    TranslateContext,
     TranslateOptions,
 )
 from ..recording import ExchangeMeta
@@ -109,6 +110,13 @@ class Exchange:
     holds: int = 0
     told_start: bool = False
 
+    def translation(self) -> TranslateContext:
+        """The exchange as its form translates it (``message_start`` reports the tokens counted so far)."""
+        tokens = self.token_count.tokens if self.token_count is not None else self.input_estimate
+        return TranslateContext(options=self.options or TranslateOptions(), model=self.client_model,
+                                backend_model=self.backend_model, backend=self.backend, input_tokens=tokens,
+                                notes=self.notes, names=self.names, tools=self.tools)
+
     def _ms(self, t: float | None) -> float | None:
         return round((t - self.started) * 1000, 1) if t is not None else None
 
@@ -125,7 +133,7 @@ class Exchange:
                 message_id=a.get("id"), stop_reason=a.get("stop_reason"),
                 # A translated answer's cache fields are zeros unless the backend said something.
                 usage={k: v for k, v in usage.items() if isinstance(v, int)
-                       and (not self.form.translates or said.get(k, True))},
+                       and (not self.form.writes_answers or said.get(k, True))},
                 tool_calls=[{"name": b.get("name"), "id": b.get("id"), "input": b.get("input")}
                             for b in a.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"],
                 backend=known)
@@ -187,7 +195,7 @@ class Exchange:
         }
         if self.token_count is not None:
             out["token_counts"] = self.token_count.as_dict()
-        if self.form.translates and r.usage:
+        if self.form.writes_answers and r.usage:
             said = r.backend
             out["usage_source"] = "backend" if said is not None and said.prompt_tokens is not None else "gateway"
         if self.context is not None:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import zlib
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from mitmproxy import http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
-from ..protocol import GatewayError, InvalidRequest
+from ..protocol import GatewayError, InvalidRequest, split_url
 from ..recording import purpose_of, session_id_of
 from ..recording._redact import SECRET_QUERY_KEYS
 from .exchange import Exchange, Mode, RequestSnapshot
@@ -19,17 +18,25 @@ from .pipeline import error_response
 
 __all__ = [
     "REQUEST_SIZE_LIMIT", "TooLarge", "anthropic_error", "decoded_body", "header_text", "headers_text", "identify",
-    "json_response", "mode_of", "path_of", "readable", "snapshot", "split_backend", "too_large", "wire_headers",
-    "without_secret_params",
+    "json_response", "mode_of", "path_of", "point_at_loopback", "readable", "snapshot", "split_backend", "too_large",
+    "wire_headers", "without_secret_params",
 ]
 
+#: ``http://h:1/v1/`` → (``http://h:1``, ``/v1``).
+split_backend = split_url
 
-@functools.lru_cache(maxsize=64)
-def split_backend(backend: str) -> tuple[str, str]:
-    """``http://h:1/v1/`` → (``http://h:1``, ``/v1``)."""
-    parts = urlsplit(backend)
-    base_path = parts.path.rstrip("/")
-    return f"{parts.scheme}://{parts.netloc}", base_path
+
+def point_at_loopback(r: http.Request, port: int, token: str, *, streamed: bool = False) -> None:
+    """Point ``r`` at ``/<token>`` on one of our loopback servers (the relay, the replay server): the
+    token alone says what the request gets, and nothing of the client's goes there — no header but
+    Host, no body (``streamed``: the body streams there, see ``guard.stream_to``)."""
+    r.scheme, r.host, r.port = "http", "127.0.0.1", port
+    r.path = "/" + token
+    if streamed:
+        r.headers = http.Headers(host=f"127.0.0.1:{port}", transfer_encoding="chunked")
+    else:
+        r.headers = http.Headers(host=f"127.0.0.1:{port}")
+        r.content = b""
 
 
 def path_of(flow: http.HTTPFlow) -> str:

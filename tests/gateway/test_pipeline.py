@@ -285,10 +285,10 @@ async def test_a_header_the_user_names_in_forward_headers_goes_on_and_redact_hea
 
 
 async def test_anthropics_own_host_gets_the_users_credentials(monkeypatch):
-    from inspector.gateway import gateway as G
-    assert G.is_anthropic_host("api.anthropic.com") and G.is_anthropic_host("API.Anthropic.com.")
-    assert not G.is_anthropic_host("anthropic.com.evil.example") and not G.is_anthropic_host("127.0.0.1")
-    monkeypatch.setattr(G, "is_anthropic_host", lambda host: True)
+    from inspector.protocol import _passthrough as P
+    assert P.is_anthropic_host("api.anthropic.com") and P.is_anthropic_host("API.Anthropic.com.")
+    assert not P.is_anthropic_host("anthropic.com.evil.example") and not P.is_anthropic_host("127.0.0.1")
+    monkeypatch.setattr(P, "is_anthropic_host", lambda host: True)
     with ScriptedBackend("anthropic", [Reply(text="ok")]) as b:
         async with InProcessGateway(b.url, backend="anthropic") as gw:
             await gw.send("POST", "/v1/messages?beta=true", json=ASK, headers={**SECRETS, **OTHER_NAMES})

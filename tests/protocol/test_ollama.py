@@ -273,3 +273,7 @@ def test_without_a_cached_count_nothing_is_said_about_the_cache():
     out = t.feed(b"".join(ollama_chunks(Reply(text="hi"), "q", True)))
     assert b"cache_read_input_tokens\":0" in out  # message_start's seed, as Anthropic's own streams start
     assert "cache_read_input_tokens" not in t.result().usage and t.result().backend.cached_tokens is None
+
+
+def test_the_chat_endpoint_is_api_chat_under_the_base():
+    assert OLLAMA.chat_path() == OLLAMA.chat_path("/ollama", model="qwen3", stream=True) == "/api/chat"

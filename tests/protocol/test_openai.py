@@ -389,3 +389,9 @@ def test_cache_reads_and_writes_under_every_name_reach_anthropic_usage(usage, re
         assert msg.usage.cache_creation_input_tokens == (write or 0)
         assert msg.usage.input_tokens == 2006 - (read or 0) - (write or 0), "input excludes reads and writes"
         assert msg.usage.output_tokens == 3
+
+
+@pytest.mark.parametrize(("base", "path"), [("", "/v1/chat/completions"), ("/v1", "/chat/completions"),
+                                            ("/proxy/v1", "/chat/completions")])
+def test_a_base_url_ending_in_v1_already_has_it(base, path):
+    assert OPENAI.chat_path(base, model="qwen3", stream=True) == path
