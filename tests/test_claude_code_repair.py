@@ -6,6 +6,7 @@ import pytest
 
 from inspector.testing.backends import Call, Reply, ScriptedBackend, scripted_brain, tool_results
 from inspector.testing.claude import run_claude
+from inspector.testing.forms import WRITTEN
 from inspector.testing.gateway import Gateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.claude]
@@ -35,7 +36,7 @@ def text_calls(path: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("style", ["hermes", "qwen-coder", "hermes-unclosed", "mistral", "mistral-v11",
                                    "harmony", "fenced", "bare"])
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", WRITTEN)
 def test_text_form_calls_complete_the_round_trip(claude, tmp_path, style, form):
     target = tmp_path / "out.txt"
     printed = text_calls(str(target))[style]
@@ -83,7 +84,7 @@ def test_an_unrepairable_call_gets_a_clear_error_the_model_sees(claude, tmp_path
     assert any(n.get("rule") == "schema:missing-required" for n in notes)
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", WRITTEN)
 def test_claude_codes_late_system_messages_reach_the_backend_in_the_users_turn(claude, tmp_path, form):
     """The environment block Claude Code sends as role:"system" after the prompt: merged into the
     user's turn ahead of the prompt, so strict chat templates accept it and the prompt is said last."""

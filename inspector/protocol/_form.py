@@ -53,12 +53,13 @@ def split_url(backend: str) -> tuple[str, str]:
 
 def sendable(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Headers as they came, after checking HTTP allows their bytes (a NUL, CR or LF cannot be sent
-    on: the request is refused, naming the header)."""
+    on: the request is refused, naming the header). Whitespace around a value is not part of it
+    (RFC 9110 §5.5): it goes on without."""
     for k, v in headers:
         if _UNSENDABLE.search(v) or not _TOKEN.fullmatch(k):
             raise InvalidRequest(f"the request's {k!r} header holds bytes HTTP does not allow in a header "
                                  f"(a control character): it cannot be sent on")
-    return headers
+    return [(k, v.strip(" \t")) for k, v in headers]
 
 
 @dataclass(slots=True)

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol import error_type_for_status
+from ..protocol import ANTHROPIC, OLLAMA, OPENAI, BackendForm, error_type_for_status
 from ..transport import Reply as HttpReply
 from ..transport import Request, ThreadedServer
 
@@ -219,8 +219,6 @@ def anthropic_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
     return out
 
 
-RENDER: dict[str, Callable[..., list[bytes]]] = {"ollama": ollama_chunks, "openai": openai_chunks,
-                                                 "anthropic": anthropic_chunks}
 _WORDS = re.compile(r"\w+|[^\w\s]")
 
 
@@ -239,17 +237,114 @@ def scripted_template(messages: list[dict[str, Any]], tools: list[dict[str, Any]
         text = content if isinstance(content, str) else json.dumps(content)
         out.append(f"<|im_start|>{m.get('role')}\n{text}<|im_end|>\n")
     return "".join(out) + "<|im_start|>assistant\n"
-STREAM_TYPE = {"ollama": "application/x-ndjson", "openai": "text/event-stream",
-               "anthropic": "text/event-stream"}
+class FormScript:
+    """How a scripted backend of one form speaks (``SCRIPTS[form]``): its answers rendered from a
+    ``Reply``, its errors, its model listing, and where its requests keep tools and tool results."""
+
+    form: BackendForm
+    #: A request that does not say ``stream`` streams (Ollama's /api/chat).
+    streams_by_default = False
+    #: The server whose own endpoints it answers when the test names none.
+    server: str | None = None
+    #: Its tool calls carry ids (older Ollama's do not: the gateway gives them one).
+    ids_calls = True
+    #: What a real server of this form answers when the prompt is too long for its context (llama.cpp's
+    #: server: ``exceed_context_size_error`` with both sizes, tools/server/server-common.cpp).
+    context_error = (b'{"error": {"code": 400, "message": "the request exceeds the available context size, try '
+                     b'increasing it", "type": "exceed_context_size_error", "n_prompt_tokens": 9000, "n_ctx": 8192}}')
+
+    @property
+    def stream_type(self) -> str:
+        return self.form.stream_type
+
+    def chunks(self, reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+        raise NotImplementedError
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                     "code": status}}).encode()
+
+    def listing(self, path: str, models: list[str], card: Callable[[str], dict[str, Any]]) -> Any:
+        """What a GET of ``path`` lists (None: not a listing of this form)."""
+        if path == "/v1/models":
+            return {"object": "list", "data": [card(m) for m in models]}
+        return None
+
+    def tool_names(self, body: dict[str, Any]) -> list[str]:
+        """The names of the tools a request offers."""
+        return [t["function"]["name"] for t in body.get("tools") or []]
+
+    def tool_results(self, body: dict[str, Any]) -> list[str]:
+        """The text of the tool results a request carries back."""
+        return [m.get("content", "") for m in body.get("messages") or [] if m.get("role") == "tool"]
+
+    def call_ids(self, body: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """The ids of the tool calls a request carries back, and of the results that answer them."""
+        calls = [c.get("id") for m in body.get("messages") or [] for c in m.get("tool_calls") or []]
+        results = [m.get("tool_call_id") for m in body.get("messages") or [] if m.get("role") == "tool"]
+        return calls, results
 
 
-def error_body(form: str, status: int, message: str) -> bytes:
-    if form == "ollama":
+class OllamaScript(FormScript):
+    form = OLLAMA
+    streams_by_default = True
+    server = OLLAMA.name
+    ids_calls = False
+    context_error = b'{"error": "the input length exceeds the context length"}'
+
+    def chunks(self, reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+        return ollama_chunks(reply, model, stream)
+
+    def error_body(self, status: int, message: str) -> bytes:
         return json.dumps({"error": message}).encode()
-    if form == "openai":
-        return json.dumps({"error": {"message": message, "type": "invalid_request_error",
-                                     "param": None, "code": status}}).encode()
-    return json.dumps({"type": "error", "error": {"type": error_type_for_status(status), "message": message}}).encode()
+
+    def listing(self, path: str, models: list[str], card: Callable[[str], dict[str, Any]]) -> Any:
+        if path == "/api/version":
+            return {"version": "0.14.2"}
+        if path == "/api/tags":
+            return {"models": [{"name": m, "model": m} for m in models]}
+        return None
+
+
+class OpenAIScript(FormScript):
+    form = OPENAI
+
+    def chunks(self, reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+        return openai_chunks(reply, model, stream, server)
+
+
+class AnthropicScript(FormScript):
+    form = ANTHROPIC
+    context_error = (b'{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: '
+                     b'250000 tokens > 200000 maximum"},"request_id":"req_011"}')
+
+    def chunks(self, reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+        return anthropic_chunks(reply, model, stream)
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return json.dumps({"type": "error", "error": {"type": error_type_for_status(status),
+                                                      "message": message}}).encode()
+
+    def tool_names(self, body: dict[str, Any]) -> list[str]:
+        return [t["name"] for t in body.get("tools") or []]
+
+    def call_ids(self, body: dict[str, Any]) -> tuple[list[str], list[str]]:
+        blocks = [b for m in body.get("messages") or [] if isinstance(m.get("content"), list)
+                  for b in m["content"] if isinstance(b, dict)]
+        return ([b["id"] for b in blocks if b.get("type") == "tool_use"],
+                [b["tool_use_id"] for b in blocks if b.get("type") == "tool_result"])
+
+    def tool_results(self, body: dict[str, Any]) -> list[str]:
+        return [b["content"] if isinstance(b.get("content"), str) else json.dumps(b.get("content"))
+                for m in body.get("messages") or [] if isinstance(m.get("content"), list)
+                for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
+
+
+#: Each form's scripted server, by form name (every form in the registry has one).
+SCRIPTS: dict[str, FormScript] = {script.form.name: script for script in (OllamaScript(), OpenAIScript(),
+                                                                         AnthropicScript())}
+#: Each form's renderer: ``RENDER[form](reply, model, stream)`` → the answer's chunks.
+RENDER: dict[str, Callable[..., list[bytes]]] = {name: script.chunks for name, script in SCRIPTS.items()}
 
 
 class ScriptedBackend:
@@ -264,9 +359,10 @@ class ScriptedBackend:
     def __init__(self, form: str, script: list[Reply] | Callable[[Received], Reply], *,
                  server: str | None = None, port: int = 0) -> None:
         self.form = form
+        self.speaks = SCRIPTS[form]
         self.script = script
         #: Which server's own endpoints it answers (see the module docstring).
-        self.server = server if server is not None else ("ollama" if form == "ollama" else None)
+        self.server = server if server is not None else self.speaks.server
         self.received: list[Received] = []
         #: The probes the gateway sent (window, capabilities, tokenizer), kept apart from the chats.
         self.probes: list[Received] = []
@@ -332,7 +428,7 @@ class ScriptedBackend:
             body = json.loads(request.body) if request.body else {}
         except ValueError:
             body = {}
-        if server == "ollama" and path == "/api/show" and method == "POST":
+        if server == OLLAMA.name and path == "/api/show" and method == "POST":
             model = body.get("model", "")
             if model not in self.models and f"{model}:latest" not in self.models:
                 return 404, {"error": f"model '{model}' not found"}
@@ -342,7 +438,7 @@ class ScriptedBackend:
             if self.capabilities is not None:
                 data["capabilities"] = self.capabilities
             return 200, data
-        if server == "ollama" and path == "/api/ps" and method == "GET":
+        if server == OLLAMA.name and path == "/api/ps" and method == "GET":
             return 200, {"models": [{"name": m, "model": m, "size": 1, "context_length": n}
                                     for m, n in self.loaded.items()]}
         if server == "llama.cpp" and path == "/props" and method == "GET":
@@ -377,13 +473,7 @@ class ScriptedBackend:
             return
         if request.method in ("GET", "HEAD"):
             self._record(request)
-            data: Any = None
-            if path == "/api/version" and self.form == "ollama":
-                data = {"version": "0.14.2"}
-            elif path == "/api/tags" and self.form == "ollama":
-                data = {"models": [{"name": m, "model": m} for m in self.models]}
-            elif path == "/v1/models" and self.form != "ollama":
-                data = {"object": "list", "data": [self._model_card(m) for m in self.models]}
+            data: Any = self.speaks.listing(path, self.models, self._model_card)
             if data is None:
                 reply.whole(404 if request.method == "GET" else 200, b"")
             else:
@@ -392,16 +482,14 @@ class ScriptedBackend:
         rec = self._record(request)
         reply_ = self.next_reply(rec)
         body = rec.body if isinstance(rec.body, dict) else {}
-        stream = bool(body.get("stream", self.form == "ollama"))
+        stream = bool(body.get("stream", self.speaks.streams_by_default))
         model = body.get("model", "m")
         chunks: list[bytes | float | threading.Event]
         if reply_.raw is not None:
             chunks = reply_.raw
-        elif self.form == "openai":
-            chunks = list(openai_chunks(reply_, model, stream, self.server))
         else:
-            chunks = list(RENDER[self.form](reply_, model, stream))
-        ctype = reply_.content_type or (STREAM_TYPE[self.form] if stream else "application/json")
+            chunks = list(self.speaks.chunks(reply_, model, stream, self.server))
+        ctype = reply_.content_type or (self.speaks.stream_type if stream else "application/json")
         sent = 0
         self.streaming += 1
         try:
@@ -409,7 +497,7 @@ class ScriptedBackend:
                 await asyncio.sleep(reply_.delay)
             if reply_.error is not None or reply_.status != 200:
                 data = b"".join(c for c in chunks if isinstance(c, bytes)) if reply_.raw is not None else \
-                    error_body(self.form, reply_.status, reply_.error or "failed")
+                    self.speaks.error_body(reply_.status, reply_.error or "failed")
                 reply.whole(reply_.status, data, [("content-type", "application/json"), *reply_.headers])
                 return
             for item in chunks:
@@ -440,18 +528,11 @@ class ScriptedBackend:
 
 
 def tool_names(form: str, body: dict[str, Any]) -> list[str]:
-    tools = body.get("tools") or []
-    return [t["name"] if form == "anthropic" else t["function"]["name"] for t in tools]
+    return SCRIPTS[form].tool_names(body)
 
 
 def has_tool_result(form: str, body: dict[str, Any]) -> bool:
-    for m in body.get("messages") or []:
-        if form != "anthropic" and m.get("role") == "tool":
-            return True
-        if form == "anthropic" and isinstance(m.get("content"), list) and any(
-                b.get("type") == "tool_result" for b in m["content"] if isinstance(b, dict)):
-            return True
-    return False
+    return bool(SCRIPTS[form].tool_results(body))
 
 
 def write_file_brain(form: str, path: str, content: str, answer: str = "Done: the file is written.",
@@ -483,5 +564,5 @@ def scripted_brain(form: str, first: Reply, answer: str = "Done.") -> Callable[[
 
 
 def tool_results(form: str, body: dict[str, Any]) -> list[str]:
-    """The tool results' text in a translated (ollama/openai) request."""
-    return [m.get("content", "") for m in body.get("messages") or [] if m.get("role") == "tool"]
+    """The tool results' text in a request of ``form``."""
+    return SCRIPTS[form].tool_results(body)

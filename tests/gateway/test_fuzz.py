@@ -6,6 +6,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from inspector.protocol import FORM_NAMES
 from inspector.recording import list_sessions
 from inspector.testing.backends import Reply, ScriptedBackend
 from inspector.testing.gateway import Gateway
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.e2e
 SENT: dict[str, list[int]] = {}
 
 
-@pytest.fixture(scope="module", params=["ollama", "openai", "anthropic"])
+@pytest.fixture(scope="module", params=FORM_NAMES)
 def gateway(request, tmp_path_factory):
     form = request.param
     record_dir = tmp_path_factory.mktemp(f"fuzz-{form}")

@@ -23,6 +23,7 @@ from inspector.gateway.gateway import Gateway
 from inspector.gateway.guard import fail_closed
 from inspector.gateway.observer import Observer
 from inspector.gateway.replayer import Replayer
+from inspector.protocol import FORM_NAMES
 from inspector.testing.backends import Reply, ScriptedBackend
 from inspector.testing.inprocess import InProcessGateway
 
@@ -54,7 +55,7 @@ def assert_error(r, status: int, kind: str) -> None:
 
 
 # -- before anything is sent: the flow is answered, no server is contacted --------------------------------
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 async def test_auth_that_raises_is_a_401_and_nothing_reaches_the_backend(form, monkeypatch):
     monkeypatch.setattr(auth_module, "presented", boom)
     with ScriptedBackend(form, [Reply(text="never")]) as b:
@@ -93,7 +94,7 @@ def connect_flow(credentials: str | None) -> http.HTTPFlow:
     return flow
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 async def test_the_size_check_that_raises_is_a_500_and_nothing_reaches_the_backend(form, monkeypatch):
     monkeypatch.setattr(gateway_module, "expected_http_body_size", boom)
     with ScriptedBackend(form, [Reply(text="never")]) as b:
@@ -103,7 +104,7 @@ async def test_the_size_check_that_raises_is_a_500_and_nothing_reaches_the_backe
     assert b.received == []
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 async def test_a_translation_that_raises_is_a_500_and_nothing_reaches_the_backend(form, monkeypatch):
     monkeypatch.setattr(Admission, "admit", aboom)
     with ScriptedBackend(form, [Reply(text="never")]) as b:
@@ -188,7 +189,7 @@ async def test_response_that_raises_on_a_buffered_answer_replaces_it(monkeypatch
 
 
 # -- the answer has started to go out: a cut, never a clean end ---------------------------------------
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 async def test_response_that_raises_after_streaming_cuts_the_answer(form, monkeypatch):
     monkeypatch.setattr(Gateway, "_finish", boom)
     with ScriptedBackend(form, [Reply(text="hello")]) as b:

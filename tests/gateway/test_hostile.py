@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from inspector.gateway.auth import GatewayAuth
 from inspector.testing.backends import Reply, ScriptedBackend
+from inspector.testing.forms import ONE_OF_EACH
 from inspector.testing.gateway import REPLAY_SCRIPT, Gateway, free_port
 from inspector.testing.inprocess import InProcessGateway
 
@@ -159,7 +160,7 @@ AUTHORISED_CASES = [  # with the token: the odd header is no reason to fail
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("form", ["ollama", "anthropic"])
+@pytest.mark.parametrize("form", ONE_OF_EACH)
 def test_the_real_gateway_refuses_hostile_bytes_and_survives_hostile_clients(form, tmp_path):
     with ScriptedBackend(form, lambda rec: Reply(text="fine")) as b:
         with Gateway(b.url, backend=form, model="m", gateway_token=TOKEN, log_detail="events",

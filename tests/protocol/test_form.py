@@ -84,6 +84,16 @@ def test_a_header_http_cannot_carry_is_refused_not_sent(name):
 
 
 @pytest.mark.parametrize("name", FORM_NAMES)
+@pytest.mark.parametrize("agent", ["\t", " claude-cli/2.1.328\t"], ids=["blank", "padded"])
+def test_whitespace_around_a_header_value_is_not_part_of_it(name, agent):
+    """HTTP cannot carry a value that starts or ends with whitespace (a parser drops it): it goes on without."""
+    form = get_form(name)
+    request = form.read(call(headers=[("user-agent", agent)]))
+    sent = form.prepare(request, TranslateContext(model="m", names=form.tool_names()), BackendAccess("http://h:1"))
+    assert dict(sent.headers)["user-agent"] == agent.strip()
+
+
+@pytest.mark.parametrize("name", FORM_NAMES)
 def test_what_a_form_cannot_take_is_refused_and_side_traffic_goes_on_only_to_the_whole_api(name):
     form = get_form(name)
     with pytest.raises(InvalidRequest):
