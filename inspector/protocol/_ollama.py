@@ -69,6 +69,8 @@ def ollama_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                 messages.append(msg)
         elif isinstance(turn, AssistantTurn):
             msg = {"role": "assistant", "content": turn.text}
+            if any(r.data for r in turn.reasoning):
+                notes.dropped("redacted_thinking (only Anthropic can read it)")
             if turn.thinking:
                 msg["thinking"] = "\n\n".join(turn.thinking)
             if turn.tool_calls:

@@ -99,6 +99,8 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                 messages.append({"role": "user", "content": "\n\n".join(orphans + turn.texts)})
         elif isinstance(turn, AssistantTurn):
             settle()
+            if any(r.data for r in turn.reasoning):
+                notes.dropped("redacted_thinking (only Anthropic can read it)")
             # "" not null: chat templates concatenate and test content (Qwen 3, QwQ, SmolLM2 raise on null)
             reply: dict[str, Any] = {"role": "assistant", "content": turn.text}
             if turn.tool_calls:
