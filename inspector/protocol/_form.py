@@ -342,7 +342,7 @@ class BackendForm:
             data = None
         if not isinstance(data, dict):
             return WholeAnswer(error=self.garbage(backend=ctx.backend, sample=body))
-        if "error" in data:
+        if data.get("error"):  # (a Response says "error": null when there is none)
             code = data.get("status")
             return WholeAnswer(error=self.error(status=code if isinstance(code, int) else 500, body=data,
                                                 model=ctx.backend_model, backend=ctx.backend))

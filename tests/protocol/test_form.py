@@ -145,3 +145,13 @@ def test_a_whole_answer_that_is_an_error_says_so_in_anthropics_words(name):
     answer = form.whole_answer(500, [("content-type", "text/plain")], b"CUDA out of memory",
                                TranslateContext(model="m"), stream=False)
     assert answer.error is not None and answer.error.status == 500 and "CUDA out of memory" in answer.error.message
+
+
+@pytest.mark.parametrize("name", FORM_NAMES)
+def test_a_whole_answer_that_says_error_null_is_an_answer(name):
+    from inspector.testing.backends import RENDER, Reply
+    form = get_form(name)
+    body = orjson.loads(RENDER[name](Reply(text="Hi."), "m", False)[0])
+    answer = form.whole_answer(200, [("content-type", "application/json")], orjson.dumps({**body, "error": None}),
+                               TranslateContext(model="m", names=form.tool_names()), stream=False)
+    assert answer.error is None and answer.message is not None
