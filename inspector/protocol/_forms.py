@@ -12,10 +12,11 @@ from ._form import BackendForm
 from ._ollama import OLLAMA
 from ._openai import OPENAI
 from ._passthrough import ANTHROPIC
+from ._responses import RESPONSES
 
 __all__ = ["FORMS", "FORM_NAMES", "get_form"]
 
-FORMS: dict[str, BackendForm] = {form.name: form for form in (OLLAMA, OPENAI, ANTHROPIC)}
+FORMS: dict[str, BackendForm] = {form.name: form for form in (OLLAMA, OPENAI, ANTHROPIC, RESPONSES)}
 FORM_NAMES: tuple[str, ...] = tuple(FORMS)
 
 

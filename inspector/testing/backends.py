@@ -15,7 +15,8 @@ answers, each as that server documents it:
   ``load_duration``, ``prompt_eval_count``, ``prompt_eval_cached_count``, ``prompt_eval_duration``,
   ``eval_count``, ``eval_duration`` in nanoseconds (docs/api/usage.mdx; PR #17943).
 * ``llama.cpp``: ``GET /props`` → ``default_generation_settings.n_ctx`` (tools/server/README.md),
-  ``POST /apply-template`` → ``{"prompt"}``, ``POST /tokenize`` → ``{"tokens"}``, ``GET /v1/models``
+  ``POST /apply-template`` → ``{"prompt"}``, ``POST /tokenize`` → ``{"tokens"}``, ``POST
+  /v1/responses/input_tokens`` → ``{"input_tokens"}``, ``GET /v1/models``
   with ``meta.n_ctx_train``; answers carry ``timings`` {cache_n, prompt_n, prompt_ms, predicted_n,
   predicted_ms, …} (server-task.cpp result_timings) and ``usage.prompt_tokens_details.cached_tokens``.
 * ``vllm``: ``GET /v1/models`` → ``max_model_len``; ``POST /tokenize`` (messages) → ``{"count",
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import ANTHROPIC, OLLAMA, OPENAI, BackendForm, error_type_for_status
+from ..protocol._responses import RESPONSES
 from ..transport import Reply as HttpReply
 from ..transport import Request, ThreadedServer
 
@@ -175,6 +177,115 @@ def openai_chunks(reply: Reply, model: str, stream: bool, server: str | None = N
     events.append(last)
     events.append({**base, "choices": [], "usage": usage})
     return [b"data: " + json.dumps(e).encode() + b"\n\n" for e in events] + [b"data: [DONE]\n\n"]
+
+
+def responses_chunks(reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+    """An OpenAI Responses answer: the Response object, or its typed events as the API sends them —
+    every event with its ``sequence_number``, items with their ``output_index`` (the ``openai`` SDK's
+    ``ResponseStreamState`` accepts them: tests/protocol/test_responses.py). The reasoning is a summary
+    with ``encrypted_content``, as OpenAI's reasoning models give it.
+
+    ``server="llama.cpp"``: as llama.cpp's ``llama-server`` sends them (tools/server/server-task.cpp,
+    to_json_oaicompat_resp*): no ``output_index`` nor ``sequence_number``, the reasoning as
+    ``reasoning_text`` (the model's own), every ``output_item.done`` only at the end, ``timings``."""
+    n = next(_ids)
+    llama = server == "llama.cpp"
+    usage = {"input_tokens": reply.prompt_tokens, "input_tokens_details": {"cached_tokens": reply.cached_tokens or 0},
+             "output_tokens": reply.output_tokens, "output_tokens_details": {"reasoning_tokens": 0},
+             "total_tokens": reply.prompt_tokens + reply.output_tokens}
+    items: list[dict[str, Any]] = []
+    if reply.thinking:
+        reasoning: dict[str, Any] = {"id": f"rs_{n:04d}", "type": "reasoning", "summary": []}
+        if llama:
+            reasoning.update(content=[{"type": "reasoning_text", "text": reply.thinking}], encrypted_content="")
+        else:
+            reasoning.update(summary=[{"type": "summary_text", "text": reply.thinking}],
+                             encrypted_content=f"gAAAA-encrypted-{n:04d}")
+        items.append(reasoning)
+    if reply.text:
+        items.append({"id": f"msg_{n:04d}", "type": "message", "status": "completed", "role": "assistant",
+                      "content": [{"type": "output_text", "text": reply.text, "annotations": [], "logprobs": []}]})
+    args = [c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments) for c in reply.calls]
+    for i, (c, a) in enumerate(zip(reply.calls, args, strict=True)):
+        items.append({"id": f"fc_{n:04d}_{i}", "type": "function_call", "status": "completed", "arguments": a,
+                      "call_id": c.id or f"call_{n:04d}_{i}", "name": c.name})
+    cut = reply.done_reason == "length"
+    response: dict[str, Any] = {
+        "id": f"resp_{n:04d}", "object": "response", "created_at": 1, "model": model, "output": items,
+        "status": "incomplete" if cut else "completed",
+        "incomplete_details": {"reason": "max_output_tokens"} if cut else None, "error": None,
+        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "usage": usage}
+    if llama:
+        cached = reply.cached_tokens or 0
+        timings = {"cache_n": cached, "prompt_n": reply.prompt_tokens - cached, "prompt_ms": reply.prompt_ms,
+                   "predicted_n": reply.output_tokens, "predicted_ms": reply.decode_ms}
+    if not stream:
+        return [json.dumps({**response, **({"timings": timings} if llama else {})}).encode()]
+    seq = itertools.count()
+    events: list[dict[str, Any]] = []
+
+    def ev(kind: str, **data: Any) -> None:
+        if llama:
+            data.pop("output_index", None)
+            data.pop("content_index", None)
+            data.pop("summary_index", None)
+        else:
+            data["sequence_number"] = next(seq)
+        events.append({"type": kind, **data})
+
+    start = {**response, "status": "in_progress", "output": [], "usage": None, "incomplete_details": None}
+    ev("response.created", response=start)
+    ev("response.in_progress", response=start)
+    ended: list[tuple[int, dict[str, Any]]] = []
+    for index, item in enumerate(items):
+        kind, item_id = item["type"], item["id"]
+        if kind == "reasoning":
+            ev("response.output_item.added", output_index=index,
+               item={"id": item_id, "type": "reasoning", "summary": [], **({"content": [], "encrypted_content": ""}
+                                                                          if llama else {})})
+            if llama:
+                for t in _pieces(reply.thinking):
+                    ev("response.reasoning_text.delta", item_id=item_id, output_index=index, content_index=0, delta=t)
+            else:
+                summary = {"type": "summary_text", "text": ""}
+                ev("response.reasoning_summary_part.added", item_id=item_id, output_index=index, summary_index=0,
+                   part=summary)
+                for t in _pieces(reply.thinking):
+                    ev("response.reasoning_summary_text.delta", item_id=item_id, output_index=index, summary_index=0,
+                       delta=t)
+                ev("response.reasoning_summary_text.done", item_id=item_id, output_index=index, summary_index=0,
+                   text=reply.thinking)
+                ev("response.reasoning_summary_part.done", item_id=item_id, output_index=index, summary_index=0,
+                   part={**summary, "text": reply.thinking})
+        elif kind == "message":
+            ev("response.output_item.added", output_index=index,
+               item={**item, "status": "in_progress", "content": []})
+            part: dict[str, Any] = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            ev("response.content_part.added", item_id=item_id, output_index=index, content_index=0, part=part)
+            for t in _pieces(reply.text, reply.pieces):
+                ev("response.output_text.delta", item_id=item_id, output_index=index, content_index=0, delta=t,
+                   logprobs=[])
+            ev("response.output_text.done", item_id=item_id, output_index=index, content_index=0, text=reply.text,
+               logprobs=[])
+            ev("response.content_part.done", item_id=item_id, output_index=index, content_index=0,
+               part=item["content"][0])
+        else:
+            ev("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "arguments": ""})
+            for t in _pieces(item["arguments"], 4):
+                ev("response.function_call_arguments.delta", item_id=item_id, output_index=index, delta=t)
+            if not llama:
+                ev("response.function_call_arguments.done", item_id=item_id, output_index=index,
+                   arguments=item["arguments"], name=item["name"])
+        if llama:
+            ended.append((index, item))
+        else:
+            ev("response.output_item.done", output_index=index, item=item)
+    for index, item in ended:  # llama-server says every item is done only once the answer is
+        ev("response.output_item.done", output_index=index, item=item)
+    ev("response.incomplete" if cut else "response.completed", response=response)
+    if llama:
+        events[-1]["timings"] = timings
+    return [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
 
 
 def anthropic_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
@@ -340,9 +451,28 @@ class AnthropicScript(FormScript):
                 for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
 
 
+class ResponsesScript(FormScript):
+    form = RESPONSES
+
+    def chunks(self, reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+        return responses_chunks(reply, model, stream, server)
+
+    def tool_names(self, body: dict[str, Any]) -> list[str]:
+        return [t["name"] for t in body.get("tools") or []]
+
+    def tool_results(self, body: dict[str, Any]) -> list[str]:
+        return [i["output"] if isinstance(i["output"], str) else " ".join(p.get("text", "") for p in i["output"])
+                for i in body.get("input") or [] if i.get("type") == "function_call_output"]
+
+    def call_ids(self, body: dict[str, Any]) -> tuple[list[str], list[str]]:
+        items = body.get("input") or []
+        return ([i["call_id"] for i in items if i.get("type") == "function_call"],
+                [i["call_id"] for i in items if i.get("type") == "function_call_output"])
+
+
 #: Each form's scripted server, by form name (every form in the registry has one).
 SCRIPTS: dict[str, FormScript] = {script.form.name: script for script in (OllamaScript(), OpenAIScript(),
-                                                                         AnthropicScript())}
+                                                                         AnthropicScript(), ResponsesScript())}
 #: Each form's renderer: ``RENDER[form](reply, model, stream)`` → the answer's chunks.
 RENDER: dict[str, Callable[..., list[bytes]]] = {name: script.chunks for name, script in SCRIPTS.items()}
 
@@ -447,6 +577,9 @@ class ScriptedBackend:
         if server == "llama.cpp" and path == "/apply-template" and method == "POST":
             tools = body.get("tools") if self.template_tools else None
             return 200, {"prompt": scripted_template(body.get("messages") or [], tools)}
+        if server == "llama.cpp" and path == "/v1/responses/input_tokens" and method == "POST":
+            text = json.dumps([body.get("instructions"), body.get("input"), body.get("tools")])
+            return 200, {"object": "response.input_tokens", "input_tokens": len(scripted_tokens(text))}
         if server == "llama.cpp" and path == "/tokenize" and method == "POST":
             return 200, {"tokens": scripted_tokens(body.get("content", ""))}
         if server == "vllm" and path == "/tokenize" and method == "POST":
