@@ -48,6 +48,7 @@ from ..protocol import (
 )
 from ..protocol._request import UserTurn
 from ..recording import Redactor
+from ..recording._meta import ToolResultMeta
 from ..transport import BackendClient
 from .discovery import Discovery
 from .exchange import Exchange, RequestSnapshot
@@ -130,7 +131,7 @@ def refused(ex: Exchange, e: InvalidRequest) -> GatewayError:
     return GatewayError(400, "invalid_request_error", str(e))
 
 
-def _last_tool_results(req_turns: Iterable[object]) -> list[dict[str, Any]]:
+def _last_tool_results(req_turns: Iterable[object]) -> list[ToolResultMeta]:
     last = None
     for turn in req_turns:
         if isinstance(turn, UserTurn):
@@ -417,7 +418,7 @@ class Admission:
         if ex.kind != "messages" or ex.options is None:
             return
         err = ex.error
-        if err and err.get("message", "").lower().startswith("prompt is too long"):
+        if err and (err.get("message") or "").lower().startswith("prompt is too long"):
             self.discovery.forget(ex.form, ex.backend, ex.backend_model, self.translate)  # ask again next time
         elif ex.client_status == 200:
             self.discovery.refresh_later(ex.form, ex.backend, ex.backend_model, self.translate)
