@@ -499,3 +499,20 @@ async def test_an_extra_backend_answer_never_reaches_the_next_client(form):
     finally:
         server.close()
     assert texts == ["answer 1", "answer 2", "answer 3"], "each client gets its own answer"
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_the_first_token_is_the_first_content_delta_not_the_answers_end(form):
+    """An answer with nothing in it has no first token (its message_delta is not one); one with words has."""
+    def brain(rec):
+        return Reply(text="", output_tokens=0) if "say nothing" in str(rec.body) else Reply(text="Hello.")
+
+    with ScriptedBackend(form, brain) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            empty = await gw.send("POST", "/v1/messages", json={**STREAM, "messages": [
+                {"role": "user", "content": "say nothing"}]})
+            words = await gw.send("POST", "/v1/messages", json=STREAM)
+    assert events(empty.body)[-1] == "message_stop" and "content_block_delta" not in events(empty.body)
+    assert summary(empty)["timing_ms"]["first_token"] is None
+    first, total = summary(words)["timing_ms"]["first_token"], summary(words)["timing_ms"]["total"]
+    assert first is not None and first <= total
