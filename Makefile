@@ -24,10 +24,11 @@ HOST ?= 127.0.0.1
 PORT ?= 4000
 ARGS ?=
 
-.PHONY: run test bench claude-code embedded phoenix clean help
+.PHONY: run check test bench claude-code embedded phoenix clean help
 
 help:
 	@echo "make run    start the gateway (BACKEND=$(BACKEND) BACKEND_URL=$(BACKEND_URL) PORT=$(PORT) MODEL=...)"
+	@echo "make check  the quick loop: ruff, mypy, every test that needs no real binary, in parallel (≤ 2 min)"
 	@echo "make test   run the whole test suite (what CI runs)"
 	@echo "make bench  measure the gateway against bare mitmdump"
 
@@ -126,6 +127,15 @@ run: $(VENV)
 lint: $(VENV)
 	@$(PY) -m ruff check inspector tests bench tools addons
 	@$(PY) -m mypy
+
+# The quick loop, before a commit: ruff, mypy (incremental: its cache in .mypy_cache), and every test that
+# needs no real binary (-m "not e2e": no mitmdump, Claude Code, llama-server, embedded model, Phoenix or
+# chromium), on every core (pytest-xdist), with the short hypothesis profile (a tenth of the examples,
+# derandomized). `make test` is the full gate, what CI runs.
+check: $(VENV)
+	@$(PY) -m ruff check inspector tests bench tools addons
+	@$(PY) -m mypy
+	@$(PY) -m pytest -m "not e2e" -n auto --dist worksteal -q --hypothesis-profile=check $(ARGS)
 
 test: $(VENV) $(CLAUDE_STAMP) $(EMBEDDED_STAMP) $(LLAMA_SERVER_STAMP) $(PHOENIX_STAMP) chromium postgresql lint
 	@CLAUDE_CODE_BIN="$(abspath $(CLAUDE_DIR))" PHOENIX_VENV="$(abspath $(PHOENIX_VENV))" $(PY) -m pytest $(ARGS)

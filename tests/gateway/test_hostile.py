@@ -23,6 +23,7 @@ from inspector.testing.backends import Reply, ScriptedBackend
 from inspector.testing.forms import ONE_OF_EACH
 from inspector.testing.gateway import REPLAY_SCRIPT, Gateway, free_port
 from inspector.testing.inprocess import InProcessGateway
+from inspector.testing.profiles import examples
 
 TOKEN = "hostile-token-0123456789"
 ASK = {"model": "claude-x", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
@@ -92,7 +93,7 @@ header_values = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").repla
 ])
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=examples(60), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(name=st.sampled_from(HEADERS), value=header_values, authorised=st.booleans())
 def test_hostile_header_bytes_get_an_anthropic_answer_or_a_refusal(harness, name, value, authorised):

@@ -16,6 +16,7 @@ from inspector.protocol import (
     stream_problems,
 )
 from inspector.testing.backends import Call, Reply, ollama_chunks
+from inspector.testing.profiles import examples
 from inspector.testing.sdk import accumulate, feed_split, parse_message
 
 
@@ -131,7 +132,7 @@ def test_stream_and_non_stream_agree(reply):
         assert streamed.content[-1].id == reply.calls[0].id
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(st.sampled_from(REPLIES), st.lists(st.integers(min_value=0, max_value=4000), max_size=20))
 def test_any_byte_split_gives_the_same_message(reply, cuts):
     raw = b"".join(ollama_chunks(reply, "qwen3", True))

@@ -24,6 +24,7 @@ from inspector.protocol._responses import (
 )
 from inspector.protocol._tools import ToolNames
 from inspector.testing.backends import Call, Reply, responses_chunks
+from inspector.testing.profiles import examples
 from inspector.testing.sdk import accumulate, cut_calls, feed_split, parse_message, run_calls
 
 WRITE = {"name": "Write", "description": "Write a file", "input_schema": {
@@ -108,7 +109,7 @@ def test_stream_and_whole_answers_agree(reply, server):
         assert all(b.signature.startswith(SIGNATURE) for b in m.content if b.type == "thinking")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.sampled_from(REPLIES), st.sampled_from(SERVERS), st.lists(st.integers(min_value=0, max_value=9000),
                                                                      max_size=25))
 def test_any_byte_split_gives_the_same_message(reply, server, cuts):
