@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 from mitmproxy import http
@@ -18,12 +18,23 @@ from .pipeline import error_response
 
 __all__ = [
     "REQUEST_SIZE_LIMIT", "TooLarge", "anthropic_error", "decoded_body", "header_text", "headers_text", "identify",
-    "json_response", "mode_of", "path_of", "point_at_loopback", "readable", "snapshot", "split_backend", "too_large",
-    "wire_headers", "without_secret_params",
+    "json_response", "mode_of", "path_of", "point_at_loopback", "readable", "show_backend_request", "snapshot",
+    "split_backend", "too_large", "wire_headers", "without_secret_params",
 ]
 
 #: ``http://h:1/v1/`` → (``http://h:1``, ``/v1``).
 split_backend = split_url
+
+
+def show_backend_request(flow: http.HTTPFlow, url: str) -> None:
+    """Make the flow show where the request went (mitmweb, flow files), not the relay hop. The
+    request as sent, headers and body, is in the recording (``backend-request.json``)."""
+    r = flow.request
+    parts = urlsplit(url)
+    r.scheme = parts.scheme
+    r.host = parts.hostname or r.host
+    r.port = parts.port or (443 if parts.scheme == "https" else 80)
+    r.path = parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def point_at_loopback(r: http.Request, port: int, token: str, *, streamed: bool = False) -> None:

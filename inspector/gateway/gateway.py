@@ -10,26 +10,14 @@ without a backend_url is ``observer.py``'s.
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urlsplit
 
 from mitmproxy import http
 from mitmproxy.net.http.http1 import expected_http_body_size
 
 from ..protocol import ClientCall, InvalidRequest, request_kind
+from . import flows
 from .admission import Admission, off_loop, refused
 from .exchange import Exchange
-from .flows import (
-    TooLarge,
-    anthropic_error,
-    decoded_body,
-    identify,
-    mode_of,
-    path_of,
-    point_at_loopback,
-    snapshot,
-    too_large,
-    wire_headers,
-)
 from .guard import PENDING, fail_closed, refuse, stream_to
 from .pipeline import Job
 from .relay import Relay
@@ -66,7 +54,7 @@ class Gateway:
             size = None  # mitmproxy refuses a malformed length itself
         if size is not None and size > limit:
             await self.relay.ready()
-            refuse(flow, too_large(size, limit), self.relay)
+            refuse(flow, flows.too_large(size, limit), self.relay)
         elif size is None or size == -1:  # chunked (or, unvalidated, until the connection ends)
             await self.relay.ready()
             token = self.relay.reserve(flow)
@@ -79,15 +67,15 @@ class Gateway:
         if backend is None:
             return
         r, limit = flow.request, self.admission.size_limit
-        ex = Exchange(form=self.admission.form, kind=request_kind(r.method, path_of(flow)), backend=backend,
-                      mode=mode_of(flow))
-        ex.client_request = snapshot(r)
+        ex = Exchange(form=self.admission.form, kind=request_kind(r.method, flows.path_of(flow)), backend=backend,
+                      mode=flows.mode_of(flow))
+        ex.client_request = flows.snapshot(r)
         try:
-            body = await off_loop(len(r.raw_content or b""), decoded_body, r, limit)
-            call = ClientCall(r.method, r.path, wire_headers(r.headers), body, ex.kind)
-            job = await self.admission.admit(ex, call, lambda e, data: identify(e, flow, data))
-        except TooLarge as e:  # one that decodes too large
-            flow.response = too_large(e.size, limit, decoded=e.decoded)
+            body = await off_loop(len(r.raw_content or b""), flows.decoded_body, r, limit)
+            call = ClientCall(r.method, r.path, flows.wire_headers(r.headers), body, ex.kind)
+            job = await self.admission.admit(ex, call, lambda e, data: flows.identify(e, flow, data))
+        except flows.TooLarge as e:  # one that decodes too large
+            flow.response = flows.too_large(e.size, limit, decoded=e.decoded)
             return
         except InvalidRequest as e:
             self._refuse(flow, ex, e)
@@ -99,15 +87,15 @@ class Gateway:
             self.relay.settle(token, job)
         else:
             token = self.relay.register(job)
-            point_at_loopback(r, self.relay.port, token)
+            flows.point_at_loopback(r, self.relay.port, token)
         self.live[flow.id] = (token, job)
 
     def _refuse(self, flow: http.HTTPFlow, ex: Exchange, e: InvalidRequest) -> None:
         """Answered at once (Anthropic's 400, in its words), told to the listeners as a local exchange."""
         local = Exchange(form=ex.form, kind=ex.kind, backend=ex.backend, mode=ex.mode)
-        identify(local, flow, None)
+        flows.identify(local, flow, None)
         local.client_request = ex.client_request
-        flow.response = response = anthropic_error(refused(local, e))
+        flow.response = response = flows.anthropic_error(refused(local, e))
         local.answer = response.json()
         tell = self.relay.listeners
         tell.started(local)
@@ -141,7 +129,7 @@ class Gateway:
             ex.incomplete = str(flow.error) if flow.error else "the relay was not reached"
             ex.notes.error(f"exchange aborted: {ex.incomplete}")
             self.relay.listeners.release(ex)  # for the pipeline that never ran
-        _show_backend_request(flow, job)
+        flows.show_backend_request(flow, job.url)
         # mitmproxy sends the client the answer's last bytes once this hook returns: the recorder's
         # and colour log's end-of-exchange work waits until then.
         asyncio.get_running_loop().call_soon(self._let_go, flow, ex)
@@ -151,13 +139,3 @@ class Gateway:
         flow.metadata["inspector"] = summary if summary is not None else ex.summary()
         self.admission.learn(ex)
 
-
-def _show_backend_request(flow: http.HTTPFlow, job: Job) -> None:
-    """Make the flow show where the request went (mitmweb, flow files), not the relay hop. The
-    request as sent, headers and body, is in the recording (``backend-request.json``)."""
-    r = flow.request
-    parts = urlsplit(job.url)
-    r.scheme = parts.scheme
-    r.host = parts.hostname or r.host
-    r.port = parts.port or (443 if parts.scheme == "https" else 80)
-    r.path = parts.path + (f"?{parts.query}" if parts.query else "")
