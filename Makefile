@@ -82,9 +82,9 @@ $(LLAMA_SERVER_STAMP): | $(VENV)
 llama-server: $(LLAMA_SERVER_STAMP)
 .PHONY: llama-server
 
-# Arize Phoenix, a real OTLP receiver for the OpenTelemetry end-to-end tests (optional, not part of
-# `make test`: ≈820 MB in a venv of its own, so it never touches the project's). The tests find it here
-# (or at PHOENIX_VENV) and skip, saying so, when it is absent.
+# Arize Phoenix, a real OTLP receiver for the OpenTelemetry end-to-end tests (`make test` installs it;
+# ≈820 MB in a venv of its own, so it never touches the project's). The tests find it here (or at
+# PHOENIX_VENV) and skip, saying so, when it is absent.
 PHOENIX_VENV := $(CACHE)/phoenix-venv
 PHOENIX_STAMP := $(PHOENIX_VENV)/.installed
 $(PHOENIX_STAMP):

@@ -1,11 +1,11 @@
 """One exchange, from the backend to the client: the path every chunk takes.
 
-    backend socket ─▶ BackendClient (h11) ─▶ processor.feed (translator / observer) ─▶ Reply (h11) ─▶ mitmproxy ─▶ client
+    backend socket ─▶ BackendClient (h11) ─▶ processor.feed (form's translator / observer) ─▶ Reply (h11) ─▶ mitmproxy ─▶ client
                            │                                                        │
                            └──────────── listeners: recorder, colour log ───────────┘
 
-The gateway addon prepares the backend request and hands it here as a ``Job`` (through the
-relay, see ``relay.py``); this module sends it, and:
+The admission step has the backend form prepare the backend call (``admission.py``) and the gateway
+hands it here as a ``Job`` (through the relay, see ``relay.py``); this module sends it, and:
 
 * while the backend is silent before answering (a local model evaluating a long prompt), commits
   to HTTP 200 after ``ping_interval`` and sends the processor's keep-alive every interval —
@@ -338,8 +338,7 @@ class _Run:
             return
         body = b"".join(pieces)
         self._record_backend([body])
-        if ex.form.writes_answers and response.status == 200 and self.job.count is not None \
-                and not self.job.count.done():
+        if response.status == 200 and self.job.count is not None and not self.job.count.done():
             # Nothing has gone to the client yet: the count (bounded by the probe timeout) can be waited for.
             await asyncio.wait({self.job.count})
         self.use_count()
