@@ -301,7 +301,6 @@ class _Answer:
         #: The reasoning whose thinking block is open (signed when something else begins).
         self.open: _Item | None = None
         self.refused = False
-        self.calls = 0
 
     # -- items ------------------------------------------------------------------------------------
     def item(self, data: dict[str, Any]) -> _Item | None:
@@ -432,20 +431,18 @@ class _Answer:
             self.notes.error(f"a function call without a name (arguments {''.join(item.args)[:80]!r}) was dropped: "
                              f"no tool can be run from it", rule="tool-call:nameless")
             return out
-        self.calls += 1
         return out + self.emit.flush() + self.emit.tool(item.call_id, item.name, "".join(item.args), cut=cut)
 
     def finish(self, response: dict[str, Any], usage: BackendUsage | None) -> bytes:
-        """The answer's end: calls not yet sent go now (the last one cut if the answer hit its limit)."""
-        stop, truncated = _stop(response, calls=self.calls + sum(
-            1 for i in self.order if i.type == "function_call" and not i.sent), refused=self.refused)
+        """The answer's end: calls not yet sent go now (the last one cut if the answer hit its limit), and
+        what the text-call detector held; the stop reason counts every call that went out."""
+        truncated = _stop(response, calls=0, refused=False)[1]
         out = self.seal()
         unsent = [i for i in self.order if i.type == "function_call" and not i.sent]
         for item in unsent:
             out += self.send(item, cut=_CUT_AT_LIMIT if truncated and item is unsent[-1] else None)
         out += self.emit.flush(truncated=truncated)
-        if stop == "tool_use" and not self.enc.tool_calls:
-            stop = "end_turn"  # every call was dropped
+        stop, _ = _stop(response, calls=self.enc.tool_calls, refused=self.refused)
         return out + self.emit.finish(stop, usage)
 
     def cut(self) -> bytes:

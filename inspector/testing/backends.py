@@ -389,6 +389,11 @@ class FormScript:
         """The text of the tool results a request carries back."""
         return [m.get("content", "") for m in body.get("messages") or [] if m.get("role") == "tool"]
 
+    def conversation(self, body: dict[str, Any]) -> list[tuple[str, Any]]:
+        """A request's messages as ``(role, content)`` in order, the system prompt first when there is one;
+        tool results (and, where they are items of their own, tool calls) left out."""
+        return [(m["role"], m.get("content")) for m in body.get("messages") or [] if m.get("role") != "tool"]
+
     def call_ids(self, body: dict[str, Any]) -> tuple[list[str], list[str]]:
         """The ids of the tool calls a request carries back, and of the results that answer them."""
         calls = [c.get("id") for m in body.get("messages") or [] for c in m.get("tool_calls") or []]
@@ -439,6 +444,10 @@ class AnthropicScript(FormScript):
     def tool_names(self, body: dict[str, Any]) -> list[str]:
         return [t["name"] for t in body.get("tools") or []]
 
+    def conversation(self, body: dict[str, Any]) -> list[tuple[str, Any]]:
+        system = [("system", body["system"])] if body.get("system") else []
+        return system + [(m["role"], m.get("content")) for m in body.get("messages") or []]
+
     def call_ids(self, body: dict[str, Any]) -> tuple[list[str], list[str]]:
         blocks = [b for m in body.get("messages") or [] if isinstance(m.get("content"), list)
                   for b in m["content"] if isinstance(b, dict)]
@@ -463,6 +472,10 @@ class ResponsesScript(FormScript):
     def tool_results(self, body: dict[str, Any]) -> list[str]:
         return [i["output"] if isinstance(i["output"], str) else " ".join(p.get("text", "") for p in i["output"])
                 for i in body.get("input") or [] if i.get("type") == "function_call_output"]
+
+    def conversation(self, body: dict[str, Any]) -> list[tuple[str, Any]]:
+        system = [("system", body["instructions"])] if body.get("instructions") else []
+        return system + [(i["role"], i.get("content")) for i in body.get("input") or [] if i.get("role")]
 
     def call_ids(self, body: dict[str, Any]) -> tuple[list[str], list[str]]:
         items = body.get("input") or []

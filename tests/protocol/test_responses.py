@@ -326,6 +326,7 @@ def test_a_call_printed_as_text_is_repaired_into_a_call():
     t = translator()
     out = feed_split(t, b"".join(responses_chunks(Reply(text=printed), "m", True)))
     assert run_calls(out) == [("Write", {"file_path": "/a", "content": "x"})]
+    assert accumulate(out).stop_reason == "tool_use", "a repaired call is a call: Claude Code runs it"
     assert any(n.rule and n.rule.startswith("text-call:") for n in t.notes)
 
 
