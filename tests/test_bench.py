@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from inspector.protocol import FORM_NAMES
+
 spec = importlib.util.spec_from_file_location("bench_gateway", Path(__file__).parent.parent / "bench" / "gateway.py")
 assert spec is not None and spec.loader is not None
 bench = importlib.util.module_from_spec(spec)
@@ -12,10 +14,10 @@ spec.loader.exec_module(bench)
 
 
 def figures(gateway_ms: float, delta_ms: float, parallel_ms: float, rss_end: float):
-    req = {"bare mitmdump": {"p50_ms": 4.0}, **{f"gateway {f}": {"p50_ms": 4.0} for f in ("openai", "anthropic")},
+    req = {"bare mitmdump": {"p50_ms": 4.0}, **{f"gateway {f}": {"p50_ms": 4.0} for f in FORM_NAMES},
            "gateway ollama": {"p50_ms": gateway_ms}}
     ttft = {"bare mitmdump": {"first_delta_ms": 100.0},
-            **{f"gateway {f}": {"first_delta_ms": 100.0} for f in ("ollama", "anthropic")},
+            **{f"gateway {f}": {"first_delta_ms": 100.0} for f in FORM_NAMES},
             "gateway openai": {"first_delta_ms": 100.0 + delta_ms}}
     par = {"single_p50_ms": 200.0, "parallel_p50_ms": parallel_ms}
     mem = {"rss_mb": {100: 80.0, 2000: rss_end}}

@@ -4,8 +4,10 @@
 ``deadline``  HeaderDeadline — a client has header_timeout seconds to send each request head
 ``auth``      GatewayAuth — loopback by default, a token when exposed
 ``relay``     Relay — the loopback hop; runs each exchange through ``pipeline``
+``admission`` Admission — the gateway's options; route, discover, count, refuse: the form prepares the backend call
 ``side``      SideTraffic — count_tokens, models, hello, telemetry, status answered locally
-``gateway``   Gateway — Messages calls translated (or passed through) and sent to the relay
+``gateway``   Gateway — calls the backend answers, admitted and sent to the relay (the mitmproxy adapter)
+``observer``  Observer — regular mode without a backend_url: Anthropic's API inspected as it goes
 ``discovery`` Discovery — each routed model's real context window, capabilities and tokenizer, asked once
 ``tokens``    TokenBook, PrefixBook — estimates corrected by real counts; the previous request, for prefix stability
 ``recorder``  Recorder — every exchange saved (inspector/recording/SCHEMA.md)
@@ -24,10 +26,12 @@ __all__ = ["all_addons", "replay_addons"]
 
 def all_addons() -> list[Any]:
     """The gateway's addons, in hook order (``addons/translate.py`` registers exactly these)."""
+    from .admission import Admission
     from .auth import GatewayAuth
     from .colourlog import ColourLog
     from .deadline import HeaderDeadline
     from .gateway import Gateway
+    from .observer import Observer
     from .otlp import OtlpExport
     from .recorder import Recorder
     from .relay import Relay
@@ -37,11 +41,12 @@ def all_addons() -> list[Any]:
 
     relay = Relay()
     tokens = TokenBook()
-    gateway = Gateway(relay, tokens)
+    admission = Admission(relay.client, tokens)
     # Listeners (recorder, colour log, OpenTelemetry export, the token book) are found by the relay at
     # start: any loaded addon with the four exchange_* methods is told about every exchange.
     return [HeaderDeadline(), GatewayAuth(relay), relay, Recorder(), ColourLog(), OtlpExport(), WebFlows(), tokens,
-            SideTraffic(gateway), gateway]
+            admission, SideTraffic(admission, relay.listeners), Observer(admission, relay.listeners),
+            Gateway(relay, admission)]
 
 
 def replay_addons() -> list[Any]:

@@ -189,6 +189,10 @@ class StreamTranslator:
     def finished(self) -> bool:
         return self.encoder.finished
 
+    @property
+    def answering(self) -> bool:
+        return self.encoder.answering
+
     def feed(self, chunk: bytes) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
 

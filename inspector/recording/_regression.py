@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from ..protocol import FORMS, Notes, SSEDecoder, ToolNames, TranslateOptions, parse_request
+from ..protocol import FORMS, SSEDecoder, TranslateContext, TranslateOptions, parse_request
 from ._reader import ExchangeRecord, body_bytes
 
 __all__ = ["Regression", "retranslate"]
@@ -70,7 +70,7 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     meta = exchange.meta
     form = FORMS.get(str(meta.get("form")))
     backend_req = exchange.backend_request
-    if (meta.get("local") or form is None or not form.translates or meta.get("kind") != "messages"
+    if (meta.get("local") or form is None or not form.writes_answers or meta.get("kind") != "messages"
             or not backend_req):
         return Regression(exchange, checked=False)
     settings = dict(meta.get("translate_options") or {})
@@ -81,7 +81,7 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     backend_model = model.get("backend") or None
     client_body = body_bytes((exchange.client_request or {}).get("body"))
     req = parse_request(client_body)
-    names = ToolNames() if form.uses_tool_names() else None
+    names = form.tool_names()
     body = form.build_request(req, model=backend_model or req.model, options=options, names=names)
     # message_start said the gateway's count (the backend's tokenizer, or a corrected estimate) when it had one.
     counted = (meta.get("token_counts") or {}).get("input_tokens")
@@ -93,10 +93,10 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     _, _, client_chunks = exchange.response("client")
     recorded_client = b"".join(c.data for c in client_chunks)
     backend = meta.get("backend") or "the backend"
+    ctx = TranslateContext(options=options, model=req.model, backend_model=backend_model or req.model,
+                           backend=backend, input_tokens=input_tokens, names=names, tools=req.tools)
     if status == 200 and meta.get("stream"):
-        t = form.stream_processor(options=options, names=names, model=req.model,
-                                  backend_model=backend_model or req.model, backend=backend,
-                                  input_tokens=input_tokens, notes=Notes(), tools=req.tools)
+        t = form.stream_processor(ctx)
         out = b"".join(t.feed(c.data) for c in chunks)
         ended_by = meta.get("aborted_by")
         out += t.interrupt("cut") if ended_by == "backend" else t.flush()
@@ -109,8 +109,7 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
         except orjson.JSONDecodeError:
             data = None
         if isinstance(data, dict) and "error" not in data:
-            message = form.whole_response(data, options=options, names=names, model=req.model,
-                                          input_tokens=input_tokens, notes=Notes(), tools=req.tools)
+            message = form.whole_response(data, ctx)
             try:
                 recorded = orjson.loads(recorded_client)
             except orjson.JSONDecodeError:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._meta import ExchangeMeta
 from ._reader import SessionRecord, is_session, list_sessions
 
 __all__ = ["ModelStats", "quantile", "stats_report"]
@@ -54,7 +55,7 @@ class ModelStats:
     def cache_share(self) -> float | None:
         return self.cache_read / self.cache_input if self.cache_known and self.cache_input else None
 
-    def add(self, meta: dict[str, Any], session: str) -> None:
+    def add(self, meta: ExchangeMeta, session: str) -> None:
         self.exchanges += 1
         self.sessions.add(session)
         perf = _obj(meta.get("performance"))
@@ -106,5 +107,5 @@ def stats_report(root: Path | str) -> list[ModelStats]:
                 continue
             names = _obj(meta.get("model"))
             model = names.get("backend") or names.get("requested") or "?"
-            models.setdefault(model, ModelStats(model)).add(dict(meta), session.path.name)
+            models.setdefault(model, ModelStats(model)).add(meta, session.path.name)
     return sorted(models.values(), key=lambda m: m.model)

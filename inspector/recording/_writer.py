@@ -24,13 +24,14 @@ import codecs
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
 from . import _schema as S
+from ._meta import Direction, ExchangeMeta, RequestSnapshot
 from ._private import atomic_write, create_dir, open_new, record_dir_problem, write_new
 from ._redact import Redactor
 from ._streamfields import StreamFields
@@ -173,7 +174,7 @@ class ExchangeWriter:
             return
         raise FileExistsError(f"{MAX_SUFFIX} exchange numbers in a row are taken")
 
-    def requests(self, client: Mapping[str, Any], backend: Mapping[str, Any] | None) -> None:
+    def requests(self, client: RequestSnapshot, backend: RequestSnapshot | None) -> None:
         def write() -> None:
             # Written once: a plain write (a killed gateway's half file is reported by the reader).
             write_new(self.path / S.CLIENT_REQUEST, orjson.dumps(self._request(client), option=_JSON_OPTS))
@@ -181,14 +182,14 @@ class ExchangeWriter:
                 write_new(self.path / S.BACKEND_REQUEST, orjson.dumps(self._request(backend), option=_JSON_OPTS))
         self._guard("the requests", write)
 
-    def _request(self, r: Mapping[str, Any]) -> dict[str, Any]:
+    def _request(self, r: RequestSnapshot) -> dict[str, Any]:
         return self.store.redactor.request({
             "method": r["method"], "url": r.get("url"), "path": r.get("path"),
             "headers": list(r.get("headers", ())),
             "body": body_for_disk(r.get("body"), r.get("content_type", ""), r.get("json")),
         }, self.redacted)
 
-    def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]],
+    def response_head(self, direction: Direction, status: int, headers: Iterable[tuple[str, str]],
                       t: float | None = None) -> None:
         """``t``: seconds since the exchange began (now, when not given)."""
         t = time.monotonic() - self.t0 if t is None else t
@@ -196,7 +197,7 @@ class ExchangeWriter:
         self._guard(f"the {direction} response", lambda: self._log(direction).write(
             t, b"", {"status": status, "headers": self.store.redactor.headers(headers, self.redacted)}))
 
-    def chunk(self, direction: str, data: bytes, t: float | None = None) -> None:
+    def chunk(self, direction: Direction, data: bytes, t: float | None = None) -> None:
         if data:
             t = time.monotonic() - self.t0 if t is None else t
             self._guard(f"the {direction} response", lambda: self._log(direction).write(t, data))
@@ -208,7 +209,7 @@ class ExchangeWriter:
             log = self.logs[direction] = _ChunkLog(self.path / name, self.store, self.redacted)
         return log
 
-    def finish(self, meta: dict[str, Any]) -> None:
+    def finish(self, meta: ExchangeMeta) -> None:
         self.meta.update(meta)
         self.meta["complete"] = meta.get("complete", True)
 
