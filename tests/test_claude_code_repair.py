@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from inspector.testing.backends import Call, Reply, ScriptedBackend, scripted_brain, tool_results
+from inspector.testing.backends import SCRIPTS, Call, Reply, ScriptedBackend, scripted_brain, tool_results
 from inspector.testing.claude import run_claude
+from inspector.testing.forms import WRITTEN
 from inspector.testing.gateway import Gateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.claude]
@@ -35,7 +36,7 @@ def text_calls(path: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("style", ["hermes", "qwen-coder", "hermes-unclosed", "mistral", "mistral-v11",
                                    "harmony", "fenced", "bare"])
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", WRITTEN)
 def test_text_form_calls_complete_the_round_trip(claude, tmp_path, style, form):
     target = tmp_path / "out.txt"
     printed = text_calls(str(target))[style]
@@ -53,8 +54,8 @@ def test_text_form_calls_complete_the_round_trip(claude, tmp_path, style, form):
     assert any(r and r.startswith("text-call:") for r in rules)
     assert ("text-call:unclosed" in rules) == style.endswith("unclosed")
     assert first_turn.meta["stop_reason"] == "tool_use"
-    sent = [b for m in next(r for r in backend.chat_requests if tool_results(form, r.body)).body["messages"]
-            for b in [m.get("content")] if isinstance(b, str)]
+    sent = [content for _, content in SCRIPTS[form].conversation(
+        next(r for r in backend.chat_requests if tool_results(form, r.body)).body) if isinstance(content, str)]
     assert not any("[TOOL_CALLS]" in b or "<|channel|>" in b or "<function=" in b for b in sent), \
         "no wrapper leftovers went back to the model as text"
 
@@ -83,7 +84,7 @@ def test_an_unrepairable_call_gets_a_clear_error_the_model_sees(claude, tmp_path
     assert any(n.get("rule") == "schema:missing-required" for n in notes)
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", WRITTEN)
 def test_claude_codes_late_system_messages_reach_the_backend_in_the_users_turn(claude, tmp_path, form):
     """The environment block Claude Code sends as role:"system" after the prompt: merged into the
     user's turn ahead of the prompt, so strict chat templates accept it and the prompt is said last."""
@@ -93,13 +94,12 @@ def test_claude_codes_late_system_messages_reach_the_backend_in_the_users_turn(c
         with Gateway(backend.url, backend=form, model="m") as gw:
             result = run_claude(claude, gw.url, tmp_path, tmp_path, "Write 'repaired' into out.txt")
     assert result.returncode == 0, result.stdout + result.stderr
-    chats = [r.body for r in backend.chat_requests if r.body.get("tools")]
+    chats = [SCRIPTS[form].conversation(r.body) for r in backend.chat_requests if r.body.get("tools")]
     assert len(chats) == 2
-    for body in chats:
-        roles = [m["role"] for m in body["messages"]]
+    for said in chats:
+        roles = [role for role, _ in said]
         assert roles[0] == "system" and "system" not in roles[1:], roles
-        spoken = [m["role"] for m in body["messages"][1:] if m["role"] != "tool" and not m.get("tool_calls")]
-        assert all(a != b for a, b in zip(spoken, spoken[1:])), f"roles alternate: {roles}"
-        prompt = body["messages"][1]["content"]
+        assert all(a != b for a, b in zip(roles[1:], roles[2:])), f"roles alternate: {roles}"
+        prompt = said[1][1]
         assert "# Environment" in prompt and prompt.endswith("Write 'repaired' into out.txt")
-    assert chats[0]["messages"][:2] == chats[1]["messages"][:2], "turn over turn, the start stays the same"
+    assert chats[0][:2] == chats[1][:2], "turn over turn, the start stays the same"

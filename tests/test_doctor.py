@@ -6,7 +6,9 @@ import pytest
 
 from inspector.cli import main
 from inspector.doctor import Doctor, mask
+from inspector.protocol import get_form
 from inspector.testing.backends import Reply, ScriptedBackend
+from inspector.testing.forms import forms_where
 from inspector.testing.gateway import Gateway, free_port
 
 pytestmark = pytest.mark.e2e
@@ -74,11 +76,12 @@ def test_base_url_unreachable_or_with_a_path(tmp_path):
     assert find(d, "fail", "nothing answers") and find(d, "fail", "make run")
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", forms_where(needs_backend_model=True))
 def test_pointing_at_the_backend_instead_of_the_gateway(tmp_path, form):
     with ScriptedBackend(form, [Reply(text="hi")]) as b:
         d = doctor({**GOOD, "ANTHROPIC_BASE_URL": b.url}, tmp_path)
-    status = "warn" if form == "ollama" else "fail"
+    # A server that lists its models at /v1/models is known for an OpenAI-compatible one: a failure.
+    status = "fail" if get_form(form).models_path == "/v1/models" else "warn"
     assert find(d, status, "not the gateway") and find(d, status, f"BACKEND_URL={b.url}")
 
 

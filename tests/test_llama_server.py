@@ -20,10 +20,12 @@ import httpx
 import orjson
 import pytest
 
-from inspector.protocol import SSEDecoder, openai_request, parse_request
+from inspector.protocol import SSEDecoder, get_form, openai_request, parse_request
+from inspector.protocol._responses import SIGNATURE
 from inspector.recording import ExchangeRecord, list_sessions, response_message
 from inspector.testing import llama_server as ls
 from inspector.testing.gateway import Gateway
+from inspector.testing.llama_server import SERVED
 from inspector.testing.sdk import accumulate
 
 pytestmark = pytest.mark.e2e
@@ -356,13 +358,101 @@ def test_passthrough_of_a_tool_call(calling, tmp_path):
     assert exchange.meta["stop_reason"] == "tool_use"
 
 
+# -- OpenAI Responses: llama-server's own /v1/responses -----------------------------------------------------
+class SaidResponse:
+    """What the server's Response said (the one ``response.completed`` carries, or the whole answer):
+    its text, its reasoning (each item's id and text), its calls, its usage and llama.cpp's timings."""
+
+    def __init__(self, response: dict[str, Any], timings: dict[str, Any] | None) -> None:
+        output = response.get("output") or []
+        self.content = "".join(p["text"] for i in output if i["type"] == "message" for p in i["content"])
+        self.reasoning = [(i["id"], "".join(p["text"] for p in i.get("content") or [])) for i in output
+                          if i["type"] == "reasoning"]
+        self.calls = [i for i in output if i["type"] == "function_call"]
+        self.usage, self.timings = response["usage"], timings
+
+    @classmethod
+    def of(cls, exchange: ExchangeRecord, stream: bool) -> SaidResponse:
+        if not stream:
+            answer = json.loads(exchange.body("backend"))
+            return cls(answer, answer.get("timings"))
+        events = [orjson.loads(e.data) for e in SSEDecoder().decode(exchange.body("backend")) if e.data]
+        (completed,) = [e for e in events if e.get("type") == "response.completed"]
+        return cls(completed["response"], completed.get("timings"))
+
+
+def one_response(backend: ls.LlamaServer, tmp_path, stream: bool,
+                 **request: Any) -> tuple[anthropic.types.Message, ExchangeRecord, SaidResponse]:
+    """One request through a Responses-form gateway: what the client got, the recording, what the server said."""
+    with gateway(backend, tmp_path, form="responses") as gw:
+        message = ask(gw, stream, **request)
+    (exchange,) = exchanges(tmp_path)
+    return message, exchange, SaidResponse.of(exchange, stream)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+def test_a_response_reaches_the_client_with_its_usage_and_timings(plain, tmp_path, stream):
+    message, exchange, said = one_response(plain, tmp_path, stream, max_tokens=24,
+                                           messages=[{"role": "user", "content": "Count from 1 to 40."}])
+    assert exchange.request_json("backend")["input"] == [{"role": "user", "content": "Count from 1 to 40."}]
+    (text,) = blocks(message, "text")
+    assert said.content and text.text == said.content, "the text, unchanged"
+    cached = said.usage["input_tokens_details"]["cached_tokens"]
+    assert (message.usage.input_tokens, message.usage.cache_read_input_tokens, message.usage.output_tokens) == (
+        said.usage["input_tokens"] - cached, cached, said.usage["output_tokens"]), "Anthropic counts cache reads apart"
+    if stream:  # llama-server times a streamed Response (a whole one it does not)
+        assert said.timings is not None and exchange.meta["performance"]["source"] == "llama.cpp"
+        assert exchange.meta["performance"]["decode_tokens"] == said.timings["predicted_n"]
+        assert accumulate(exchange.body("client")).content == message.content
+    else:
+        assert said.timings is None and "performance" not in exchange.meta, "no figure made up"
+
+
+def test_a_responses_reasoning_is_a_signed_thinking_block_that_goes_back_on_the_next_turn(thinking, tmp_path):
+    question = {"role": "user", "content": "What is 2+2?"}
+    with gateway(thinking, tmp_path, form="responses") as gw:
+        first = ask(gw, True, max_tokens=16, messages=[question])
+        again = ask(gw, True, max_tokens=16, messages=[
+            question, {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+            {"role": "user", "content": "And 3+3?"}])
+    one, two = exchanges(tmp_path)
+    ((item_id, reasoning),) = SaidResponse.of(one, True).reasoning
+    assert [b.type for b in first.content] == ["thinking", "text"]
+    assert first.content[0].thinking == reasoning and first.content[0].signature.startswith(SIGNATURE)
+    carried = [i for i in two.request_json("backend")["input"] if i.get("type") == "reasoning"]
+    assert carried == [{"type": "reasoning", "id": item_id, "summary": [],
+                        "content": [{"type": "reasoning_text", "text": reasoning}]}], "the server's own item, back"
+    assert again.stop_reason in ("end_turn", "max_tokens") and two.meta["status"]["backend"] == 200
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+def test_a_responses_function_call_reaches_the_client_with_the_servers_exact_arguments(calling, tmp_path, stream):
+    message, exchange, said = one_response(calling, tmp_path, stream, max_tokens=64, tools=[WEATHER],
+                                           messages=[{"role": "user", "content": "What is the weather in Paris?"}])
+    (call,) = said.calls
+    (tool_use,) = blocks(message, "tool_use")
+    assert (tool_use.id, tool_use.name, tool_use.input) == (call["call_id"], "get_weather", json.loads(call["arguments"]))
+    assert message.stop_reason == "tool_use"
+    assert exchange.request_json("backend")["tools"][0] == {
+        "type": "function", "name": "get_weather", "description": WEATHER["description"],
+        "parameters": WEATHER["input_schema"], "strict": False}
+
+
+@pytest.mark.parametrize("request_", [PINNED, WITH_TOOLS], ids=["conversation", "tools-and-results"])
+def test_a_responses_count_is_exactly_what_the_server_then_evaluates(calling, tmp_path, request_):
+    counted, evaluated, meta = _exact(calling, tmp_path, request_, form="responses")
+    assert counted == evaluated
+    assert meta["token_counts"] == {"input_tokens": counted, "exact": True, "source": "/v1/responses/input_tokens"}
+
+
 # -- the real Claude Code through each -------------------------------------------------------------------------
 @pytest.mark.claude
-@pytest.mark.parametrize("form", ["openai", "anthropic"])
+@pytest.mark.parametrize("form", SERVED)
 def test_claude_code_round_trip(brief, tmp_path, claude, form):
     """Claude Code -p with a trimmed setup (no tools, a one-line system prompt: a 135M model on a CPU answers
     in seconds) and its answers capped at 256 tokens: it prints exactly the answer the server gave."""
-    options = {"max_tokens_limit": 256} if form == "openai" else {}
+    # A translated answer is capped by the gateway; an Anthropic-native server gets Claude Code's own cap.
+    options = {"max_tokens_limit": 256} if get_form(form).writes_answers else {}
     with gateway(brief, tmp_path, form=form, **options) as gw:
         env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "ANTHROPIC_BASE_URL": gw.url,
                "ANTHROPIC_AUTH_TOKEN": "inspector-local", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
@@ -377,7 +467,8 @@ def test_claude_code_round_trip(brief, tmp_path, claude, form):
     assert answer["stop_reason"] in ("end_turn", "max_tokens")
     assert result.stdout.strip() == text.strip(), "Claude Code shows the server's answer as it was sent"
     sent = main[-1].request_json("backend")
-    assert sent["model"] == MODEL and sent["max_tokens"] <= 256
+    cap = next(sent[k] for k in ("max_tokens", "max_output_tokens") if k in sent)  # as the API calls it
+    assert sent["model"] == MODEL and cap <= 256
 
 
 # -- the queue in front of the real server's slots --------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The candidate side: one recorded turn sent to a candidate model exactly as the gateway would send it.
 
-A turn's request goes through today's gateway, in-process: the backend form builds the request
-(``BackendForm.build_request``, with what the backend says about the model: ``Discovery`` and
-``with_facts``), the gateway's ``Pipeline`` sends it with the project's h11 client and translates
+A turn's request goes through today's gateway, in-process: the gateway's ``Admission`` admits it (the
+backend form prepares the whole call, with what the backend says about the model; a request that
+cannot fit the model's window is refused, as the gateway refuses it), the gateway's ``Pipeline``
+sends it with the project's h11 client and translates
 the answer (stream processors, whole answers, error mapping, keep-alives, idle timeout), and its
 loopback ``Relay`` hands the Anthropic answer back over HTTP — what Claude Code would have read. The
 exchange's summary (``Exchange.summary()``: notes with their repair rules, timings, usage, prompt
@@ -17,34 +18,19 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
-from ..gateway.discovery import Discovery
+from ..gateway.admission import Admission, refused
 from ..gateway.exchange import Direction, Exchange, RequestSnapshot
-from ..gateway.flows import split_backend
-from ..gateway.gateway import ContextTooLong, too_long, with_facts
 from ..gateway.pipeline import Job, error_response
 from ..gateway.reask import Ladder
 from ..gateway.recorder import Recorder
 from ..gateway.relay import Relay
-from ..gateway.tokens import PrefixBook, TokenBook
-from ..protocol import (
-    AnthropicStreamObserver,
-    GatewayError,
-    InvalidRequest,
-    MessageAccumulator,
-    PrefixSnapshot,
-    ToolNames,
-    TranslateOptions,
-    get_form,
-    parse_request,
-    validate_request,
-)
+from ..protocol import ClientCall, InvalidRequest, MessageAccumulator, TranslateOptions, get_form
 from ..recording import ExchangeMeta, RecordingStore, utc_iso
 from ..transport import BackendFailure
-from ._turns import RecordedRequest, Turn
+from ._turns import Turn
 
 __all__ = ["Candidate", "CandidateClient", "Outcome"]
 
@@ -127,13 +113,12 @@ class CandidateClient:
         self.relay = Relay()
         self.relay.pipeline.idle_timeout = idle_timeout
         self.relay.pipeline.ping_interval = ping_interval
-        self.discovery = Discovery(self.relay.client)
-        if candidate.api_key:
-            self.discovery.headers = [("authorization", f"Bearer {candidate.api_key}")]
-        self.tokens = TokenBook()
-        self.prefixes = PrefixBook()
-        self.ladder = Ladder()
-        self.ladder.mode = candidate.reask
+        # The gateway's own admission, set as the gateway's options would set it for this candidate.
+        self.admission = Admission(self.relay.client, form=self.form, model=candidate.model,
+                                   options=candidate.options, api_key=candidate.api_key)
+        self.admission.ladder = ladder = Ladder()
+        ladder.mode = candidate.reask
+        self.tokens = self.admission.tokens
         self.ended = _Ended()
         # The Recorder addon, never configured: it only passes each exchange's response and end on to
         # the writer this client opens itself (``ex.writer``), exactly as the gateway's recorder does.
@@ -161,73 +146,18 @@ class CandidateClient:
             method="POST", path=str(client.get("path") or "/v1/messages"), url=str(client.get("url") or ""),
             headers=[(str(k), str(v)) for k, v in client.get("headers") or []], body=recorded.body,
             content_type="application/json", json=recorded.json)
+        headers = [(str(k), str(v)) for k, v in client.get("headers") or []]
+        if not any(k.lower() == "anthropic-version" for k, _ in headers):
+            headers.append(("anthropic-version", ANTHROPIC_VERSION))
+        call = ClientCall("POST", str(client.get("path") or "/v1/messages"), headers, recorded.body)
         try:
-            job = await self._prepare(ex, recorded)
+            # The recorded session is this exchange's identity (set above), whatever its body says.
+            job = await self.admission.admit(ex, call, lambda ex, data: None)
         except InvalidRequest as e:
             self._open_recording(ex, turn)
             return self._refused(ex, e, started)
         self._open_recording(ex, turn)
         return await self._send(job, started)
-
-    async def _prepare(self, ex: Exchange, request: RecordedRequest) -> Job:
-        """The backend request for a turn, prepared as the gateway's ``request`` hook prepares it."""
-        c, form = self.candidate, self.form
-        origin, base_path = split_backend(ex.backend)
-        url = origin + base_path + form.chat_path(base_path, str(request.client_request.get("path") or "/v1/messages"))
-        sent = {str(k).lower(): str(v) for k, v in request.client_request.get("headers") or []}
-        headers = [("content-type", "application/json"), ("accept", form.accept(bool(request.json.get("stream"))))]
-        if "user-agent" in sent:
-            headers.append(("user-agent", sent["user-agent"]))
-        if not form.translates:
-            data = validate_request(request.body)
-            ex.client_model, ex.backend_model, ex.stream = str(data.get("model", "")), c.model, bool(data.get("stream"))
-            data = {**data, "model": c.model}
-            headers.append(("anthropic-version", sent.get("anthropic-version") or ANTHROPIC_VERSION))
-            if "anthropic-beta" in sent:
-                headers.append(("anthropic-beta", sent["anthropic-beta"]))
-            if c.api_key:
-                headers += [("x-api-key", c.api_key), ("authorization", f"Bearer {c.api_key}")]
-            if ex.stream:
-                ex.processor = AnthropicStreamObserver(model=c.model, backend=ex.backend, notes=ex.notes)
-            ex.prefix = self.prefixes.compare((ex.session_id, c.model, ex.purpose),
-                                              PrefixSnapshot(*form.prefix_sections(data)))
-            return self._job(ex, url, headers, data)
-        req = parse_request(request.body)
-        ex.client_model, ex.backend_model, ex.stream = req.model, c.model, req.stream
-        ex.notes, ex.input_estimate = req.notes, req.estimated_input_tokens
-        facts = await self.discovery.facts(form, ex.backend, c.model, c.options)
-        ex.options = options = with_facts(c.options, facts)
-        ex.facts, ex.tools = facts, req.tools
-        ex.names = ToolNames() if form.uses_tool_names() else None
-        body = form.build_request(req, model=c.model, options=options, names=ex.names)
-        plan = self.ladder.plan(ex, req, body)
-        if plan is not None and plan.first is not None:
-            body = plan.first
-        count = self.tokens.estimate(ex.session_id, c.model, req.estimated_input_tokens)
-        window = (facts.window, facts.window_source or "the backend") if facts.window else None
-        if window is not None and count.tokens > window[0]:  # the gateway refuses what cannot fit: so does this
-            count = await self.discovery.count(form, ex.backend, facts, body) or count
-            if count.tokens > window[0]:
-                raise too_long(c.model, count, window, requested=req.model)
-        ex.token_count, ex.context = count, window
-        ex.prefix = self.prefixes.compare((ex.session_id, c.model, ex.purpose),
-                                          PrefixSnapshot(*form.prefix_sections(body)))
-        if req.stream:
-            ex.processor = form.stream_processor(
-                options=options, names=ex.names, model=req.model, backend_model=c.model, backend=ex.backend,
-                input_tokens=count.tokens, notes=ex.notes, tools=ex.tools)
-        if c.api_key:
-            headers.append(("authorization", f"Bearer {c.api_key}"))
-        job = self._job(ex, url, headers, body)
-        job.reask = plan
-        return job
-
-    @staticmethod
-    def _job(ex: Exchange, url: str, headers: list[tuple[str, str]], body: dict[str, Any]) -> Job:
-        data = orjson.dumps(body)
-        ex.backend_request = RequestSnapshot(method="POST", path=urlsplit(url).path, url=url, headers=headers,
-                                             body=data, json=body, content_type="application/json")
-        return Job(ex, "POST", url, headers, data)
 
     def _open_recording(self, ex: Exchange, turn: Turn) -> None:
         if self.store is None or ex.client_request is None:
@@ -239,13 +169,7 @@ class CandidateClient:
 
     def _refused(self, ex: Exchange, e: InvalidRequest, started: float) -> Outcome:
         """What the gateway answers without asking the backend: a request that cannot fit the model's window."""
-        err = GatewayError(400, "invalid_request_error", str(e))
-        ex.local = True
-        if isinstance(e, ContextTooLong):
-            ex.token_count, ex.context = e.count, e.window
-            ex.notes.error(str(e), rule="context:too-long")
-        else:
-            ex.notes.error(f"invalid request: {e}", rule="request:invalid")
+        err = refused(ex, e)
         status, headers, body = error_response(err)
         ex.answer = orjson.loads(body)
         tell = self.relay.listeners

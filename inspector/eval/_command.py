@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             server.stop()
             return 130
-        args.backend, args.backend_url = "openai", server.url
+        args.backend, args.backend_url = embedded.EmbeddedBackend.form, server.url
         args.model = args.model or [server.model]
         args.max_tokens_limit = args.max_tokens_limit or embedded.MAX_OUTPUT
     try:

@@ -152,11 +152,11 @@ class Timings:
         timing = meta.get("timing_ms") or {}
         source = perf.get("source") if isinstance(perf.get("source"), str) else None
         ttft, total = timing.get("first_token"), timing.get("total")
-        if source in ("ollama", "llama.cpp") and isinstance(perf.get("prompt_ms"), (int, float)):
-            load = perf.get("load_ms") if isinstance(perf.get("load_ms"), (int, float)) else 0.0
-            ttft = round(load + perf["prompt_ms"], 1)
-            if isinstance(perf.get("decode_ms"), (int, float)):
-                total = round(ttft + perf["decode_ms"], 1)
+        prompt_ms, decode_ms, load_ms = perf.get("prompt_ms"), perf.get("decode_ms"), perf.get("load_ms")
+        if source not in (None, "gateway") and isinstance(prompt_ms, (int, float)):
+            ttft = round((load_ms if isinstance(load_ms, (int, float)) else 0.0) + prompt_ms, 1)
+            if isinstance(decode_ms, (int, float)):
+                total = round(ttft + decode_ms, 1)
         elif ttft is not None:
             source = source or "gateway"
         return cls(ttft, total, _num(perf.get("prompt_tokens_per_s")), _num(perf.get("decode_tokens_per_s")), source)

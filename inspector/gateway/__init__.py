@@ -5,9 +5,11 @@
 ``auth``      GatewayAuth — loopback by default, a token when exposed
 ``relay``     Relay — the loopback hop; runs each exchange through ``pipeline``
 ``queue``     Queues, QueueOptions — per backend: at most its slots at once, the rest wait by priority
-``side``      SideTraffic — count_tokens, models, hello, telemetry, status answered locally
-``gateway``   Gateway — Messages calls translated (or passed through) and sent to the relay
+``admission`` Admission — the gateway's options; route, discover, count, refuse: the form prepares the backend call
 ``reask``     Ladder — the repair ladder's re-ask: a call that cannot be repaired is asked for again, constrained
+``side``      SideTraffic — count_tokens, models, hello, telemetry, status answered locally
+``gateway``   Gateway — calls the backend answers, admitted and sent to the relay (the mitmproxy adapter)
+``observer``  Observer — regular mode without a backend_url: Anthropic's API inspected as it goes
 ``discovery`` Discovery — each routed model's real context window, capabilities and tokenizer, asked once
 ``tokens``    TokenBook, PrefixBook — estimates corrected by real counts; the previous request, for prefix stability
 ``recorder``  Recorder — every exchange saved (inspector/recording/SCHEMA.md)
@@ -26,10 +28,12 @@ __all__ = ["all_addons", "replay_addons"]
 
 def all_addons() -> list[Any]:
     """The gateway's addons, in hook order (``addons/translate.py`` registers exactly these)."""
+    from .admission import Admission
     from .auth import GatewayAuth
     from .colourlog import ColourLog
     from .deadline import HeaderDeadline
     from .gateway import Gateway
+    from .observer import Observer
     from .otlp import OtlpExport
     from .queue import QueueOptions
     from .reask import Ladder
@@ -41,12 +45,13 @@ def all_addons() -> list[Any]:
 
     relay = Relay()
     tokens = TokenBook()
-    gateway = Gateway(relay, tokens)
-    gateway.ladder = ladder = Ladder()
+    admission = Admission(relay.client, tokens, queues=relay.pipeline.queues)
+    admission.ladder = ladder = Ladder()
     # Listeners (recorder, colour log, OpenTelemetry export, the token book) are found by the relay at
     # start: any loaded addon with the four exchange_* methods is told about every exchange.
     return [HeaderDeadline(), GatewayAuth(relay), relay, QueueOptions(relay.pipeline.queues), Recorder(), ColourLog(),
-            OtlpExport(), WebFlows(), tokens, SideTraffic(gateway), ladder, gateway]
+            OtlpExport(), WebFlows(), tokens, ladder, admission, SideTraffic(admission, relay.listeners),
+            Observer(admission, relay.listeners), Gateway(relay, admission)]
 
 
 def replay_addons() -> list[Any]:

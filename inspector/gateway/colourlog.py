@@ -25,7 +25,7 @@ from rich.console import Console
 
 from ..log import BodyView, EventLine, ExchangeLine, print_lines
 from ..log.waiting import Waiting
-from ..protocol import LineDecoder, NoteDict, SSEDecoder
+from ..protocol import EventDecoder, NoteDict, SSEDecoder
 from ..recording import Redactor
 from .exchange import Direction, Exchange
 
@@ -58,7 +58,7 @@ class ColourLog:
         #: Secrets never reach the terminal either (the recording's redaction, same rules).
         self.redactor = Redactor()
         self._said: set[str] = set()
-        self._decoders: dict[int, dict[str, Any]] = {}
+        self._decoders: dict[int, dict[str, EventDecoder]] = {}
         #: Requests waiting for their first token, and the clock they are timed by (tests set both).
         self.clock = clock
         self.waiting = Waiting(after=3.0)
@@ -147,7 +147,8 @@ class ColourLog:
                            model=ex.backend_model or ex.client_model, backend=ex.backend,
                            since=ex.sent if ex.sent is not None else ex.started,
                            prompt_tokens=count.tokens if count is not None else ex.input_estimate or None,
-                           exact=count is not None and count.exact, sse=ex.form.framing == "sse")
+                           exact=count is not None and count.exact,
+                           sse=isinstance(ex.form.event_decoder(), SSEDecoder))
 
     def exchange_response(self, ex: Exchange, direction: Direction, status: int,
                           headers: list[tuple[str, str]]) -> None:
@@ -165,9 +166,8 @@ class ColourLog:
             return
         state = self._decoders.setdefault(id(ex), {})
         decoder = state.get(direction)
-        if decoder is None:
-            ndjson = direction == "backend" and ex.form.framing == "ndjson"
-            decoder = state[direction] = LineDecoder() if ndjson else SSEDecoder(comments=True)
+        if decoder is None:  # the client hears Anthropic's events; the backend speaks its form's
+            decoder = state[direction] = ex.form.event_decoder() if direction == "backend" else SSEDecoder(comments=True)
         text = self.redactor.text
         for item in decoder.decode(data):
             if isinstance(item, bytes):
@@ -204,9 +204,10 @@ class ColourLog:
         if ex.client_request and ex.client_request.get("body"):
             self.console.print(BodyView(f"{ex.client_request['method']} {r.url(ex.client_request['path'])}",
                                         self._body(ex.client_request.get("json"), ex.client_request["body"])))
-        if ex.backend_request and ex.backend_request.get("body") and ex.form.translates:
-            self.console.print(BodyView(f"→ {ex.form.name} {r.url(ex.backend_request['url'])}",
-                                        self._body(ex.backend_request.get("json"), ex.backend_request["body"])))
+        backend = ex.backend_request
+        if backend and backend.get("body") and backend.get("body") != (ex.client_request or {}).get("body"):
+            self.console.print(BodyView(f"→ {ex.form.name} {r.url(backend['url'])}",
+                                        self._body(backend.get("json"), backend["body"])))
         message = ex.processor.message() if ex.processor is not None else ex.answer
         if message:
             self.console.print(BodyView("response (as Claude Code sees it)", r.json(message)))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 from ..protocol import (
     BackendForm,
@@ -20,28 +20,29 @@ from ..protocol import (
     StreamResult,
     TokenCount,
     ToolNames,
+    TranslateContext,
     TranslateOptions,
 )
 from ..recording import ExchangeMeta
+from ..recording._meta import (
+    AttemptDirection,
+    Direction,
+    ErrorMeta,
+    Headers,
+    OverheadMeta,
+    PerformanceMeta,
+    PrefixMeta,
+    RequestSnapshot,
+    TokenCountsMeta,
+    ToolCallMeta,
+    ToolResultMeta,
+    TraceMeta,
+    UsageMeta,
+)
 from ..telemetry import TraceContext
 
-
-class RecordingHandle(Protocol):
-    """Where an exchange is being recorded (``ExchangeWriter``, or the sidecar's front half)."""
-
-    def requests(self, client: Mapping[str, Any], backend: Mapping[str, Any] | None) -> None: ...
-
-    def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]],
-                      t: float | None = None) -> None: ...
-
-    def chunk(self, direction: str, data: bytes, t: float | None = None) -> None: ...
-
-    def finish(self, meta: dict[str, Any]) -> None: ...
-
-    def attempt_request(self, n: int, request: Mapping[str, Any]) -> None: ...
-
 __all__ = ["OVERHEAD_HEADER", "Direction", "Exchange", "ExchangeListener", "Listeners", "Mode", "Overhead",
-           "RequestSnapshot"]
+           "RecordingHandle", "RequestSnapshot"]
 
 #: The response header that says what the gateway itself spent before the response head went out
 #: (a streamed answer's head goes before its stream: there it is the request's part only).
@@ -49,22 +50,22 @@ OVERHEAD_HEADER = "x-inspector-overhead-ms"
 
 log = logging.getLogger("inspector")
 
-Direction = Literal["backend", "client"]
 Mode = Literal["reverse", "regular"]
-Headers = list[tuple[str, str]]
 
 
-class RequestSnapshot(TypedDict, total=False):
-    """A request as it was at one moment (what the recorder writes; secrets redacted on write)."""
+class RecordingHandle(Protocol):
+    """Where an exchange is being recorded (``ExchangeWriter``, or the sidecar's front half)."""
 
-    method: str
-    path: str
-    url: str
-    headers: Headers
-    body: bytes
-    content_type: str
-    #: The body already parsed (saves the recorder parsing it again).
-    json: Any
+    def requests(self, client: RequestSnapshot, backend: RequestSnapshot | None) -> None: ...
+
+    def response_head(self, direction: AttemptDirection, status: int, headers: Iterable[tuple[str, str]],
+                      t: float | None = None) -> None: ...
+
+    def chunk(self, direction: AttemptDirection, data: bytes, t: float | None = None) -> None: ...
+
+    def finish(self, meta: ExchangeMeta) -> None: ...
+
+    def attempt_request(self, n: int, request: RequestSnapshot) -> None: ...
 
 
 @dataclass(slots=True)
@@ -94,7 +95,7 @@ class Overhead:
         """``x-inspector-overhead-ms``: what was spent until now (milliseconds)."""
         return OVERHEAD_HEADER, f"{self.total * 1000:.3f}"
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> OverheadMeta:
         return {"request": round(self.request * 1000, 3), "response": round(self.response * 1000, 3),
                 "total": round(self.total * 1000, 3), "chunks": self.chunks,
                 "worst_chunk": round(self.worst * 1000, 3)}
@@ -130,7 +131,7 @@ class Exchange:
     tools: list[dict[str, Any]] | None = None  # the offered tools (names and input schemas)
     names: ToolNames | None = None  # OpenAI-form tool name mapping
     input_estimate: int = 0
-    tool_results: list[dict[str, Any]] = field(default_factory=list)
+    tool_results: list[ToolResultMeta] = field(default_factory=list)
     # -- what the backend says (SCHEMA.md: token_counts, context_window, prefix, performance) -------
     facts: ModelFacts | None = None
     token_count: TokenCount | None = None  # the request's input tokens as the gateway counted them
@@ -163,6 +164,13 @@ class Exchange:
     holds: int = 0
     told_start: bool = False
 
+    def translation(self) -> TranslateContext:
+        """The exchange as its form translates it (``message_start`` reports the tokens counted so far)."""
+        tokens = self.token_count.tokens if self.token_count is not None else self.input_estimate
+        return TranslateContext(options=self.options or TranslateOptions(), model=self.client_model,
+                                backend_model=self.backend_model, backend=self.backend, input_tokens=tokens,
+                                notes=self.notes, names=self.names, tools=self.tools)
+
     def _ms(self, t: float | None) -> float | None:
         return round((t - self.started) * 1000, 1) if t is not None else None
 
@@ -179,18 +187,18 @@ class Exchange:
                 message_id=a.get("id"), stop_reason=a.get("stop_reason"),
                 # A translated answer's cache fields are zeros unless the backend said something.
                 usage={k: v for k, v in usage.items() if isinstance(v, int)
-                       and (not self.form.translates or said.get(k, True))},
+                       and (not self.form.writes_answers or said.get(k, True))},
                 tool_calls=[{"name": b.get("name"), "id": b.get("id"), "input": b.get("input")}
                             for b in a.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"],
                 backend=known)
         return StreamResult()
 
-    def performance(self, r: StreamResult) -> dict[str, Any] | None:
+    def performance(self, r: StreamResult) -> PerformanceMeta | None:
         """Where the seconds went: the backend's own figures when it gave them (Ollama's durations,
         llama.cpp's ``timings``), else what the gateway measured — never an invented figure."""
         b = r.backend
         if b is not None and b.has_timings:
-            perf: dict[str, Any] = {"load_ms": b.load_ms, "prompt_tokens": b.prompt_eval_tokens, "prompt_ms": b.prompt_ms,
+            perf: PerformanceMeta = {"load_ms": b.load_ms, "prompt_tokens": b.prompt_eval_tokens, "prompt_ms": b.prompt_ms,
                                     "decode_tokens": b.decode_tokens, "decode_ms": b.decode_ms, "source": b.source}
         elif (self.stream and self.kind == "messages" and not self.local and self.sent is not None
               and self.first_token is not None and self.ended is not None and r.stop_reason):
@@ -204,12 +212,12 @@ class Exchange:
                     "decode_ms": round((self.ended - self.first_token) * 1000, 1), "source": "gateway"}
         else:
             return None
-        perf["prompt_tokens_per_s"] = _rate(perf["prompt_tokens"], perf["prompt_ms"])
-        perf["decode_tokens_per_s"] = _rate(perf["decode_tokens"], perf["decode_ms"])
+        perf["prompt_tokens_per_s"] = _rate(perf.get("prompt_tokens"), perf.get("prompt_ms"))
+        perf["decode_tokens_per_s"] = _rate(perf.get("decode_tokens"), perf.get("decode_ms"))
         return perf
 
     @property
-    def error(self) -> dict[str, str] | None:
+    def error(self) -> ErrorMeta | None:
         err = self.processor.error if self.processor is not None else None
         if err is not None:
             return {"type": err.type, "message": err.message}
@@ -233,7 +241,9 @@ class Exchange:
                           "first_token": self._ms(self.first_token),
                           "total": self._ms(self.ended or time.monotonic())},
             "message_id": r.message_id,
-            "usage": r.usage or {}, "stop_reason": r.stop_reason, "tool_calls": r.tool_calls or [],
+            # The protocol core's own dicts, in the shapes SCHEMA.md gives them.
+            "usage": cast(UsageMeta, r.usage or {}), "stop_reason": r.stop_reason,
+            "tool_calls": cast(list[ToolCallMeta], r.tool_calls or []),
             "tool_results": self.tool_results,
             "error": self.error, "incomplete": self.incomplete, "aborted_by": self.aborted_by,
             "notes": self.notes.as_list(),
@@ -246,16 +256,16 @@ class Exchange:
         if self.queue is not None:
             out["queue"] = self.queue
         if self.trace is not None:
-            out["trace"] = self.trace.as_dict()
+            out["trace"] = cast(TraceMeta, self.trace.as_dict())
         if self.token_count is not None:
-            out["token_counts"] = self.token_count.as_dict()
-        if self.form.translates and r.usage:
+            out["token_counts"] = cast(TokenCountsMeta, self.token_count.as_dict())
+        if self.form.writes_answers and r.usage:
             said = r.backend
             out["usage_source"] = "backend" if said is not None and said.prompt_tokens is not None else "gateway"
         if self.context is not None:
             out["context_window"] = {"tokens": self.context[0], "source": self.context[1]}
         if self.prefix is not None:
-            out["prefix"] = self.prefix.as_dict()
+            out["prefix"] = cast(PrefixMeta, self.prefix.as_dict())
         performance = self.performance(r)
         if performance is not None:
             out["performance"] = performance

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import zlib
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from mitmproxy import http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
-from ..protocol import GatewayError, InvalidRequest
+from ..protocol import GatewayError, InvalidRequest, split_url
 from ..recording import purpose_of, session_id_of
 from ..recording._redact import SECRET_QUERY_KEYS
 from ..telemetry import trace_context
@@ -19,18 +18,26 @@ from .exchange import Exchange, Mode, RequestSnapshot
 from .pipeline import error_response
 
 __all__ = [
-    "REQUEST_SIZE_LIMIT", "TooLarge", "anthropic_error", "decoded_body", "header_text", "headers_text", "identify",
-    "json_response", "mode_of", "path_of", "readable", "snapshot", "split_backend", "too_large", "wire_headers",
-    "without_secret_params",
+    "REQUEST_SIZE_LIMIT", "TooLarge", "anthropic_error", "client_url", "decoded_body", "header_text", "headers_text",
+    "identify", "json_response", "mode_of", "path_of", "point_at_loopback", "readable", "snapshot", "split_backend",
+    "too_large", "wire_headers", "without_secret_params",
 ]
 
+#: ``http://h:1/v1/`` → (``http://h:1``, ``/v1``).
+split_backend = split_url
 
-@functools.lru_cache(maxsize=64)
-def split_backend(backend: str) -> tuple[str, str]:
-    """``http://h:1/v1/`` → (``http://h:1``, ``/v1``)."""
-    parts = urlsplit(backend)
-    base_path = parts.path.rstrip("/")
-    return f"{parts.scheme}://{parts.netloc}", base_path
+
+def point_at_loopback(r: http.Request, port: int, token: str, *, streamed: bool = False) -> None:
+    """Point ``r`` at ``/<token>`` on one of our loopback servers (the relay, the replay server): the
+    token alone says what the request gets, and nothing of the client's goes there — no header but
+    Host, no body (``streamed``: the body streams there, see ``guard.stream_to``)."""
+    r.scheme, r.host, r.port = "http", "127.0.0.1", port
+    r.path = "/" + token
+    if streamed:
+        r.headers = http.Headers(host=f"127.0.0.1:{port}", transfer_encoding="chunked")
+    else:
+        r.headers = http.Headers(host=f"127.0.0.1:{port}")
+        r.content = b""
 
 
 def path_of(flow: http.HTTPFlow) -> str:
@@ -162,6 +169,8 @@ def wire_headers(headers: http.Headers) -> list[tuple[str, str]]:
     """Every header with its bytes as they came, one character per byte (latin-1: the transport's
     convention, as h11's), for sending on unchanged."""
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.fields]
+
+
 def client_url(flow: http.HTTPFlow) -> str:
     """The URL the client called. In reverse mode mitmproxy has already pointed the request at the
     reverse target (``pretty_url`` names the backend's host with the client's path): the client

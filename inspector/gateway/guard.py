@@ -35,7 +35,7 @@ from mitmproxy import http
 from mitmproxy.net.http.http1 import expected_http_body_size
 
 from ..protocol import GatewayError
-from .flows import anthropic_error, too_large
+from .flows import anthropic_error, point_at_loopback, too_large
 
 __all__ = ["PENDING", "REFUSED", "Intake", "Parking", "answered", "fail_closed", "internal_error", "park", "refuse",
            "stream_to"]
@@ -159,9 +159,7 @@ def stream_to(flow: http.HTTPFlow, token: str, port: int, *, keep: int) -> Intak
     request's end). In ``requestheaders`` only."""
     original = flow.request
     head = original.copy()
-    head.scheme, head.host, head.port = "http", "127.0.0.1", port
-    head.path = "/" + token
-    head.headers = http.Headers(host=f"127.0.0.1:{port}", transfer_encoding="chunked")
+    point_at_loopback(head, port, token, streamed=True)
     if keep and "expect" in original.headers:  # mitmproxy answers 100-continue for the head it sends
         head.headers["expect"] = original.headers["expect"]
     intake = head.stream = Intake(flow, original, keep)

@@ -118,7 +118,8 @@ class OtlpExport:
         pass
 
     def exchange_chunk(self, ex: Exchange, direction: str, data: bytes) -> None:
-        # The summary has no message id (gen_ai.response.id): it is at the start of the client's answer.
+        # The summary carries the message id (gen_ai.response.id); the answer's start is a fallback for one
+        # that has none (an error before message_start), and its whole is the content when captured.
         if direction == "client" and (seen := self._seen.get(id(ex))) is not None:
             seen.add(data)
 

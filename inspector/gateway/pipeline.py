@@ -1,12 +1,13 @@
 """One exchange, from the backend to the client: the path every chunk takes.
 
-    backend socket ─▶ BackendClient (h11) ─▶ processor.feed (translator / observer) ─▶ Reply (h11) ─▶ mitmproxy ─▶ client
+    backend socket ─▶ BackendClient (h11) ─▶ processor.feed (form's translator / observer) ─▶ Reply (h11) ─▶ mitmproxy ─▶ client
                            │                                                        │
                            └──────────── listeners: recorder, colour log ───────────┘
 
-The gateway addon prepares the backend request and hands it here as a ``Job`` (through the
-relay, see ``relay.py``); this module waits for the backend's queue to let it through (``queue.py``:
-at most the backend's slots at once, the main conversation first), sends it, and:
+The admission step has the backend form prepare the backend call (``admission.py``) and the gateway
+hands it here as a ``Job`` (through the relay, see ``relay.py``); this module waits for the backend's
+queue to let it through (``queue.py``: at most the backend's slots at once, the main conversation
+first), sends it, and:
 
 * while the request waits in the queue, or the backend is silent before answering (a local model
   evaluating a long prompt), commits to HTTP 200 after ``ping_interval`` and sends the processor's
@@ -31,11 +32,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
 
 import orjson
 
-from ..protocol import GatewayError, StreamProcessor, StreamTranslator, TokenCount, is_anthropic_error, sse_event
+from ..protocol import GatewayError, StreamProcessor, StreamTranslator, TokenCount, WholeAnswer, sse_event
 from ..telemetry import propagate
 from ..transport import BackendClient, BackendFailure, BackendResponse, Reply
 from .exchange import Exchange, Listeners
@@ -46,11 +46,6 @@ __all__ = ["Job", "Pipeline", "error_response"]
 
 _SSE_HEAD = [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
 _JSON = [("content-type", "application/json")]
-#: Response headers never passed on from the backend (framing is the relay's own).
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade",
-        "trailer", "te", "content-encoding"}
-#: The backend's quota headers, never passed on (the gateway contract, "Usage-limit headers").
-_QUOTA = "anthropic-ratelimit-"
 #: An error body larger than this is not read whole.
 _ERROR_LIMIT = 1 << 20
 
@@ -79,12 +74,6 @@ def _relayed(err: GatewayError, response: BackendResponse) -> GatewayError:
     if after and err.status in (429, 529) and not err.retry_after:
         return dataclasses.replace(err, retry_after=after)
     return err
-
-
-def _anthropic_api(backend: str) -> bool:
-    from .gateway import is_anthropic_host  # the gateway imports this module
-
-    return is_anthropic_host(urlsplit(backend).hostname)
 
 
 def request_id() -> str:
@@ -201,7 +190,7 @@ class _Run:
             return
         ex = self.ex
         self.wrote = time.monotonic()
-        if ex.first_token is None and b"_delta" in out:
+        if ex.first_token is None and self.processor is not None and self.processor.answering:
             ex.first_token = self.wrote
         self.reply.write(out)  # the client first, the listeners after
         if self.tell:
@@ -443,53 +432,45 @@ class _Run:
         body = b"".join(pieces)
         self.since = time.perf_counter()
         self._record_backend([body])
-        status = response.status
-        form = ex.form
-        if not form.translates:
-            self._pass_on(response, body)
-            return
-        if status != 200:
-            self.fail(_relayed(form.error(status=status, body=body, model=ex.backend_model, backend=ex.backend),
-                               response))
-            return
-        if ex.stream:  # a stream was asked for, and this is not one
-            self.fail(form.garbage(backend=ex.backend, sample=body))
-            return
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            self.fail(form.garbage(backend=ex.backend, sample=body))
-            return
-        if "error" in data:
-            code = data.get("status")
-            self.fail(form.error(status=code if isinstance(code, int) else 500, body=data,
-                                 model=ex.backend_model, backend=ex.backend))
-            return
-        assert ex.options is not None
-        if self.job.count is not None and not self.job.count.done():
+        if response.status == 200 and self.job.count is not None and not self.job.count.done():
             # Nothing has gone to the client yet: the count (bounded by the probe timeout) can be waited for.
             await asyncio.wait({self.job.count})
         self.use_count()
-        ex.backend_usage = form.read_usage(data)
-        count = ex.token_count.tokens if ex.token_count is not None else ex.input_estimate
-        if self.job.reask is None:
-            message = form.whole_response(data, options=ex.options, names=ex.names, model=ex.client_model,
-                                          input_tokens=count, notes=ex.notes, tools=ex.tools)
-        else:  # read as a stream is, so that a call can be held for the re-ask
-            t = form.stream_processor(options=ex.options, names=ex.names, model=ex.client_model,
-                                      backend_model=ex.backend_model, backend=ex.backend, input_tokens=count,
-                                      notes=ex.notes, tools=ex.tools)
-            assert isinstance(t, StreamTranslator)
-            self.job.reask.arm(t, counting=self.job.count is not None)
-            t.take_whole(data)
-            if t.reask is not None:
-                await self._climb(t, streaming=False)
-                ex.backend_usage = t.usage
-            message = t.message() or t.encoder.message()
-        ex.answer = message
-        self.whole(200, [*_JSON, ("request-id", self.rid)], orjson.dumps(message), self.since)
+        answer = await self._whole_reasked(body) if (self.job.reask is not None and response.status == 200
+                                                     and not ex.stream) else None
+        if answer is None:
+            answer = ex.form.whole_answer(response.status, response.headers, body, ex.translation(),
+                                          stream=ex.stream, kind=ex.kind, request_id=self.rid)
+        if answer.error is not None:
+            self.fail(_relayed(answer.error, response))
+            return
+        if self.reply.started:  # committed early, then the backend answered whole (an error)
+            self.fail(ex.form.error(status=response.status, body=body, model=ex.backend_model, backend=ex.backend))
+            return
+        ex.answer, ex.backend_usage = answer.message, answer.usage
+        self.whole(answer.status, answer.headers, answer.body, self.since)
+
+    async def _whole_reasked(self, body: bytes) -> WholeAnswer | None:
+        """A whole answer read as a stream is, so that a call can be held for the re-ask (None: not an
+        answer — the form's ``whole_answer`` says what it is instead)."""
+        ex, plan = self.ex, self.job.reask
+        assert plan is not None
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(data, dict) or data.get("error"):
+            return None
+        t = ex.form.stream_processor(ex.translation())
+        assert isinstance(t, StreamTranslator)
+        plan.arm(t, counting=self.job.count is not None)
+        t.take_whole(data)
+        usage = ex.form.read_usage(data)
+        if t.reask is not None:
+            await self._climb(t, streaming=False)
+            usage = t.usage
+        message = t.message() or t.encoder.message()
+        return WholeAnswer(200, [*_JSON, ("request-id", self.rid)], orjson.dumps(message), message, usage)
 
     async def _climb(self, processor: StreamProcessor, *, streaming: bool) -> bytes:
         """The re-ask rung (``reask.climb``); whatever goes wrong in it, the held answer goes as it was."""
@@ -507,41 +488,6 @@ class _Run:
             import logging
             logging.getLogger("inspector").exception("gateway: the re-ask failed")
             return processor.give_up(f"the re-ask failed ({type(e).__name__}: {e}); the first answer went as it was")
-
-    def _pass_on(self, response: BackendResponse, body: bytes) -> None:
-        """Passthrough: the backend's answer as it was (framing headers and the backend's own quota
-        aside). An error Claude Code could not read — not in Anthropic's envelope — is put in it, and
-        a count_tokens the backend does not serve is a 501 Claude Code does not ask again."""
-        ex = self.ex
-        status = response.status
-        if self.reply.started:  # committed early, then the backend answered whole (an error)
-            self.fail(ex.form.error(status=status, body=body, model=ex.backend_model, backend=ex.backend))
-            return
-        if ex.kind == "count_tokens" and status in (404, 405, 501):
-            self.fail(GatewayError(501, "not_supported", f"{ex.backend} does not count tokens (POST "
-                                                         f"/v1/messages/count_tokens answered HTTP {status}); "
-                                                         f"Claude Code estimates the count itself"))
-            return
-        # A 404 for a model: Claude Code shows its own words instead of the backend's, so a server
-        # other than Anthropic's gets a 400 that says how to route the model (Anthropic's API keeps its own).
-        unknown_model = status == 404 and ex.kind == "messages" and not _anthropic_api(ex.backend)
-        if status >= 400 and ex.kind in ("messages", "count_tokens") and (not is_anthropic_error(body) or unknown_model):
-            self.fail(_relayed(ex.form.error(status=status, body=body, model=ex.backend_model,
-                                             backend=ex.backend), response))
-            return
-        # The backend's rate-limit headers describe the gateway's key or server, not the user's quota.
-        headers = [(k, v) for k, v in response.headers if k not in _HOP and not k.startswith(_QUOTA)]
-        if body[:1] == b"{":
-            try:
-                parsed = orjson.loads(body)
-                ex.answer = parsed if isinstance(parsed, dict) else None
-            except orjson.JSONDecodeError:
-                pass
-            if ex.answer is not None and response.status == 200:
-                ex.backend_usage = ex.form.read_usage(ex.answer)
-        if response.status >= 400:
-            ex.notes.error(f"the backend answered HTTP {response.status}: {body[:300].decode('utf-8', 'replace')}")
-        self.whole(response.status, headers, body, self.since)
 
     def _record_backend(self, pieces: list[bytes]) -> None:
         if self.tell:

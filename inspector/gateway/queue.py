@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 import orjson
 from mitmproxy import addonmanager, ctx, exceptions
 
-from ..protocol import GatewayError, ModelFacts
+from ..protocol import GatewayError, ModelFacts, get_form
 
 if TYPE_CHECKING:
     from .exchange import Exchange
@@ -483,7 +483,8 @@ def concurrency(setting: str, backend: str, *, form: str, facts: ModelFacts | No
     env = os.environ if env is None else env
     slots = facts.slots if facts is not None else None
     # llama.cpp's id_slot means something with two slots or more (one: there is nothing to choose).
-    llama = facts is not None and facts.server == "llama.cpp" and form == "openai" and (slots or 0) > 1
+    speaks = get_form(form)
+    llama = facts is not None and facts.server == "llama.cpp" and speaks.names_slots and (slots or 0) > 1
     if setting == "unlimited":
         return Concurrency(None, "--set backend_concurrency=unlimited")
     if setting != "auto":
@@ -493,9 +494,9 @@ def concurrency(setting: str, backend: str, *, form: str, facts: ModelFacts | No
         return Concurrency(slots, "llama.cpp /props total_slots", chooses_slots=llama)
     if facts is not None and facts.server == "vllm":
         return Concurrency(None, "vllm (it batches and queues requests itself)")
-    raw = env.get("OLLAMA_NUM_PARALLEL", "").strip()
-    if form == "ollama" and raw.isdigit() and int(raw) > 0 and is_local(backend):
-        return Concurrency(int(raw), "OLLAMA_NUM_PARALLEL")
+    raw = env.get(speaks.parallel_env, "").strip() if speaks.parallel_env else ""
+    if raw.isdigit() and int(raw) > 0 and is_local(backend):
+        return Concurrency(int(raw), str(speaks.parallel_env))
     if is_local(backend):
         return Concurrency(1, "a local server (one request at a time unless it says more)")
     return Concurrency(None, "a remote server")

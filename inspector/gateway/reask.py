@@ -228,7 +228,7 @@ class Ladder:
         """The re-ask plan of a translated exchange about to be sent (None: no re-ask for it). With
         ``always``, a session that needed a re-ask gets a first attempt constrained to a call or a text
         answer: then ``plan.first`` is what to send."""
-        if self.mode == "off" or not self.attempts or not ex.form.translates or not body.get("tools"):
+        if self.mode == "off" or not self.attempts or not ex.form.reasks or not body.get("tools"):
             return None
         choice = req.tool_choice or {}
         if choice.get("type") == "none":

@@ -29,7 +29,7 @@ from ..recording._play import as_requested, serve, wants_stream
 from ..transport import LoopbackServer, Reply, Request
 from .auth import TOKEN_ENV
 from .colourlog import quiet_mitmproxy
-from .flows import REQUEST_SIZE_LIMIT, TooLarge, anthropic_error, decoded_body, too_large
+from .flows import REQUEST_SIZE_LIMIT, TooLarge, anthropic_error, decoded_body, point_at_loopback, too_large
 from .guard import fail_closed, refuse
 
 __all__ = ["Replayer", "sessions_of"]
@@ -179,10 +179,7 @@ class Replayer:
             log.warning(f"replay: chaos: {fault}")
         token = secrets.token_urlsafe(18)
         self.plays[token] = (answer, fault)
-        r.scheme, r.host, r.port = "http", "127.0.0.1", self.server.port
-        r.path = "/" + token
-        r.headers = http.Headers(host=f"127.0.0.1:{self.server.port}")
-        r.content = b""
+        point_at_loopback(r, self.server.port, token)
 
     @fail_closed()
     def responseheaders(self, flow: http.HTTPFlow) -> None:

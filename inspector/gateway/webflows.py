@@ -54,7 +54,7 @@ class WebFlows:
 
     def exchange_response(self, ex: Exchange, direction: Direction, status: int,
                           headers: list[tuple[str, str]]) -> None:
-        if self.active and direction == "backend" and ex.form.translates and not ex.local:
+        if self.active and direction == "backend" and ex.form.writes_answers and not ex.local:
             self._backend[id(ex)] = (status, list(headers), [])
 
     def exchange_chunk(self, ex: Exchange, direction: Direction, data: bytes) -> None:
@@ -63,7 +63,7 @@ class WebFlows:
 
     def exchange_ended(self, ex: Exchange) -> None:
         held = self._backend.pop(id(ex), None)
-        if not self.active or ex.backend_request is None or not ex.form.translates or ex.local:
+        if not self.active or ex.backend_request is None or not ex.form.writes_answers or ex.local:
             return
         try:
             self.view.add([backend_flow(ex, held)])

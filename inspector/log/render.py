@@ -9,13 +9,18 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.json import JSON
 from rich.panel import Panel
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from ..protocol import NoteDict
+    from ..recording import ExchangeMeta
+    from ..recording._meta import ToolCallMeta
 
 __all__ = ["BodyView", "EventLine", "ExchangeLine", "fold", "print_lines", "reask_label"]
 
@@ -104,12 +109,12 @@ def _excerpt(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _tool(call: dict[str, Any]) -> str:
-    args = call.get("input")
+def _tool(call: ToolCallMeta) -> str:
+    args, name = call.get("input"), call.get("name")
     if isinstance(args, dict) and args:
         inner = ", ".join(f"{k}={_excerpt(v, 40)}" for k, v in list(args.items())[:3])
-        return f"{call['name']}({_excerpt(inner, 80)})"
-    return f"{call['name']}()"
+        return f"{name}({_excerpt(inner, 80)})"
+    return f"{name}()"
 
 
 class ExchangeLine:
@@ -118,8 +123,8 @@ class ExchangeLine:
     ``notes_shown``: the notes to print a detail line for (default: every repair, warning and
     error); the counts on the line are always of all of them."""
 
-    def __init__(self, summary: Mapping[str, Any], *, when: float | None = None,
-                 notes_shown: Sequence[Mapping[str, Any]] | None = None, nothing: str | None = None) -> None:
+    def __init__(self, summary: ExchangeMeta, *, when: float | None = None,
+                 notes_shown: Sequence[NoteDict] | None = None, nothing: str | None = None) -> None:
         self.s = summary
         self.when = when or time.time()
         self.notes_shown = notes_shown
@@ -150,21 +155,23 @@ class ExchangeLine:
         t.append((f"{s.get('kind')}", "bold" if not side else ""))
         if s.get("purpose") not in (None, "main", "side"):
             t.append((f"/{s['purpose']}", ""))
-        agent = s["agent"].get("id") if isinstance(s.get("agent"), dict) else None
+        found = s.get("agent")
+        agent = found.get("id") if isinstance(found, dict) else None
         if isinstance(agent, str) and agent:
             t.append((f" {agent[:8]}", "dim"))
         model = s.get("model") or {}
-        if model.get("requested"):
+        requested, backend = model.get("requested"), model.get("backend")
+        if requested:
             t.append(("  ", ""))
-            t.append((model["requested"], "cyan"))
-            if model.get("backend") and model["backend"] != model["requested"]:
+            t.append((requested, "cyan"))
+            if backend and backend != requested:
                 t.append((" → ", ""))
-                t.append((model["backend"], "bold cyan"))
+                t.append((backend, "bold cyan"))
         t.append((f" [{s.get('form')}{' local' if s.get('local') else ''}]", "dim"))
         if status is not None:
             t.append((f"  {status}", "bold red" if status >= 400 else "green"))
         timing = s.get("timing_ms") or {}
-        queue: Mapping[str, Any] = s["queue"] if isinstance(s.get("queue"), dict) else {}
+        queue: Mapping[str, Any] = s.get("queue") or {}
         waited = queue.get("wait_ms")
         if isinstance(waited, (int, float)) and waited >= 1:
             # Its own figure: prefill (ttft) and decode start when the gateway's queue let it through.
@@ -173,8 +180,8 @@ class ExchangeLine:
                       "yellow"))
         if timing.get("first_token") is not None:
             t.append((f"  ttft {timing['first_token']:.0f}ms", "dim"))
-        if timing.get("total") is not None:
-            total = timing["total"]
+        total = timing.get("total")
+        if total is not None:
             t.append((f"  {total / 1000:.2f}s" if total >= 1000 else f"  {total:.0f}ms", ""))
         overhead = s.get("overhead_ms")
         if isinstance(overhead, Mapping) and isinstance(overhead.get("total"), (int, float)):
@@ -217,7 +224,7 @@ class ExchangeLine:
                 style = "red" if n["kind"] == "error" else "yellow"
                 rows.append([(f"    {n['kind']}: {n['message']}" + (f" (×{n['count']})" if n.get("count", 1) > 1
                                                                            else ""), style)])
-        prefix: dict[str, Any] = s["prefix"] if isinstance(s.get("prefix"), dict) else {}
+        prefix = s.get("prefix") or {}
         if prefix.get("first_difference") and prefix.get("reason"):
             rows.append([(f"    prefix: {prefix['first_difference']} differs from the previous request: "
                           f"{prefix['reason']}", "yellow")])
@@ -246,7 +253,7 @@ def _share(value: Any) -> str:
     return f"{value:.0%}" if isinstance(value, (int, float)) else "unknown"
 
 
-def _cache_text(s: Mapping[str, Any]) -> str:
+def _cache_text(s: ExchangeMeta) -> str:
     """``prefix kept 97% · cache 11,800 tok`` — each part only when known."""
     parts = []
     prefix = s.get("prefix")

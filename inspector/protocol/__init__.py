@@ -26,14 +26,27 @@ from ._errors import (
     prompt_too_long,
 )
 from ._facts import Answer, BackendUsage, ModelFacts, Probe, TokenCount, run_steps
-from ._form import BackendForm, FormName, StreamProcessor, StreamResult
-from ._forms import FORM_NAMES, FORMS, get_form, stream_translator
+from ._form import (
+    BackendAccess,
+    BackendCall,
+    BackendForm,
+    ClientCall,
+    ClientRequest,
+    EventDecoder,
+    StreamProcessor,
+    StreamResult,
+    TranslateContext,
+    WholeAnswer,
+    sendable,
+    split_url,
+)
+from ._forms import FORM_NAMES, FORMS, get_form
 from ._grammar import stream_problems
 from ._notes import Note, NoteDict, NoteKind, Notes
 from ._ollama import OLLAMA, OllamaForm, OllamaStreamTranslator, ollama_facts, ollama_request, ollama_response, ollama_usage
 from ._openai import OPENAI, OpenAIForm, OpenAIStreamTranslator, openai_facts, openai_request, openai_response, openai_usage
 from ._options import TranslateOptions
-from ._passthrough import ANTHROPIC, AnthropicForm, AnthropicStreamObserver
+from ._passthrough import ANTHROPIC, AnthropicForm, AnthropicStreamObserver, is_anthropic_host
 from ._prefix import PrefixReport, PrefixSnapshot, compare_prefix
 from ._reask import REASONS, Reask, ReaskReason, constraint, read_constrained, sum_usage
 from ._request import AnthropicRequest, InvalidRequest, load_json_object, parse_request, validate_request
@@ -71,9 +84,13 @@ __all__ = [
     "AnthropicForm",
     "AnthropicRequest",
     "AnthropicStreamObserver",
+    "BackendAccess",
+    "BackendCall",
     "BackendForm",
     "BackendUsage",
-    "FormName",
+    "ClientCall",
+    "ClientRequest",
+    "EventDecoder",
     "GatewayError",
     "InvalidRequest",
     "LineDecoder",
@@ -102,7 +119,9 @@ __all__ = [
     "StreamTranslator",
     "TokenCount",
     "ToolNames",
+    "TranslateContext",
     "TranslateOptions",
+    "WholeAnswer",
     "anthropic_style",
     "backend_error",
     "backend_unreachable",
@@ -115,6 +134,7 @@ __all__ = [
     "garbage_error",
     "get_form",
     "is_anthropic_error",
+    "is_anthropic_host",
     "load_json_object",
     "models_page",
     "new_message_id",
@@ -136,10 +156,11 @@ __all__ = [
     "prompt_too_long",
     "request_kind",
     "run_steps",
+    "sendable",
     "side_answer",
+    "split_url",
     "sse_event",
     "stream_problems",
-    "stream_translator",
     "tool_use_id",
     "validate_request",
 ]

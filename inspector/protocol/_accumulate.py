@@ -25,6 +25,8 @@ class MessageAccumulator:
         self.message: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.events = 0
+        #: ``content_block_delta`` events seen (the first is the answer's first token).
+        self.deltas = 0
         #: message_stop was seen.
         self.stopped = False
         self._json: dict[int, list[str]] = {}
@@ -73,6 +75,7 @@ class MessageAccumulator:
             if block.get("type") in ("tool_use", "server_tool_use"):
                 self._json[len(content) - 1] = []
         elif name == "content_block_delta" and 0 <= index < len(content):
+            self.deltas += 1
             block, delta = content[index], data.get("delta") or {}
             kind = delta.get("type")
             if kind == "text_delta":

@@ -95,7 +95,7 @@ class MessageStreamEncoder:
     __slots__ = (
         "model", "id", "input_tokens", "started", "finished", "content",
         "_open", "_open_type", "_pending_ws", "_out_chars", "stop_reason",
-        "stop_sequence", "output_tokens", "tool_calls", "cache_read", "cache_creation", "cut_call",
+        "stop_sequence", "output_tokens", "tool_calls", "cache_read", "cache_creation", "cut_call", "answering",
     )
 
     def __init__(self, *, model: str, message_id: str | None = None, input_tokens: int = 0) -> None:
@@ -118,6 +118,8 @@ class MessageStreamEncoder:
         self.cache_creation: int | None = None
         #: The tool call the answer was cut inside of (left open, never run): ``{"id", "name", "partial"}``.
         self.cut_call: dict[str, str] | None = None
+        #: A content delta has been written (text, thinking, a tool call's input): the first token is out.
+        self.answering = False
 
     # -- events ---------------------------------------------------------------------------------
     def start(self) -> bytes:
@@ -147,6 +149,31 @@ class MessageStreamEncoder:
     def thinking(self, text: str) -> bytes:
         return self._delta("thinking", text)
 
+    def signature(self, signature: str) -> bytes:
+        """The open thinking block's ``signature`` (a ``signature_delta``, as Anthropic sends one just
+        before the block ends): what the client sends back with the block on its next turn. The
+        block is closed: the next thinking is a block of its own."""
+        if self.finished or self._open_type != "thinking" or self._open is None or not signature:
+            return b""
+        self._open["signature"] = signature
+        index = len(self.content) - 1
+        return sse_event("content_block_delta", {
+            "type": "content_block_delta", "index": index,
+            "delta": {"type": "signature_delta", "signature": signature}}) + self._close()
+
+    def redacted_thinking(self, data: str) -> bytes:
+        """A ``redacted_thinking`` block: reasoning the client cannot read, carried back to the backend
+        as it came (``data``, opaque)."""
+        if self.finished or not data:
+            return b""
+        out = self.start() + self._close()
+        index = len(self.content)
+        self.content.append({"type": "redacted_thinking", "data": data})
+        return out + sse_event("content_block_start", {
+            "type": "content_block_start", "index": index,
+            "content_block": {"type": "redacted_thinking", "data": data}}) + sse_event(
+            "content_block_stop", {"type": "content_block_stop", "index": index})
+
     def tool_use(self, tool_id: str, name: str, tool_input: dict[str, Any]) -> bytes:
         if self.finished:
             return b""
@@ -156,6 +183,7 @@ class MessageStreamEncoder:
         self.tool_calls += 1
         partial = orjson.dumps(tool_input).decode()
         self._out_chars += len(partial) + len(name)
+        self.answering = True
         return out + (
             sse_event("content_block_start", {
                 "type": "content_block_start", "index": index,
@@ -220,6 +248,7 @@ class MessageStreamEncoder:
             "content_block": {"type": "tool_use", "id": tool_id, "name": name, "input": {}}})
         if partial.strip() and partial_ok(partial):
             self._out_chars += len(partial)
+            self.answering = True
             out += sse_event("content_block_delta", {
                 "type": "content_block_delta", "index": index,
                 "delta": {"type": "input_json_delta", "partial_json": partial}})
@@ -246,7 +275,7 @@ class MessageStreamEncoder:
                 key = block["type"]
                 b = {"type": key, key: "".join(block["parts"])}
                 if key == "thinking":
-                    b["signature"] = ""
+                    b["signature"] = block.get("signature", "")
                 content.append(b)
             else:
                 content.append(block)
@@ -289,6 +318,7 @@ class MessageStreamEncoder:
         assert self._open is not None
         self._open["parts"].append(text)
         self._out_chars += len(text)
+        self.answering = True
         # What sse_event("content_block_delta", {...}) writes, assembled around the one value that
         # changes (a delta per token: the hottest line of every stream).
         return b"".join((out, _DELTA_HEAD, str(index).encode(), _TEXT_DELTA if kind == "text" else _THINKING_DELTA,

@@ -8,7 +8,7 @@ import orjson
 
 from ._decoders import LineDecoder
 from ._facts import Answer, BackendUsage, DiscoverySteps, ModelFacts, Probe, as_object
-from ._form import BackendForm, StreamProcessor, chat_sections
+from ._form import NdjsonForm, StreamProcessor, TranslateContext, chat_sections
 from ._notes import Notes
 from ._options import DEFAULT_OPTIONS, TranslateOptions
 from ._reask import constraint, read_constrained
@@ -69,6 +69,8 @@ def ollama_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                 messages.append(msg)
         elif isinstance(turn, AssistantTurn):
             msg = {"role": "assistant", "content": turn.text}
+            if any(r.data for r in turn.reasoning):
+                notes.dropped("redacted_thinking (only Anthropic can read it)")
             if turn.thinking:
                 msg["thinking"] = "\n\n".join(turn.thinking)
             if turn.tool_calls:
@@ -254,39 +256,36 @@ def _loaded_context(ps: Any, model: str) -> int | None:
     return None
 
 
-class OllamaForm(BackendForm):
+class OllamaForm(NdjsonForm):
     """Ollama's native API: ``POST /api/chat``, NDJSON when streaming."""
 
     name = "ollama"
     label = "Ollama"
+    reasks = True
+    parallel_env = "OLLAMA_NUM_PARALLEL"
     stream_type = "application/x-ndjson"
     stream_marker = "json"  # application/x-ndjson, application/ndjson
-    framing = "ndjson"
     expected = "Ollama JSON or NDJSON"
     models_path = "/api/tags"
     start_hint = "start it with `ollama serve`"
     default_url = "http://127.0.0.1:11434"
     sizes_context = True
 
-    def chat_path(self, base_path: str, client_path: str) -> str:
+    def chat_path(self, base_path: str = "", *, model: str = "", stream: bool = False) -> str:
         return "/api/chat"
 
     def build_request(self, req: AnthropicRequest, *, model: str, options: TranslateOptions,
                       names: ToolNames | None) -> dict[str, Any]:
         return ollama_request(req, model=model, options=options)
 
-    def stream_processor(self, *, options: TranslateOptions, names: ToolNames | None, model: str,
-                         backend_model: str, backend: str, input_tokens: int, notes: Notes,
-                         tools: list[dict[str, Any]] | None) -> StreamProcessor:
-        return OllamaStreamTranslator(num_ctx=options.num_ctx, repair=options.repair, model=model,
-                                      backend_model=backend_model, backend=backend,
-                                      input_tokens=input_tokens, notes=notes, tools=tools)
+    def stream_processor(self, ctx: TranslateContext) -> StreamProcessor:
+        return OllamaStreamTranslator(num_ctx=ctx.options.num_ctx, repair=ctx.options.repair, model=ctx.model,
+                                      backend_model=ctx.backend_model, backend=ctx.backend,
+                                      input_tokens=ctx.input_tokens, notes=ctx.notes, tools=ctx.tools)
 
-    def whole_response(self, data: dict[str, Any], *, options: TranslateOptions, names: ToolNames | None,
-                       model: str, input_tokens: int, notes: Notes,
-                       tools: list[dict[str, Any]] | None) -> dict[str, Any]:
-        return ollama_response(data, model=model, input_tokens=input_tokens, notes=notes,
-                               num_ctx=options.num_ctx, tools=tools, repair=options.repair)
+    def whole_response(self, data: dict[str, Any], ctx: TranslateContext) -> dict[str, Any]:
+        return ollama_response(data, model=ctx.model, input_tokens=ctx.input_tokens, notes=ctx.notes,
+                               num_ctx=ctx.options.num_ctx, tools=ctx.tools, repair=ctx.options.repair)
 
     def missing_model_fix(self, model: str) -> str:
         return f"run `ollama pull {model}`"

@@ -10,7 +10,7 @@ import orjson
 
 from ._decoders import ServerSentEvent, SSEDecoder
 from ._facts import Answer, BackendUsage, CountSteps, DiscoverySteps, ModelFacts, Probe, TokenCount, as_object, count_of
-from ._form import BackendForm, StreamProcessor, chat_sections
+from ._form import BackendForm, StreamProcessor, TranslateContext, chat_sections
 from ._json import OpenScan
 from ._notes import Notes
 from ._options import DEFAULT_OPTIONS, TranslateOptions
@@ -99,6 +99,8 @@ def openai_request(req: AnthropicRequest, *, model: str, options: TranslateOptio
                 messages.append({"role": "user", "content": "\n\n".join(orphans + turn.texts)})
         elif isinstance(turn, AssistantTurn):
             settle()
+            if any(r.data for r in turn.reasoning):
+                notes.dropped("redacted_thinking (only Anthropic can read it)")
             # "" not null: chat templates concatenate and test content (Qwen 3, QwQ, SmolLM2 raise on null)
             reply: dict[str, Any] = {"role": "assistant", "content": turn.text}
             if turn.tool_calls:
@@ -329,34 +331,32 @@ class OpenAIForm(BackendForm):
 
     name = "openai"
     label = "OpenAI-compatible"
+    reasks = True
+    names_slots = True
     stream_type = "text/event-stream"
     stream_marker = "event-stream"
     expected = "an OpenAI chat completion (JSON, or chunks as SSE)"
     models_path = "/v1/models"
 
-    def chat_path(self, base_path: str, client_path: str) -> str:
+    def chat_path(self, base_path: str = "", *, model: str = "", stream: bool = False) -> str:
         # A backend URL ending in /v1 (LM Studio's and vLLM's docs write it so) already has it.
         return "/chat/completions" if base_path.endswith("/v1") else "/v1/chat/completions"
 
-    def uses_tool_names(self) -> bool:
-        return True
+    def tool_names(self) -> ToolNames | None:
+        return ToolNames()
 
     def build_request(self, req: AnthropicRequest, *, model: str, options: TranslateOptions,
                       names: ToolNames | None) -> dict[str, Any]:
         return openai_request(req, model=model, options=options, names=names)
 
-    def stream_processor(self, *, options: TranslateOptions, names: ToolNames | None, model: str,
-                         backend_model: str, backend: str, input_tokens: int, notes: Notes,
-                         tools: list[dict[str, Any]] | None) -> StreamProcessor:
-        return OpenAIStreamTranslator(names=names, repair=options.repair, model=model,
-                                      backend_model=backend_model, backend=backend,
-                                      input_tokens=input_tokens, notes=notes, tools=tools)
+    def stream_processor(self, ctx: TranslateContext) -> StreamProcessor:
+        return OpenAIStreamTranslator(names=ctx.names, repair=ctx.options.repair, model=ctx.model,
+                                      backend_model=ctx.backend_model, backend=ctx.backend,
+                                      input_tokens=ctx.input_tokens, notes=ctx.notes, tools=ctx.tools)
 
-    def whole_response(self, data: dict[str, Any], *, options: TranslateOptions, names: ToolNames | None,
-                       model: str, input_tokens: int, notes: Notes,
-                       tools: list[dict[str, Any]] | None) -> dict[str, Any]:
-        return openai_response(data, model=model, input_tokens=input_tokens, notes=notes, names=names,
-                               tools=tools, repair=options.repair)
+    def whole_response(self, data: dict[str, Any], ctx: TranslateContext) -> dict[str, Any]:
+        return openai_response(data, model=ctx.model, input_tokens=ctx.input_tokens, notes=ctx.notes,
+                               names=ctx.names, tools=ctx.tools, repair=ctx.options.repair)
 
     def constrained(self, body: dict[str, Any], *, tool: str | None, server: str | None = None,
                     text: bool = False) -> tuple[dict[str, Any], str] | None:

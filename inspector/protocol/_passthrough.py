@@ -2,59 +2,149 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import orjson
 
 from ._accumulate import MessageAccumulator
 from ._anthropic import sse_event
-from ._errors import GatewayError
+from ._errors import GatewayError, is_anthropic_error
 from ._facts import BackendUsage
-from ._form import BackendForm, StreamProcessor, StreamResult
+from ._form import (
+    BackendAccess,
+    BackendCall,
+    BackendForm,
+    ClientCall,
+    ClientRequest,
+    StreamProcessor,
+    StreamResult,
+    TranslateContext,
+    WholeAnswer,
+    sendable,
+    split_url,
+)
 from ._notes import Notes
 from ._options import TranslateOptions
+from ._request import Endpoint, validate_request
 
 if TYPE_CHECKING:
     from ._reask import Reask, ReaskReason
     from ._request import AnthropicRequest
     from ._tools import ToolNames
 
-__all__ = ["ANTHROPIC", "AnthropicForm", "AnthropicStreamObserver"]
+__all__ = ["ANTHROPIC", "AnthropicForm", "AnthropicStreamObserver", "is_anthropic_host"]
 
 _PING = sse_event("ping", {"type": "ping"})
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+#: Client headers never sent on: hop-by-hop ones, and framing (the relay sets its own).
+_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
+        "content-length", "host", "accept-encoding", "content-encoding"}
+#: Response headers never passed on from the backend (framing is the relay's own).
+_ANSWER_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade",
+               "trailer", "te", "content-encoding"}
+#: The backend's quota headers, never passed on (the gateway contract, "Usage-limit headers").
+_QUOTA = "anthropic-ratelimit-"
+#: The anthropic-beta value that goes with the request's ``tags`` (request-tags-2026-08-21).
+_TAGS_BETA = "request-tags-"
 
 
 class AnthropicForm(BackendForm):
     """An Anthropic-native backend (api.anthropic.com, Ollama ≥ 0.14's /v1/messages, vLLM, LM Studio,
-    llama.cpp): requests go as they are (only ``model`` is mapped), answers come back as they are."""
+    llama.cpp): requests go as they are (only ``model`` is mapped), answers come back as they are.
+
+    The client's own headers go on too — except its credentials, which go only to Anthropic's own
+    hosts (and not even there when the client authenticates to the gateway with the gateway's token);
+    request tags and their beta value go only where Anthropic's API takes them."""
 
     name = "anthropic"
     label = "Anthropic-compatible"
-    translates = False
     stream_type = "text/event-stream"
     stream_marker = "event-stream"
     expected = "Anthropic Messages JSON or SSE"
     models_path = "/v1/models"
+    needs_backend_model = False
+    whole_api = True
+    writes_answers = False
 
-    def chat_path(self, base_path: str, client_path: str) -> str:
-        path = client_path.split("?", 1)
-        # The client already speaks to the full path when the backend URL's base is its prefix.
-        if base_path and path[0].startswith(base_path + "/"):
-            return client_path
-        return base_path + client_path
+    def read(self, call: ClientCall) -> ClientRequest:
+        """Refused as a translating gateway would refuse it (``validate_request``), else as it is."""
+        if call.kind in ("messages", "count_tokens"):
+            endpoint: Endpoint = "messages" if call.kind == "messages" else "count_tokens"
+            return ClientRequest(call, validate_request(call.body, endpoint=endpoint))
+        return ClientRequest(call)
+
+    def chat_path(self, base_path: str = "", *, model: str = "", stream: bool = False) -> str:
+        return "/v1/messages"
+
+    def auth_headers(self, api_key: str) -> list[tuple[str, str]]:
+        return [("x-api-key", api_key), ("authorization", f"Bearer {api_key}")] if api_key else []
 
     def build_request(self, req: AnthropicRequest, *, model: str, options: TranslateOptions,
                       names: ToolNames | None) -> dict[str, Any]:
         return req.raw if model == req.model else {**req.raw, "model": model}
 
-    def stream_processor(self, *, options: TranslateOptions, names: ToolNames | None, model: str,
-                         backend_model: str, backend: str, input_tokens: int, notes: Notes,
-                         tools: list[dict[str, Any]] | None) -> StreamProcessor:
-        return AnthropicStreamObserver(model=backend_model, backend=backend, notes=notes)
+    def prepare(self, request: ClientRequest, ctx: TranslateContext, access: BackendAccess) -> BackendCall:
+        call = request.call
+        origin, base_path = split_url(access.url)
+        anthropic = is_anthropic_host(urlsplit(origin).hostname)
+        own = anthropic and not access.token_in_use  # the client's credentials are for Anthropic only
+        path = call.path if own else access.without_secrets(call.path)
+        headers = sendable([(k, v) for k, v in call.headers
+                            if k.lower() not in _HOP and (own or not access.is_credential(k))])
+        headers.append(("accept-encoding", "identity"))
+        data, body = request.data, call.body
+        if data is not None and ctx.backend_model and data.get("model") != ctx.backend_model:
+            data = {**data, "model": ctx.backend_model}
+        if not anthropic:
+            # Request tags label usage on Anthropic's API; other servers may refuse them (the contract:
+            # leave the field and its beta value out before upstreams that do not take them).
+            headers = _without_tag_beta(headers)
+            if data is not None and "tags" in data:
+                data = {k: v for k, v in data.items() if k != "tags"}
+        if data is not request.data:
+            body = orjson.dumps(data)
+        if access.api_key:
+            headers = [(k, v) for k, v in headers if k.lower() not in ("x-api-key", "authorization")]
+            headers += self.auth_headers(access.api_key)
+        return BackendCall(call.method, origin + _below(base_path, path), headers, body, data)
 
-    def whole_response(self, data: dict[str, Any], *, options: TranslateOptions, names: ToolNames | None,
-                       model: str, input_tokens: int, notes: Notes,
-                       tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+    def stream_processor(self, ctx: TranslateContext) -> StreamProcessor:
+        return AnthropicStreamObserver(model=ctx.backend_model, backend=ctx.backend, notes=ctx.notes)
+
+    def whole_response(self, data: dict[str, Any], ctx: TranslateContext) -> dict[str, Any]:
         return data
+
+    def whole_answer(self, status: int, headers: Sequence[tuple[str, str]], body: bytes, ctx: TranslateContext, *,
+                     stream: bool, kind: str = "messages", request_id: str = "") -> WholeAnswer:
+        """The backend's answer as it was (framing headers and the backend's own quota aside). An error
+        Claude Code could not read — not in Anthropic's envelope — is put in it, and a count_tokens the
+        backend does not serve is a 501 Claude Code does not ask again."""
+        if kind == "count_tokens" and status in (404, 405, 501):
+            return WholeAnswer(error=GatewayError(
+                501, "not_supported", f"{ctx.backend} does not count tokens (POST /v1/messages/count_tokens "
+                                      f"answered HTTP {status}); Claude Code estimates the count itself"))
+        # A 404 for a model: Claude Code shows its own words instead of the backend's, so a server other
+        # than Anthropic's gets a 400 that says how to route the model (Anthropic's API keeps its own).
+        unknown_model = status == 404 and kind == "messages" and not is_anthropic_host(urlsplit(ctx.backend).hostname)
+        if status >= 400 and kind in ("messages", "count_tokens") and (not is_anthropic_error(body) or unknown_model):
+            return WholeAnswer(error=self.error(status=status, body=body, model=ctx.backend_model,
+                                                backend=ctx.backend))
+        # The backend's rate-limit headers describe the gateway's key or server, not the user's quota.
+        kept = [(k, v) for k, v in headers if k not in _ANSWER_HOP and not k.startswith(_QUOTA)]
+        answer = WholeAnswer(status, kept, body)
+        if body[:1] == b"{":
+            try:
+                parsed = orjson.loads(body)
+                answer.message = parsed if isinstance(parsed, dict) else None
+            except orjson.JSONDecodeError:
+                pass
+            if answer.message is not None and status == 200:
+                answer.usage = self.read_usage(answer.message)
+        if status >= 400:
+            ctx.notes.error(f"the backend answered HTTP {status}: {body[:300].decode('utf-8', 'replace')}")
+        return answer
 
     def read_usage(self, data: dict[str, Any]) -> BackendUsage | None:
         """A Message's ``usage``: input, cache reads and cache writes are disjoint (Anthropic)."""
@@ -68,6 +158,32 @@ class AnthropicForm(BackendForm):
         sections.extend((f"messages.{i}", {"role": m.get("role"), "content": _blocks(m.get("content"))})
                         for i, m in enumerate(body.get("messages") or []) if isinstance(m, dict))
         return sections, {"model": body.get("model")}
+
+
+def is_anthropic_host(host: str | None) -> bool:
+    """Anthropic's own API (``api.anthropic.com`` and the rest of ``anthropic.com``)."""
+    host = (host or "").lower().rstrip(".")
+    return host == "anthropic.com" or host.endswith(".anthropic.com")
+
+
+def _below(base_path: str, client_path: str) -> str:
+    """The client's path under the backend URL's base (the client may already speak to the full path)."""
+    path = client_path.split("?", 1)[0]
+    if base_path and (path == base_path or path.startswith(base_path + "/")):
+        return client_path
+    return base_path + client_path
+
+
+def _without_tag_beta(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``anthropic-beta`` without its request-tags value (and without the header if nothing is left)."""
+    out = []
+    for k, v in headers:
+        if k.lower() == "anthropic-beta":
+            v = ",".join(b for b in (b.strip() for b in v.split(",")) if b and not b.startswith(_TAGS_BETA))
+            if not v:
+                continue
+        out.append((k, v))
+    return out
 
 
 ANTHROPIC = AnthropicForm()
@@ -129,6 +245,10 @@ class AnthropicStreamObserver:
     @property
     def finished(self) -> bool:
         return self._ended
+
+    @property
+    def answering(self) -> bool:
+        return self.acc.deltas > 0
 
     def feed(self, chunk: bytes) -> bytes:
         if self._ended and not self._held:

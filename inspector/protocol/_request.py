@@ -16,7 +16,7 @@ import orjson
 
 from ._context import apply_context_management
 from ._notes import Notes
-from ._turns import AssistantTurn, Image, SystemTurn, ToolCall, ToolResult, Turn, UserTurn
+from ._turns import AssistantTurn, Image, Reasoning, SystemTurn, ToolCall, ToolResult, Turn, UserTurn
 
 __all__ = [
     "AnthropicRequest",
@@ -507,6 +507,7 @@ class _Walker:
                 text = _text_field(block, "text", where)
                 if text:
                     turn.texts.append(text)
+                    turn.parts.append(text)
             elif kind == "tool_use":
                 tool_id, name = _text_field(block, "id", where), _text_field(block, "name", where)
                 tool_input = block.get("input")
@@ -516,14 +517,18 @@ class _Walker:
                     raise _fail(f"{where}.input: must be an object, not {_shown(tool_input)}")
                 self.tool_names_by_id[tool_id] = name
                 turn.tool_calls.append(ToolCall(tool_id, name, tool_input))
+                turn.parts.append(turn.tool_calls[-1])
             elif kind == "thinking":
                 thinking = _text_field(block, "thinking", where)
                 _optional(block, "signature", str, "a string", f"{where}.")
                 if thinking:
                     turn.thinking.append(thinking)
+                if thinking or block.get("signature"):
+                    turn.reasoning.append(Reasoning(thinking, block.get("signature") or ""))
+                    turn.parts.append(turn.reasoning[-1])
             elif kind == "redacted_thinking":
-                _text_field(block, "data", where)
-                self.notes.dropped("redacted_thinking (only Anthropic can read it)")
+                turn.reasoning.append(Reasoning(data=_text_field(block, "data", where)))
+                turn.parts.append(turn.reasoning[-1])
             else:
                 _check_block(block, kind, where)
                 self.notes.dropped(f"{kind} block in an assistant message")

@@ -392,6 +392,10 @@ class StreamTranslator:
         """Nothing more is read: the answer ended, or its end is held for a re-ask."""
         return self.encoder.finished or self.emit.parked is not None
 
+    @property
+    def answering(self) -> bool:
+        return self.encoder.answering
+
     def feed(self, chunk: bytes) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
 

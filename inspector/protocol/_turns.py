@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AssistantTurn", "Image", "SystemTurn", "ToolCall", "ToolResult", "Turn", "UserTurn"]
+__all__ = ["AssistantTurn", "Image", "Reasoning", "SystemTurn", "ToolCall", "ToolResult", "Turn", "UserTurn"]
 
 
 @dataclass(slots=True)
@@ -73,10 +73,25 @@ class UserTurn:
 
 
 @dataclass(slots=True)
+class Reasoning:
+    """A thinking block as the client sent it back — its text and its ``signature`` — or a
+    ``redacted_thinking`` block (its opaque ``data``, no text). The backend that wrote it may read
+    its own signature again (``_responses``: the reasoning item it stands for)."""
+
+    text: str = ""
+    signature: str = ""
+    data: str = ""
+
+
+@dataclass(slots=True)
 class AssistantTurn:
     texts: list[str] = field(default_factory=list)
     thinking: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    #: The thinking and redacted_thinking blocks, signatures and all.
+    reasoning: list[Reasoning] = field(default_factory=list)
+    #: The turn's blocks in the client's order: texts, reasoning, tool calls.
+    parts: list[str | Reasoning | ToolCall] = field(default_factory=list)
 
     @property
     def text(self) -> str:

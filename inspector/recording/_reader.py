@@ -15,12 +15,12 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import orjson
 
-from ..protocol import NoteDict as Note
 from . import _schema as S
+from ._meta import ExchangeMeta, SessionMeta
 from ._pieces import PIECES_FILE, Pieces
 
 __all__ = [
@@ -33,67 +33,6 @@ __all__ = [
 class Chunk:
     t: float | None
     data: bytes
-
-
-class ModelNames(TypedDict, total=False):
-    requested: str | None
-    backend: str | None
-
-
-class ExchangeMeta(TypedDict, total=False):
-    """``exchange.json`` (SCHEMA.md): what the gateway writes (``Exchange.summary()``, plus the
-    writer's ``schema``/``seq``/``started``/``complete``/``chunks``/``redacted``) and readers see —
-    every field optional, each of its type."""
-
-    schema: str
-    seq: int
-    kind: str
-    complete: bool
-    incomplete: str | None
-    corrupt: bool
-    started: str | None
-    form: str | None
-    purpose: str | None
-    mode: str | None
-    local: bool
-    stream: bool
-    client: str | None
-    session_id: str | None
-    model: ModelNames
-    backend: str | None
-    status: dict[str, int | None]
-    timing_ms: dict[str, float | None]
-    usage: dict[str, int]
-    stop_reason: str | None
-    message_id: str | None
-    aborted_by: str | None
-    tool_calls: list[dict[str, Any]]
-    tool_results: list[dict[str, Any]]
-    error: dict[str, str] | None
-    notes: list[Note]
-    translate_options: dict[str, Any] | None
-    chunks: dict[str, dict[str, int]]
-    redacted: dict[str, int]
-    performance: dict[str, Any] | None
-    prefix: dict[str, Any] | None
-    token_counts: dict[str, Any] | None
-    usage_source: str | None
-    context_window: dict[str, Any] | None
-    dropped: dict[str, int] | None
-    overhead_ms: dict[str, float] | None
-    reask: dict[str, Any] | None
-    agent: dict[str, Any] | None
-    queue: dict[str, Any] | None
-    trace: dict[str, Any] | None
-
-
-class SessionMeta(TypedDict, total=False):
-    schema: str
-    session_id: str
-    id_source: str
-    started: str
-    client: str
-    corrupt: str
 
 
 def _int(v: Any) -> bool:

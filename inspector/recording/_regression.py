@@ -24,11 +24,10 @@ import orjson
 
 from ..protocol import (
     FORMS,
-    Notes,
     SSEDecoder,
     StreamProcessor,
     StreamTranslator,
-    ToolNames,
+    TranslateContext,
     TranslateOptions,
     parse_request,
 )
@@ -117,7 +116,7 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     meta = exchange.meta
     form = FORMS.get(str(meta.get("form")))
     backend_req = exchange.backend_request
-    if (meta.get("local") or form is None or not form.translates or meta.get("kind") != "messages"
+    if (meta.get("local") or form is None or not form.writes_answers or meta.get("kind") != "messages"
             or not backend_req):
         return Regression(exchange, checked=False)
     settings = dict(meta.get("translate_options") or {})
@@ -128,7 +127,7 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     backend_model = model.get("backend") or None
     client_body = body_bytes((exchange.client_request or {}).get("body"))
     req = parse_request(client_body)
-    names = ToolNames() if form.uses_tool_names() else None
+    names = form.tool_names()
     body = form.build_request(req, model=backend_model or req.model, options=options, names=names)
     if _enveloped(meta):  # --set reask=always: sent constrained to a call or a text answer
         body = (form.constrained(body, tool=None, text=True) or (body, ""))[0]
@@ -142,10 +141,10 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
     _, _, client_chunks = exchange.response("client")
     recorded_client = b"".join(c.data for c in client_chunks)
     backend = meta.get("backend") or "the backend"
+    ctx = TranslateContext(options=options, model=req.model, backend_model=backend_model or req.model,
+                           backend=backend, input_tokens=input_tokens, names=names, tools=req.tools)
     if status == 200 and meta.get("stream"):
-        t = form.stream_processor(options=options, names=names, model=req.model,
-                                  backend_model=backend_model or req.model, backend=backend,
-                                  input_tokens=input_tokens, notes=Notes(), tools=req.tools)
+        t = form.stream_processor(ctx)
         _arm(t, meta)
         out = b"".join(t.feed(c.data) for c in chunks)
         ended_by = meta.get("aborted_by")
@@ -160,17 +159,14 @@ def retranslate(exchange: ExchangeRecord) -> Regression:
         except orjson.JSONDecodeError:
             data = None
         if isinstance(data, dict) and "error" not in data and isinstance(meta.get("reask"), dict):
-            w = form.stream_processor(options=options, names=names, model=req.model,
-                                      backend_model=backend_model or req.model, backend=backend,
-                                      input_tokens=input_tokens, notes=Notes(), tools=req.tools)
+            w = form.stream_processor(ctx)
             assert isinstance(w, StreamTranslator)
             _arm(w, meta)
             w.take_whole(data)
             _reasked(w, exchange)
             message = w.message()
         elif isinstance(data, dict) and "error" not in data:
-            message = form.whole_response(data, options=options, names=names, model=req.model,
-                                          input_tokens=input_tokens, notes=Notes(), tools=req.tools)
+            message = form.whole_response(data, ctx)
         else:
             message = None
         if message is not None:

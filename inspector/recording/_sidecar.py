@@ -36,9 +36,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the sidecar child imports nothing it does not run
+    from ._meta import AttemptDirection, ExchangeMeta, RequestSnapshot
 
 __all__ = ["SidecarStore", "main"]
 
@@ -64,22 +67,22 @@ class SidecarExchange:
         self.id = ident
         self.t0 = t0
 
-    def requests(self, client: Mapping[str, Any], backend: Mapping[str, Any] | None) -> None:
+    def requests(self, client: RequestSnapshot, backend: RequestSnapshot | None) -> None:
         self.store.send(("requests", self.id, _snapshot(client), _snapshot(backend) if backend else None))
 
-    def attempt_request(self, n: int, request: Mapping[str, Any]) -> None:
+    def attempt_request(self, n: int, request: RequestSnapshot) -> None:
         self.store.send(("attempt", self.id, _snapshot(request), n))
 
-    def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]],
+    def response_head(self, direction: AttemptDirection, status: int, headers: Iterable[tuple[str, str]],
                       t: float | None = None) -> None:
         t = time.monotonic() - self.t0 if t is None else t
         self.store.send(("head", self.id, direction, status, list(headers), t))
 
-    def chunk(self, direction: str, data: bytes, t: float | None = None) -> None:
+    def chunk(self, direction: AttemptDirection, data: bytes, t: float | None = None) -> None:
         if data:
             self.store.send(("chunk", self.id, direction, data, time.monotonic() - self.t0 if t is None else t))
 
-    def finish(self, meta: dict[str, Any]) -> None:
+    def finish(self, meta: ExchangeMeta) -> None:
         self.store.send(("finish", self.id, self.store.finished(self.id, meta)))
 
 
@@ -120,7 +123,7 @@ def _bulk_size(message: tuple[Any, ...]) -> int:
     return sum(len(r.get("body") or b"") + 1024 for r in message[2:4] if r)
 
 
-def _snapshot(r: Mapping[str, Any]) -> dict[str, Any]:
+def _snapshot(r: RequestSnapshot) -> dict[str, Any]:
     # The raw body goes as it is (a copy of bytes is cheaper than pickling the parsed JSON); the
     # sidecar parses it again.
     return {k: v for k, v in r.items() if k != "json"}
@@ -219,7 +222,7 @@ class SidecarStore:
             self._exchanges_dropped += 1
         lost.add(op, size)
 
-    def finished(self, ident: int, meta: dict[str, Any]) -> dict[str, Any]:
+    def finished(self, ident: int, meta: ExchangeMeta) -> ExchangeMeta:
         """``meta`` for an exchange's ``finish``: marked incomplete when its recording lost something."""
         self._lost.discard(ident)
         lost = self._dropped.pop(ident, None)

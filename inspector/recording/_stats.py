@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ._ladder import RUNGS, top_rung
+from ._meta import ExchangeMeta
 from ._reader import SessionRecord, is_session, list_sessions
 
 __all__ = ["ModelStats", "quantile", "stats_report"]
@@ -62,7 +63,7 @@ class ModelStats:
     def cache_share(self) -> float | None:
         return self.cache_read / self.cache_input if self.cache_known and self.cache_input else None
 
-    def add(self, meta: dict[str, Any], session: str) -> None:
+    def add(self, meta: ExchangeMeta, session: str) -> None:
         self.exchanges += 1
         self.sessions.add(session)
         perf = _obj(meta.get("performance"))
@@ -92,7 +93,7 @@ class ModelStats:
             self.cache_read += read
             self.cache_input += read + int(usage.get("input_tokens") or 0) + int(usage.get("cache_creation_input_tokens") or 0)
 
-    def climbed(self, meta: dict[str, Any]) -> None:
+    def climbed(self, meta: ExchangeMeta) -> None:
         """Where this exchange's tool calls ended on the repair ladder, and what its re-ask took. Counted
         for every answered exchange — one whose call stayed broken too (it carries an error note)."""
         if (rung := top_rung(meta)) is not None:
@@ -132,7 +133,7 @@ def stats_report(root: Path | str) -> list[ModelStats]:
             names = _obj(meta.get("model"))
             model = names.get("backend") or names.get("requested") or "?"
             stats = models.setdefault(model, ModelStats(model))
-            stats.climbed(dict(meta))
+            stats.climbed(meta)
             if not meta.get("error"):
-                stats.add(dict(meta), session.path.name)
+                stats.add(meta, session.path.name)
     return sorted(models.values(), key=lambda m: m.model)

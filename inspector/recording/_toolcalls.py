@@ -12,12 +12,12 @@ it answers.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._ladder import RUNGS, top_rung
+from ._meta import ExchangeMeta, ToolResultMeta
 from ._reader import ExchangeRecord, list_sessions
 
 __all__ = ["ModelToolStats", "toolcall_report"]
@@ -60,12 +60,12 @@ class ModelToolStats:
                 "rungs": {rung: self.rungs[rung] for rung in RUNGS}}
 
 
-def _failed(meta: Mapping[str, Any]) -> bool:
+def _failed(meta: ExchangeMeta) -> bool:
     status = (meta.get("status") or {}).get("client")
     return bool(meta.get("error")) or (isinstance(status, int) and status >= 400)
 
 
-def _results(ex: ExchangeRecord) -> list[dict[str, Any]]:
+def _results(ex: ExchangeRecord) -> list[ToolResultMeta]:
     """``[{"tool_use_id", "name", "is_error"}]`` the request carried (its last user message)."""
     recorded = ex.meta.get("tool_results")
     if isinstance(recorded, list):
@@ -114,8 +114,9 @@ def toolcall_report(root: Path | str) -> list[ModelToolStats]:
             s.calls += len(calls)
             s.turns_with_calls += bool(calls)
             for call in calls:
-                if isinstance(call, dict) and isinstance(call.get("id"), str):
-                    callers[call["id"]] = (model, ex.ref, call.get("name") or "?")
+                call_id = call.get("id") if isinstance(call, dict) else None
+                if isinstance(call_id, str):
+                    callers[call_id] = (model, ex.ref, call.get("name") or "?")
             for note in meta.get("notes") or []:
                 rule = note.get("rule")
                 if rule and rule.startswith(RULES) and ex.ref not in s.by_rule[rule]:

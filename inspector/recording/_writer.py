@@ -24,13 +24,14 @@ import codecs
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
 from . import _schema as S
+from ._meta import AttemptDirection, ExchangeMeta, RequestSnapshot
 from ._pieces import PIECES_FILE, PieceWriter
 from ._private import atomic_write, create_dir, open_new, record_dir_problem, write_new
 from ._redact import Redactor
@@ -176,7 +177,7 @@ class ExchangeWriter:
             return
         raise FileExistsError(f"{MAX_SUFFIX} exchange numbers in a row are taken")
 
-    def requests(self, client: Mapping[str, Any], backend: Mapping[str, Any] | None) -> None:
+    def requests(self, client: RequestSnapshot, backend: RequestSnapshot | None) -> None:
         def write() -> None:
             # Written once: a plain write (a killed gateway's half file is reported by the reader).
             write_new(self.path / S.CLIENT_REQUEST,
@@ -186,13 +187,13 @@ class ExchangeWriter:
                           orjson.dumps(self._request(backend, "backend"), option=_JSON_OPTS))
         self._guard("the requests", write)
 
-    def attempt_request(self, n: int, request: Mapping[str, Any]) -> None:
+    def attempt_request(self, n: int, request: RequestSnapshot) -> None:
         """A later backend attempt's request (the repair ladder's re-ask), beside the first."""
         self._guard("a re-ask's request", lambda: write_new(
             self.path / S.request_file(S.attempt_direction(n)),
             orjson.dumps(self._request(request, "backend"), option=_JSON_OPTS)))
 
-    def _request(self, r: Mapping[str, Any], slot: str) -> dict[str, Any]:
+    def _request(self, r: RequestSnapshot, slot: str) -> dict[str, Any]:
         body = body_for_disk(r.get("body"), r.get("content_type", ""), r.get("json"))
         pieces = self.pieces
         split = pieces is not None and not pieces.broken and body["encoding"] == "json" \
@@ -214,7 +215,7 @@ class ExchangeWriter:
                 out["body"] = self.store.redactor.body(body, self.redacted)
         return out
 
-    def response_head(self, direction: str, status: int, headers: Iterable[tuple[str, str]],
+    def response_head(self, direction: AttemptDirection, status: int, headers: Iterable[tuple[str, str]],
                       t: float | None = None) -> None:
         """``t``: seconds since the exchange began (now, when not given)."""
         t = time.monotonic() - self.t0 if t is None else t
@@ -222,7 +223,7 @@ class ExchangeWriter:
         self._guard(f"the {direction} response", lambda: self._log(direction).write(
             t, b"", {"status": status, "headers": self.store.redactor.headers(headers, self.redacted)}))
 
-    def chunk(self, direction: str, data: bytes, t: float | None = None) -> None:
+    def chunk(self, direction: AttemptDirection, data: bytes, t: float | None = None) -> None:
         if data:
             t = time.monotonic() - self.t0 if t is None else t
             self._guard(f"the {direction} response", lambda: self._log(direction).write(t, data))
@@ -234,7 +235,7 @@ class ExchangeWriter:
             log = self.logs[direction] = _ChunkLog(self.path / name, self.store, self.redacted)
         return log
 
-    def finish(self, meta: dict[str, Any]) -> None:
+    def finish(self, meta: ExchangeMeta) -> None:
         self.meta.update(meta)
         self.meta["complete"] = meta.get("complete", True)
 

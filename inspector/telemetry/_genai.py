@@ -14,17 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, cast
 from urllib.parse import urlsplit
 
 import orjson
 
 from ..protocol import MessageAccumulator
-from ..recording import Redactor, ladder, top_rung
+from ..recording import ExchangeMeta, Redactor, ladder, top_rung
 from ..recording import redactor as default_redactor
 from ._context import TraceContext, session_trace_id
 
 __all__ = [
+    "AttributeValue",
+    "Attributes",
+    "ChatMessage",
     "DURATION_BUCKETS",
     "INSTRUMENTS",
     "TOKEN_BUCKETS",
@@ -32,6 +35,7 @@ __all__ = [
     "GenAIContent",
     "Instrument",
     "MetricPoint",
+    "Part",
     "SpanEvent",
     "SpanRecord",
     "exchange_telemetry",
@@ -47,6 +51,35 @@ DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 
 
 PROVIDER = "anthropic"  # the API Claude Code called, and the flavour of the usage figures
 OPERATION = "chat"
+
+
+#: What an OTLP attribute holds: a str, bool, int or float, or a homogeneous list of one of them.
+AttributeValue = str | bool | int | float | list[str] | list[bool] | list[int] | list[float]
+Attributes = dict[str, AttributeValue]
+
+
+class Part(TypedDict, total=False):
+    """A message part in the GenAI conventions' JSON (text, reasoning, tool_call, tool_call_response, uri…)."""
+
+    type: str
+    content: str
+    id: str | None
+    name: str
+    arguments: Any
+    response: Any
+    is_error: bool
+    modality: str
+    uri: str
+    mime_type: str | None
+    base64_chars: int
+
+
+class ChatMessage(TypedDict, total=False):
+    """An input or output message in the GenAI conventions' JSON."""
+
+    role: str
+    parts: list[Part]
+    finish_reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +104,7 @@ INSTRUMENTS: dict[str, Instrument] = {i.name: i for i in (
 class SpanEvent:
     name: str
     time_ns: int
-    attributes: dict[str, Any]
+    attributes: Attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +112,7 @@ class SpanRecord:
     name: str
     start_ns: int
     end_ns: int
-    attributes: dict[str, Any]
+    attributes: Attributes
     events: tuple[SpanEvent, ...] = ()
     error: str | None = None  # the span status description when the exchange failed
     #: Ids chosen by the gateway (``TraceContext``), hex; None: the exporter picks them.
@@ -95,7 +128,7 @@ class SpanRecord:
 class MetricPoint:
     name: str  # a key of INSTRUMENTS
     value: float
-    attributes: dict[str, Any]
+    attributes: Attributes
     start_ns: int
     time_ns: int
 
@@ -110,16 +143,17 @@ class ExchangeTelemetry:
 class GenAIContent:
     """The opt-in content attributes, in the conventions' JSON structures."""
 
-    system_instructions: list[dict[str, Any]] = field(default_factory=list)
-    input_messages: list[dict[str, Any]] = field(default_factory=list)
-    output_messages: list[dict[str, Any]] = field(default_factory=list)
+    system_instructions: list[Part] = field(default_factory=list)
+    input_messages: list[ChatMessage] = field(default_factory=list)
+    output_messages: list[ChatMessage] = field(default_factory=list)
 
     def attributes(self) -> dict[str, str]:
         # Structured attributes are not yet supported on spans: the conventions say JSON strings.
         out = {}
-        for key, value in (("gen_ai.system_instructions", self.system_instructions),
-                           ("gen_ai.input.messages", self.input_messages),
-                           ("gen_ai.output.messages", self.output_messages)):
+        pairs: tuple[tuple[str, list[Any]], ...] = (
+            ("gen_ai.system_instructions", self.system_instructions), ("gen_ai.input.messages", self.input_messages),
+            ("gen_ai.output.messages", self.output_messages))
+        for key, value in pairs:
             if value:
                 out[key] = orjson.dumps(value).decode()
         return out
@@ -150,7 +184,7 @@ def _server(backend: str) -> tuple[str | None, int | None]:
     return parts.hostname, port or {"https": 443, "http": 80}.get(parts.scheme)
 
 
-def _error_type(summary: Mapping[str, Any]) -> str | None:
+def _error_type(summary: ExchangeMeta) -> str | None:
     """A low-cardinality class: the Anthropic error type the client got, else its HTTP status."""
     err = summary.get("error") or {}
     kind = err.get("type") if isinstance(err, Mapping) else None
@@ -166,7 +200,7 @@ def _error_type(summary: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
+def _put(attrs: Attributes, key: str, value: Any) -> None:
     """OTLP attributes take str, bool, int, float and homogeneous lists of them; None means absent."""
     if value is None:
         return
@@ -179,7 +213,7 @@ def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
         attrs[key] = value
 
 
-def _request_attributes(attrs: dict[str, Any], request: Mapping[str, Any] | None) -> None:
+def _request_attributes(attrs: Attributes, request: Mapping[str, Any] | None) -> None:
     if not isinstance(request, Mapping):
         return
     _put(attrs, "gen_ai.request.max_tokens", _int(request.get("max_tokens")))
@@ -192,7 +226,7 @@ def _request_attributes(attrs: dict[str, Any], request: Mapping[str, Any] | None
         _put(attrs, "gen_ai.request.stop_sequences", stops)
 
 
-def _gateway_attributes(attrs: dict[str, Any], s: Mapping[str, Any]) -> None:
+def _gateway_attributes(attrs: Attributes, s: ExchangeMeta) -> None:
     model = s.get("model") or {}
     status = s.get("status") or {}
     timing = s.get("timing_ms") or {}
@@ -236,7 +270,7 @@ def _gateway_attributes(attrs: dict[str, Any], s: Mapping[str, Any]) -> None:
                                                      if isinstance(r, Mapping) and r.get("is_error"))
 
 
-def _events(s: Mapping[str, Any], start: float, end_ns: int) -> tuple[SpanEvent, ...]:
+def _events(s: ExchangeMeta, start: float, end_ns: int) -> tuple[SpanEvent, ...]:
     timing = s.get("timing_ms") or {}
     events = []
     for key, name in (("backend_first_byte", "inspector.backend_first_byte"),
@@ -248,7 +282,7 @@ def _events(s: Mapping[str, Any], start: float, end_ns: int) -> tuple[SpanEvent,
     for n in s.get("notes") or []:
         if not isinstance(n, Mapping) or not n.get("kind"):
             continue
-        attrs: dict[str, Any] = {"inspector.note.kind": str(n["kind"])}
+        attrs: Attributes = {"inspector.note.kind": str(n["kind"])}
         _put(attrs, "inspector.note.message", n.get("message"))
         _put(attrs, "inspector.note.count", _int(n.get("count")))
         _put(attrs, "inspector.note.rule", n.get("rule"))
@@ -258,8 +292,8 @@ def _events(s: Mapping[str, Any], start: float, end_ns: int) -> tuple[SpanEvent,
     # its end when its seconds are known (it ran last), the others with the answer's end.
     found = s.get("reask")
     reask: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
-    for n, step in enumerate(ladder(s), 1):
-        attrs = {"inspector.ladder.rung": step.rung, "inspector.ladder.step": n,
+    for i, step in enumerate(ladder(s), 1):
+        attrs = {"inspector.ladder.rung": step.rung, "inspector.ladder.step": i,
                  "inspector.ladder.outcome": step.outcome}
         _put(attrs, "inspector.ladder.detail", step.detail or None)
         if step.rung == "re-ask":
@@ -313,7 +347,7 @@ def _children(s: Mapping[str, Any], started: float, end_ns: int, trace: TraceCon
     return tuple(out)
 
 
-def exchange_telemetry(summary: Mapping[str, Any], started: float, *,
+def exchange_telemetry(summary: ExchangeMeta, started: float, *,
                        request: Mapping[str, Any] | None = None, response_id: str | None = None,
                        content: GenAIContent | None = None) -> ExchangeTelemetry | None:
     """The span and metric points of one exchange, or None when it is not a Messages call.
@@ -334,7 +368,7 @@ def exchange_telemetry(summary: Mapping[str, Any], started: float, *,
     end_ns = _ns(started + total_ms / 1000) if total_ms is not None else start_ns
     address, port = _server(str(summary.get("backend") or ""))
 
-    common: dict[str, Any] = {"gen_ai.operation.name": OPERATION, "gen_ai.provider.name": PROVIDER}
+    common: Attributes = {"gen_ai.operation.name": OPERATION, "gen_ai.provider.name": PROVIDER}
     _put(common, "gen_ai.request.model", requested)
     if not error_type:
         _put(common, "gen_ai.response.model", model.get("backend") or None)
@@ -347,7 +381,7 @@ def exchange_telemetry(summary: Mapping[str, Any], started: float, *,
     _put(attrs, "gen_ai.conversation.id", summary.get("session_id"))
     # The name Langfuse and OpenInference group sessions by (Phoenix maps the conventions' own).
     _put(attrs, "session.id", summary.get("session_id"))
-    _put(attrs, "gen_ai.response.id", summary.get("message_id") or summary.get("response_id") or response_id)
+    _put(attrs, "gen_ai.response.id", summary.get("message_id") or response_id)
     if summary.get("stop_reason"):
         attrs["gen_ai.response.finish_reasons"] = [str(summary["stop_reason"])]
     if summary.get("stream"):
@@ -455,7 +489,7 @@ def _text_of(content: Any) -> Any:
     return content
 
 
-def _part(block: dict[str, Any]) -> dict[str, Any]:
+def _part(block: dict[str, Any]) -> Part:
     kind = block.get("type")
     if kind == "text":
         return {"type": "text", "content": block.get("text", "")}
@@ -465,8 +499,8 @@ def _part(block: dict[str, Any]) -> dict[str, Any]:
         return {"type": "tool_call", "id": block.get("id"), "name": block.get("name", ""),
                 "arguments": block.get("input")}
     if kind == "tool_result":
-        part = {"type": "tool_call_response", "id": block.get("tool_use_id"),
-                "response": _text_of(block.get("content", ""))}
+        part: Part = {"type": "tool_call_response", "id": block.get("tool_use_id"),
+                      "response": _text_of(block.get("content", ""))}
         if block.get("is_error"):
             part["is_error"] = True
         return part
@@ -479,7 +513,7 @@ def _part(block: dict[str, Any]) -> dict[str, Any]:
     return {"type": str(kind or "unknown")}
 
 
-def _parts(content: Any) -> list[dict[str, Any]]:
+def _parts(content: Any) -> list[Part]:
     if isinstance(content, str):
         return [{"type": "text", "content": content}]
     if isinstance(content, list):
@@ -492,21 +526,22 @@ def message_content(request: Mapping[str, Any] | None, response: Any, redactor: 
     request = request if isinstance(request, Mapping) else {}
     system = request.get("system")
     instructions = _parts(system) if system else []
-    inputs = [{"role": str(m.get("role", "user")), "parts": _parts(m.get("content"))}
-              for m in request.get("messages") or [] if isinstance(m, dict)]
-    outputs = []
+    inputs: list[ChatMessage] = [{"role": str(m.get("role", "user")), "parts": _parts(m.get("content"))}
+                                 for m in request.get("messages") or [] if isinstance(m, dict)]
+    outputs: list[ChatMessage] = []
     if isinstance(response, dict) and response.get("type") == "message":
         reason = response.get("stop_reason")
         outputs.append({"role": "assistant", "parts": _parts(response.get("content") or []),
-                        "finish_reason": _FINISH.get(reason, reason) if reason else
+                        "finish_reason": str(_FINISH.get(reason, reason)) if reason else
                         ("error" if response.get("error") else "")})
     # The recording's own redaction — secret-named fields (a tool's ``password``, whatever its value)
     # and secret patterns in every string — over the whole answer, after its pieces were joined: a
     # key the model streamed split over several events is whole (and found) only here.
-    return GenAIContent(redactor.json(instructions), redactor.json(inputs), redactor.json(outputs))
+    return GenAIContent(cast(list[Part], redactor.json(instructions)), cast(list[ChatMessage], redactor.json(inputs)),
+                        cast(list[ChatMessage], redactor.json(outputs)))
 
 
-def telemetry_for(summary: Mapping[str, Any], started: float, *, request: Mapping[str, Any] | None,
+def telemetry_for(summary: ExchangeMeta, started: float, *, request: Mapping[str, Any] | None,
                   client_body: bytes, redactor: Redactor | None = None,
                   capture_content: bool = False) -> ExchangeTelemetry | None:
     """Both exporters' single path: ``client_body`` is what the client was sent (at least its start);
@@ -526,7 +561,7 @@ def telemetry_for(summary: Mapping[str, Any], started: float, *, request: Mappin
     if isinstance(message, dict) and message.get("type") == "message":
         rid = message["id"] if isinstance(message.get("id"), str) else None
         # A whole (non-streamed) answer's summary may lack what the client was told: take it from there.
-        filled = {}
+        filled: ExchangeMeta = {}
         if not summary.get("stop_reason") and message.get("stop_reason"):
             filled["stop_reason"] = message["stop_reason"]
         if not summary.get("usage") and isinstance(message.get("usage"), dict):

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from .. import __version__
-from ._genai import INSTRUMENTS, ExchangeTelemetry, MetricPoint
+from ..recording import ExchangeMeta
+from ._genai import INSTRUMENTS, Attributes, ExchangeTelemetry, MetricPoint
 
 if TYPE_CHECKING:
     from ..recording import Redactor
@@ -291,7 +292,7 @@ _METRICS_HINT = (" — a trace-only backend (Phoenix, Langfuse, Tempo) takes no 
 def _resource(extra: Mapping[str, str] | None = None) -> Any:
     from opentelemetry.sdk.resources import Resource
 
-    attrs: dict[str, Any] = {"service.version": __version__}
+    attrs: Attributes = {"service.version": __version__}
     env = os.environ
     if not env.get("OTEL_SERVICE_NAME") and "service.name=" not in env.get("OTEL_RESOURCE_ATTRIBUTES", ""):
         attrs["service.name"] = SCOPE
@@ -418,7 +419,7 @@ class _LiveMetrics:
 
 @dataclass(slots=True)
 class _Job:
-    summary: Mapping[str, Any]
+    summary: ExchangeMeta
     started: float
     request: Mapping[str, Any] | None
     client_body: bytes
@@ -449,7 +450,7 @@ class LiveExport:
         self._worker = threading.Thread(target=self._run, name="inspector-otlp", daemon=True)
         self._worker.start()
 
-    def submit(self, summary: Mapping[str, Any], started: float, *, request: Mapping[str, Any] | None = None,
+    def submit(self, summary: ExchangeMeta, started: float, *, request: Mapping[str, Any] | None = None,
                client_body: bytes = b"") -> None:
         try:
             self._jobs.put_nowait(_Job(summary, started, request, client_body))

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..recording import ExchangeRecord, Redactor, SessionRecord, epoch_of, list_sessions, open_target
+from ..recording import ExchangeMeta, ExchangeRecord, Redactor, SessionRecord, epoch_of, list_sessions, open_target
 from ._genai import ExchangeTelemetry, telemetry_for
 
 __all__ = ["RecordedTelemetry", "exchange_start", "recorded_telemetry", "resolve_targets", "run_export"]
 
 
-def exchange_start(meta: Mapping[str, Any]) -> float | None:
+def exchange_start(meta: ExchangeMeta) -> float | None:
     """``started`` (UTC ISO-8601) in epoch seconds, or None when absent or unreadable."""
     return epoch_of(meta.get("started"))
 

@@ -15,7 +15,8 @@ answers, each as that server documents it:
   ``load_duration``, ``prompt_eval_count``, ``prompt_eval_cached_count``, ``prompt_eval_duration``,
   ``eval_count``, ``eval_duration`` in nanoseconds (docs/api/usage.mdx; PR #17943).
 * ``llama.cpp``: ``GET /props`` → ``default_generation_settings.n_ctx`` (tools/server/README.md),
-  ``POST /apply-template`` → ``{"prompt"}``, ``POST /tokenize`` → ``{"tokens"}``, ``GET /v1/models``
+  ``POST /apply-template`` → ``{"prompt"}``, ``POST /tokenize`` → ``{"tokens"}``, ``POST
+  /v1/responses/input_tokens`` → ``{"input_tokens"}``, ``GET /v1/models``
   with ``meta.n_ctx_train``; answers carry ``timings`` {cache_n, prompt_n, prompt_ms, predicted_n,
   predicted_ms, …} (server-task.cpp result_timings) and ``usage.prompt_tokens_details.cached_tokens``.
 * ``vllm``: ``GET /v1/models`` → ``max_model_len``; ``POST /tokenize`` (messages) → ``{"count",
@@ -49,7 +50,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol import error_type_for_status
+from ..protocol import ANTHROPIC, OLLAMA, OPENAI, BackendForm, error_type_for_status
+from ..protocol._responses import RESPONSES
 from ..transport import Reply as HttpReply
 from ..transport import Request, ThreadedServer
 
@@ -232,6 +234,115 @@ def progress_chunks(reply: Reply, model: str) -> list[bytes]:
     return out
 
 
+def responses_chunks(reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+    """An OpenAI Responses answer: the Response object, or its typed events as the API sends them —
+    every event with its ``sequence_number``, items with their ``output_index`` (the ``openai`` SDK's
+    ``ResponseStreamState`` accepts them: tests/protocol/test_responses.py). The reasoning is a summary
+    with ``encrypted_content``, as OpenAI's reasoning models give it.
+
+    ``server="llama.cpp"``: as llama.cpp's ``llama-server`` sends them (tools/server/server-task.cpp,
+    to_json_oaicompat_resp*): no ``output_index`` nor ``sequence_number``, the reasoning as
+    ``reasoning_text`` (the model's own), every ``output_item.done`` only at the end, ``timings``."""
+    n = next(_ids)
+    llama = server == "llama.cpp"
+    usage = {"input_tokens": reply.prompt_tokens, "input_tokens_details": {"cached_tokens": reply.cached_tokens or 0},
+             "output_tokens": reply.output_tokens, "output_tokens_details": {"reasoning_tokens": 0},
+             "total_tokens": reply.prompt_tokens + reply.output_tokens}
+    items: list[dict[str, Any]] = []
+    if reply.thinking:
+        reasoning: dict[str, Any] = {"id": f"rs_{n:04d}", "type": "reasoning", "summary": []}
+        if llama:
+            reasoning.update(content=[{"type": "reasoning_text", "text": reply.thinking}], encrypted_content="")
+        else:
+            reasoning.update(summary=[{"type": "summary_text", "text": reply.thinking}],
+                             encrypted_content=f"gAAAA-encrypted-{n:04d}")
+        items.append(reasoning)
+    if reply.text:
+        items.append({"id": f"msg_{n:04d}", "type": "message", "status": "completed", "role": "assistant",
+                      "content": [{"type": "output_text", "text": reply.text, "annotations": [], "logprobs": []}]})
+    args = [c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments) for c in reply.calls]
+    for i, (c, a) in enumerate(zip(reply.calls, args, strict=True)):
+        items.append({"id": f"fc_{n:04d}_{i}", "type": "function_call", "status": "completed", "arguments": a,
+                      "call_id": c.id or f"call_{n:04d}_{i}", "name": c.name})
+    cut = reply.done_reason == "length"
+    response: dict[str, Any] = {
+        "id": f"resp_{n:04d}", "object": "response", "created_at": 1, "model": model, "output": items,
+        "status": "incomplete" if cut else "completed",
+        "incomplete_details": {"reason": "max_output_tokens"} if cut else None, "error": None,
+        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "usage": usage}
+    if llama:
+        cached = reply.cached_tokens or 0
+        timings = {"cache_n": cached, "prompt_n": reply.prompt_tokens - cached, "prompt_ms": reply.prompt_ms,
+                   "predicted_n": reply.output_tokens, "predicted_ms": reply.decode_ms}
+    if not stream:
+        return [json.dumps({**response, **({"timings": timings} if llama else {})}).encode()]
+    seq = itertools.count()
+    events: list[dict[str, Any]] = []
+
+    def ev(kind: str, **data: Any) -> None:
+        if llama:
+            data.pop("output_index", None)
+            data.pop("content_index", None)
+            data.pop("summary_index", None)
+        else:
+            data["sequence_number"] = next(seq)
+        events.append({"type": kind, **data})
+
+    start = {**response, "status": "in_progress", "output": [], "usage": None, "incomplete_details": None}
+    ev("response.created", response=start)
+    ev("response.in_progress", response=start)
+    ended: list[tuple[int, dict[str, Any]]] = []
+    for index, item in enumerate(items):
+        kind, item_id = item["type"], item["id"]
+        if kind == "reasoning":
+            ev("response.output_item.added", output_index=index,
+               item={"id": item_id, "type": "reasoning", "summary": [], **({"content": [], "encrypted_content": ""}
+                                                                          if llama else {})})
+            if llama:
+                for t in _pieces(reply.thinking):
+                    ev("response.reasoning_text.delta", item_id=item_id, output_index=index, content_index=0, delta=t)
+            else:
+                summary = {"type": "summary_text", "text": ""}
+                ev("response.reasoning_summary_part.added", item_id=item_id, output_index=index, summary_index=0,
+                   part=summary)
+                for t in _pieces(reply.thinking):
+                    ev("response.reasoning_summary_text.delta", item_id=item_id, output_index=index, summary_index=0,
+                       delta=t)
+                ev("response.reasoning_summary_text.done", item_id=item_id, output_index=index, summary_index=0,
+                   text=reply.thinking)
+                ev("response.reasoning_summary_part.done", item_id=item_id, output_index=index, summary_index=0,
+                   part={**summary, "text": reply.thinking})
+        elif kind == "message":
+            ev("response.output_item.added", output_index=index,
+               item={**item, "status": "in_progress", "content": []})
+            part: dict[str, Any] = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            ev("response.content_part.added", item_id=item_id, output_index=index, content_index=0, part=part)
+            for t in _pieces(reply.text, reply.pieces):
+                ev("response.output_text.delta", item_id=item_id, output_index=index, content_index=0, delta=t,
+                   logprobs=[])
+            ev("response.output_text.done", item_id=item_id, output_index=index, content_index=0, text=reply.text,
+               logprobs=[])
+            ev("response.content_part.done", item_id=item_id, output_index=index, content_index=0,
+               part=item["content"][0])
+        else:
+            ev("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "arguments": ""})
+            for t in _pieces(item["arguments"], 4):
+                ev("response.function_call_arguments.delta", item_id=item_id, output_index=index, delta=t)
+            if not llama:
+                ev("response.function_call_arguments.done", item_id=item_id, output_index=index,
+                   arguments=item["arguments"], name=item["name"])
+        if llama:
+            ended.append((index, item))
+        else:
+            ev("response.output_item.done", output_index=index, item=item)
+    for index, item in ended:  # llama-server says every item is done only once the answer is
+        ev("response.output_item.done", output_index=index, item=item)
+    ev("response.incomplete" if cut else "response.completed", response=response)
+    if llama:
+        events[-1]["timings"] = timings
+    return [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
+
+
 def anthropic_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
     content: list[dict[str, Any]] = []
     if reply.thinking:
@@ -274,8 +385,6 @@ def anthropic_chunks(reply: Reply, model: str, stream: bool) -> list[bytes]:
     return out
 
 
-RENDER: dict[str, Callable[..., list[bytes]]] = {"ollama": ollama_chunks, "openai": openai_chunks,
-                                                 "anthropic": anthropic_chunks}
 _WORDS = re.compile(r"\w+|[^\w\s]")
 
 
@@ -294,17 +403,185 @@ def scripted_template(messages: list[dict[str, Any]], tools: list[dict[str, Any]
         text = content if isinstance(content, str) else json.dumps(content)
         out.append(f"<|im_start|>{m.get('role')}\n{text}<|im_end|>\n")
     return "".join(out) + "<|im_start|>assistant\n"
-STREAM_TYPE = {"ollama": "application/x-ndjson", "openai": "text/event-stream",
-               "anthropic": "text/event-stream"}
+class FormScript:
+    """How a scripted backend of one form speaks (``SCRIPTS[form]``): its answers rendered from a
+    ``Reply``, its errors, its model listing, and where its requests keep tools and tool results."""
+
+    form: BackendForm
+    #: A request that does not say ``stream`` streams (Ollama's /api/chat).
+    streams_by_default = False
+    #: The server whose own endpoints it answers when the test names none.
+    server: str | None = None
+    #: The servers of this form a scripted backend can imitate (``ScriptedBackend(server=…)``).
+    servers: tuple[str | None, ...] = ()
+    #: Its tool calls carry ids (older Ollama's do not: the gateway gives them one).
+    ids_calls = True
+    #: A call the token limit cut reaches the gateway as a call (Ollama's own parser drops an unclosed
+    #: one: what reaches the gateway is the text the model printed).
+    keeps_cut_calls = True
+    #: What a real server of this form answers when the prompt is too long for its context (llama.cpp's
+    #: server: ``exceed_context_size_error`` with both sizes, tools/server/server-common.cpp).
+    context_error = (b'{"error": {"code": 400, "message": "the request exceeds the available context size, try '
+                     b'increasing it", "type": "exceed_context_size_error", "n_prompt_tokens": 9000, "n_ctx": 8192}}')
+
+    @property
+    def stream_type(self) -> str:
+        return self.form.stream_type
+
+    def chunks(self, reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+        raise NotImplementedError
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                     "code": status}}).encode()
+
+    def listing(self, path: str, models: list[str], card: Callable[[str], dict[str, Any]]) -> Any:
+        """What a GET of ``path`` lists (None: not a listing of this form)."""
+        if path == "/v1/models":
+            return {"object": "list", "data": [card(m) for m in models]}
+        return None
+
+    def tool_names(self, body: dict[str, Any]) -> list[str]:
+        """The names of the tools a request offers."""
+        return [t["function"]["name"] for t in body.get("tools") or []]
+
+    def tool_results(self, body: dict[str, Any]) -> list[str]:
+        """The text of the tool results a request carries back."""
+        return [m.get("content", "") for m in body.get("messages") or [] if m.get("role") == "tool"]
+
+    def conversation(self, body: dict[str, Any]) -> list[tuple[str, Any]]:
+        """A request's messages as ``(role, content)`` in order, the system prompt first when there is one;
+        tool results (and, where they are items of their own, tool calls) left out."""
+        return [(m["role"], m.get("content")) for m in body.get("messages") or [] if m.get("role") != "tool"]
+
+    def call_ids(self, body: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """The ids of the tool calls a request carries back, and of the results that answer them."""
+        calls = [c.get("id") for m in body.get("messages") or [] for c in m.get("tool_calls") or []]
+        results = [m.get("tool_call_id") for m in body.get("messages") or [] if m.get("role") == "tool"]
+        return calls, results
+
+    def constraint(self, body: dict[str, Any]) -> tuple[str, Any] | None:
+        """What a request holds its answer to, as this form's servers read it (``constraint_of``)."""
+        return None
+
+    def output_limit(self, body: dict[str, Any]) -> Any:
+        """The most tokens a request lets the answer take, where this form's requests say it."""
+        return body.get("max_tokens")
 
 
-def error_body(form: str, status: int, message: str) -> bytes:
-    if form == "ollama":
+class OllamaScript(FormScript):
+    form = OLLAMA
+    streams_by_default = True
+    server = OLLAMA.name
+    servers = (OLLAMA.name,)
+    ids_calls = False
+    context_error = b'{"error": "the input length exceeds the context length"}'
+
+    def chunks(self, reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+        return ollama_chunks(reply, model, stream)
+
+    def error_body(self, status: int, message: str) -> bytes:
         return json.dumps({"error": message}).encode()
-    if form == "openai":
-        return json.dumps({"error": {"message": message, "type": "invalid_request_error",
-                                     "param": None, "code": status}}).encode()
-    return json.dumps({"type": "error", "error": {"type": error_type_for_status(status), "message": message}}).encode()
+
+    keeps_cut_calls = False
+
+    def constraint(self, body: dict[str, Any]) -> tuple[str, Any] | None:
+        return ("format", body["format"]) if isinstance(body.get("format"), dict) else None
+
+    def output_limit(self, body: dict[str, Any]) -> Any:
+        return (body.get("options") or {}).get("num_predict")
+
+    def listing(self, path: str, models: list[str], card: Callable[[str], dict[str, Any]]) -> Any:
+        if path == "/api/version":
+            return {"version": "0.14.2"}
+        if path == "/api/tags":
+            return {"models": [{"name": m, "model": m} for m in models]}
+        return None
+
+
+class OpenAIScript(FormScript):
+    form = OPENAI
+
+    #: The servers of this form a scripted backend can imitate (``ScriptedBackend(server=…)``).
+    servers = (None, "llama.cpp", "vllm", "lmstudio")
+
+    def chunks(self, reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+        return openai_chunks(reply, model, stream, server)
+
+    def constraint(self, body: dict[str, Any]) -> tuple[str, Any] | None:
+        rf = body.get("response_format")
+        if isinstance(rf, dict) and rf.get("type") == "json_schema":
+            return "response_format", (rf.get("json_schema") or {}).get("schema")
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict):
+            return "tool_choice", (choice.get("function") or {}).get("name")
+        if choice == "required":
+            return "tool_choice", "required"
+        return None
+
+
+class AnthropicScript(FormScript):
+    form = ANTHROPIC
+    context_error = (b'{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: '
+                     b'250000 tokens > 200000 maximum"},"request_id":"req_011"}')
+
+    def chunks(self, reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+        return anthropic_chunks(reply, model, stream)
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return json.dumps({"type": "error", "error": {"type": error_type_for_status(status),
+                                                      "message": message}}).encode()
+
+    def tool_names(self, body: dict[str, Any]) -> list[str]:
+        return [t["name"] for t in body.get("tools") or []]
+
+    def conversation(self, body: dict[str, Any]) -> list[tuple[str, Any]]:
+        system = [("system", body["system"])] if body.get("system") else []
+        return system + [(m["role"], m.get("content")) for m in body.get("messages") or []]
+
+    def call_ids(self, body: dict[str, Any]) -> tuple[list[str], list[str]]:
+        blocks = [b for m in body.get("messages") or [] if isinstance(m.get("content"), list)
+                  for b in m["content"] if isinstance(b, dict)]
+        return ([b["id"] for b in blocks if b.get("type") == "tool_use"],
+                [b["tool_use_id"] for b in blocks if b.get("type") == "tool_result"])
+
+    def tool_results(self, body: dict[str, Any]) -> list[str]:
+        return [b["content"] if isinstance(b.get("content"), str) else json.dumps(b.get("content"))
+                for m in body.get("messages") or [] if isinstance(m.get("content"), list)
+                for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
+
+
+class ResponsesScript(FormScript):
+    form = RESPONSES
+
+    def chunks(self, reply: Reply, model: str, stream: bool, server: str | None = None) -> list[bytes]:
+        return responses_chunks(reply, model, stream, server)
+
+    def output_limit(self, body: dict[str, Any]) -> Any:
+        return body.get("max_output_tokens")
+
+    def tool_names(self, body: dict[str, Any]) -> list[str]:
+        return [t["name"] for t in body.get("tools") or []]
+
+    def tool_results(self, body: dict[str, Any]) -> list[str]:
+        return [i["output"] if isinstance(i["output"], str) else " ".join(p.get("text", "") for p in i["output"])
+                for i in body.get("input") or [] if i.get("type") == "function_call_output"]
+
+    def conversation(self, body: dict[str, Any]) -> list[tuple[str, Any]]:
+        system = [("system", body["instructions"])] if body.get("instructions") else []
+        return system + [(i["role"], i.get("content")) for i in body.get("input") or [] if i.get("role")]
+
+    def call_ids(self, body: dict[str, Any]) -> tuple[list[str], list[str]]:
+        items = body.get("input") or []
+        return ([i["call_id"] for i in items if i.get("type") == "function_call"],
+                [i["call_id"] for i in items if i.get("type") == "function_call_output"])
+
+
+#: Each form's scripted server, by form name (every form in the registry has one).
+SCRIPTS: dict[str, FormScript] = {script.form.name: script for script in (OllamaScript(), OpenAIScript(),
+                                                                         AnthropicScript(), ResponsesScript())}
+#: Each form's renderer: ``RENDER[form](reply, model, stream)`` → the answer's chunks.
+RENDER: dict[str, Callable[..., list[bytes]]] = {name: script.chunks for name, script in SCRIPTS.items()}
 
 
 class ScriptedBackend:
@@ -319,9 +596,10 @@ class ScriptedBackend:
     def __init__(self, form: str, script: list[Reply] | Callable[[Received], Reply], *,
                  server: str | None = None, port: int = 0, slots: int | None = None) -> None:
         self.form = form
+        self.speaks = SCRIPTS[form]
         self.script = script
         #: Which server's own endpoints it answers (see the module docstring).
-        self.server = server if server is not None else ("ollama" if form == "ollama" else None)
+        self.server = server if server is not None else self.speaks.server
         self.received: list[Received] = []
         #: The probes the gateway sent (window, capabilities, tokenizer), kept apart from the chats.
         self.probes: list[Received] = []
@@ -403,7 +681,7 @@ class ScriptedBackend:
             body = json.loads(request.body) if request.body else {}
         except ValueError:
             body = {}
-        if server == "ollama" and path == "/api/show" and method == "POST":
+        if server == OLLAMA.name and path == "/api/show" and method == "POST":
             model = body.get("model", "")
             if model not in self.models and f"{model}:latest" not in self.models:
                 return 404, {"error": f"model '{model}' not found"}
@@ -413,7 +691,7 @@ class ScriptedBackend:
             if self.capabilities is not None:
                 data["capabilities"] = self.capabilities
             return 200, data
-        if server == "ollama" and path == "/api/ps" and method == "GET":
+        if server == OLLAMA.name and path == "/api/ps" and method == "GET":
             return 200, {"models": [{"name": m, "model": m, "size": 1, "context_length": n}
                                     for m, n in self.loaded.items()]}
         if server == "llama.cpp" and path == "/props" and method == "GET":
@@ -422,6 +700,9 @@ class ScriptedBackend:
         if server == "llama.cpp" and path == "/apply-template" and method == "POST":
             tools = body.get("tools") if self.template_tools else None
             return 200, {"prompt": scripted_template(body.get("messages") or [], tools)}
+        if server == "llama.cpp" and path == "/v1/responses/input_tokens" and method == "POST":
+            text = json.dumps([body.get("instructions"), body.get("input"), body.get("tools")])
+            return 200, {"object": "response.input_tokens", "input_tokens": len(scripted_tokens(text))}
         if server == "llama.cpp" and path == "/tokenize" and method == "POST":
             return 200, {"tokens": scripted_tokens(body.get("content", ""))}
         if server == "vllm" and path == "/tokenize" and method == "POST":
@@ -450,13 +731,7 @@ class ScriptedBackend:
             return
         if request.method in ("GET", "HEAD"):
             self._record(request)
-            data: Any = None
-            if path == "/api/version" and self.form == "ollama":
-                data = {"version": "0.14.2"}
-            elif path == "/api/tags" and self.form == "ollama":
-                data = {"models": [{"name": m, "model": m} for m in self.models]}
-            elif path == "/v1/models" and self.form != "ollama":
-                data = {"object": "list", "data": [self._model_card(m) for m in self.models]}
+            data: Any = self.speaks.listing(path, self.models, self._model_card)
             if data is None:
                 reply.whole(404 if request.method == "GET" else 200, b"")
             else:
@@ -520,16 +795,14 @@ class ScriptedBackend:
         if rec.slot is not None and reply_.cached_tokens is None:  # what the slot really had cached
             _, cached, prompt = rec.slot
             reply_ = dataclasses.replace(reply_, prompt_tokens=prompt, cached_tokens=cached)
-        stream = bool(body.get("stream", self.form == "ollama"))
+        stream = bool(body.get("stream", self.speaks.streams_by_default))
         model = body.get("model", "m")
         chunks: list[bytes | float | threading.Event]
         if reply_.raw is not None:
             chunks = reply_.raw
-        elif self.form == "openai":
-            chunks = list(openai_chunks(reply_, model, stream, self.server))
         else:
-            chunks = list(RENDER[self.form](reply_, model, stream))
-        ctype = reply_.content_type or (STREAM_TYPE[self.form] if stream else "application/json")
+            chunks = list(self.speaks.chunks(reply_, model, stream, self.server))
+        ctype = reply_.content_type or (self.speaks.stream_type if stream else "application/json")
         sent = 0
         self.streaming += 1
         try:
@@ -547,7 +820,7 @@ class ScriptedBackend:
                 await asyncio.get_running_loop().run_in_executor(None, reply_.hold.wait)
             if reply_.error is not None or reply_.status != 200:
                 data = b"".join(c for c in chunks if isinstance(c, bytes)) if reply_.raw is not None else \
-                    error_body(self.form, reply_.status, reply_.error or "failed")
+                    self.speaks.error_body(reply_.status, reply_.error or "failed")
                 reply.whole(reply_.status, data, [("content-type", "application/json"), *reply_.headers])
                 return
             for item in chunks:
@@ -578,18 +851,11 @@ class ScriptedBackend:
 
 
 def tool_names(form: str, body: dict[str, Any]) -> list[str]:
-    tools = body.get("tools") or []
-    return [t["name"] if form == "anthropic" else t["function"]["name"] for t in tools]
+    return SCRIPTS[form].tool_names(body)
 
 
 def has_tool_result(form: str, body: dict[str, Any]) -> bool:
-    for m in body.get("messages") or []:
-        if form != "anthropic" and m.get("role") == "tool":
-            return True
-        if form == "anthropic" and isinstance(m.get("content"), list) and any(
-                b.get("type") == "tool_result" for b in m["content"] if isinstance(b, dict)):
-            return True
-    return False
+    return bool(SCRIPTS[form].tool_results(body))
 
 
 def write_file_brain(form: str, path: str, content: str, answer: str = "Done: the file is written.",
@@ -621,8 +887,8 @@ def scripted_brain(form: str, first: Reply, answer: str = "Done.") -> Callable[[
 
 
 def tool_results(form: str, body: dict[str, Any]) -> list[str]:
-    """The tool results' text in a translated (ollama/openai) request."""
-    return [m.get("content", "") for m in body.get("messages") or [] if m.get("role") == "tool"]
+    """The tool results' text in a request of ``form``."""
+    return SCRIPTS[form].tool_results(body)
 
 
 # -- the repair ladder's re-ask: servers that constrain an answer ---------------------------------------
@@ -630,17 +896,7 @@ def constraint_of(form: str, body: dict[str, Any]) -> tuple[str, Any] | None:
     """What a request holds its answer to, read as each server reads it: ``("format", schema)`` (Ollama's
     structured outputs), ``("response_format", schema)`` (llama.cpp, LM Studio, SGLang, OpenAI), ``("tool_choice",
     name)`` — a named function or ``"required"`` (vLLM's structured outputs); None when it holds it to nothing."""
-    if form == "ollama" and isinstance(body.get("format"), dict):
-        return "format", body["format"]
-    rf = body.get("response_format")
-    if form == "openai" and isinstance(rf, dict) and rf.get("type") == "json_schema":
-        return "response_format", (rf.get("json_schema") or {}).get("schema")
-    choice = body.get("tool_choice")
-    if form == "openai" and isinstance(choice, dict):
-        return "tool_choice", (choice.get("function") or {}).get("name")
-    if form == "openai" and choice == "required":
-        return "tool_choice", "required"
-    return None
+    return SCRIPTS[form].constraint(body)
 
 
 def constrained_reply(form: str, rec: Received, arguments: Any, name: str | None = None, *,

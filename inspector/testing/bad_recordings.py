@@ -21,10 +21,11 @@ HTML 502, a stream that is no SSE, binary bytes as JSON, times of 1e300 s and be
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import orjson
 
-from inspector.recording import RecordingStore
+from inspector.recording import ExchangeMeta, RecordingStore
 
 SHAPES = ("gateway-400", "jsonl-5", "bad-base64", "text-5", "wrong-types", "request-list", "bad-blocks")
 #: Shape → whether replay can still answer with what was recorded (the rest must be an Anthropic error).
@@ -50,7 +51,7 @@ def _exchange(store: RecordingStore, body: object, *, status: int = 200, chunks:
     w.response_head("client", status, [("content-type", content_type)])
     for chunk in chunks:
         w.chunk("client", chunk)
-    w.finish(meta or {"form": "ollama", "status": {"client": status, "backend": None}})
+    w.finish(cast(ExchangeMeta, meta or {"form": "ollama", "status": {"client": status, "backend": None}}))
     return w.path
 
 

@@ -89,6 +89,26 @@ class InProcessGateway:
     def addon[A](self, kind: type[A]) -> A:
         return next(a for a in self.addons if isinstance(a, kind))
 
+    def sdk(self, **kw: Any) -> Any:
+        """The official ``anthropic`` SDK (``AsyncAnthropic``) as the client, its requests going through
+        the addons as ``send`` sends them: its accumulator and its error classes judge the answers."""
+        import anthropic
+        import httpx2
+
+        async def handle(request: httpx2.Request) -> httpx2.Response:
+            url = httpx2.URL(str(request.url))
+            path = url.raw_path.decode()
+            headers = [(k.encode(), v.encode("latin-1")) for k, v in request.headers.multi_items()
+                       if k.lower() not in ("host", "content-length", "accept-encoding")]
+            result = await self.send(request.method, path, content=await request.aread(), headers=headers)
+            return httpx2.Response(result.status, headers=[(k, v) for k, v in result.headers.items()
+                                                           if k.lower() not in ("content-length", "transfer-encoding")],
+                                   content=result.body)
+
+        return anthropic.AsyncAnthropic(base_url="http://gateway.test", api_key=kw.pop("api_key", "sk-ant-secret-key"),
+                                        max_retries=0, http_client=httpx2.AsyncClient(
+                                            transport=httpx2.MockTransport(handle)), **kw)
+
     async def __aenter__(self) -> InProcessGateway:
         self.ctx = taddons.context(*self.addons)
         self.ctx.options.update(**self.options)

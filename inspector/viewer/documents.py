@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from rich.text import Text
 
-from ..recording import ExchangeRecord, condense, ladder, readable_response, response_message, word_diff
+from ..recording import ExchangeMeta, ExchangeRecord, condense, ladder, readable_response, response_message, word_diff
 from .data import Figures, request_tool_errors
 from .turns import Turn, conversation
 from .widgets.detail import Item
@@ -170,7 +170,7 @@ def events_items(ex: ExchangeRecord) -> list[Item]:
     return items or [Item.of(Text("(no response recorded)", "dim"))]
 
 
-def notes_items(meta: Mapping[str, Any], tool_errors: list[str] | None = None) -> list[Item]:
+def notes_items(meta: ExchangeMeta, tool_errors: list[str] | None = None) -> list[Item]:
     items: list[Item] = []
     for n in meta.get("notes") or []:
         if not isinstance(n, dict):

@@ -19,9 +19,10 @@ import httpx
 import orjson
 import pytest
 
-from inspector.protocol import SSEDecoder, stream_problems
-from inspector.testing.backends import RENDER, Received, Reply, ScriptedBackend
+from inspector.protocol import FORM_NAMES, SSEDecoder, get_form, stream_problems
+from inspector.testing.backends import RENDER, SCRIPTS, Received, Reply, ScriptedBackend
 from inspector.testing.contract import Classification, Contract, Table
+from inspector.testing.forms import SIDE_ANSWERED, WRITTEN
 from inspector.testing.gateway import Gateway
 from inspector.testing.inprocess import InProcessGateway, Result
 from inspector.testing.sdk import accumulate
@@ -29,7 +30,7 @@ from inspector.testing.sdk import accumulate
 from .conftest import CLAUSES, PROTOCOL
 
 pytestmark = pytest.mark.anyio
-FORMS = ["ollama", "openai", "anthropic"]
+FORMS = FORM_NAMES
 CONTRACT = Contract.parse(PROTOCOL.read_text())
 RULINGS = Classification.load(CLAUSES)
 ERRORS: Table = CONTRACT.table("Errors", "HTTP")
@@ -60,7 +61,7 @@ def clause(key: str) -> str:
 async def through(form: str, script: list[Reply] | Callable[[Received], Reply], method: str, path: str, *,
                   body: object = ASK, content: bytes | None = None, headers: dict[str, str] | None = None,
                   **options: object) -> tuple[Result, ScriptedBackend, InProcessGateway]:
-    options.setdefault("model", "qwen3" if form != "anthropic" else "")
+    options.setdefault("model", "qwen3" if get_form(form).needs_backend_model else "")
     with ScriptedBackend(form, script) as b:
         async with InProcessGateway(b.url, backend=form, **options) as gw:
             r = await gw.send(method, path, json=None if content is not None else body, content=content,
@@ -74,7 +75,7 @@ LLAMA_CPP_BUSY = b'{"error":{"code":503,"message":"Loading model","type":"unavai
 
 def backend_error(form: str, status: int, message: str, **reply: object) -> Reply:
     """A backend's error in its own words; for passthrough, not in Anthropic's envelope (llama.cpp's)."""
-    if form == "anthropic" and status != 429:
+    if not get_form(form).writes_answers and status != 429:
         body = {"error": {"code": status, "message": message, "type": "server_error"}}
         return Reply(status=status, raw=[json.dumps(body).encode()], **reply)  # type: ignore[arg-type]
     return Reply(status=status, error=message, **reply)  # type: ignore[arg-type]
@@ -101,7 +102,7 @@ async def row_429(form: str) -> Result | None:
 
 
 async def row_501(form: str) -> Result | None:
-    if form != "anthropic":
+    if not get_form(form).whole_api:
         return None  # translated forms answer every count_tokens (an estimate at worst)
     def brain(rec: Received) -> Reply:
         return Reply(status=404, raw=[b"404 page not found"]) if "count_tokens" in rec.path else Reply(text="x")
@@ -109,7 +110,7 @@ async def row_501(form: str) -> Result | None:
 
 
 async def row_529(form: str) -> Result | None:
-    if form == "anthropic":
+    if not get_form(form).writes_answers:
         return (await through(form, [Reply(status=503, raw=[LLAMA_CPP_BUSY])], "POST", "/v1/messages"))[0]
     reply = backend_error(form, 503, "server busy, please try again. maximum pending requests exceeded")
     return (await through(form, [reply], "POST", "/v1/messages"))[0]
@@ -178,10 +179,11 @@ async def test_auto_mode_safeguards_are_refused_by_name_or_passed_through(reques
     gate(request, key)
     assert "`safeguards`" in clause(key) and "400 invalid_request_error" in clause(key)
     stream = with_safeguard_results(RENDER["anthropic"](Reply(text="checked"), "claude-sonnet-4-5", True))
-    r, b, gw = await through(form, [Reply(raw=stream)] if form == "anthropic" else [Reply(text="never")],
+    whole_api = get_form(form).whole_api
+    r, b, gw = await through(form, [Reply(raw=stream)] if whole_api else [Reply(text="never")],
                              "POST", "/v1/messages?beta=true", body={**STREAM, "safeguards": SAFEGUARDS},
                              headers={"anthropic-beta": AUTO_BETA})
-    if form != "anthropic":
+    if not whole_api:
         assert r.status == 400 and r.json()["error"]["type"] == "invalid_request_error"
         assert re.search(r"\bsafeguards\b", r.json()["error"]["message"]), "the client retries on this word"
         assert b.chat_requests == [], "refused before the backend"
@@ -209,7 +211,7 @@ async def test_unknown_fields_blocks_tools_and_headers_pass(request, form):
                             headers={"x-claude-code-future": "1", "anthropic-beta": "future-2030-01-01"})
     assert r.status == 200 and r.json()["content"][0]["text"] == "fine", r.body
     (sent,) = b.chat_requests
-    if form == "anthropic":  # passed to the upstream unchanged
+    if get_form(form).whole_api:  # passed to the upstream unchanged
         assert sent.body == UNKNOWN and sent.headers["anthropic-beta"] == "future-2030-01-01"
         assert sent.headers["x-claude-code-future"] == "1"
 
@@ -225,7 +227,7 @@ async def test_request_tags_are_left_out_before_upstreams_that_do_not_take_them(
                             headers={"anthropic-beta": "claude-code-20250219,request-tags-2026-08-21"})
     (sent,) = b.chat_requests
     assert r.status == 200 and "tags" not in sent.body
-    if form == "anthropic":  # a loopback Anthropic-compatible server, not Anthropic's API
+    if get_form(form).whole_api:  # a loopback Anthropic-compatible server, not Anthropic's API
         assert sent.headers["anthropic-beta"] == "claude-code-20250219", "the tags' beta value goes with them"
 
 
@@ -322,7 +324,7 @@ async def test_the_upstreams_quota_headers_never_reach_the_client(request, strea
 
 
 # -- models and telemetry -------------------------------------------------------------------------------
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", SIDE_ANSWERED)
 async def test_models_are_listed_in_anthropics_shape_with_anthropic_style_ids_or_404(request, form):
     key = "models#anthropic-models-list-shape-data-id-display_name"
     gate(request, key)
@@ -358,8 +360,6 @@ async def test_telemetry_is_answered_200(request, form):
 LLAMA_CPP_CONTEXT = {"error": {"code": 400, "message": "the request exceeds the available context size, try "
                                                       "increasing it", "type": "exceed_context_size_error",
                                "n_prompt_tokens": 9000, "n_ctx": 8192}}
-ANTHROPIC_CONTEXT = b'{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: ' \
-                    b'250000 tokens > 200000 maximum"},"request_id":"req_011"}'
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -367,15 +367,13 @@ async def test_a_backends_prompt_is_too_long_reaches_the_client_as_its_recovery_
     key = f"{PROXYING}#errors"
     gate(request, key)
     assert "`prompt is too long: …`" in clause(key)
-    raw = ANTHROPIC_CONTEXT if form == "anthropic" else json.dumps(LLAMA_CPP_CONTEXT).encode()
-    if form == "ollama":
-        raw = b'{"error": "the input length exceeds the context length"}'
+    raw = SCRIPTS[form].context_error  # what a real server of this form answers
     r, _, _ = await through(form, [Reply(status=400, raw=[raw])], "POST", "/v1/messages")
     assert r.status == 400 and r.json()["error"]["type"] == "invalid_request_error"
     message = r.json()["error"]["message"]
-    if form == "anthropic":
-        assert r.body == ANTHROPIC_CONTEXT, "Anthropic's envelope relayed as it is"
-    elif form == "openai":
+    if not get_form(form).writes_answers:
+        assert r.body == raw, "Anthropic's envelope relayed as it is"
+    elif b"n_prompt_tokens" in raw:  # the server said both sizes (llama.cpp): the client reads them
         assert CLIENT_READS_SIZES.match(message).groups() == ("9000", "8192"), message
     else:
         assert message.lower().startswith("prompt is too long"), message
@@ -389,7 +387,7 @@ async def test_a_passthrough_context_error_not_in_anthropics_envelope_is_put_in_
     assert r.status == 400 and CLIENT_READS_SIZES.match(r.json()["error"]["message"]).groups() == ("9000", "8192")
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", WRITTEN)
 async def test_our_own_context_refusal_takes_anthropics_shape(request, form):
     gate(request, f"{PROXYING}#errors")
     r, b, _ = await through(form, [Reply(text="never")], "POST", "/v1/messages", max_context=50,

@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from inspector.gateway.admission import Admission
 from inspector.gateway.discovery import Discovery
-from inspector.gateway.gateway import Gateway
 from inspector.protocol import OLLAMA, OPENAI, TranslateOptions
 from inspector.testing.backends import Reply, ScriptedBackend, scripted_template, scripted_tokens
 from inspector.testing.inprocess import InProcessGateway
@@ -66,7 +66,7 @@ async def test_an_unloaded_ollama_model_is_asked_again_once_it_is_loaded():
             assert "trained length" in gw.ended[-1]["context_window"]["source"]
             b.loaded["qwen3:8b"] = 4096  # Ollama loaded it with its default context
             await gw.send("POST", "/v1/messages", json=SMALL)  # the first exchange's end asks again
-            discovery = next(a for a in gw.addons if isinstance(a, Gateway)).discovery
+            discovery = gw.addon(Admission).discovery
             for _ in range(40):
                 if [f.window for f in discovery.known()] == [4096]:
                     break

@@ -6,16 +6,18 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from inspector.protocol import FORM_NAMES
 from inspector.recording import list_sessions
 from inspector.testing.backends import Reply, ScriptedBackend
 from inspector.testing.gateway import Gateway
+from inspector.testing.profiles import examples
 from inspector.testing.request_shapes import mutated_requests, names_a_problem, spec_problems
 
 pytestmark = pytest.mark.e2e
 SENT: dict[str, list[int]] = {}
 
 
-@pytest.fixture(scope="module", params=["ollama", "openai", "anthropic"])
+@pytest.fixture(scope="module", params=FORM_NAMES)
 def gateway(request, tmp_path_factory):
     form = request.param
     record_dir = tmp_path_factory.mktemp(f"fuzz-{form}")
@@ -30,7 +32,7 @@ def gateway(request, tmp_path_factory):
     assert sorted(e.meta["status"]["client"] for e in recorded) == sorted(statuses)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(body=mutated_requests())
 def test_malformed_requests_are_400s_naming_the_field_and_recorded(gateway, body):

@@ -14,12 +14,16 @@ from mitmproxy.test import tflow
 
 import inspector.gateway.auth as auth_module
 import inspector.gateway.gateway as gateway_module
+import inspector.gateway.observer as observer_module
 import inspector.gateway.replayer as replayer_module
 import inspector.gateway.side as side_module
+from inspector.gateway.admission import Admission
 from inspector.gateway.auth import GatewayAuth
 from inspector.gateway.gateway import Gateway
 from inspector.gateway.guard import fail_closed
+from inspector.gateway.observer import Observer
 from inspector.gateway.replayer import Replayer
+from inspector.protocol import FORM_NAMES
 from inspector.testing.backends import Reply, ScriptedBackend
 from inspector.testing.inprocess import InProcessGateway
 
@@ -51,7 +55,7 @@ def assert_error(r, status: int, kind: str) -> None:
 
 
 # -- before anything is sent: the flow is answered, no server is contacted --------------------------------
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 async def test_auth_that_raises_is_a_401_and_nothing_reaches_the_backend(form, monkeypatch):
     monkeypatch.setattr(auth_module, "presented", boom)
     with ScriptedBackend(form, [Reply(text="never")]) as b:
@@ -90,7 +94,7 @@ def connect_flow(credentials: str | None) -> http.HTTPFlow:
     return flow
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 async def test_the_size_check_that_raises_is_a_500_and_nothing_reaches_the_backend(form, monkeypatch):
     monkeypatch.setattr(gateway_module, "expected_http_body_size", boom)
     with ScriptedBackend(form, [Reply(text="never")]) as b:
@@ -100,9 +104,9 @@ async def test_the_size_check_that_raises_is_a_500_and_nothing_reaches_the_backe
     assert b.received == []
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 async def test_a_translation_that_raises_is_a_500_and_nothing_reaches_the_backend(form, monkeypatch):
-    monkeypatch.setattr(Gateway, "_request", aboom)
+    monkeypatch.setattr(Admission, "admit", aboom)
     with ScriptedBackend(form, [Reply(text="never")]) as b:
         async with InProcessGateway(b.url, backend=form, model="m") as gw:
             r = await gw.send("POST", "/v1/messages", json=ASK, headers={"x-api-key": "sk-ant-the-users-key"})
@@ -112,7 +116,7 @@ async def test_a_translation_that_raises_is_a_500_and_nothing_reaches_the_backen
 
 
 async def test_a_translation_that_raises_in_regular_mode_is_a_500_and_nothing_goes_on(monkeypatch):
-    monkeypatch.setattr(Gateway, "_request", aboom)
+    monkeypatch.setattr(Admission, "admit", aboom)
     with ScriptedBackend("ollama", [Reply(text="never")]) as b, \
             ScriptedBackend("anthropic", [Reply(text="never")]) as origin:
         async with InProcessGateway(b.url, mode="regular", origin=origin.url, intercept_hosts="127.0.0.1") as gw:
@@ -131,7 +135,7 @@ async def test_side_traffic_that_raises_is_a_500_and_nothing_reaches_the_backend
 
 
 async def test_the_status_page_that_raises_is_a_500_not_the_backend(monkeypatch):
-    monkeypatch.setattr(Gateway, "status", boom)
+    monkeypatch.setattr(Admission, "status", boom)
     with ScriptedBackend("anthropic", [Reply(text="never")]) as b:
         async with InProcessGateway(b.url, backend="anthropic", model="m") as gw:
             r = await gw.send("GET", "/_inspector/status")
@@ -162,7 +166,7 @@ async def test_responseheaders_that_raises_replaces_the_answer(monkeypatch):
     with ScriptedBackend("anthropic", [Reply(text="the real answer")]) as origin:
         async with InProcessGateway("", mode="regular", backend="anthropic", origin=origin.url,
                                     intercept_hosts="127.0.0.1") as gw:
-            monkeypatch.setattr(gateway_module, "headers_text", boom)
+            monkeypatch.setattr(observer_module, "headers_text", boom)
             r = await gw.send("POST", "/v1/messages", json=ASK)
     assert_error(r, 500, "api_error")
     assert b"the real answer" not in r.body
@@ -179,13 +183,13 @@ async def test_response_that_raises_on_a_buffered_answer_replaces_it(monkeypatch
     with ScriptedBackend("anthropic", [Reply(text="the real answer")]) as origin:
         async with InProcessGateway("", mode="regular", backend="anthropic", origin=origin.url,
                                     intercept_hosts="127.0.0.1") as gw:
-            monkeypatch.setattr(Gateway, "_finish", boom)
+            monkeypatch.setattr(Observer, "_finish", boom)
             r = await gw.send("POST", "/v1/messages", json=ASK)
     assert_error(r, 500, "api_error")
 
 
 # -- the answer has started to go out: a cut, never a clean end ---------------------------------------
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 async def test_response_that_raises_after_streaming_cuts_the_answer(form, monkeypatch):
     monkeypatch.setattr(Gateway, "_finish", boom)
     with ScriptedBackend(form, [Reply(text="hello")]) as b:

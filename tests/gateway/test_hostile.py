@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 
 from inspector.gateway.auth import GatewayAuth
 from inspector.testing.backends import Reply, ScriptedBackend
+from inspector.testing.forms import ONE_OF_EACH
 from inspector.testing.gateway import REPLAY_SCRIPT, Gateway, free_port
 from inspector.testing.inprocess import InProcessGateway
+from inspector.testing.profiles import examples
 
 TOKEN = "hostile-token-0123456789"
 ASK = {"model": "claude-x", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
@@ -92,7 +94,7 @@ header_values = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").repla
 ])
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=examples(60), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(name=st.sampled_from(HEADERS), value=header_values, authorised=st.booleans())
 @example(name=b"x-claude-code-session-id", value=b" ", authorised=True)  # passed through: a 502 from h11 once
@@ -162,7 +164,7 @@ AUTHORISED_CASES = [  # with the token: the odd header is no reason to fail
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("form", ["ollama", "anthropic"])
+@pytest.mark.parametrize("form", ONE_OF_EACH)
 def test_the_real_gateway_refuses_hostile_bytes_and_survives_hostile_clients(form, tmp_path):
     with ScriptedBackend(form, lambda rec: Reply(text="fine")) as b:
         with Gateway(b.url, backend=form, model="m", gateway_token=TOKEN, log_detail="events",

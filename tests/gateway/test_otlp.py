@@ -6,6 +6,7 @@ import os
 import httpx
 import pytest
 
+from inspector.protocol import FORM_NAMES
 from inspector.telemetry import response_message_of
 from inspector.testing.backends import Call, Reply, ScriptedBackend
 from inspector.testing.gateway import Gateway, free_port
@@ -23,7 +24,7 @@ def messages(gw, *, stream=True, body=None, headers=HEADERS):
     return r
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 def test_one_span_per_messages_exchange_in_each_form(form):
     with OtlpReceiver() as rx:
         with ScriptedBackend(form, [Reply(text="hello there")]) as backend:

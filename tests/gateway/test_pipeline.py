@@ -9,13 +9,13 @@ import httpx
 import orjson
 import pytest
 
-from inspector.protocol import SSEDecoder, stream_problems
+from inspector.protocol import FORM_NAMES, SSEDecoder, get_form, stream_problems
 from inspector.testing.backends import RENDER, Call, Reply, ScriptedBackend
 from inspector.testing.inprocess import InProcessGateway
 from inspector.testing.sdk import accumulate
 
 pytestmark = pytest.mark.anyio
-FORMS = ["ollama", "openai", "anthropic"]
+FORMS = FORM_NAMES
 ASK = {"model": "claude-sonnet-x", "max_tokens": 200, "messages": [{"role": "user", "content": "hi"}]}
 STREAM = {**ASK, "stream": True}
 
@@ -48,7 +48,7 @@ async def test_a_silent_backend_gets_keepalives_and_its_real_first_byte_is_recor
         async with InProcessGateway(b.url, backend=form, model="q", ping_interval="0.2") as gw:
             r = await gw.send("POST", "/v1/messages", json=STREAM)
     assert r.status == 200 and r.times[0] < 0.9, "the client heard something before the backend said a word"
-    if form == "anthropic":
+    if not get_form(form).writes_answers:
         assert events(r.body)[:2] == ["ping", "ping"], "pings alone: the backend's own message_start comes later"
     else:
         assert events(r.body)[:2] == ["message_start", "ping"] and events(r.body).count("ping") >= 3
@@ -115,8 +115,7 @@ async def test_a_backend_that_is_not_running_is_said_at_once_and_not_retried(for
     assert r.headers["x-should-retry"] == "false", "Claude Code would retry for 3 minutes otherwise"
     message = r.json()["error"]["message"]
     assert "cannot reach" in message and dead.url in message and "connection refused" in message
-    if form == "ollama":
-        assert "ollama serve" in message
+    assert get_form(form).start_hint in message, "how to start it"
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -136,7 +135,7 @@ async def test_a_stream_cut_mid_event_ends_cleanly_after_the_last_whole_event(fo
         async with InProcessGateway(b.url, backend=form, model="q") as gw:
             r = await gw.send("POST", "/v1/messages", json=STREAM)
     assert events(r.body)[-1] == "error"
-    assert stream_problems(r.body, strict=form != "anthropic") == []
+    assert stream_problems(r.body, strict=get_form(form).writes_answers) == []
     error = r.body.split(b"event: error")[-1]
     assert b"was cut" in error and b"backend=" not in error, "a cut, not a wrong backend form"
     with pytest.raises(Exception):
@@ -239,7 +238,7 @@ async def test_claude_codes_credentials_never_reach_a_local_backend(form):
     for name in SECRETS:
         assert name not in sent.headers
     assert "user-query-key" not in sent.path
-    if form == "anthropic":
+    if get_form(form).whole_api:
         assert sent.path == "/v1/messages?beta=true", "other query parameters go on"
 
 
@@ -250,8 +249,8 @@ async def test_a_backend_that_needs_a_key_gets_backend_api_key(form):
             await gw.send("POST", "/v1/messages", json=ASK, headers=SECRETS)
     (sent,) = b.chat_requests
     assert sent.headers["authorization"] == "Bearer backend-key-123"
-    if form == "anthropic":
-        assert sent.headers["x-api-key"] == "backend-key-123"
+    for name, value in get_form(form).auth_headers("backend-key-123"):  # x-api-key too, for an Anthropic API
+        assert sent.headers[name] == value
     assert "sk-ant-api03-user-key" not in str(sent.headers)
 
 
@@ -270,7 +269,7 @@ async def test_credentials_under_other_names_never_reach_a_local_backend(form):
     assert [name for name in OTHER_NAMES if name in sent.headers] == []
     for value in OTHER_NAMES.values():
         assert value not in str(sent.headers)
-    if form == "anthropic":
+    if get_form(form).whole_api:
         assert sent.headers["anthropic-beta"] == "x-1", "the rest goes on"
 
 
@@ -285,10 +284,10 @@ async def test_a_header_the_user_names_in_forward_headers_goes_on_and_redact_hea
 
 
 async def test_anthropics_own_host_gets_the_users_credentials(monkeypatch):
-    from inspector.gateway import gateway as G
-    assert G.is_anthropic_host("api.anthropic.com") and G.is_anthropic_host("API.Anthropic.com.")
-    assert not G.is_anthropic_host("anthropic.com.evil.example") and not G.is_anthropic_host("127.0.0.1")
-    monkeypatch.setattr(G, "is_anthropic_host", lambda host: True)
+    from inspector.protocol import _passthrough as P
+    assert P.is_anthropic_host("api.anthropic.com") and P.is_anthropic_host("API.Anthropic.com.")
+    assert not P.is_anthropic_host("anthropic.com.evil.example") and not P.is_anthropic_host("127.0.0.1")
+    monkeypatch.setattr(P, "is_anthropic_host", lambda host: True)
     with ScriptedBackend("anthropic", [Reply(text="ok")]) as b:
         async with InProcessGateway(b.url, backend="anthropic") as gw:
             await gw.send("POST", "/v1/messages?beta=true", json=ASK, headers={**SECRETS, **OTHER_NAMES})
@@ -315,7 +314,7 @@ async def test_a_header_with_a_control_byte_is_refused_naming_it_when_it_would_b
             r = await gw.send("POST", "/v1/messages", json=ASK, headers=[(b"user-agent", b"a\x00b")])
             other = await gw.send("POST", "/v1/messages", json=ASK, headers=[(b"x-trace", b"a\x01b")])
     assert r.status == 400 and "'user-agent'" in r.json()["error"]["message"]
-    if form == "anthropic":  # passthrough sends every header on
+    if get_form(form).whole_api:  # passthrough sends every header on
         assert other.status == 400 and "'x-trace'" in other.json()["error"]["message"]
         assert b.chat_requests == []
     else:  # a translated request carries only the user agent of the client's headers
@@ -454,8 +453,6 @@ class LyingBackend:
     """Speaks ``form`` (whole answers; anything but a chat is a 404) and, after its first chat answer,
     sends one more response nobody asked for on that connection — a wrong Content-Length is enough."""
 
-    CHAT = {"ollama": "/api/chat", "openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
-
     def __init__(self, form: str) -> None:
         self.form = form
         self.chats = 0
@@ -470,7 +467,7 @@ class LyingBackend:
                 length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                                if line.lower().startswith(b"content-length:")), 0)
                 await reader.readexactly(length)
-                if path.split("?")[0] != self.CHAT[self.form]:
+                if path.split("?")[0] != get_form(self.form).chat_path():
                     writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
                     continue
                 self.chats += 1
@@ -502,3 +499,20 @@ async def test_an_extra_backend_answer_never_reaches_the_next_client(form):
     finally:
         server.close()
     assert texts == ["answer 1", "answer 2", "answer 3"], "each client gets its own answer"
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_the_first_token_is_the_first_content_delta_not_the_answers_end(form):
+    """An answer with nothing in it has no first token (its message_delta is not one); one with words has."""
+    def brain(rec):
+        return Reply(text="", output_tokens=0) if "say nothing" in str(rec.body) else Reply(text="Hello.")
+
+    with ScriptedBackend(form, brain) as b:
+        async with InProcessGateway(b.url, backend=form, model="q") as gw:
+            empty = await gw.send("POST", "/v1/messages", json={**STREAM, "messages": [
+                {"role": "user", "content": "say nothing"}]})
+            words = await gw.send("POST", "/v1/messages", json=STREAM)
+    assert events(empty.body)[-1] == "message_stop" and "content_block_delta" not in events(empty.body)
+    assert summary(empty)["timing_ms"]["first_token"] is None
+    first, total = summary(words)["timing_ms"]["first_token"], summary(words)["timing_ms"]["total"]
+    assert first is not None and first <= total

@@ -17,6 +17,7 @@ from inspector.gateway.reask import Ladder
 from inspector.protocol import SSEDecoder, stream_problems
 from inspector.recording import list_sessions
 from inspector.testing.backends import (
+    SCRIPTS,
     Call,
     Reply,
     ScriptedBackend,
@@ -26,6 +27,7 @@ from inspector.testing.backends import (
     openai_chunks,
     reask_brain,
 )
+from inspector.testing.forms import REASKED
 from inspector.testing.inprocess import InProcessGateway
 from inspector.testing.sdk import accumulate, cut_calls, run_calls
 
@@ -42,7 +44,8 @@ ASK = {"model": "claude-x", "max_tokens": 300, "tools": [WRITE, READ],
        "messages": [{"role": "user", "content": "Write hi into /tmp/a.txt"}]}
 BROKEN = Reply(text="I will write it.", calls=[Call("Write", {"file_path": "/tmp/a.txt"}, id="call_1")])
 #: (form, the server it says it is): each writes the constraint in its own dialect.
-SERVERS = [("ollama", "ollama"), ("openai", None), ("openai", "llama.cpp"), ("openai", "vllm"), ("openai", "lmstudio")]
+#: Every server dialect of every form the ladder re-asks in (Ollama; OpenAI-compatible plain, llama.cpp, vLLM, LM Studio).
+SERVERS = [(form, server) for form in REASKED for server in SCRIPTS[form].servers or (None,)]
 IDS = [f"{f}-{s}" for f, s in SERVERS]
 
 
@@ -166,11 +169,11 @@ async def test_ollama_refusing_the_format_gets_no_plain_reask_and_the_log_says_s
 
 
 # -- a call cut by the token limit -----------------------------------------------------------------------------
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", REASKED)
 async def test_a_call_cut_by_the_token_limit_is_reasked_within_what_the_client_allowed(form):
     cut = Reply(text="Writing.", calls=[Call("Write", '{"file_path": "/tmp/a.txt", "content": "h')],
                 done_reason="length")
-    if form == "ollama":  # Ollama's own parser drops an unclosed call: what reaches us is its text
+    if not SCRIPTS[form].keeps_cut_calls:  # Ollama's own parser drops an unclosed call: what reaches us is its text
         cut = Reply(text='Writing.\n<tool_call>\n{"name": "Write", "arguments": {"file_path": "/tmp/a.txt", "co',
                     done_reason="length")
     with ScriptedBackend(form, reask_brain(form, cut, lambda rec: _valid(form, rec))) as b:
@@ -178,7 +181,7 @@ async def test_a_call_cut_by_the_token_limit_is_reasked_within_what_the_client_a
             r = await gw.send("POST", "/v1/messages", json={**ASK, "stream": True})
     assert run_calls(r.body) == [("Write", GOOD)] and cut_calls(r.body) == []
     first, second = (rec.body for rec in b.chat_requests)
-    limit = (lambda body: body["options"]["num_predict"]) if form == "ollama" else (lambda body: body["max_tokens"])
+    limit = SCRIPTS[form].output_limit
     assert limit(first) == limit(second) == 200, "the client's 300, clamped by max_tokens_limit: never more"
     assert gw.ended[-1]["reask"]["reason"] == "cut"
     assert not [n for n in gw.ended[-1]["notes"] if n.get("rule") in ("tool-call:cut", "text-call:cut")]

@@ -13,6 +13,7 @@ import pytest
 
 from inspector.recording import list_sessions
 from inspector.testing.backends import Call, Reply, ScriptedBackend
+from inspector.testing.forms import ONE_OF_EACH
 from inspector.testing.gateway import Gateway
 from inspector.testing.inprocess import InProcessGateway
 
@@ -184,7 +185,7 @@ def test_ctrl_c_to_the_whole_process_group_loses_no_recording(tmp_path):
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("form", ["ollama", "anthropic"])
+@pytest.mark.parametrize("form", ONE_OF_EACH)
 async def test_a_header_byte_that_is_not_utf8_still_leaves_the_request_recorded(tmp_path, form):
     """mitmproxy hands such a byte over as a lone surrogate, which no JSON encoder takes: the request
     is recorded with it shown as \\xNN (issue 19, item 7)."""

@@ -4,7 +4,9 @@ Anthropic-native backend, which answers them itself."""
 
 import pytest
 
+from inspector.protocol import FORM_NAMES
 from inspector.testing.backends import Reply, ScriptedBackend, scripted_template, scripted_tokens
+from inspector.testing.forms import SIDE_ANSWERED
 from inspector.testing.inprocess import InProcessGateway
 
 pytestmark = pytest.mark.anyio
@@ -17,7 +19,7 @@ def anyio_backend():
     return "asyncio"
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", SIDE_ANSWERED)
 async def test_side_requests_are_answered_locally_and_told_as_local_exchanges(form):
     with ScriptedBackend(form, [Reply(text="never")]) as b:
         async with InProcessGateway(b.url, backend=form, model="qwen3:8b", model_map="claude-haiku-4-5=small") as gw:
@@ -61,7 +63,7 @@ async def test_a_bad_count_tokens_request_is_an_anthropic_400_naming_the_problem
     assert "messages" in r.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 async def test_the_status_page_is_answered_in_every_form(form):
     with ScriptedBackend(form, [Reply(text="never")]) as b:
         async with InProcessGateway(b.url, backend=form, model="m", model_map="haiku=small") as gw:

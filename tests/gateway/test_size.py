@@ -11,16 +11,16 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
-import inspector.gateway.gateway as gateway_module
-from inspector.gateway.gateway import Gateway
+import inspector.protocol._form as form_module
+from inspector.gateway.admission import Admission
 from inspector.gateway.guard import REFUSED
 from inspector.gateway.relay import Relay
-from inspector.protocol import SSEDecoder
+from inspector.protocol import FORM_NAMES, SSEDecoder, get_form
 from inspector.testing.backends import Reply, ScriptedBackend
 from inspector.testing.inprocess import InProcessGateway
 
 pytestmark = pytest.mark.anyio
-FORMS = ["ollama", "openai", "anthropic"]
+FORMS = FORM_NAMES
 ASK = {"model": "claude-x", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -41,7 +41,7 @@ def assert_too_large(r, limit: str) -> None:
 
 
 def test_the_default_limit_is_anthropics_own_32_mb_and_a_bad_one_is_refused():
-    gw = Gateway(Relay())
+    gw = Admission(Relay().client)
     with taddons.context(gw) as tctx:
         tctx.configure(gw)
         assert gw.size_limit == 32 * 1024 * 1024
@@ -85,7 +85,7 @@ async def test_a_body_of_unknown_length_within_the_limit_is_answered_as_any_othe
     sent = b.chat_requests[0]
     assert "x" * 200_000 in str(sent.body), "the whole body reached the backend"
     assert side.status == 200
-    if form != "anthropic":  # answered by the gateway (an Anthropic-native backend answers its own)
+    if not get_form(form).whole_api:  # answered by the gateway (an Anthropic-native backend answers its own)
         assert side.json()["input_tokens"] > 0
 
 
@@ -133,7 +133,7 @@ async def test_a_large_body_is_parsed_off_the_event_loop_while_another_stream_ke
     parsing = threading.Event()
     pinged = threading.Event()
     pings_while_parsing = []
-    real = gateway_module.parse_request
+    real = form_module.parse_request
 
     def parse(body):
         if len(body) > 2_000_000:
@@ -141,7 +141,7 @@ async def test_a_large_body_is_parsed_off_the_event_loop_while_another_stream_ke
             pings_while_parsing.append(pinged.wait(timeout=30))
         return real(body)
 
-    monkeypatch.setattr(gateway_module, "parse_request", parse)
+    monkeypatch.setattr(form_module, "parse_request", parse)
 
     def watch(piece: bytes) -> None:
         if parsing.is_set():

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from inspector.protocol import FORM_NAMES
 from inspector.testing.backends import Received, Reply, ScriptedBackend
 from inspector.testing.inprocess import InProcessGateway
 
@@ -39,7 +40,7 @@ def send_all(backend_url: str, form: str, models: list[str], **options) -> list:
     return asyncio.run(go())
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 def test_every_tier_and_spelling_reaches_the_model_its_tier_maps_to(form):
     with ScriptedBackend(form, only({"small", "big", "huge", "odd"}, form)) as backend:
         results = send_all(backend.url, form, ASKED, model_map="haiku=small,sonnet=big,opus=huge,fable=odd")
@@ -48,7 +49,7 @@ def test_every_tier_and_spelling_reaches_the_model_its_tier_maps_to(form):
     assert sent == ["small", "small", "big", "huge", "big", "odd"]
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai", "anthropic"])
+@pytest.mark.parametrize("form", FORM_NAMES)
 def test_an_unmapped_tier_is_a_400_that_names_the_option_and_the_variable(form):
     with ScriptedBackend(form, only({"big"}, form)) as backend:
         (haiku, sonnet) = send_all(backend.url, form, ["claude-haiku-4-5-20251001", "claude-sonnet-4-5"],

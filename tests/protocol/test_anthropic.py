@@ -59,3 +59,28 @@ def test_output_tokens_estimated_when_backend_gives_none():
 def test_error_types(status, kind):
     assert error_type_for_status(status) == kind
     assert error_body(kind, "m") == {"type": "error", "error": {"type": kind, "message": "m"}}
+
+
+def test_a_signed_thinking_block_and_a_redacted_one_are_what_the_sdk_reads():
+    enc = MessageStreamEncoder(model="m")
+    out = enc.thinking("Let me see.") + enc.signature("sig-1") + enc.thinking("Again.") + enc.text("Hi.")
+    out += enc.redacted_thinking("opaque") + enc.text("Bye.") + enc.finish("end_turn")
+    assert stream_problems(out) == []
+    msg = accumulate(out)
+    assert [(b.type, getattr(b, "signature", getattr(b, "data", None))) for b in msg.content] == [
+        ("thinking", "sig-1"), ("thinking", ""), ("text", None), ("redacted_thinking", "opaque"), ("text", None)]
+    assert parse_message(enc.message()).content[0].signature == "sig-1"
+
+
+def test_the_encoder_says_when_the_first_content_delta_went_out():
+    enc = MessageStreamEncoder(model="m")
+    assert not enc.answering
+    enc.start(), enc.ping()
+    assert not enc.answering, "message_start and pings are not the answer"
+    enc.text("   ")
+    assert not enc.answering, "blank text opens no block"
+    enc.text("Hi")
+    assert enc.answering
+    other = MessageStreamEncoder(model="m")
+    other.finish("end_turn")
+    assert not other.answering, "message_delta is not a content delta"

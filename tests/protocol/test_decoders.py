@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.protocol import LineDecoder, ServerSentEvent, SSEDecoder
+from inspector.testing.profiles import examples
 
 FIXTURES = sorted((Path(__file__).parent.parent / "data" / "anthropic").glob("*.[ts][xs][te]"))
 
@@ -55,14 +56,14 @@ def test_real_anthropic_streams_decode_to_typed_events(path):
         assert orjson.loads(e.data)["type"] == e.event
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.sampled_from(FIXTURES), st.lists(st.integers(min_value=0), max_size=12))
 def test_sse_any_split_same_events(path, cuts):
     data = path.read_bytes()
     assert decode_all(SSEDecoder(), split_at(data, cuts)) == decode_all(SSEDecoder(), [data])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
                                  max_size=20), max_size=8),
        st.sampled_from([b"\n", b"\r\n", b"\r"]), st.lists(st.integers(min_value=0), max_size=8))

@@ -31,7 +31,7 @@ def _start():
     return MessageStreamEncoder(model="m").start()
 
 
-@pytest.mark.parametrize("events, problem", [
+BROKEN = [
     (b"", "ends without"),
     (sse_event("content_block_start", {"type": "content_block_start", "index": 0,
                                        "content_block": {"type": "text", "text": ""}}), "before message_start"),
@@ -45,6 +45,9 @@ def _start():
     (_start() + sse_event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
                                             "usage": {}}), "output_tokens"),
     (_start() + _start(), "second message_start"),
-])
+]
+
+
+@pytest.mark.parametrize("events, problem", BROKEN, ids=[problem for _, problem in BROKEN])  # not the random ids
 def test_broken_streams_are_named(events, problem):
     assert any(problem in p for p in stream_problems(events)), stream_problems(events)

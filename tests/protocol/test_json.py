@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.protocol._json import balanced_end, loads_lenient
+from inspector.testing.profiles import examples
 
 #: Text with the whitespace a repair must keep: leading, trailing, newlines, tabs, quotes.
 TEXT = st.text(alphabet=st.sampled_from(list("ab é✓'\"\\{}[]<>/\n\t ")), max_size=30)
@@ -27,7 +28,7 @@ def trailing_comma(obj) -> str:
     return json.dumps(obj)[:-1] + ", }"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(VALUES, st.sampled_from([json.dumps, single_quoted, raw_newlines, trailing_comma]))
 def test_a_repair_changes_syntax_never_values(obj, spelling):
     loaded = loads_lenient(spelling(obj))
@@ -58,7 +59,7 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6
                            | st.dictionaries(TEXT, inner, max_size=3), max_leaves=8)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.dictionaries(TEXT, JSON_VALUES, max_size=4), st.booleans())
 def test_every_prefix_of_an_object_is_a_partial_and_only_the_whole_is_closed(obj, ascii_only):
     """What a cut call is shown with (``partial_ok``) and how a cut is told (``unclosed``)."""

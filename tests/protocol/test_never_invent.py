@@ -26,6 +26,7 @@ from inspector.protocol import (
     openai_response,
     stream_problems,
 )
+from inspector.testing.profiles import examples
 from inspector.testing.sdk import accumulate, cut_calls, feed_split, parse_message, run_calls
 from tests.protocol.test_repair_streams import RENDER, TOOLS
 
@@ -107,7 +108,7 @@ def _openai_native(prefix: str, finish: str | None, done: bool) -> bytes:
 ENDINGS = [("tool_calls", True), ("stop", True), ("length", True), (None, True), (None, False)]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(ARGS, st.data())
 def test_no_prefix_of_openai_argument_fragments_runs_as_a_call(args, data):
     whole = json.dumps(args, ensure_ascii=data.draw(st.booleans()))
@@ -127,7 +128,7 @@ def test_no_prefix_of_openai_argument_fragments_runs_as_a_call(args, data):
             assert _allowed(calls, "Write", args), (prefix, finish)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(ARGS)
 def test_no_prefix_of_ollama_string_arguments_runs_as_a_call(args):
     """Ollama itself sends arguments as an object; servers speaking its form sometimes as a string."""
@@ -159,7 +160,7 @@ def _text_streams(text: str):
         yield "ollama", finish, translate(OllamaStreamTranslator, b"".join(orjson.dumps(x) + b"\n" for x in lines))[0]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.sampled_from(sorted(RENDER)), ARGS)
 def test_no_prefix_of_a_call_printed_as_text_runs_as_a_call_in_any_shape(shape, args):
     printed = RENDER[shape](args)  # VALUES has no "<": the markup shapes have no escape for their tags
@@ -269,7 +270,7 @@ def _arrange(atoms: list[tuple], rng: random.Random) -> bytes:
     return sse(*chunks, usage, b"[DONE]")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.sampled_from(REAL), st.integers(min_value=0, max_value=2**32))
 def test_real_streams_regrouped_at_random_give_the_same_calls(name, seed):
     """openai-python's recorded gpt-4o streams (tests/data/oracle/openai-python), their deltas split

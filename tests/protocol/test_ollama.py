@@ -16,6 +16,7 @@ from inspector.protocol import (
     stream_problems,
 )
 from inspector.testing.backends import Call, Reply, ollama_chunks
+from inspector.testing.profiles import examples
 from inspector.testing.sdk import accumulate, feed_split, parse_message
 
 
@@ -131,7 +132,7 @@ def test_stream_and_non_stream_agree(reply):
         assert streamed.content[-1].id == reply.calls[0].id
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(st.sampled_from(REPLIES), st.lists(st.integers(min_value=0, max_value=4000), max_size=20))
 def test_any_byte_split_gives_the_same_message(reply, cuts):
     raw = b"".join(ollama_chunks(reply, "qwen3", True))
@@ -273,3 +274,7 @@ def test_without_a_cached_count_nothing_is_said_about_the_cache():
     out = t.feed(b"".join(ollama_chunks(Reply(text="hi"), "q", True)))
     assert b"cache_read_input_tokens\":0" in out  # message_start's seed, as Anthropic's own streams start
     assert "cache_read_input_tokens" not in t.result().usage and t.result().backend.cached_tokens is None
+
+
+def test_the_chat_endpoint_is_api_chat_under_the_base():
+    assert OLLAMA.chat_path() == OLLAMA.chat_path("/ollama", model="qwen3", stream=True) == "/api/chat"

@@ -21,6 +21,7 @@ from inspector.protocol import (
     stream_problems,
 )
 from inspector.testing.backends import Call, Reply, openai_chunks
+from inspector.testing.profiles import examples
 from inspector.testing.sdk import accumulate, feed_split, parse_message
 
 
@@ -164,7 +165,7 @@ def test_stream_and_non_stream_agree(reply):
             [(c.id, c.name, c.arguments) for c in reply.calls]
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(st.sampled_from(REPLIES), st.lists(st.integers(min_value=0, max_value=6000), max_size=25))
 def test_any_byte_split_gives_the_same_message(reply, cuts):
     raw = b"".join(openai_chunks(reply, "qwen", True))
@@ -389,3 +390,9 @@ def test_cache_reads_and_writes_under_every_name_reach_anthropic_usage(usage, re
         assert msg.usage.cache_creation_input_tokens == (write or 0)
         assert msg.usage.input_tokens == 2006 - (read or 0) - (write or 0), "input excludes reads and writes"
         assert msg.usage.output_tokens == 3
+
+
+@pytest.mark.parametrize(("base", "path"), [("", "/v1/chat/completions"), ("/v1", "/chat/completions"),
+                                            ("/proxy/v1", "/chat/completions")])
+def test_a_base_url_ending_in_v1_already_has_it(base, path):
+    assert OPENAI.chat_path(base, model="qwen3", stream=True) == path

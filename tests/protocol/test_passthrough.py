@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.protocol import AnthropicStreamObserver, stream_problems
+from inspector.testing.profiles import examples
 from inspector.testing.sdk import accumulate
 
 FIXTURES = Path(__file__).parent.parent / "data" / "anthropic"
@@ -30,7 +31,7 @@ def test_real_streams_pass_through_byte_for_byte(name):
     assert accumulate(out).model_dump(warnings=False) == accumulate(raw).model_dump(warnings=False)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.sampled_from(COMPLETE), st.lists(st.integers(min_value=0, max_value=5000), max_size=15))
 def test_any_split_is_still_untouched(name, cuts):
     raw = (FIXTURES / name).read_bytes()

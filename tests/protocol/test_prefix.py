@@ -13,12 +13,12 @@ import pytest
 
 from inspector.protocol import (
     ANTHROPIC,
+    FORM_NAMES,
     OLLAMA,
-    OPENAI,
     PrefixSnapshot,
-    ToolNames,
     TranslateOptions,
     compare_prefix,
+    get_form,
     parse_request,
 )
 
@@ -113,16 +113,16 @@ def test_anthropic_sections_read_strings_as_text_blocks_and_ignore_cache_control
     assert "billing-header" in compare(b, billing, ANTHROPIC).reason
 
 
-@pytest.mark.parametrize("form", [OLLAMA, OPENAI, ANTHROPIC], ids=lambda f: f.name)
+@pytest.mark.parametrize("name", FORM_NAMES)
 @pytest.mark.parametrize("placement", ["merge", "inline", "user", "auto"])
-def test_the_gateways_translation_of_claude_codes_real_turns_keeps_the_prefix(form, placement):
+def test_the_gateways_translation_of_claude_codes_real_turns_keeps_the_prefix(name, placement):
+    form = get_form(name)
     first = parse_request((DATA / "claude-code-request.json").read_bytes())
     second = parse_request((DATA / "claude-code-tool-result-request.json").read_bytes())
     options = TranslateOptions(system_messages=placement, num_ctx=65536)
 
     def translated(req):
-        names = ToolNames() if form.uses_tool_names() else None
-        return form.build_request(req, model="qwen3", options=options, names=names)
+        return form.build_request(req, model="qwen3", options=options, names=form.tool_names())
 
     report = compare(translated(first), translated(second), form)
     assert report.as_dict() == {"kept": 1.0, "first_difference": None, "reason": None}

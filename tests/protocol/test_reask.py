@@ -19,17 +19,18 @@ from inspector.protocol import (
     OLLAMA,
     OPENAI,
     BackendUsage,
-    OllamaStreamTranslator,
     OpenAIStreamTranslator,
     Reask,
     ToolNames,
+    TranslateContext,
     constraint,
     get_form,
     read_constrained,
     stream_problems,
     sum_usage,
 )
-from inspector.testing.backends import Call, Reply, ollama_chunks, openai_chunks
+from inspector.testing.backends import RENDER, Call, Reply, openai_chunks
+from inspector.testing.forms import REASKED
 from inspector.testing.sdk import accumulate, cut_calls, feed_split, run_calls
 
 WRITE = {"name": "Write", "description": "Write a file", "input_schema": {
@@ -40,13 +41,10 @@ READ = {"name": "Read", "description": "Read a file", "input_schema": {
     "type": "object", "properties": {"file_path": {"type": "string"}}, "required": ["file_path"]}}
 TOOLS = [WRITE, READ]
 GOOD = {"file_path": "/tmp/a.txt", "content": "hi\n"}
-TRANSLATORS = {"ollama": OllamaStreamTranslator, "openai": OpenAIStreamTranslator}
-RENDER = {"ollama": ollama_chunks, "openai": openai_chunks}
 
 
 def translator(form: str, *, armed: bool = True, names: ToolNames | None = None, **arm: Any):
-    kw: dict[str, Any] = {"names": names} if form == "openai" else {}
-    t = TRANSLATORS[form](model="claude-x", tools=TOOLS, **kw)
+    t = get_form(form).stream_processor(TranslateContext(model="claude-x", tools=TOOLS, names=names))
     if armed:
         t.arm_reask(**arm)
     return t
@@ -89,15 +87,12 @@ EXPECT = {"schema": ("schema", "Write"), "unparsable": ("unparsable", "Write"), 
 
 
 def _case(form: str, case: str) -> Reply:
-    reply = BROKEN[case]
-    if form == "ollama" and case in ("unparsable", "cut"):  # Ollama sends arguments as an object: a string is kept
-        reply = Reply(text=reply.text, calls=reply.calls, done_reason=reply.done_reason)
-    return reply
+    return BROKEN[case]  # (Ollama sends arguments as an object: a string is kept as it is)
 
 
 # -- held, then replaced ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", REASKED)
 @pytest.mark.parametrize("case", list(BROKEN))
 def test_a_call_that_fails_parse_and_repair_is_held_and_the_reasked_call_goes_in_its_place(form, stream, case):
     t = translator(form)
@@ -126,7 +121,7 @@ def test_a_call_that_fails_parse_and_repair_is_held_and_the_reasked_call_goes_in
     assert not [n for n in t.notes if n.kind == "error"], "what broke the first call is not what the client got"
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", REASKED)
 @pytest.mark.parametrize("case", list(BROKEN))
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
 def test_a_reask_that_is_no_better_leaves_exactly_what_the_client_got_without_the_rung(form, case, stream):
@@ -165,7 +160,7 @@ def test_only_the_first_broken_call_is_held_and_what_follows_it_keeps_its_order(
     assert [b.type for b in accumulate(out).content] == ["text", "tool_use", "tool_use"]
 
 
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", REASKED)
 def test_a_nameless_call_asks_for_one_of_the_tools(form):
     data = whole(form, Reply(text="Hm.", calls=[Call("", GOOD, id="c1")]))
     t = translator(form)
@@ -219,7 +214,7 @@ def test_an_unarmed_translator_never_holds():
 
 
 # -- the first attempt constrained to a call or a text answer (--set reask=always) ------------------------
-@pytest.mark.parametrize("form", ["ollama", "openai"])
+@pytest.mark.parametrize("form", REASKED)
 def test_an_enveloped_answer_is_read_as_the_call_or_the_text_it_holds(form):
     for value, calls, text in ((({"name": "Write", "arguments": GOOD}), [("Write", GOOD)], None),
                                ({"text": "All done."}, [], "All done."),
@@ -240,7 +235,7 @@ def _body(form: str) -> dict[str, Any]:
     req = parse_request(orjson.dumps({"model": "claude-x", "max_tokens": 300, "stream": True, "tools": TOOLS,
                                       "messages": [{"role": "user", "content": "write"}]}))
     return get_form(form).build_request(req, model="m", options=__import__("inspector.protocol", fromlist=["x"])
-                                        .TranslateOptions(), names=ToolNames() if form == "openai" else None)
+                                        .TranslateOptions(), names=get_form(form).tool_names())
 
 
 @pytest.mark.parametrize("server", [None, "llama.cpp", "lmstudio", "openai"])
@@ -307,12 +302,11 @@ def test_with_nothing_broken_an_armed_translator_sends_exactly_what_an_unarmed_o
     """Every text shape a model prints a valid call in, and structured calls: byte for byte the same
     answer, ids aside — the rung holds nothing that parse and repair could send."""
     from tests.protocol.test_repair_streams import RENDER as SHAPES
-    from tests.protocol.test_repair_streams import ollama_stream, openai_stream
 
     texts = [f"Let me write it.\n{render(GOOD)}" for render in SHAPES.values()]
-    for form, stream in (("ollama", ollama_stream), ("openai", openai_stream)):
+    for form in REASKED:
         for text in texts:
-            raw = stream(text, 9)
+            raw = b"".join(RENDER[form](Reply(text=text, pieces=9), "m", True))
             outs = []
             for armed in (False, True):
                 t = translator(form, armed=armed)

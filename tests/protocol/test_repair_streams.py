@@ -15,6 +15,7 @@ from inspector.protocol import (
     openai_response,
     stream_problems,
 )
+from inspector.testing.profiles import examples
 from inspector.testing.sdk import accumulate, cut_calls, feed_split, parse_message, run_calls
 
 TOOLS = [{"name": "Write", "description": "", "input_schema": {
@@ -106,7 +107,7 @@ def through_every_path(text: str, cuts=(), finish: str = "stop"):
     yield "openai", parse_message(msg), notes
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=examples(250), deadline=None)
 @given(st.sampled_from(sorted(RENDER)), WHITESPACE_TEXT, WHITESPACE_TEXT,
        st.lists(st.integers(min_value=0, max_value=3000), max_size=8))
 def test_a_repair_never_changes_a_value_through_any_shape_or_path(shape, path, content, cuts):
@@ -202,7 +203,7 @@ def test_harmony_leftovers_become_thinking_and_a_call():
         assert msg.content[1].input == {"file_path": "/a", "content": "x\n"}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=3000), max_size=15))
 def test_a_text_call_split_anywhere_becomes_a_tool_use(cuts):
     raw = ollama_stream(TEXT_CALL, pieces=11)

@@ -89,3 +89,21 @@ def test_estimate_ignores_image_bytes():
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A" * 400_000}}
     big = req(messages=[{"role": "user", "content": [image, {"type": "text", "text": "hi"}]}])
     assert 1600 <= big.estimated_input_tokens - small <= 1700
+
+
+def test_an_assistant_turns_blocks_keep_their_order_and_thinking_its_signature():
+    req = parse_request(orjson.dumps({"model": "m", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "first", "signature": "sig-a"},
+            {"type": "text", "text": "Calling."},
+            {"type": "tool_use", "id": "t1", "name": "Read", "input": {}},
+            {"type": "redacted_thinking", "data": "opaque"},
+            {"type": "tool_use", "id": "t2", "name": "Read", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "a"},
+                                     {"type": "tool_result", "tool_use_id": "t2", "content": "b"}]}]}))
+    turn = next(t for t in req.turns if isinstance(t, AssistantTurn))
+    kinds = [type(p).__name__ if not isinstance(p, str) else "text" for p in turn.parts]
+    assert kinds == ["Reasoning", "text", "ToolCall", "Reasoning", "ToolCall"]
+    assert [(r.text, r.signature, r.data) for r in turn.reasoning] == [("first", "sig-a", ""), ("", "", "opaque")]
+    assert turn.thinking == ["first"] and [c.id for c in turn.tool_calls] == ["t1", "t2"]

@@ -17,9 +17,10 @@ from inspector.protocol import (
     parse_request,
     validate_request,
 )
+from inspector.testing.profiles import examples
 from inspector.testing.request_shapes import mutated_requests, names_a_problem, spec_problems, valid_requests
 
-FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _judge(body) -> str:
@@ -46,7 +47,7 @@ def test_mutated_requests_are_refused_naming_the_field_or_parse(body):
     _judge(body)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_requests())
 def test_every_request_of_the_apis_shape_parses_and_translates(body):
     assert _judge(body) == "valid"

@@ -4,6 +4,7 @@ from hypothesis import strategies as st
 from inspector.protocol import Notes
 from inspector.protocol._request import AssistantTurn, SystemTurn, ToolCall, ToolResult, UserTurn
 from inspector.protocol._system import merge_system_turns
+from inspector.testing.profiles import examples
 
 
 def merged(*turns):
@@ -52,7 +53,7 @@ def test_nothing_to_merge_returns_the_turns_themselves():
 TURN = st.sampled_from(["user", "assistant", "system", "results"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(TURN, min_size=1, max_size=12))
 def test_no_system_turn_survives_and_no_two_user_turns_touch(kinds):
     turns = []

@@ -3,6 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.protocol._textcalls import Marker, TextCall, TextCallDetector, Thinking
+from inspector.testing.profiles import examples
 
 OFFERED = {"Write", "Bash"}
 W = {"file_path": "/a", "content": "x"}
@@ -162,7 +163,7 @@ def test_a_call_the_answer_ended_inside_of_is_never_a_call(printed, shape, name,
     assert ("Writing it.\n" + printed).startswith(text) and text.startswith("Writing it.\n")
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.sampled_from(SHAPES + UNCLOSED + CUT), st.lists(st.integers(min_value=0, max_value=400), max_size=12))
 def test_any_split_finds_the_same_calls_and_loses_nothing(shape, splits):
     text = f"Before {shape[0]}" + ("" if shape in UNCLOSED + CUT else " after")
@@ -184,7 +185,7 @@ PROSE = st.lists(st.sampled_from([
 ]), max_size=40).map("".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(PROSE, st.lists(st.integers(min_value=0, max_value=600), max_size=10))
 def test_prose_is_never_turned_into_a_call_of_an_offered_tool(text, cuts):
     text = "Here: " + text  # prose first: a leading <think> or harmony channel is markup, not prose

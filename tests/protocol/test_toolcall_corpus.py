@@ -11,6 +11,8 @@ import orjson
 import pytest
 
 from inspector.protocol import (
+    OLLAMA,
+    OPENAI,
     Notes,
     OllamaStreamTranslator,
     OpenAIStreamTranslator,
@@ -51,9 +53,9 @@ def every_path(text: str, tools: list[dict]):
             yield (f"{cls.form.name}/stream/{size}", accumulate(out), t.notes,
                    [list(c) for c in run_calls(out)], cut_calls(out))
     for name, message in (
-            ("ollama", lambda notes: ollama_response({"message": {"role": "assistant", "content": text}, "done": True},
+            (OLLAMA.name, lambda notes: ollama_response({"message": {"role": "assistant", "content": text}, "done": True},
                                                      model="m", tools=tools, notes=notes)),
-            ("openai", lambda notes: openai_response({"choices": [{"index": 0, "message": {
+            (OPENAI.name, lambda notes: openai_response({"choices": [{"index": 0, "message": {
                 "role": "assistant", "content": text}, "finish_reason": "stop"}]}, model="m", tools=tools,
                 notes=notes))):
         notes = Notes()

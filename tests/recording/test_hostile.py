@@ -21,6 +21,7 @@ from inspector.recording._play import MAX_GAP, as_requested, play
 from inspector.report import session_report
 from inspector.telemetry import recorded_telemetry
 from inspector.testing.bad_recordings import ANSWER_SHAPES, bad_session, hostile_request, hostile_session
+from inspector.testing.profiles import examples
 from inspector.testing.samples import samples_dir
 from inspector.viewer.data import summarize_session
 from inspector.viewer.documents import load_exchange
@@ -198,7 +199,7 @@ def sample():
     return list_sessions(samples_dir())[1]  # the tool round trip: two exchanges, both sides recorded
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=mutations(), stream=st.booleans())
 def test_any_mutation_of_a_real_recording_is_read_replayed_and_exported_without_a_crash(
         tmp_path_factory, sample, changes, stream):

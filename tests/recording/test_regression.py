@@ -1,7 +1,7 @@
 
 import pytest
 
-from inspector.protocol import _anthropic
+from inspector.protocol import FORMS, _anthropic
 from inspector.recording import list_sessions, retranslate
 from inspector.testing.samples import samples_dir
 
@@ -10,7 +10,7 @@ SAMPLES = samples_dir()
 
 def test_samples_translate_today_as_they_did(translation_regression):
     translated = [e for s in list_sessions(SAMPLES) for e in s.exchanges()
-                  if e.meta["form"] in ("ollama", "openai") and not e.meta["local"]]
+                  if FORMS[e.meta["form"]].writes_answers and not e.meta["local"]]
     assert translation_regression(SAMPLES) == len(translated) >= 4
 
 

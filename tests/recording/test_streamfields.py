@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from inspector.recording import RecordingStore, list_sessions
 from inspector.recording._streamfields import MAX_CARRY, FieldLexer, StreamFields
+from inspector.testing.profiles import examples
 
 INPUT = {"user": "me", "password": "hun\"ter\\2", "nested": {"db_token": "t0k", "list": ["password", 1]},
          "api_key": None, "count": 3, "password_hint": "a pet"}
@@ -17,7 +18,7 @@ REDACTED = {"user": "me", "password": "[redacted:secret-field]",
             "api_key": None, "count": 3, "password_hint": "a pet"}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=len(orjson.dumps(INPUT))), max_size=6))
 def test_any_split_of_a_streamed_input_joins_into_the_input_redacted(cuts):
     text = orjson.dumps(INPUT).decode()
