@@ -90,3 +90,22 @@ async def test_an_empty_view_shows_its_placeholder_and_ignores_keys():
         view = app.query_one(DetailView)
         await pilot.press("j", "enter", "u", "U", "n", "G", "right_square_bracket")
         assert view.cursor == 0 and view.cursor_item is None and view.search("x") == 0
+
+
+async def test_a_jump_asked_before_the_items_are_laid_out_is_made_once_they_are():
+    """The diff screen jumps to the first change as soon as it has its rows; a view not laid out yet
+    (no width: its tab is not shown) has no line positions, and the jump used to raise IndexError."""
+    items = [Item.of(f"same {i}") for i in range(30)] + [Item.of("changed", tag="change")]
+    app = One([])
+    async with app.run_test(size=(40, 12)) as pilot:
+        await pilot.pause()
+        view = app.query_one(DetailView)
+        view.jump_tags = {"change"}
+        view.display = False
+        await pilot.pause()
+        view.set_items(items)
+        view.action_jump(1)  # nothing to move to yet: remembered
+        view.display = True
+        await pilot.pause()
+        await pilot.pause()
+        assert view.text_lines()[view.cursor].strip() == "changed"

@@ -133,10 +133,13 @@ class DetailView(ScrollView, can_focus=True):
         self._match_lines: list[int] = []
         self._current = -1
         self._dirty = False
+        #: A jump asked for before the items were laid out (a tab not shown yet): made once they are.
+        self._pending_jump = 0
 
     # -- the document ------------------------------------------------------------------------------
     def set_items(self, items: list[Item], *, placeholder: str | None = None) -> None:
         self.items = items
+        self._pending_jump = 0
         if placeholder is not None:
             self.placeholder = placeholder
         self.cursor = 0
@@ -170,6 +173,9 @@ class DetailView(ScrollView, can_focus=True):
         if self._dirty or self._content_width() != self._width:
             self._dirty = False
             self._relayout(clear=True)
+        if self._pending_jump:
+            direction, self._pending_jump = self._pending_jump, 0
+            self.action_jump(direction)
 
     def _relayout(self, *, clear: bool = False, changed: set[int] | None = None) -> None:
         if clear:
@@ -305,6 +311,9 @@ class DetailView(ScrollView, can_focus=True):
             self.scroll_to(y=0, animate=False)
 
     def action_jump(self, direction: int) -> None:
+        if self._dirty or len(self._starts) != len(self.items):  # not laid out yet: jump once it is
+            self._pending_jump = direction
+            return
         current = self._item_at(self._visible_cursor())
         order = range(current + 1, len(self.items)) if direction > 0 else range(current - 1, -1, -1)
         for i in order:
