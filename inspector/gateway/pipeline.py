@@ -361,13 +361,18 @@ class _Run:
                 break
             silent = 0.0
             began = time.perf_counter()
-            if not self.counted:
-                self.use_count()
+            if not self.counted and self.job.count is not None and self.job.count.done():
+                self.use_count()  # arrived: message_start says it
             out = processor.feed(data)
             if not out and time.monotonic() - self.wrote >= p.ping_interval:
                 # The backend talks but says nothing for the client yet (llama.cpp's prompt_progress
                 # chunks while it reads a long prompt): the client still gets its keep-alive.
+                self.use_count()
                 out = processor.keepalive()
+            elif out and not self.counted:
+                # message_start went out with the estimate: the count came too late for it. (A chunk
+                # that said nothing for the client — a progress chunk — still waits for it.)
+                self.use_count()
             self.write(out)
             if overhead is not None:
                 overhead.chunk(time.perf_counter() - began)
