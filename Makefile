@@ -39,6 +39,7 @@ help:
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      the latency the gateway adds over calling the backend directly (PEERS=1: beside LiteLLM and claude-code-router; BASELINE=REF: beside another commit),"
 	@echo "                prompt-cache reuse with many agents on llama-server, tool calls with and without the repair ladder"
+	@echo "make peers      install the peers make bench PEERS=1 measures beside the gateway (LiteLLM, claude-code-router) into .cache/peers"
 	@echo "make embedded   build the embedded backend ahead of time"
 	@echo "make llama-server  build llama.cpp's llama-server (the real inference server the tests run)"
 	@echo "make claude-code  install the pinned Claude Code binary into $(CLAUDE_DIR)"
