@@ -69,8 +69,7 @@ class Gateway:
 
     @fail_closed()
     async def request(self, flow: http.HTTPFlow) -> None:
-        began = time.perf_counter()
-        backend = self._ours(flow)
+        began, backend = time.perf_counter(), self._ours(flow)
         if backend is None:
             return
         r, limit = flow.request, self.admission.size_limit
@@ -87,8 +86,7 @@ class Gateway:
         except InvalidRequest as e:
             self._refuse(flow, ex, e)
             return
-        # Its own time, for the overhead it reports (waits for the backend's facts excepted).
-        ex.overhead = Overhead(request=time.perf_counter() - began - job.waited)
+        ex.overhead = Overhead(request=time.perf_counter() - began - job.waited)  # its own time, waits excepted
         await self.relay.ready()
         ex.holds = 2  # the relay's pipeline and this flow; the pipeline tells the listeners it started
         token = flow.metadata.pop(PENDING, None)
