@@ -197,9 +197,9 @@ class Ladder:
         loader.add_option("reask", str, "auto",
                           "The repair ladder's re-ask: when a local model's tool call can be neither parsed nor "
                           "repaired (or the token limit cut it), ask again with the call pinned and the output "
-                          "constrained to the tool's schema. auto (on for the forms that can re-ask: Ollama, OpenAI chat), off, always (as "
-                          "auto; and once a session needed a re-ask, its later requests are constrained to a call "
-                          "or a text answer from the start).", choices=MODES)
+                          "constrained to the tool's schema. auto (on for the forms that can re-ask: Ollama, "
+                          "OpenAI chat), off, always (as auto; and once a session needed a re-ask, its later "
+                          "requests are constrained to a call or a text answer from the start).", choices=MODES)
         loader.add_option("reask_attempts", int, 1, "How many re-asks one answer may get.")
         loader.add_option("reask_budget", str, "300",
                           "Seconds all re-asks of one answer may take together; then the answer goes as it was.")
