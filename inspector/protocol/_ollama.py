@@ -11,7 +11,7 @@ from ._facts import Answer, BackendUsage, DiscoverySteps, ModelFacts, Probe, as_
 from ._form import NdjsonForm, StreamProcessor, TranslateContext, chat_sections
 from ._notes import Notes
 from ._options import DEFAULT_OPTIONS, TranslateOptions
-from ._reask import constraint, read_constrained
+from ._reask import constraint, read_reasked_message
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
 from ._system import merge_system_turns
@@ -396,13 +396,7 @@ class OllamaStreamTranslator(StreamTranslator):
         usage = ollama_usage(data)
         if data.get("done_reason") == "length":
             return None, None, "done_reason length", usage
-        for call in message.get("tool_calls") or ():
-            fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict) and isinstance(fn.get("name"), str) and fn["name"]:
-                return fn["name"], fn.get("arguments"), "", usage
-        content = message.get("content")
-        found = read_constrained(content, pinned) if isinstance(content, str) else None
-        return (found[0], found[1], "", usage) if found else (None, None, "", usage)
+        return read_reasked_message(message, pinned, usage)
 
     def _line(self, line: bytes) -> bytes:
         if self.finished:

@@ -14,7 +14,7 @@ from ._form import BackendForm, StreamProcessor, TranslateContext, chat_sections
 from ._json import OpenScan
 from ._notes import Notes
 from ._options import DEFAULT_OPTIONS, TranslateOptions
-from ._reask import constraint, read_constrained
+from ._reask import constraint, read_reasked_message
 from ._request import AnthropicRequest, AssistantTurn, Image, SystemTurn, UserTurn
 from ._stream import Emitter, StreamTranslator
 from ._system import merge_system_turns
@@ -560,13 +560,7 @@ class OpenAIStreamTranslator(StreamTranslator):
         usage = openai_usage(data)
         if choice.get("finish_reason") == "length":
             return None, None, "finish_reason length", usage
-        for call in message.get("tool_calls") or ():
-            fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict) and isinstance(fn.get("name"), str) and fn["name"]:
-                return fn["name"], fn.get("arguments"), "", usage
-        content = message.get("content")
-        found = read_constrained(content, pinned) if isinstance(content, str) else None
-        return (found[0], found[1], "", usage) if found else (None, None, "", usage)
+        return read_reasked_message(message, pinned, usage)
 
     def _event(self, sse: ServerSentEvent) -> bytes:
         if self.finished:

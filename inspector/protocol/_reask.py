@@ -25,7 +25,7 @@ import orjson
 from ._facts import _FIELDS, BackendUsage
 
 __all__ = ["REASONS", "TEXT_ANSWER", "Reask", "ReaskReason", "any_tool_schema", "constraint", "read_constrained",
-           "sum_usage", "tool_schema"]
+           "read_reasked_message", "sum_usage", "tool_schema"]
 
 ReaskReason = Literal["cut", "schema", "unparsable", "unknown-tool", "nameless", "required", "unseen-tools"]
 #: What each reason means, for people (the colour log, the viewer).
@@ -126,6 +126,20 @@ def read_constrained(text: str, tool: str | None) -> tuple[str, Any] | None:
     if isinstance(name, str) and name and "arguments" in value:
         return name, value["arguments"]
     return None
+
+
+def read_reasked_message(message: dict[str, Any], pinned: str | None,
+                         usage: BackendUsage | None) -> tuple[str | None, Any, str, BackendUsage | None]:
+    """A chat message answering a re-ask (Ollama's ``message``, an OpenAI choice's): its first named
+    call (vLLM's ``tool_choice`` answers with one), else its content read as the constraint made it
+    (``read_constrained``) — ``(name, arguments, why not, usage)``, the name None when neither."""
+    for call in message.get("tool_calls") or ():
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str) and fn["name"]:
+            return fn["name"], fn.get("arguments"), "", usage
+    content = message.get("content")
+    found = read_constrained(content, pinned) if isinstance(content, str) else None
+    return (found[0], found[1], "", usage) if found else (None, None, "", usage)
 
 
 def sum_usage(first: BackendUsage | None, second: BackendUsage | None) -> BackendUsage | None:
