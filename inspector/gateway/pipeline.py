@@ -105,8 +105,10 @@ class Pipeline:
 
     async def run(self, job: Job, reply: Reply) -> None:
         run = _Run(self, job, reply)
+        finished = False
         try:
             await run.go()
+            finished = True
         except asyncio.CancelledError:
             run.aborted()
         except Exception as e:
@@ -116,16 +118,20 @@ class Pipeline:
                                                     f"({type(e).__name__}: {e}); its log has the details"))
         finally:
             run.close()
-            if job.exchange.ended is None:
-                job.exchange.ended = time.monotonic()
-            # Ended once mitmproxy has also let go of the flow (its response hook): the colour log
-            # and the recorder's last writes never delay the client's last bytes.
-            self.listeners.release(job.exchange)
+            try:
+                await run.settle_count(wait=finished)
+            finally:
+                if job.exchange.ended is None:
+                    job.exchange.ended = time.monotonic()
+                # Ended once mitmproxy has also let go of the flow (its response hook): the colour log
+                # and the recorder's last writes never delay the client's last bytes.
+                self.listeners.release(job.exchange)
 
 
 class _Run:
     __slots__ = (
-        "p", "job", "ex", "reply", "response", "processor", "tell", "rid", "counted", "wrote", "since", "entry",
+        "p", "job", "ex", "reply", "response", "processor", "tell", "rid", "counted", "late", "wrote", "since",
+        "entry",
     )
 
     def __init__(self, pipeline: Pipeline, job: Job, reply: Reply) -> None:
@@ -138,6 +144,8 @@ class _Run:
         self.tell = pipeline.listeners
         self.rid = request_id()
         self.counted = job.count is None
+        #: The count came too late for message_start: settled once the answer has ended (``settle_count``).
+        self.late = False
         self.wrote = time.monotonic()  # when the client last got bytes
         self.since: float | None = None  # a whole answer: when its last byte arrived
         if job.reask is not None and self.processor is not None:
@@ -157,8 +165,7 @@ class _Run:
             if plan is not None and plan.wants_count:  # too late for message_start, not for the re-ask's ladder
                 processor = self.processor
                 task.add_done_callback(lambda t: plan.counted_later(t, processor))
-            else:
-                task.cancel()  # too late to matter: the estimate went out
+            self.late = True  # the estimate went out; what the count says is still noted (settle_count)
             return
         count = None if task.cancelled() or task.exception() is not None else task.result()
         if count is None:
@@ -168,10 +175,29 @@ class _Run:
             self.processor.use_input_count(count.tokens)
         if self.job.reask is not None:
             self.job.reask.counted(count, self.processor)
+        self._note_count(count)
+
+    def _note_count(self, count: TokenCount) -> None:
         if count.tools_dropped:
-            ex.notes.warning("the backend's chat template renders none of the tools offered: the model never "
-                             "sees Claude Code's tools (start llama-server with --jinja, or use a model whose "
-                             "template takes tools)", rule="template:tools-dropped")
+            self.ex.notes.warning("the backend's chat template renders none of the tools offered: the model "
+                                  "never sees Claude Code's tools (start llama-server with --jinja, or use a model "
+                                  "whose template takes tools)", rule="template:tools-dropped")
+
+    async def settle_count(self, *, wait: bool) -> None:
+        """A count that came too late for ``message_start``: once the client's answer has ended, waited
+        for (``wait``; its probes have their own timeout) so that what it says about the request — a
+        template that renders none of the tools — is in the exchange's notes; else stopped."""
+        task = self.job.count
+        if task is None or not self.late:
+            return
+        if wait and not task.done():
+            await asyncio.wait({task}, timeout=30)
+        if not task.done():
+            task.cancel()
+            return
+        count = None if task.cancelled() or task.exception() is not None else task.result()
+        if count is not None:
+            self._note_count(count)
 
     # -- writing to the client ---------------------------------------------------------------------
     def _overhead(self) -> list[tuple[str, str]]:

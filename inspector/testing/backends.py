@@ -618,8 +618,12 @@ class ScriptedBackend:
         self.template_tools = True
         #: Chunks sent before the client went away, one entry per abandoned answer.
         self.aborted: list[int] = []
-        #: Streams still being sent right now.
+        #: Streams still being sent right now, and answers sent in full so far.
         self.streaming = 0
+        self.answered = 0
+        #: The tokenizer's answers (a count probe: /tokenize, /apply-template…) wait until an answer has been
+        #: sent in full: a count that comes after the answer it was for.
+        self.counts_late = False
         #: One request at a time, as llama-cpp-python's server and a single-slot llama-server are: a
         #: listing or probe waits while an answer is being made.
         self.serial = False
@@ -722,6 +726,11 @@ class ScriptedBackend:
             await asyncio.sleep(0.02)
         probe = self._probe(request)
         if probe is not None:
+            if self.counts_late and request.method == "POST":
+                for _ in range(1000):
+                    if self.answered:
+                        break
+                    await asyncio.sleep(0.01)
             try:
                 body: Any = json.loads(request.body) if request.body else None
             except ValueError:
@@ -848,6 +857,7 @@ class ScriptedBackend:
             raise
         finally:
             self.streaming -= 1
+            self.answered += 1
 
 
 def tool_names(form: str, body: dict[str, Any]) -> list[str]:

@@ -232,3 +232,22 @@ async def test_probes_carry_the_backend_key():
     asked = b.probes + [r for r in b.received if r.method == "GET"]  # /tokenize; /v1/models, /props, LM Studio's
     assert len(asked) == 4 and {r.headers.get("authorization") for r in asked} == {"Bearer backend-key-1"}
     assert "backend-key-1" not in str(gw.ended[-1]), "the key is never recorded"
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+async def test_a_count_that_comes_after_the_answer_still_says_the_template_drops_the_tools(stream):
+    """The count races the model's first token (llama.cpp's prompt progress comes first): when it loses,
+    message_start says the estimate — and what the count says about the request, that the model never saw
+    the tools, is still in the exchange's notes once the answer has ended (the count used to be dropped)."""
+    with ScriptedBackend("openai", [Reply(text="hi")], server="llama.cpp") as b:
+        b.template_tools = False
+        b.counts_late = True  # the tokenizer answers only after the chat answer went out in full
+        async with InProcessGateway(b.url, backend="openai", model="qwen3", reask="off") as gw:
+            body = CLAUDE_CODE if stream else CLAUDE_CODE.replace(b'"stream":true', b'"stream":false')
+            r = await gw.send("POST", "/v1/messages", content=body)
+            for _ in range(500):
+                if gw.ended:
+                    break
+                await asyncio.sleep(0.01)
+    assert r.status == 200
+    assert any(n.get("rule") == "template:tools-dropped" for n in gw.ended[-1]["notes"])
