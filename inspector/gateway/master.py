@@ -15,6 +15,7 @@ run`` start the gateway this way; ``mitmdump -s addons/translate.py`` still work
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -88,6 +89,12 @@ class _LeaveIdleOut:
             addons.chain = [a for a in addons.chain if id(a) not in gone]
             log.debug(f"gateway: {len(idle)} idle mitmproxy addons left out of the hook chain: "
                       f"{', '.join(type(a).__name__ for a in idle)}")
+        # What is loaded by now (mitmproxy, the addons, their options) lives as long as the process: out
+        # of the collector's sight, a full collection no longer walks it in the middle of a stream (make
+        # bench, interleaved with the same tree without it: the added first-delta p99 for a 1 KB request
+        # +4.6 ms against +5.9 ms, p50 unchanged).
+        gc.collect()
+        gc.freeze()
 
 
 class LeanDumpMaster(DumpMaster):
