@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from ..gateway.admission import Admission, refused
-from ..gateway.exchange import Direction, Exchange, RequestSnapshot
+from ..gateway.exchange import EndListener, Exchange, RequestSnapshot
 from ..gateway.pipeline import Job, error_response
 from ..gateway.reask import Ladder
 from ..gateway.recorder import Recorder
@@ -74,7 +74,7 @@ class Outcome:
     recorded_as: str | None = None
 
 
-class _Ended:
+class _Ended(EndListener):
     """A listener that wakes whoever waits for an exchange's end (its summary is final then)."""
 
     def __init__(self) -> None:
@@ -82,15 +82,6 @@ class _Ended:
 
     def wait(self, ex: Exchange) -> asyncio.Future[None]:
         return self.waiting.setdefault(id(ex), asyncio.get_running_loop().create_future())
-
-    def exchange_started(self, ex: Exchange) -> None:
-        pass
-
-    def exchange_response(self, ex: Exchange, direction: Direction, status: int, headers: list[tuple[str, str]]) -> None:
-        pass
-
-    def exchange_chunk(self, ex: Exchange, direction: Direction, data: bytes) -> None:
-        pass
 
     def exchange_ended(self, ex: Exchange) -> None:
         waiter = self.waiting.pop(id(ex), None)

@@ -41,7 +41,7 @@ from ..recording._meta import (
 )
 from ..telemetry import TraceContext
 
-__all__ = ["OVERHEAD_HEADER", "Direction", "Exchange", "ExchangeListener", "Listeners", "Mode", "Overhead",
+__all__ = ["OVERHEAD_HEADER", "Direction", "EndListener", "Exchange", "ExchangeListener", "Listeners", "Mode", "Overhead",
            "RecordingHandle", "RequestSnapshot"]
 
 #: The response header that says what the gateway itself spent before the response head went out
@@ -303,6 +303,23 @@ class ExchangeListener(Protocol):
     def exchange_chunk(self, ex: Exchange, direction: Direction, data: bytes) -> None: ...
 
     def exchange_ended(self, ex: Exchange) -> None: ...
+
+
+class EndListener:
+    """A listener that only wants each exchange's end (the token book, eval's waiter, the tests' collector):
+    the other three calls do nothing."""
+
+    def exchange_started(self, ex: Exchange) -> None:
+        pass
+
+    def exchange_response(self, ex: Exchange, direction: Direction, status: int, headers: Headers) -> None:
+        pass
+
+    def exchange_chunk(self, ex: Exchange, direction: Direction, data: bytes) -> None:
+        pass
+
+    def exchange_ended(self, ex: Exchange) -> None:
+        raise NotImplementedError
 
 
 class Listeners:

@@ -14,7 +14,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from ..protocol import PrefixReport, PrefixSnapshot, TokenCount, compare_prefix
-from .exchange import Direction, Exchange
+from .exchange import EndListener, Exchange
 
 __all__ = ["PrefixBook", "TokenBook", "estimate_source"]
 
@@ -36,7 +36,7 @@ class _LRU(OrderedDict[Any, Any]):
             self.popitem(last=False)
 
 
-class TokenBook:
+class TokenBook(EndListener):
     """``estimate(session, model, raw)`` → the estimate, corrected by this session's real counts."""
 
     def __init__(self) -> None:
@@ -66,15 +66,6 @@ class TokenBook:
         self._pairs.touch(key, pairs)
 
     # -- listener ---------------------------------------------------------------------------------
-    def exchange_started(self, ex: Exchange) -> None:
-        pass
-
-    def exchange_response(self, ex: Exchange, direction: Direction, status: int, headers: list[tuple[str, str]]) -> None:
-        pass
-
-    def exchange_chunk(self, ex: Exchange, direction: Direction, data: bytes) -> None:
-        pass
-
     def exchange_ended(self, ex: Exchange) -> None:
         if ex.kind != "messages" or ex.local or not ex.input_estimate:
             return

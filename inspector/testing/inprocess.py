@@ -39,6 +39,7 @@ from rich.console import Console
 
 from ..gateway import all_addons, replay_addons
 from ..gateway.colourlog import ColourLog
+from ..gateway.exchange import EndListener
 from ..gateway.relay import Relay
 from ..gateway.replayer import Replayer
 
@@ -230,18 +231,9 @@ def _killed(flow: http.HTTPFlow) -> bool:
     return flow.error is not None and flow.error.msg == Error.KILLED_MESSAGE
 
 
-class _Collect:
+class _Collect(EndListener):
     def __init__(self, into: list[dict[str, Any]]) -> None:
         self.into = into
-
-    def exchange_started(self, ex: Any) -> None:
-        pass
-
-    def exchange_response(self, ex: Any, direction: Any, status: int, headers: Any) -> None:
-        pass
-
-    def exchange_chunk(self, ex: Any, direction: Any, data: bytes) -> None:
-        pass
 
     def exchange_ended(self, ex: Any) -> None:
         self.into.append(ex.final or ex.summary())
